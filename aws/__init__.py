@@ -1,0 +1,1 @@
+"""AWS Lambda entry points for the trading bot. Handlers here are thin adapters over backend/."""

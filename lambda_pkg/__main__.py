@@ -1,0 +1,36 @@
+"""`python -m lambda_pkg <command>`: routes each command to the module that owns it.
+
+build, verify                                  -> lambda_pkg.cli       (packaging)
+upload, rollback, status, invoke, coldstarts   -> lambda_pkg.ops_cli   (operating)
+"""
+
+import sys
+
+PACKAGING = {"build", "verify"}
+OPERATING = {"upload", "rollback", "status", "invoke", "coldstarts"}
+USAGE = (
+    "usage: python -m lambda_pkg {build,verify,upload,rollback,status,invoke,coldstarts} ...\n"
+    "       python -m lambda_pkg COMMAND --help"
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(USAGE)
+        return 0 if argv else 2
+    command = argv[0]
+    if command in PACKAGING:
+        from lambda_pkg import cli
+
+        return cli.main(argv)
+    if command in OPERATING:
+        from lambda_pkg import ops_cli
+
+        return ops_cli.main(argv)
+    print(f"error: unknown command {command!r}\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
