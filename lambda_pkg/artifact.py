@@ -1,0 +1,158 @@
+"""The built artifact and its manifest: what every other part (uploader, Pulumi
+program, rehearsal) knows about a package without rebuilding it.
+
+The manifest is JSON beside the zip. Only the fields read here are a contract;
+the builder may add more (largest distributions, recommendations, ...).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lambda_pkg.errors import UserError
+
+MANIFEST_SCHEMA = 1
+_CHUNK = 1024 * 1024
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def hex_to_b64(hex_digest: str) -> str:
+    """Lambda's CodeSha256 and Pulumi's source_code_hash: base64 of the raw digest."""
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: Path
+    sha256: str
+    size: int
+    unzipped_size: int
+    input_hash: str
+    runtime: str
+    architecture: str
+    builder_version: str
+    manifest_path: Path
+    layer: Artifact | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def sha256_b64(self) -> str:
+        return hex_to_b64(self.sha256)
+
+    def metadata(self) -> dict[str, str]:
+        """S3 object metadata: content-derived only, so an unchanged build never
+        looks changed to `pulumi up` (no timestamps, no git sha)."""
+        return {
+            "sha256": self.sha256,
+            "runtime": self.runtime,
+            "architecture": self.architecture,
+            "builder-version": self.builder_version,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            **self.extra,
+            "schema": MANIFEST_SCHEMA,
+            "zip": self.path.name,
+            "sha256": self.sha256,
+            "sha256_b64": self.sha256_b64,
+            "size": self.size,
+            "unzipped_size": self.unzipped_size,
+            "input_hash": self.input_hash,
+            "runtime": self.runtime,
+            "architecture": self.architecture,
+            "builder_version": self.builder_version,
+        }
+        if self.layer is not None:
+            data["layer"] = self.layer.to_json()
+        return data
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temp file in the same directory, then os.replace,
+    so a reader never sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(artifact: Artifact) -> None:
+    write_json_atomic(artifact.manifest_path, artifact.to_json())
+
+
+_REQUIRED = ("zip", "sha256", "size", "unzipped_size", "runtime", "architecture")
+
+
+def _from_json(data: dict[str, Any], manifest_path: Path, *, check: bool) -> Artifact:
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise UserError(
+            f"{manifest_path}: manifest is missing {', '.join(missing)}; "
+            "rebuild it with 'python -m lambda_pkg build'"
+        )
+    zip_path = manifest_path.parent / data["zip"]
+    if check:
+        if not zip_path.is_file():
+            raise UserError(
+                f"{manifest_path}: its package {zip_path} does not exist; "
+                "rebuild it with 'python -m lambda_pkg build'"
+            )
+        actual = sha256_file(zip_path)
+        if actual != data["sha256"]:
+            raise UserError(
+                f"{zip_path}: sha256 {actual} does not match its manifest ({data['sha256']}); "
+                "the file changed after the build: rebuild it with 'python -m lambda_pkg build'"
+            )
+    layer = data.get("layer")
+    known = set(_REQUIRED) | {"input_hash", "builder_version", "layer", "sha256_b64", "schema"}
+    return Artifact(
+        path=zip_path,
+        sha256=data["sha256"],
+        size=int(data["size"]),
+        unzipped_size=int(data["unzipped_size"]),
+        input_hash=data.get("input_hash", ""),
+        runtime=data["runtime"],
+        architecture=data["architecture"],
+        builder_version=data.get("builder_version", ""),
+        manifest_path=manifest_path,
+        layer=_from_json(layer, manifest_path, check=check) if layer else None,
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+def load_manifest(path: Path | str, *, check: bool = True) -> Artifact:
+    """Read a manifest written by a previous build. With check=True (the default)
+    the zip must exist and still hash to the manifest's sha256."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: no such manifest; build the package first with 'python -m lambda_pkg build'"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable manifest JSON ({exc}); rebuild it") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a manifest (expected a JSON object); rebuild it")
+    return _from_json(data, path, check=check)

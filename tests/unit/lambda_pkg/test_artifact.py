@@ -1,0 +1,58 @@
+import base64
+import hashlib
+import json
+
+import pytest
+
+from lambda_pkg.artifact import Artifact, load_manifest, write_manifest
+from lambda_pkg.errors import UserError
+
+
+def _artifact(tmp_path, payload=b"zip-bytes", layer=None):
+    zip_path = tmp_path / "pkg.zip"
+    zip_path.write_bytes(payload)
+    return Artifact(
+        path=zip_path,
+        sha256=hashlib.sha256(payload).hexdigest(),
+        size=len(payload),
+        unzipped_size=100,
+        input_hash="in",
+        runtime="python3.12",
+        architecture="arm64",
+        builder_version="lambda_pkg/1",
+        manifest_path=tmp_path / "manifest.json",
+        layer=layer,
+    )
+
+
+def test_manifest_round_trips_with_lambda_style_hash(tmp_path):
+    art = _artifact(tmp_path)
+    write_manifest(art)
+    loaded = load_manifest(art.manifest_path)
+    assert loaded == art
+    assert loaded.sha256_b64 == base64.b64encode(hashlib.sha256(b"zip-bytes").digest()).decode()
+    assert json.loads(art.manifest_path.read_text())["sha256_b64"] == loaded.sha256_b64
+
+
+def test_metadata_is_content_derived_only(tmp_path):
+    meta = _artifact(tmp_path).metadata()
+    assert set(meta) == {"sha256", "runtime", "architecture", "builder-version"}
+
+
+def test_a_changed_zip_is_refused(tmp_path):
+    art = _artifact(tmp_path)
+    write_manifest(art)
+    art.path.write_bytes(b"tampered")
+    with pytest.raises(UserError, match="does not match its manifest"):
+        load_manifest(art.manifest_path)
+
+
+def test_missing_manifest_says_how_to_fix(tmp_path):
+    with pytest.raises(UserError, match="lambda_pkg build"):
+        load_manifest(tmp_path / "nope.json")
+
+
+def test_manifest_missing_fields_names_them(tmp_path):
+    (tmp_path / "m.json").write_text('{"zip": "a.zip"}')
+    with pytest.raises(UserError, match="missing sha256"):
+        load_manifest(tmp_path / "m.json")
