@@ -1,0 +1,125 @@
+"""The deployer policy (the seed's "Minimum Permissions for Deployment") for a stack.
+
+The program exports it as the `deployer_policy` stack output; this command writes
+the same document from the stack's YAML without the Pulumi CLI or AWS:
+
+    python -m infra.deployer_policy --stack dev --account-id 123456789012 \
+        [--region us-east-1] [--output deployer-policy.dev.json]
+
+The region defaults to the stack's `aws:region`. Errors print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.config import NAMESPACE, ConfigError, StackConfig, parse_config
+from infra.policies import deployer_policy, parse_arn
+from lambda_pkg.artifact import write_json_atomic
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def policy_for_stack(
+    cfg: StackConfig, *, partition: str, region: str, account_id: str
+) -> dict[str, Any]:
+    names = cfg.names
+    return deployer_policy(
+        partition=partition,
+        region=region,
+        account_id=account_id,
+        bucket=cfg.bucket_name,
+        key_prefix=cfg.lambda_key_prefix,
+        function_name=names.function,
+        role_name=names.role,
+        layer_name=names.layer if cfg.dependency_layer else None,
+        kms_key_arn=cfg.kms_key_arn,
+    )
+
+
+def policy_for_function_arn(cfg: StackConfig, function_arn: str) -> dict[str, Any]:
+    """The program's form: account, region and partition from the function's own ARN,
+    so no provider invoke is needed to learn them."""
+    partition, region, account_id = parse_arn(function_arn)
+    return policy_for_stack(cfg, partition=partition, region=region, account_id=account_id)
+
+
+def read_stack_yaml(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[StackConfig, dict]:
+    """Validate `Pulumi.<stack>.yaml` the way the program does; also return its raw config."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such stack file (is the stack name right?)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    config = doc.get("config") or {}
+    prefix = f"{NAMESPACE}:"
+    raw: dict[str, Any] = {}
+    secret_keys: set[str] = set()
+    for key, value in config.items():
+        if not key.startswith(prefix):
+            continue
+        short = key[len(prefix) :]
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            # Encrypted: this command cannot (and need not) decrypt it.
+            secret_keys.add(short)
+            raw[short] = "<secure>"
+        else:
+            raw[short] = value
+    return parse_config(raw, stack=stack, secret_keys=secret_keys), config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.deployer_policy", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--account-id", required=True, help="12-digit AWS account id")
+    parser.add_argument("--region", help="AWS region (default: the stack's aws:region)")
+    parser.add_argument("--output", type=Path, help="write the JSON here (default: stdout)")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
+    ns = parser.parse_args(argv)
+    try:
+        if not _ACCOUNT_RE.match(ns.account_id):
+            raise ConfigError(f"--account-id {ns.account_id!r}: must be 12 digits")
+        cfg, raw = read_stack_yaml(ns.stack, ns.project_dir)
+        region = ns.region or raw.get("aws:region")
+        if not region or not _REGION_RE.match(str(region)):
+            raise ConfigError(
+                f"region {region!r}: give --region (e.g. us-east-1) or set aws:region "
+                f"in Pulumi.{ns.stack}.yaml"
+            )
+        policy = policy_for_stack(
+            cfg, partition=partition_of(region), region=region, account_id=ns.account_id
+        )
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if ns.output:
+        write_json_atomic(ns.output, policy)
+        print(f"wrote {ns.output}", file=sys.stderr)
+    else:
+        print(json.dumps(policy, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""IAM and bucket policy documents as pure functions returning dicts.
+
+Pure so they are easy to test, diff and print, and so the program, the deployer
+policy command and the CI role all build the same documents from the same names.
+No function here talks to AWS or to the Pulumi engine.
+
+Wildcards: no action is ever `service:*`, and no resource is `"*"` except X-Ray's
+PutTraceSegments/PutTelemetryRecords, which support no resource-level scoping. A
+trailing `*` appears only below a scoped ARN (objects under a prefix, the streams
+of one log group, the versions and aliases of one function).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Policy = dict[str, Any]
+
+VERSION = "2012-10-17"
+
+# What the runtime does with its table (docs/runtime.md): write a batch of quotes,
+# read one back, query a symbol's history, and check the table at cold start.
+DYNAMODB_ACTIONS = (
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+)
+XRAY_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
+
+
+def _statement(sid: str, actions: list[str] | tuple[str, ...], resources: list[str], **extra: Any):
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(actions),
+        "Resource": resources,
+        **extra,
+    }
+
+
+def parse_arn(arn: str) -> tuple[str, str, str]:
+    """(partition, region, account) of an ARN such as a function's."""
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn":
+        raise ValueError(f"not an ARN: {arn!r}")
+    return parts[1], parts[3], parts[4]
+
+
+def bucket_arn(bucket: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:s3:::{bucket}"
+
+
+def lambda_trust_policy() -> Policy:
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "LambdaAssumesRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def execution_role_policy(
+    *,
+    bucket_arn: str,
+    data_prefix: str,
+    logs_prefix: str,
+    table_arn: str,
+    secret_arn: str,
+    log_group_arn: str,
+    kms_key_arn: str | None = None,
+) -> Policy:
+    """What the function may do: its own log group, its own prefixes, table and secret."""
+    statements = [
+        # The log group is created by the program, so no logs:CreateLogGroup.
+        _statement(
+            "OwnLogGroupStreams",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"{log_group_arn}:log-stream:*"],
+        ),
+        # Write-only: the function never reads or deletes other objects, so a bug
+        # or a stolen token cannot touch packages under lambda/ or other envs' data.
+        _statement(
+            "WriteOwnPrefixes",
+            ["s3:PutObject"],
+            [f"{bucket_arn}/{data_prefix}*", f"{bucket_arn}/{logs_prefix}*"],
+        ),
+        _statement("OwnTable", DYNAMODB_ACTIONS, [table_arn]),
+        _statement("ReadOwnSecret", ["secretsmanager:GetSecretValue"], [secret_arn]),
+        # X-Ray's write APIs have no resource-level permissions: "*" is the only form.
+        _statement("XRayWrite", XRAY_ACTIONS, ["*"]),
+    ]
+    if kms_key_arn:
+        # SSE-KMS bucket: a PutObject must be able to create a data key under it.
+        statements.append(
+            _statement("BucketKmsKey", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn])
+        )
+    return {"Version": VERSION, "Statement": statements}
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> Policy:
+    """Deny every request that is not over TLS 1.2+ (FSBP S3.5)."""
+    resources = [bucket_arn, f"{bucket_arn}/*"]
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": resources,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {
+                "Sid": "DenyOutdatedTls",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": resources,
+                "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
+            },
+        ],
+    }
+
+
+def deployer_policy(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    bucket: str,
+    key_prefix: str,
+    function_name: str,
+    role_name: str,
+    layer_name: str | None = None,
+    kms_key_arn: str | None = None,
+) -> Policy:
+    """The seed's "Minimum Permissions for Deployment", generated from the stack's names.
+
+    Enough to upload a new package under `key_prefix` and point the function (and
+    its `live` alias) at it, with `pulumi up` or `lambda_pkg upload`. Not enough to
+    create the stack's other resources: the first `pulumi up` of a stack is run by
+    an administrator (see docs/infra.md).
+    """
+    if not key_prefix.endswith("/"):
+        raise ValueError(f"key_prefix must end in '/': {key_prefix!r}")
+    s3_bucket = bucket_arn(bucket, partition)
+    function_arn = f"arn:{partition}:lambda:{region}:{account_id}:function:{function_name}"
+    role_arn = f"arn:{partition}:iam::{account_id}:role/{role_name}"
+    statements = [
+        _statement(
+            "PackageObjects",
+            [
+                "s3:GetObject",
+                "s3:GetObjectAttributes",
+                "s3:GetObjectTagging",
+                "s3:GetObjectVersion",
+                "s3:PutObject",
+                "s3:PutObjectTagging",
+            ],
+            [f"{s3_bucket}/{key_prefix}*"],
+        ),
+        _statement(
+            "ListPackagePrefix",
+            ["s3:ListBucket", "s3:ListBucketVersions"],
+            [s3_bucket],
+            Condition={"StringLike": {"s3:prefix": [f"{key_prefix}*"]}},
+        ),
+        _statement(
+            "ReadBucketSettings",
+            ["s3:GetBucketLocation", "s3:GetBucketVersioning"],
+            [s3_bucket],
+        ),
+        _statement(
+            "UpdateFunction",
+            [
+                "lambda:GetAlias",
+                "lambda:GetFunction",
+                "lambda:GetFunctionCodeSigningConfig",
+                "lambda:GetFunctionConfiguration",
+                "lambda:ListTags",
+                "lambda:ListVersionsByFunction",
+                "lambda:PublishVersion",
+                "lambda:UpdateAlias",
+                "lambda:UpdateFunctionCode",
+                "lambda:UpdateFunctionConfiguration",
+            ],
+            # The function itself, and its versions and aliases (":live", ":7").
+            [function_arn, f"{function_arn}:*"],
+        ),
+        _statement(
+            "PassExecutionRole",
+            ["iam:PassRole"],
+            [role_arn],
+            Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+        ),
+    ]
+    if layer_name:
+        layer_arn = f"arn:{partition}:lambda:{region}:{account_id}:layer:{layer_name}"
+        statements.append(
+            _statement(
+                "PublishLayer",
+                ["lambda:GetLayerVersion", "lambda:PublishLayerVersion"],
+                [layer_arn, f"{layer_arn}:*"],
+            )
+        )
+    if kms_key_arn:
+        statements.append(
+            _statement("BucketKmsKey", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn])
+        )
+    return {"Version": VERSION, "Statement": statements}
