@@ -1,0 +1,268 @@
+"""Upload against moto in-process: happy path, skip-unchanged, multipart, interruption."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import boto3
+import pytest
+
+from lambda_pkg import BUILDER_VERSION
+from lambda_pkg.artifact import Artifact, write_manifest
+from lambda_pkg.ops_cli import main
+from lambda_pkg.upload import (
+    Progress,
+    composite_sha256,
+    inspect_package,
+    part_ranges,
+    upload,
+)
+from tests.unit.ops.helpers import BUCKET, KEY, make_zip
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _count_body_bytes(client) -> list[int]:
+    """Body bytes actually handed to the HTTP layer, per request."""
+    sent: list[int] = []
+
+    def hook(request, **_):
+        body = request.body
+        sent.append(len(body) if isinstance(body, bytes | bytearray) else 0)
+
+    client.meta.events.register("before-send.s3.*", hook)
+    return sent
+
+
+def test_upload_stores_checksum_metadata_tags_and_prints_next_steps(bucket, package, capsys):
+    # GIVEN a package and a versioned bucket
+    # WHEN it is uploaded through the CLI
+    code = main(["upload", str(package), bucket, KEY])
+    out = capsys.readouterr().out
+    # THEN it succeeds and prints the URL, the version id and the next steps
+    assert code == 0
+    s3 = boto3.client("s3", region_name="us-east-1")
+    head = s3.head_object(Bucket=BUCKET, Key=KEY, ChecksumMode="ENABLED")
+    data = package.read_bytes()
+    assert head["ChecksumSHA256"] == _b64(data)
+    assert head["Metadata"] == {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "runtime": "python3.12",
+        "architecture": "x86_64",
+        "builder-version": BUILDER_VERSION,
+    }
+    tags = s3.get_object_tagging(Bucket=BUCKET, Key=KEY)["TagSet"]
+    assert {t["Key"]: t["Value"] for t in tags} == {
+        "project": "cloud-trading-bot",
+        "environment": "dev",
+    }
+    assert f"uploaded s3://{BUCKET}/{KEY}" in out
+    assert f"version id  {head['VersionId']}" in out
+    assert "next steps:" in out
+    assert f"--s3-object-version {head['VersionId']}" in out
+    assert s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read() == data
+
+
+def test_identical_reupload_sends_zero_bytes_and_says_so(bucket, package, s3):
+    pkg = inspect_package(package)
+    first = upload(s3, pkg, bucket, KEY)
+    sent = _count_body_bytes(s3.client)
+    # WHEN the same bytes are uploaded again
+    second = upload(s3, pkg, bucket, KEY)
+    # THEN nothing is sent and the existing version is reported
+    assert second.skipped and second.bytes_sent == 0
+    assert sum(sent) == 0
+    assert second.version_id == first.version_id
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=KEY)["Versions"]
+    assert len(versions) == 1
+
+
+def test_skip_message_on_the_cli(bucket, package, capsys):
+    assert main(["upload", str(package), bucket, KEY]) == 0
+    capsys.readouterr()
+    assert main(["upload", str(package), bucket, KEY]) == 0
+    assert "unchanged:" in capsys.readouterr().out
+
+
+def test_changed_content_creates_a_new_version(bucket, tmp_path, s3):
+    first = upload(s3, inspect_package(make_zip(tmp_path / "a.zip")), bucket, KEY)
+    second = upload(s3, inspect_package(make_zip(tmp_path / "b.zip")), bucket, KEY)
+    assert not second.skipped and second.bytes_sent > 0
+    assert second.version_id != first.version_id
+
+
+def test_same_bytes_with_a_different_runtime_is_uploaded_again(bucket, package, s3):
+    # Metadata is part of what "unchanged" means: the stack compares it too.
+    upload(s3, inspect_package(package, runtime="python3.12"), bucket, KEY)
+    again = upload(s3, inspect_package(package, runtime="python3.11"), bucket, KEY)
+    assert not again.skipped
+    head = s3.head_object(Bucket=bucket, Key=KEY)
+    assert head["Metadata"]["runtime"] == "python3.11"
+
+
+def test_force_uploads_even_when_unchanged(bucket, package, s3):
+    pkg = inspect_package(package)
+    upload(s3, pkg, bucket, KEY)
+    assert not upload(s3, pkg, bucket, KEY, force=True).skipped
+
+
+def test_multipart_upload_has_composite_checksum_and_verifies(bucket, tmp_path, s3, small_parts):
+    # GIVEN a package above the threshold
+    zip_path = make_zip(tmp_path / "big.zip", payload=300_000)
+    pkg = inspect_package(zip_path)
+    part_size = 64 * 1024
+    # WHEN it is uploaded in parts
+    result = upload(s3, pkg, bucket, KEY, multipart_threshold=100_000, part_size=part_size)
+    # THEN S3's composite checksum equals the one computed locally from the parts
+    data = zip_path.read_bytes()
+    chunks = [data[o : o + n] for o, n in part_ranges(len(data), part_size)]
+    expected = composite_sha256([hashlib.sha256(c).digest() for c in chunks])
+    assert result.parts == len(chunks) == 5
+    assert result.checksum == expected and expected.endswith("-5")
+    assert result.bytes_sent == len(data)
+    # AND the object is whole, with metadata, and no upload is left open
+    head = s3.head_object(Bucket=bucket, Key=KEY, ChecksumMode="ENABLED")
+    assert head["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert s3.get_object(Bucket=bucket, Key=KEY)["Body"].read() == data
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
+    # AND an identical re-upload is skipped
+    again = upload(s3, pkg, bucket, KEY, multipart_threshold=100_000, part_size=part_size)
+    assert again.skipped and again.bytes_sent == 0
+
+
+def test_composite_checksum_matches_s3s_definition():
+    # SHA-256 over the concatenated raw part digests, base64, then -<parts>.
+    parts = [b"a" * 10, b"b" * 3]
+    digests = [hashlib.sha256(p).digest() for p in parts]
+    combined = base64.b64encode(hashlib.sha256(digests[0] + digests[1]).digest()).decode()
+    assert composite_sha256(digests) == f"{combined}-2"
+
+
+def test_part_ranges_cover_the_file_and_respect_10000_parts():
+    ranges = part_ranges(25, 10)
+    assert ranges == [(0, 10), (10, 10), (20, 5)]
+    huge = part_ranges(10_001 * 10, 10)
+    assert len(huge) <= 10_000
+    assert sum(n for _, n in huge) == 10_001 * 10
+
+
+def test_interrupted_multipart_upload_leaves_nothing_visible(
+    bucket, tmp_path, s3, small_parts, capsys
+):
+    zip_path = make_zip(tmp_path / "big.zip", payload=300_000)
+    pkg = inspect_package(zip_path)
+
+    def interrupt(part_number):
+        if part_number == 2:
+            raise KeyboardInterrupt
+
+    # WHEN the user presses Ctrl-C after the second part
+    with pytest.raises(KeyboardInterrupt):
+        upload(s3, pkg, bucket, KEY, multipart_threshold=1, part_size=64 * 1024, on_part=interrupt)
+    # THEN no object exists, no multipart upload lingers, and the message says so
+    with pytest.raises(s3.client.exceptions.ClientError):
+        s3.head_object(Bucket=bucket, Key=KEY)
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
+    err = capsys.readouterr().err
+    assert "upload interrupted: multipart upload aborted" in err
+    assert "is unchanged" in err
+
+
+def test_interrupt_keeps_the_previous_version_current(bucket, tmp_path, s3, small_parts):
+    old = upload(s3, inspect_package(make_zip(tmp_path / "old.zip")), bucket, KEY)
+    new = inspect_package(make_zip(tmp_path / "new.zip", payload=300_000))
+
+    def interrupt(_n):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        upload(s3, new, bucket, KEY, multipart_threshold=1, part_size=64 * 1024, on_part=interrupt)
+    assert s3.head_object(Bucket=bucket, Key=KEY)["VersionId"] == old.version_id
+
+
+def test_cli_reports_interrupt_with_exit_130(bucket, tmp_path, monkeypatch, capsys):
+    package = make_zip(tmp_path / "lambda_deployment.zip")
+
+    def boom(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("lambda_pkg.upload._put_single", boom)
+    assert main(["upload", str(package), bucket, KEY]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_manifest_beside_the_zip_supplies_the_metadata(bucket, tmp_path, s3):
+    # GIVEN a build with its manifest (as the packager writes it)
+    zip_path = make_zip(tmp_path / "abc.zip")
+    data = zip_path.read_bytes()
+    art = Artifact(
+        path=zip_path,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        unzipped_size=1,
+        input_hash="in",
+        runtime="python3.11",
+        architecture="arm64",
+        builder_version="lambda_pkg/test",
+        manifest_path=tmp_path / "manifest.json",
+    )
+    write_manifest(art)
+    # WHEN the zip is inspected without naming the manifest
+    pkg = inspect_package(zip_path)
+    # THEN the builder's metadata is used, exactly
+    assert pkg.manifest == tmp_path / "manifest.json"
+    assert pkg.metadata == art.metadata()
+    upload(s3, pkg, bucket, KEY)
+    assert s3.head_object(Bucket=bucket, Key=KEY)["Metadata"] == art.metadata()
+
+
+def test_a_manifest_for_another_zip_is_ignored(tmp_path):
+    zip_path = make_zip(tmp_path / "mine.zip")
+    (tmp_path / "manifest.json").write_text(json.dumps({"zip": "other.zip"}))
+    assert inspect_package(zip_path).manifest is None
+
+
+def test_json_output(bucket, package, capsys):
+    assert main(["upload", str(package), bucket, KEY, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["url"] == f"s3://{BUCKET}/{KEY}"
+    assert result["sha256_b64"] == _b64(package.read_bytes())
+    assert result["skipped"] is False and result["version_id"]
+
+
+def test_unversioned_bucket_warns(aws, package, s3, capsys):
+    s3.create_bucket(Bucket="plain-bucket")
+    assert main(["upload", str(package), "plain-bucket", KEY]) == 0
+    captured = capsys.readouterr()
+    assert "versioning off" in captured.err
+    assert "versioning is off" in captured.out
+
+
+class _FakeTTY:
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+
+def test_progress_bar_draws_only_on_a_terminal():
+    tty = _FakeTTY()
+    bar = Progress(100, stream=tty)
+    bar.advance(50)
+    bar.advance(50)
+    assert "50%" in tty.text and "100%" in tty.text and tty.text.endswith("\n")
+    quiet = _FakeTTY()
+    quiet.isatty = lambda: False
+    Progress(100, stream=quiet).advance(100)
+    assert quiet.text == ""

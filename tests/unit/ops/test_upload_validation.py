@@ -1,0 +1,214 @@
+"""Every validation error: one line on stderr, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import hashlib
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from lambda_pkg import limits
+from lambda_pkg.artifact import Artifact, write_manifest
+from lambda_pkg.awsclient import RetryingClient
+from lambda_pkg.errors import UserError
+from lambda_pkg.ops_cli import main
+from lambda_pkg.upload import check_bucket
+from tests.unit.ops.helpers import BUCKET, KEY, make_zip
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err
+    return code, err
+
+
+def _assert_user_error(code, err, *needles):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def _nothing_written(s3):
+    assert "Versions" not in s3.list_object_versions(Bucket=BUCKET)
+
+
+@pytest.fixture
+def raw_s3(bucket):
+    return boto3.client("s3", region_name="us-east-1")
+
+
+def test_missing_file(bucket, tmp_path, capsys):
+    code, err = _run(["upload", str(tmp_path / "nope.zip"), bucket, KEY], capsys)
+    _assert_user_error(code, err, "nope.zip", "no such file")
+
+
+def test_not_a_zip(bucket, tmp_path, raw_s3, capsys):
+    bad = tmp_path / "lambda_deployment.zip"
+    bad.write_text("not a zip")
+    code, err = _run(["upload", str(bad), bucket, KEY], capsys)
+    _assert_user_error(code, err, "not a zip archive")
+    _nothing_written(raw_s3)
+
+
+def test_unzipped_size_over_the_limit(bucket, package, raw_s3, monkeypatch, capsys):
+    # The real limit is 250 MB; a lower one exercises the same comparison quickly.
+    monkeypatch.setattr(limits, "UNZIPPED_MAX", 500)
+    code, err = _run(["upload", str(package), bucket, KEY], capsys)
+    _assert_user_error(code, err, "unzipped size", "exceeds Lambda's limit of 500")
+    _nothing_written(raw_s3)
+
+
+def test_handler_missing(bucket, tmp_path, raw_s3, capsys):
+    zip_path = make_zip(tmp_path / "x.zip", handler=False)
+    code, err = _run(["upload", str(zip_path), bucket, KEY], capsys)
+    _assert_user_error(code, err, "market_data_fetcher.py is not in the package", "--handler-file")
+    _nothing_written(raw_s3)
+
+
+def test_handler_file_is_configurable(bucket, tmp_path, capsys):
+    zip_path = make_zip(tmp_path / "x.zip")
+    code, err = _run(
+        ["upload", str(zip_path), bucket, KEY, "--handler-file", "backend/blob.bin"], capsys
+    )
+    assert code == 0, err
+
+
+def test_key_outside_lambda_prefix_is_refused_by_default(bucket, package, raw_s3, capsys):
+    code, err = _run(["upload", str(package), bucket, "other/x.zip"], capsys)
+    _assert_user_error(code, err, "not under lambda/", "--allow-any-key")
+    _nothing_written(raw_s3)
+
+
+def test_key_outside_lambda_prefix_only_warns_with_the_flag(bucket, package, raw_s3, capsys):
+    code = main(["upload", str(package), bucket, "other/x.zip", "--allow-any-key"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "warning: KEY 'other/x.zip' is not under lambda/" in captured.err
+    assert raw_s3.head_object(Bucket=bucket, Key="other/x.zip")["ContentLength"] > 0
+
+
+@pytest.mark.parametrize(
+    ("bucket_arg", "needle"),
+    [("s3://ctb-test-bucket", "without s3://"), ("Bad_Bucket", "not a valid S3 bucket name")],
+)
+def test_bad_bucket_argument(package, bucket_arg, needle, capsys):
+    code, err = _run(["upload", str(package), bucket_arg, KEY], capsys)
+    _assert_user_error(code, err, needle)
+
+
+def test_key_must_be_an_object_key(package, capsys):
+    code, err = _run(["upload", str(package), BUCKET, "/lambda/dev/x.zip"], capsys)
+    _assert_user_error(code, err, "KEY", "no leading slash")
+
+
+def test_no_such_bucket(aws, package, capsys):
+    code, err = _run(["upload", str(package), "missing-bucket", KEY], capsys)
+    _assert_user_error(code, err, "'missing-bucket' does not exist (NoSuchBucket)")
+
+
+def test_access_denied_on_the_bucket_is_distinct(aws):
+    # moto does not enforce permissions: a stubbed 403 is what S3 returns.
+    client = boto3.client("s3", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_client_error("head_bucket", service_error_code="403", http_status_code=403)
+        with pytest.raises(UserError, match=r"access denied \(AccessDenied\) to bucket"):
+            check_bucket(RetryingClient(client), BUCKET)
+
+
+def test_bucket_in_another_region_names_it(aws):
+    client = boto3.client("s3", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "head_bucket",
+            service_error_code="301",
+            http_status_code=301,
+            response_meta={"HTTPHeaders": {"x-amz-bucket-region": "eu-west-1"}},
+        )
+        with pytest.raises(UserError, match="pass --region eu-west-1"):
+            check_bucket(RetryingClient(client), BUCKET)
+
+
+def test_missing_credentials(package, monkeypatch, capsys):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    # No instance metadata lookups while hunting for credentials.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code, err = _run(["upload", str(package), BUCKET, KEY], capsys)
+    _assert_user_error(code, err, "no AWS credentials found")
+
+
+def test_rejected_credentials(aws):
+    client = boto3.client("s3", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_client_error("head_bucket", service_error_code="InvalidAccessKeyId")
+        with pytest.raises(UserError, match="rejected the credentials"):
+            check_bucket(RetryingClient(client), BUCKET)
+
+
+def test_missing_region(package, monkeypatch, capsys):
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    code, err = _run(["upload", str(package), BUCKET, KEY], capsys)
+    _assert_user_error(code, err, "no AWS region", "--region")
+
+
+def test_runtime_flag_contradicting_the_manifest(tmp_path, capsys):
+    zip_path = make_zip(tmp_path / "a.zip")
+    data = zip_path.read_bytes()
+    write_manifest(
+        Artifact(
+            path=zip_path,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            unzipped_size=1,
+            input_hash="x",
+            runtime="python3.12",
+            architecture="x86_64",
+            builder_version="b",
+            manifest_path=tmp_path / "manifest.json",
+        )
+    )
+    code, err = _run(["upload", str(zip_path), BUCKET, KEY, "--runtime", "python3.11"], capsys)
+    _assert_user_error(code, err, "--runtime python3.11 contradicts the manifest")
+
+
+def test_zip_changed_since_its_manifest(tmp_path, capsys):
+    zip_path = make_zip(tmp_path / "a.zip")
+    write_manifest(
+        Artifact(
+            path=zip_path,
+            sha256="0" * 64,
+            size=1,
+            unzipped_size=1,
+            input_hash="x",
+            runtime="python3.12",
+            architecture="x86_64",
+            builder_version="b",
+            manifest_path=tmp_path / "manifest.json",
+        )
+    )
+    code, err = _run(["upload", str(zip_path), BUCKET, KEY], capsys)
+    _assert_user_error(code, err, "does not match its manifest")
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["upload"], "the following arguments are required"),
+        (["upload", "a.zip", BUCKET, KEY, "--part-size-mib", "1"], "5 MiB minimum"),
+        (["upload", "a.zip", BUCKET, KEY, "--runtime", "python2.7"], "invalid choice"),
+        (["upload", "a.zip", BUCKET, KEY, "--max-attempts", "0"], "--max-attempts 0"),
+        (["rollback"], "--function"),
+        (["rollback", "--function", "f", "--to", "1", "--steps", "2"], "not allowed with"),
+    ],
+)
+def test_bad_command_lines_are_one_line_errors(tmp_path, argv, needle, capsys):
+    make_zip(tmp_path / "a.zip")
+    argv = [str(tmp_path / a) if a == "a.zip" else a for a in argv]
+    code, err = _run(argv, capsys)
+    _assert_user_error(code, err, needle)
