@@ -1,0 +1,71 @@
+"""Structured logs: one JSON object per line on stdout, carrying the request id.
+
+Lambda sends stdout to CloudWatch Logs line by line, so one JSON line is one event
+that Logs Insights can query by field. Our logger does not propagate to the root
+logger, where the Lambda runtime installs its own plain-text handler.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+LOGGER_NAME = "market_data_fetcher"
+# Fields of the current invocation. A Lambda container runs one invocation at a time,
+# and the fetch threads must see the same request id, which a contextvar would not
+# carry into the thread pool.
+_bound: dict[str, Any] = {}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "message": record.getMessage(),
+            **_bound,
+            **getattr(record, "fields", {}),
+        }
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str, separators=(",", ":"))
+
+
+class _StdoutHandler(logging.StreamHandler):
+    # Look stdout up on every write, so a replaced sys.stdout (tests) is honoured.
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+def get_logger() -> logging.Logger:
+    logger = logging.getLogger(LOGGER_NAME)
+    if not logger.handlers:
+        handler = _StdoutHandler()
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+    return logger
+
+
+def set_level(level: str) -> None:
+    get_logger().setLevel(level)
+
+
+def bind(**fields: Any) -> None:
+    """Replace the invocation's fields (request_id, environment) on every later line."""
+    _bound.clear()
+    _bound.update(fields)
+
+
+def log(level: int, message: str, *, exc_info: bool = False, **fields: Any) -> None:
+    get_logger().log(level, message, exc_info=exc_info, extra={"fields": fields})
