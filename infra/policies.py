@@ -155,11 +155,13 @@ def deployer_policy(
     function_arn = f"arn:{partition}:lambda:{region}:{account_id}:function:{function_name}"
     role_arn = f"arn:{partition}:iam::{account_id}:role/{role_name}"
     statements = [
+        # Upload (single or multipart), read back, verify the checksum. No delete of
+        # a version: the rollback window is the lifecycle rule's job alone.
         _statement(
             "PackageObjects",
             [
+                "s3:AbortMultipartUpload",
                 "s3:GetObject",
-                "s3:GetObjectAttributes",
                 "s3:GetObjectTagging",
                 "s3:GetObjectVersion",
                 "s3:PutObject",
@@ -167,16 +169,18 @@ def deployer_policy(
             ],
             [f"{s3_bucket}/{key_prefix}*"],
         ),
+        # ListBucket cannot be narrowed by prefix here: HeadBucket needs it, and
+        # without it S3 answers 403 instead of 404 for a package not uploaded yet.
         _statement(
-            "ListPackagePrefix",
-            ["s3:ListBucket", "s3:ListBucketVersions"],
+            "FindBucketAndObjects",
+            ["s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:ListBucket"],
             [s3_bucket],
-            Condition={"StringLike": {"s3:prefix": [f"{key_prefix}*"]}},
         ),
         _statement(
-            "ReadBucketSettings",
-            ["s3:GetBucketLocation", "s3:GetBucketVersioning"],
+            "ListPackageVersions",
+            ["s3:ListBucketVersions"],
             [s3_bucket],
+            Condition={"StringLike": {"s3:prefix": [f"{key_prefix}*"]}},
         ),
         _statement(
             "UpdateFunction",

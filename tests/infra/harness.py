@@ -1,0 +1,214 @@
+"""Harness: run the real program (`__main__.py`) under Pulumi mocks, once per stack YAML.
+
+`run_program("dev")` loads `Pulumi.dev.yaml` for real, sets its config the way the
+Pulumi engine passes it (strings; arrays and objects as JSON), points
+CTB_ARTIFACT_MANIFEST at a small prebuilt package, runs the program inside a
+`@pulumi.runtime.test` function that returns every export (so the engine waits for
+every registration), and hands back what each resource received. Tests then
+assert on that record in plain Python: no assertion lives inside an `.apply()`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import runpy
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+
+from lambda_pkg.artifact import Artifact, write_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRAM = ROOT / "__main__.py"
+SHIPPED_STACKS = ("dev", "prod")
+PROJECT = "cloud-trading-bot"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+@dataclass
+class Recorded:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    urn: str = ""
+
+    @property
+    def parent_type(self) -> str | None:
+        # URN type part is "parentType$childType" for a parented resource.
+        qualified = self.urn.split("::")[2]
+        chain = qualified.split("$")
+        return chain[-2] if len(chain) > 1 else None
+
+
+@dataclass
+class ProgramRun:
+    resources: list[Recorded]
+    calls: list[tuple[str, dict]]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> Recorded:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
+        return found[0]
+
+
+def _fake_outputs(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+    """What AWS would add to the inputs: the ids and ARNs the program reads back."""
+    out = dict(args.inputs)
+    name = args.inputs.get("name") or args.name
+    arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
+    t = args.typ
+    if t == "aws:s3/bucket:Bucket":
+        out["arn"] = f"arn:aws:s3:::{args.inputs['bucket']}"
+    elif t == "aws:s3/bucketObjectv2:BucketObjectv2":
+        digest = hashlib.sha256(args.inputs["key"].encode()).hexdigest()
+        out["versionId"] = f"version-{digest[:12]}"
+    elif t == "aws:lambda/function:Function":
+        out["arn"] = arn.format("lambda", f"function:{name}")
+        out["version"] = "1"
+    elif t == "aws:lambda/alias:Alias":
+        out["arn"] = arn.format("lambda", f"function:{args.inputs['functionName']}:{name}")
+    elif t == "aws:lambda/layerVersion:LayerVersion":
+        out["arn"] = arn.format("lambda", f"layer:{args.inputs['layerName']}:1")
+    elif t == "aws:iam/role:Role":
+        out["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+    elif t == "aws:cloudwatch/logGroup:LogGroup":
+        out["arn"] = arn.format("logs", f"log-group:{name}")
+    elif t == "aws:dynamodb/table:Table":
+        out["arn"] = arn.format("dynamodb", f"table/{name}")
+    elif t == "aws:secretsmanager/secret:Secret":
+        out["arn"] = arn.format("secretsmanager", f"secret:{name}-AbCdEf")
+    elif t == "aws:cloudwatch/eventRule:EventRule":
+        out["arn"] = arn.format("events", f"rule/{name}")
+    return out
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self, existing_buckets: set[str]):
+        self.resources: list[Recorded] = []
+        self.calls: list[tuple[str, dict]] = []
+        self.existing_buckets = existing_buckets
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs)))
+        return f"{args.name}-id", _fake_outputs(args)
+
+    def call(self, args: pulumi_mocks.MockCallArgs):
+        self.calls.append((args.token, dict(args.args)))
+        if args.token == "aws:s3/getBucket:getBucket":
+            bucket = args.args["bucket"]
+            if bucket not in self.existing_buckets:
+                # What the AWS provider answers for a bucket that does not exist.
+                raise Exception(f"reading S3 Bucket ({bucket}): couldn't find resource")
+            return {"id": bucket, "bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+        raise NotImplementedError(f"the program is not expected to call {args.token}")
+
+
+def engine_value(value: Any) -> str:
+    """A YAML config value as the engine hands it to the program."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    doc = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    return dict(doc.get("config") or {})
+
+
+def make_artifact(directory: Path, *, runtime="python3.12", architecture="x86_64", layer=False):
+    """A tiny but real package + manifest, like `lambda_pkg build` writes."""
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def one_zip(name: str, entry: str, text: str, manifest: Path) -> Artifact:
+        path = directory / name
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr(entry, text)
+        data = path.read_bytes()
+        return Artifact(
+            path=path,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            unzipped_size=len(text),
+            input_hash="0" * 64,
+            runtime=runtime,
+            architecture=architecture,
+            builder_version="test",
+            manifest_path=manifest,
+        )
+
+    manifest = directory / "manifest.json"
+    code = one_zip("code.zip", "aws/market_data_fetcher.py", "def handler(e, c): ...\n", manifest)
+    if layer:
+        deps = one_zip("layer.zip", "python/dep.py", "X = 1\n", manifest)
+        code = Artifact(**{**code.__dict__, "layer": deps})
+    write_manifest(code)
+    return code
+
+
+def run_program(
+    stack: str,
+    manifest: Path,
+    *,
+    overrides: dict[str, Any] | None = None,
+    drop: tuple[str, ...] = (),
+    secrets: dict[str, str] | None = None,
+    existing_buckets: set[str] | None = None,
+) -> ProgramRun:
+    """Run __main__.py for `stack` under mocks. `overrides`/`drop` use short key names."""
+    config = {k: v for k, v in stack_config(stack).items() if k.split(":", 1)[1] not in drop}
+    for key, value in (overrides or {}).items():
+        config[f"{PROJECT}:{key}"] = value
+    secret_keys = []
+    for key, value in (secrets or {}).items():
+        config[f"{PROJECT}:{key}"] = value
+        secret_keys.append(f"{PROJECT}:{key}")
+    buckets = existing_buckets
+    if buckets is None:
+        # By default the owner stack has already created the shared bucket.
+        buckets = {
+            str(stack_config("prod").get(f"{PROJECT}:bucketName", "")),
+            "cloud-trading-bot-lambda-deployment-m6x4p8e",
+        }
+    mocks = RecordingMocks(buckets)
+    monitor = pulumi_mocks.MockMonitor(mocks)
+    # A fresh root stack and config per run: runtime state is process-global.
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.set_all_config({k: engine_value(v) for k, v in config.items()}, secret_keys)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    run = ProgramRun(mocks.resources, mocks.calls)
+
+    @pulumi.runtime.test
+    def program():
+        runpy.run_path(str(PROGRAM), run_name="__main__")
+        stack_resource = pulumi.runtime.settings.get_root_resource()
+        outputs = stack_resource.outputs
+        return pulumi.Output.all(**outputs).apply(run.outputs.update)
+
+    previous = os.environ.get("CTB_ARTIFACT_MANIFEST")
+    os.environ["CTB_ARTIFACT_MANIFEST"] = str(manifest)
+    try:
+        program()
+    finally:
+        if previous is None:
+            del os.environ["CTB_ARTIFACT_MANIFEST"]
+        else:
+            os.environ["CTB_ARTIFACT_MANIFEST"] = previous
+        pulumi.runtime.set_all_config({}, [])
+    urns = {urn.rsplit("::", 1)[1]: urn for urn in monitor.get_registered_resources()}
+    for recorded in run.resources:
+        recorded.urn = urns[recorded.name]
+    return run

@@ -1,0 +1,224 @@
+"""Pure config validation: no Pulumi engine, no mocks (kept apart from the program tests)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from infra.config import (
+    DEFAULTS,
+    KEYS,
+    LOG_RETENTION_DAYS,
+    ConfigError,
+    parse_config,
+)
+from tests.infra.harness import PROJECT, ROOT, SHIPPED_STACKS, stack_config
+
+
+def shipped(stack: str) -> dict:
+    prefix = f"{PROJECT}:"
+    return {k[len(prefix) :]: v for k, v in stack_config(stack).items() if k.startswith(prefix)}
+
+
+def test_defaults_follow_the_design_table():
+    # GIVEN no config at all WHEN parsed for stack "dev"
+    cfg = parse_config({}, stack="dev")
+    # THEN every default is the one DESIGN.md and CONTRACTS.md name
+    assert cfg.environment == "dev"
+    assert cfg.bucket_name == "cloud-trading-bot-lambda-deployment-m6x4p8e"
+    assert cfg.bucket_owner is False
+    assert cfg.lambda_s3_key == "lambda/dev/lambda_deployment.zip"
+    assert (cfg.runtime, cfg.architecture) == ("python3.12", "x86_64")
+    assert (cfg.memory_size, cfg.timeout) == (512, 300)
+    assert cfg.schedule == "rate(15 minutes)"
+    assert cfg.symbols == ("SPY", "QQQ", "AAPL")
+    assert cfg.log_retention_days == 14
+    assert cfg.reserved_concurrency == 1
+    assert cfg.dependency_layer is False
+    assert cfg.market_data_api_key is None
+    assert cfg.market_data_provider == "yfinance"
+    assert (cfg.lambda_noncurrent_versions, cfg.lambda_noncurrent_days) == (5, 30)
+    assert cfg.kms_key_arn is None
+
+
+def test_engine_strings_and_yaml_types_parse_the_same():
+    as_strings = parse_config(
+        {"bucketOwner": "true", "memorySize": "1024", "symbols": '["MSFT"]', "tags": '{"a":"b"}'},
+        stack="dev",
+    )
+    as_yaml = parse_config(
+        {"bucketOwner": True, "memorySize": 1024, "symbols": ["MSFT"], "tags": {"a": "b"}},
+        stack="dev",
+    )
+    assert as_strings == as_yaml
+    assert as_strings.memory_size == 1024 and as_strings.symbols == ("MSFT",)
+
+
+def test_lambda_key_default_follows_the_environment():
+    cfg = parse_config({"environment": "qa"}, stack="whatever")
+    assert cfg.lambda_s3_key == "lambda/qa/lambda_deployment.zip"
+    assert cfg.names.function == "market_data_fetcher-qa"
+    assert cfg.lambda_key_prefix == "lambda/qa/"
+
+
+BAD_VALUES = [
+    ("environment", "Prod"),
+    ("environment", "x"),
+    ("environment", "a-very-long-environment-name"),
+    ("bucketName", "Upper_Case"),
+    ("bucketName", "ab"),
+    ("bucketName", "my..bucket"),
+    ("bucketName", "192.168.1.1"),
+    ("bucketName", "xn--bucket"),
+    ("bucketOwner", "yes"),
+    ("lambdaS3Key", "code/dev/lambda_deployment.zip"),
+    ("lambdaS3Key", "lambda/dev/lambda_deployment.tar"),
+    ("lambdaS3Key", "lambda/../dev.zip"),
+    ("runtime", "python2.7"),
+    ("runtime", "python3.9"),
+    ("runtime", "nodejs20.x"),
+    ("architecture", "aarch64"),
+    ("memorySize", "64"),
+    ("memorySize", "10241"),
+    ("memorySize", "lots"),
+    ("timeout", "0"),
+    ("timeout", "901"),
+    ("schedule", "every 15 minutes"),
+    ("schedule", "rate(1 minutes)"),
+    ("schedule", "rate(5 minute)"),
+    ("schedule", "cron(0 * * *)"),
+    ("symbols", "[]"),
+    ("symbols", '["SPY","SPY"]'),
+    ("symbols", '["S P Y"]'),
+    ("symbols", "[1, 2]"),
+    ("logRetentionDays", "10"),
+    ("logRetentionDays", "0"),
+    ("reservedConcurrency", "0"),
+    ("reservedConcurrency", "-2"),
+    ("dependencyLayer", "maybe"),
+    ("marketDataProvider", "bloomberg"),
+    ("logLevel", "TRACE"),
+    ("kmsKeyArn", "alias/my-key"),
+    ("lambdaNoncurrentVersions", "0"),
+    ("lambdaNoncurrentVersions", "101"),
+    ("lambdaNoncurrentDays", "0"),
+    ("deletionProtection", "1"),
+    ("maxRetryAttempts", "3"),
+    ("maxEventAgeSeconds", "59"),
+    ("alarmTopicArn", "my-topic"),
+    ("tags", '{"aws:reserved": "x"}'),
+    ("tags", "[1]"),
+    ("deploymentsEnabled", "on"),
+    ("ciRoleEnabled", "off"),
+    ("githubRepository", "not a repo"),
+    ("githubBranch", "bad..branch"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), BAD_VALUES)
+def test_each_bad_value_fails_naming_key_value_and_rule(key, value):
+    with pytest.raises(ConfigError) as err:
+        parse_config({key: value}, stack="dev")
+    message = str(err.value)
+    assert f"cloud-trading-bot:{key} = {value!r}: must be" in message
+    # One problem, one line: nothing else in the config was blamed.
+    assert message.count("\n") == 1
+
+
+def test_every_key_has_a_bad_value_case():
+    # No key may escape validation: each has at least one rejected value above.
+    assert {k for k, _ in BAD_VALUES} >= {k.name for k in KEYS} - {"marketDataApiKey"}
+
+
+def test_all_problems_are_reported_together():
+    with pytest.raises(ConfigError) as err:
+        parse_config({"memorySize": "1", "timeout": "0", "runtime": "x"}, stack="dev")
+    message = str(err.value)
+    for key in ("memorySize", "timeout", "runtime"):
+        assert f"cloud-trading-bot:{key}" in message
+
+
+def test_unknown_key_is_reported_with_a_suggestion():
+    with pytest.raises(
+        ConfigError, match=r"memorysize: unknown config key; did you mean memorySize"
+    ):
+        parse_config({"memorysize": "1024"}, stack="dev")
+
+
+def test_invalid_stack_name_points_at_the_environment_key():
+    with pytest.raises(ConfigError, match=r"cloud-trading-bot:environment = 'My_Stack'"):
+        parse_config({}, stack="My_Stack")
+
+
+def test_plaintext_api_key_is_refused_and_not_echoed():
+    with pytest.raises(ConfigError) as err:
+        parse_config({"marketDataApiKey": "sk-live-123"}, stack="dev")
+    assert "pulumi config set --secret marketDataApiKey" in str(err.value)
+    assert "sk-live-123" not in str(err.value)
+
+
+def test_secret_api_key_is_accepted_and_hidden_from_repr():
+    cfg = parse_config(
+        {"marketDataApiKey": "sk-live-123"}, stack="dev", secret_keys={"marketDataApiKey"}
+    )
+    assert cfg.market_data_api_key is not None
+    assert "sk-live-123" not in repr(cfg)
+
+
+@pytest.mark.parametrize("switch", ["deploymentsEnabled", "ciRoleEnabled"])
+def test_ci_switches_need_a_github_repository(switch):
+    with pytest.raises(ConfigError, match=r"githubRepository.*owner/repo when deploymentsEnabled"):
+        parse_config({switch: "true"}, stack="dev")
+    cfg = parse_config({switch: "true", "githubRepository": "acme/bot"}, stack="dev")
+    assert cfg.github_repository == "acme/bot"
+
+
+@pytest.mark.parametrize(
+    "schedule", ["rate(1 minute)", "rate(15 minutes)", "rate(2 hours)", "cron(0 14 ? * MON-FRI *)"]
+)
+def test_good_schedules_pass(schedule):
+    assert parse_config({"schedule": schedule}, stack="dev").schedule == schedule
+
+
+def test_empty_schedule_means_none():
+    assert parse_config({"schedule": ""}, stack="dev").schedule is None
+
+
+def test_every_cloudwatch_retention_value_is_accepted():
+    for days in LOG_RETENTION_DAYS:
+        assert parse_config({"logRetentionDays": str(days)}, stack="dev").log_retention_days == days
+
+
+# ---- the shipped files
+
+
+def test_pulumi_yaml_declares_every_key_with_type_description_and_the_same_default():
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == "cloud-trading-bot"
+    assert project["runtime"]["name"] == "python"
+    assert project["runtime"]["options"]["virtualenv"] == ".venv"
+    declared = project["config"]
+    assert set(declared) == {k.name for k in KEYS}
+    for key in KEYS:
+        entry = declared[key.name]
+        assert entry["type"] == key.type, key.name
+        assert entry["description"], key.name
+        # The engine injects Pulumi.yaml defaults; config.py must agree with them.
+        assert entry["default"] == DEFAULTS[key.name], key.name
+        assert "secret" not in entry  # a secret key may not have a default (Pulumi rule)
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_shipped_stack_files_validate(stack):
+    cfg = parse_config(shipped(stack), stack=stack)
+    assert cfg.environment == stack
+    assert cfg.lambda_s3_key == f"lambda/{stack}/lambda_deployment.zip"
+
+
+def test_prod_owns_the_bucket_and_is_protected():
+    dev = parse_config(shipped("dev"), stack="dev")
+    prod = parse_config(shipped("prod"), stack="prod")
+    assert prod.bucket_owner and not dev.bucket_owner
+    assert prod.deletion_protection and not dev.deletion_protection
+    assert prod.log_retention_days > dev.log_retention_days
+    assert prod.bucket_name == dev.bucket_name  # one bucket, shared

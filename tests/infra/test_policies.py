@@ -1,0 +1,190 @@
+"""Policy documents, checked statically: pure functions in, dicts out (and parliament)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from parliament import analyze_policy_string
+
+from infra.policies import (
+    deployer_policy,
+    execution_role_policy,
+    lambda_trust_policy,
+    parse_arn,
+    tls_only_bucket_policy,
+)
+
+BUCKET_ARN = "arn:aws:s3:::cloud-trading-bot-lambda-deployment-m6x4p8e"
+TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/cloud-trading-bot-dev-market-data"
+SECRET_ARN = (
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+    "cloud-trading-bot/dev/market-data-api-key-AbCdEf"
+)
+LOG_GROUP_ARN = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/market_data_fetcher-dev"
+KMS_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def execution(**extra):
+    return execution_role_policy(
+        bucket_arn=BUCKET_ARN,
+        data_prefix="data/dev/",
+        logs_prefix="logs/dev/",
+        table_arn=TABLE_ARN,
+        secret_arn=SECRET_ARN,
+        log_group_arn=LOG_GROUP_ARN,
+        **extra,
+    )
+
+
+def deployer(**extra):
+    args = {
+        "partition": "aws",
+        "region": "us-east-1",
+        "account_id": "123456789012",
+        "bucket": "cloud-trading-bot-lambda-deployment-m6x4p8e",
+        "key_prefix": "lambda/dev/",
+        "function_name": "market_data_fetcher-dev",
+        "role_name": "market_data_fetcher-dev-role",
+        **extra,
+    }
+    return deployer_policy(**args)
+
+
+def by_sid(policy):
+    return {s["Sid"]: s for s in policy["Statement"]}
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def assert_no_wildcards(policy, *, allowed_star_sids=()):
+    """IAM.1 / IAM.21: no `*` or `service:*` action; a bare "*" resource only where allowed."""
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, (statement["Sid"], action)
+        for resource in as_list(statement["Resource"]):
+            if resource == "*":
+                assert statement["Sid"] in allowed_star_sids, statement["Sid"]
+            else:
+                # A trailing * is allowed only below a fully scoped ARN.
+                assert "*" not in resource.rstrip("*"), resource
+                assert resource.startswith("arn:aws:"), resource
+
+
+def parliament_findings(policy):
+    findings = analyze_policy_string(json.dumps(policy)).findings
+    return [(f.issue, f.detail) for f in findings]
+
+
+def test_execution_policy_is_scoped_to_its_own_resources():
+    statements = by_sid(execution())
+    assert statements["OwnLogGroupStreams"]["Resource"] == [f"{LOG_GROUP_ARN}:log-stream:*"]
+    assert "logs:CreateLogGroup" not in statements["OwnLogGroupStreams"]["Action"]
+    assert statements["WriteOwnPrefixes"]["Action"] == ["s3:PutObject"]
+    assert statements["WriteOwnPrefixes"]["Resource"] == [
+        f"{BUCKET_ARN}/data/dev/*",
+        f"{BUCKET_ARN}/logs/dev/*",
+    ]
+    assert statements["OwnTable"]["Resource"] == [TABLE_ARN]
+    assert set(statements["OwnTable"]["Action"]) == {
+        "dynamodb:PutItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:DescribeTable",
+    }
+    assert statements["ReadOwnSecret"]["Action"] == ["secretsmanager:GetSecretValue"]
+    assert statements["ReadOwnSecret"]["Resource"] == [SECRET_ARN]
+    assert "BucketKmsKey" not in statements
+
+
+def test_execution_policy_has_no_wildcards_except_xray():
+    policy = execution()
+    assert_no_wildcards(policy, allowed_star_sids={"XRayWrite"})
+    xray = by_sid(policy)["XRayWrite"]
+    assert all(a.startswith("xray:Put") for a in xray["Action"])
+
+
+def test_execution_policy_adds_the_kms_key_only_when_given():
+    statements = by_sid(execution(kms_key_arn=KMS_ARN))
+    assert statements["BucketKmsKey"]["Resource"] == [KMS_ARN]
+
+
+def test_execution_policy_passes_parliament():
+    assert parliament_findings(execution(kms_key_arn=KMS_ARN)) == []
+
+
+def test_trust_policy_lets_only_lambda_assume_the_role():
+    (statement,) = lambda_trust_policy()["Statement"]
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+
+
+def test_tls_policy_denies_plain_http_and_old_tls_on_bucket_and_objects():
+    statements = by_sid(tls_only_bucket_policy(BUCKET_ARN))
+    insecure = statements["DenyInsecureTransport"]
+    assert insecure["Effect"] == "Deny" and insecure["Principal"] == "*"
+    assert insecure["Action"] == "s3:*"
+    assert insecure["Resource"] == [BUCKET_ARN, f"{BUCKET_ARN}/*"]
+    assert insecure["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    old_tls = statements["DenyOutdatedTls"]
+    assert old_tls["Condition"] == {"NumericLessThan": {"s3:TlsVersion": "1.2"}}
+    assert all(s["Effect"] == "Deny" for s in statements.values())
+
+
+def test_deployer_policy_is_scoped_to_bucket_prefix_function_and_role():
+    statements = by_sid(deployer())
+    bucket = "arn:aws:s3:::cloud-trading-bot-lambda-deployment-m6x4p8e"
+    assert statements["PackageObjects"]["Resource"] == [f"{bucket}/lambda/dev/*"]
+    assert "s3:DeleteObjectVersion" not in statements["PackageObjects"]["Action"]
+    assert "s3:ListBucketVersions" not in statements["FindBucketAndObjects"]["Action"]
+    assert statements["ListPackageVersions"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["lambda/dev/*"]}
+    }
+    function = "arn:aws:lambda:us-east-1:123456789012:function:market_data_fetcher-dev"
+    assert statements["UpdateFunction"]["Resource"] == [function, f"{function}:*"]
+    assert "lambda:UpdateFunctionCode" in statements["UpdateFunction"]["Action"]
+    pass_role = statements["PassExecutionRole"]
+    assert pass_role["Action"] == ["iam:PassRole"]
+    assert pass_role["Resource"] == ["arn:aws:iam::123456789012:role/market_data_fetcher-dev-role"]
+    assert pass_role["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}
+    }
+    assert_no_wildcards(deployer())
+
+
+def test_deployer_policy_covers_layer_and_kms_only_when_used():
+    assert {"PublishLayer", "BucketKmsKey"}.isdisjoint(by_sid(deployer()))
+    statements = by_sid(deployer(layer_name="market_data_fetcher-dev-deps", kms_key_arn=KMS_ARN))
+    layer = "arn:aws:lambda:us-east-1:123456789012:layer:market_data_fetcher-dev-deps"
+    assert statements["PublishLayer"]["Resource"] == [layer, f"{layer}:*"]
+    assert statements["BucketKmsKey"]["Resource"] == [KMS_ARN]
+
+
+def test_deployer_policy_uses_the_partition():
+    policy = deployer(partition="aws-cn", region="cn-north-1")
+    resources = [r for s in policy["Statement"] for r in s["Resource"]]
+    assert all(r.startswith("arn:aws-cn:") for r in resources)
+
+
+def test_deployer_policy_passes_parliament():
+    # parliament's action database may predate an action AWS added later; only
+    # real problems (malformed ARNs, mismatched resources, bad conditions) count.
+    policy = deployer(layer_name="market_data_fetcher-dev-deps", kms_key_arn=KMS_ARN)
+    findings = [f for f in parliament_findings(policy) if f[0] != "UNKNOWN_ACTION"]
+    assert findings == []
+
+
+def test_deployer_policy_rejects_a_prefix_without_slash():
+    with pytest.raises(ValueError, match="must end in '/'"):
+        deployer(key_prefix="lambda/dev")
+
+
+def test_parse_arn():
+    arn = "arn:aws:lambda:eu-west-1:210987654321:function:market_data_fetcher-prod"
+    assert parse_arn(arn) == ("aws", "eu-west-1", "210987654321")
+    with pytest.raises(ValueError, match="not an ARN"):
+        parse_arn("market_data_fetcher-prod")
