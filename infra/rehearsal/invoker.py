@@ -1,0 +1,249 @@
+"""Invoking the deployed handler the way Lambda would, without Docker.
+
+moto cannot run a function's code without Docker, so the rehearsal does what the
+Lambda service does: unzip the deployed package into a task directory and call the
+handler in a fresh interpreter of the function's runtime, with the function's own
+environment. boto3 comes from a separate "runtime" directory after the package on
+sys.path, like Lambda's /var/runtime, because the package leaves boto3 out.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.emulator import EMULATOR_ENV
+
+# What the Lambda Python runtime provides beside the function's package (pure Python).
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+
+# Runs inside the subprocess. sys.path is the package, then the runtime dir, then the
+# standard library only (-I -S): what the package forgot to bundle fails here as on AWS.
+_RUNNER = r"""
+import importlib, json, sys, time, traceback, uuid
+task, runtime, handler, event, out, name, memory, timeout = sys.argv[1:9]
+sys.path[:0] = [task, runtime]
+
+class Context:
+    function_name = name
+    function_version = "$LATEST"
+    memory_limit_in_mb = int(memory)
+    aws_request_id = str(uuid.uuid4())
+    log_group_name = "/aws/lambda/" + name
+    log_stream_name = "rehearsal"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + name
+    _deadline = time.monotonic() + int(timeout)
+    def get_remaining_time_in_millis(self):
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+start = time.perf_counter()
+try:
+    module, fn = handler.rsplit(".", 1)
+    result = getattr(importlib.import_module(module), fn)(json.loads(event), Context())
+    report = {"ok": True, "result": result}
+except Exception as exc:
+    report = {"ok": False, "errorType": type(exc).__name__, "errorMessage": str(exc),
+              "stackTrace": traceback.format_exc().splitlines()[-12:]}
+report["duration_ms"] = round((time.perf_counter() - start) * 1000, 1)
+with open(out, "w") as fh:
+    json.dump(report, fh, default=str)
+"""
+
+
+@dataclass
+class Invocation:
+    event: dict[str, Any]
+    ok: bool
+    result: Any = None
+    error: str | None = None
+    duration_ms: float = 0.0
+    interpreter: str = ""
+    log_tail: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event": self.event,
+            "ok": self.ok,
+            "result": self.result,
+            "error": self.error,
+            "duration_ms": self.duration_ms,
+            "interpreter": self.interpreter,
+        }
+
+
+def _version_of(python: str) -> tuple[int, int] | None:
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.fullmatch(r"(\d+)\.(\d+)", out.stdout.strip()) if out.returncode == 0 else None
+    return (int(m[1]), int(m[2])) if m else None
+
+
+def find_interpreter(runtime: str) -> tuple[str, bool]:
+    """(path, exact): an interpreter of the runtime's version when one works here,
+    else the current one (exact=False, and the summary says so)."""
+    m = re.fullmatch(r"python(\d+)\.(\d+)", runtime)
+    if not m:
+        return sys.executable, False
+    want = (int(m[1]), int(m[2]))
+    if sys.version_info[:2] == want:
+        return sys.executable, True
+    candidates: list[str] = []
+    try:  # The packager's finder knows where interpreters hide (pyenv, uv, ...).
+        from lambda_pkg.interpreters import find_interpreter as find_for_version
+
+        found = find_for_version(f"{want[0]}.{want[1]}")
+        if found is not None:
+            return found.path, True
+    except ImportError:
+        pass
+    on_path = shutil.which(runtime)
+    if on_path:
+        candidates.append(on_path)
+    for candidate in candidates:
+        if _version_of(candidate) == want:
+            return candidate, True
+    return sys.executable, False
+
+
+def runtime_dir(dest: Path) -> Path:
+    """A /var/runtime stand-in: links to this environment's boto3 and its pure-Python deps."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue  # six and friends are optional for newer botocore
+        src = Path(spec.origin)
+        src = src.parent if src.name == "__init__.py" else src
+        link = dest / src.name
+        if not link.exists():
+            link.symlink_to(src, target_is_directory=src.is_dir())
+    return dest
+
+
+def unzip(package: Path | bytes, dest: Path) -> Path:
+    import io
+
+    source = io.BytesIO(package) if isinstance(package, bytes) else package
+    with zipfile.ZipFile(source) as zf:
+        for info in zf.infolist():
+            # Refuse entries that would land outside the task directory.
+            target = (dest / info.filename).resolve()
+            if not target.is_relative_to(dest.resolve()):
+                raise ValueError(f"package entry {info.filename!r} escapes the task directory")
+        zf.extractall(dest)
+    return dest
+
+
+def function_env(
+    variables: dict[str, str], *, endpoint_url: str, function_name: str, memory: int, region: str
+) -> dict[str, str]:
+    """The handler's environment: the function's own variables, the emulator's
+    endpoint and dummy credentials. Nothing of the caller's environment leaks in,
+    so the user's real AWS credentials can never reach the handler."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+        **EMULATOR_ENV,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+        "AWS_LAMBDA_FUNCTION_NAME": function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
+        **variables,
+        # Last, so the function's variables cannot point the handler elsewhere.
+        "AWS_ENDPOINT_URL": endpoint_url,
+    }
+
+
+def invoke(
+    *,
+    python: str,
+    task_dir: Path,
+    runtime: Path,
+    handler: str,
+    event: dict[str, Any],
+    env: dict[str, str],
+    timeout: int,
+) -> Invocation:
+    with tempfile.TemporaryDirectory(prefix="ctb-invoke-") as tmp:
+        out = Path(tmp) / "result.json"
+        argv = [
+            python,
+            "-I",  # isolated: no user site, no PYTHON* variables, no cwd on the path
+            "-S",  # no site-packages: the package and the runtime dir are all there is
+            "-c",
+            _RUNNER,
+            str(task_dir),
+            str(runtime),
+            handler,
+            json.dumps(event),
+            str(out),
+            env.get("AWS_LAMBDA_FUNCTION_NAME", "function"),
+            env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+            str(timeout),
+        ]
+        try:
+            proc = subprocess.run(
+                argv,
+                env=env,
+                cwd=task_dir,
+                capture_output=True,
+                text=True,
+                timeout=timeout + 5,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return Invocation(
+                event, False, error=f"timed out after {timeout} s", interpreter=python
+            )
+        logs = (proc.stdout + proc.stderr).splitlines()
+        if not out.is_file():
+            return Invocation(
+                event,
+                False,
+                error=f"the interpreter exited with code {proc.returncode} "
+                "before the handler returned",
+                interpreter=python,
+                log_tail=logs[-20:],
+            )
+        report = json.loads(out.read_text(encoding="utf-8"))
+    if report["ok"]:
+        return Invocation(
+            event,
+            True,
+            result=report["result"],
+            duration_ms=report["duration_ms"],
+            interpreter=python,
+            log_tail=logs[-20:],
+        )
+    trace = "\n".join(report.get("stackTrace", []))
+    return Invocation(
+        event,
+        False,
+        error=f"{report['errorType']}: {report['errorMessage']}",
+        duration_ms=report["duration_ms"],
+        interpreter=python,
+        log_tail=[*logs[-20:], *trace.splitlines()],
+    )

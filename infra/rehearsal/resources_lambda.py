@@ -1,0 +1,200 @@
+"""Lambda: the function from its pinned S3 object version, alias, permission,
+async invoke config and the dependency layer."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from infra.rehearsal.engine import Aws, resource
+from infra.rehearsal.resources_s3 import autoname
+from infra.rehearsal.shapes import number, require, to_aws
+
+
+def pinned_object(aws: Aws, bucket: str, key: str, version: str | None) -> bytes:
+    """The exact bytes the function or layer is meant to run: the pinned version."""
+    if not version:
+        raise ValueError(
+            f"s3ObjectVersion is not set for s3://{bucket}/{key}: the code must be pinned to "
+            "the uploaded version, or an S3 update could leave the function on stale code"
+        )
+    return aws.client("s3").get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
+
+
+def _b64sha(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _check_hash(kind: str, declared: str | None, actual: str) -> None:
+    if declared and declared != actual:
+        raise ValueError(
+            f"{kind} sourceCodeHash {declared} does not match the pinned object's "
+            f"sha256 ({actual}): the program and the uploaded package disagree"
+        )
+
+
+@resource("aws:lambda/function:Function")
+def function(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    require(inputs, "role", "runtime", "handler")
+    if inputs.get("imageUri") or inputs.get("code"):
+        raise ValueError("only S3-deployed functions are rehearsed (s3Bucket/s3Key)")
+    require(inputs, "s3Bucket", "s3Key")
+    fn_name = inputs.get("name") or autoname(name)
+    bucket, key, version = inputs["s3Bucket"], inputs["s3Key"], inputs.get("s3ObjectVersion")
+    code = pinned_object(aws, bucket, key, version)
+    sha = _b64sha(code)
+    _check_hash("function", inputs.get("sourceCodeHash"), sha)
+    kwargs: dict[str, Any] = {
+        "FunctionName": fn_name,
+        "Role": inputs["role"],
+        "Runtime": inputs["runtime"],
+        "Handler": inputs["handler"],
+        # What `pulumi up` sends: the S3 location with the pinned version.
+        "Code": {"S3Bucket": bucket, "S3Key": key, "S3ObjectVersion": version},
+        "Publish": bool(inputs.get("publish")),
+        "PackageType": "Zip",
+    }
+    for field, param in (
+        ("description", "Description"),
+        ("timeout", "Timeout"),
+        ("memorySize", "MemorySize"),
+        ("architectures", "Architectures"),
+        ("layers", "Layers"),
+        ("kmsKeyArn", "KMSKeyArn"),
+    ):
+        if inputs.get(field) not in (None, "", []):
+            kwargs[param] = number(inputs[field])
+    for field, param in (
+        ("environment", "Environment"),
+        ("tracingConfig", "TracingConfig"),
+        ("loggingConfig", "LoggingConfig"),
+        ("deadLetterConfig", "DeadLetterConfig"),
+        ("ephemeralStorage", "EphemeralStorage"),
+    ):
+        if inputs.get(field):
+            kwargs[param] = to_aws(inputs[field])
+    if inputs.get("tags"):
+        kwargs["Tags"] = dict(inputs["tags"])
+    lam = aws.client("lambda")
+    created = lam.create_function(**kwargs)
+    if created["CodeSha256"] != sha:
+        # moto ignores S3ObjectVersion and reads the current version; AWS would
+        # deploy the pinned one, so make the emulator match AWS.
+        created = lam.update_function_code(FunctionName=fn_name, ZipFile=code, Publish=False)
+        if kwargs["Publish"]:
+            created = lam.publish_version(FunctionName=fn_name)
+    if created["CodeSha256"] != sha:
+        raise ValueError(f"CodeSha256 {created['CodeSha256']} != pinned object's {sha}")
+    reserved = inputs.get("reservedConcurrentExecutions")
+    if reserved is not None and number(reserved) >= 0:
+        lam.put_function_concurrency(
+            FunctionName=fn_name, ReservedConcurrentExecutions=number(reserved)
+        )
+    aws.function_code[fn_name] = sha
+    arn = lam.get_function(FunctionName=fn_name)["Configuration"]["FunctionArn"]
+    version_out = lam.list_versions_by_function(FunctionName=fn_name)["Versions"][-1]["Version"]
+    invoke_prefix = f"arn:{aws.partition}:apigateway:{aws.region}:lambda:path/2015-03-31/functions"
+    return fn_name, {
+        "name": fn_name,
+        "arn": arn,
+        "version": version_out,
+        "qualifiedArn": f"{arn}:{version_out}",
+        "invokeArn": f"{invoke_prefix}/{arn}/invocations",
+        "qualifiedInvokeArn": f"{invoke_prefix}/{arn}:{version_out}/invocations",
+        "codeSha256": sha,
+        "sourceCodeHash": inputs.get("sourceCodeHash") or sha,
+        "sourceCodeSize": float(len(code)),
+        "lastModified": created.get("LastModified", ""),
+    }
+
+
+@resource("aws:lambda/alias:Alias")
+def alias(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    require(inputs, "functionName", "functionVersion")
+    alias_name = inputs.get("name") or name
+    kwargs: dict[str, Any] = {
+        "FunctionName": inputs["functionName"],
+        "Name": alias_name,
+        "FunctionVersion": str(inputs["functionVersion"]),
+    }
+    if inputs.get("description"):
+        kwargs["Description"] = inputs["description"]
+    if inputs.get("routingConfig"):
+        kwargs["RoutingConfig"] = to_aws(inputs["routingConfig"])
+    arn = aws.client("lambda").create_alias(**kwargs)["AliasArn"]
+    return arn, {"name": alias_name, "arn": arn, "invokeArn": arn}
+
+
+@resource("aws:lambda/permission:Permission")
+def permission(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    require(inputs, "action", "function", "principal")
+    statement_id = inputs.get("statementId") or autoname(inputs.get("statementIdPrefix") or name)
+    kwargs: dict[str, Any] = {
+        "FunctionName": inputs["function"],
+        "StatementId": statement_id,
+        "Action": inputs["action"],
+        "Principal": inputs["principal"],
+    }
+    for field, param in (
+        ("sourceArn", "SourceArn"),
+        ("sourceAccount", "SourceAccount"),
+        ("qualifier", "Qualifier"),
+        ("eventSourceToken", "EventSourceToken"),
+        ("principalOrgId", "PrincipalOrgID"),
+        ("functionUrlAuthType", "FunctionUrlAuthType"),
+    ):
+        if inputs.get(field):
+            kwargs[param] = inputs[field]
+    aws.client("lambda").add_permission(**kwargs)
+    return statement_id, {"statementId": statement_id}
+
+
+@resource("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
+def event_invoke_config(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    require(inputs, "functionName")
+    kwargs: dict[str, Any] = {"FunctionName": inputs["functionName"]}
+    if inputs.get("qualifier"):
+        kwargs["Qualifier"] = inputs["qualifier"]
+    for field, param in (
+        ("maximumRetryAttempts", "MaximumRetryAttempts"),
+        ("maximumEventAgeInSeconds", "MaximumEventAgeInSeconds"),
+    ):
+        if inputs.get(field) is not None:
+            kwargs[param] = number(inputs[field])
+    if inputs.get("destinationConfig"):
+        kwargs["DestinationConfig"] = to_aws(inputs["destinationConfig"])
+    aws.client("lambda").put_function_event_invoke_config(**kwargs)
+    qualifier = f":{inputs['qualifier']}" if inputs.get("qualifier") else ""
+    return inputs["functionName"] + qualifier, {}
+
+
+@resource("aws:lambda/layerVersion:LayerVersion")
+def layer_version(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    require(inputs, "layerName", "s3Bucket", "s3Key")
+    code = pinned_object(aws, inputs["s3Bucket"], inputs["s3Key"], inputs.get("s3ObjectVersion"))
+    sha = _b64sha(code)
+    _check_hash("layer", inputs.get("sourceCodeHash"), sha)
+    kwargs: dict[str, Any] = {
+        "LayerName": inputs["layerName"],
+        # The pinned bytes, for the same reason as the function (moto ignores the version).
+        "Content": {"ZipFile": code},
+    }
+    for field, param in (
+        ("description", "Description"),
+        ("compatibleRuntimes", "CompatibleRuntimes"),
+        ("compatibleArchitectures", "CompatibleArchitectures"),
+        ("licenseInfo", "LicenseInfo"),
+    ):
+        if inputs.get(field):
+            kwargs[param] = inputs[field]
+    published = aws.client("lambda").publish_layer_version(**kwargs)
+    arn = published["LayerVersionArn"]
+    return arn, {
+        "arn": arn,
+        "layerArn": published["LayerArn"],
+        "version": str(published["Version"]),
+        "codeSha256": sha,
+        "sourceCodeHash": inputs.get("sourceCodeHash") or sha,
+        "sourceCodeSize": float(len(code)),
+    }

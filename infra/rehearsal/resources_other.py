@@ -1,0 +1,289 @@
+"""IAM, CloudWatch Logs, DynamoDB, Secrets Manager, KMS, EventBridge and alarms."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from infra.rehearsal.engine import Aws, resource
+from infra.rehearsal.resources_s3 import autoname
+from infra.rehearsal.shapes import json_document, number, require, tag_list, to_aws
+
+
+@resource("aws:iam/role:Role")
+def role(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    require(inputs, "assumeRolePolicy")
+    role_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
+    kwargs: dict[str, Any] = {
+        "RoleName": role_name,
+        "AssumeRolePolicyDocument": json_document(
+            name, "assumeRolePolicy", inputs["assumeRolePolicy"]
+        ),
+    }
+    for field, param in (
+        ("path", "Path"),
+        ("description", "Description"),
+        ("maxSessionDuration", "MaxSessionDuration"),
+        ("permissionsBoundary", "PermissionsBoundary"),
+    ):
+        if inputs.get(field):
+            kwargs[param] = number(inputs[field])
+    if inputs.get("tags"):
+        kwargs["Tags"] = tag_list(inputs["tags"])
+    iam = aws.client("iam")
+    created = iam.create_role(**kwargs)["Role"]
+    for attached in inputs.get("managedPolicyArns") or []:
+        iam.attach_role_policy(RoleName=role_name, PolicyArn=attached)
+    for inline in inputs.get("inlinePolicies") or []:
+        if inline.get("name") and inline.get("policy"):
+            iam.put_role_policy(
+                RoleName=role_name,
+                PolicyName=inline["name"],
+                PolicyDocument=json_document(name, "inlinePolicies.policy", inline["policy"]),
+            )
+    return role_name, {
+        "name": role_name,
+        "arn": created["Arn"],
+        "uniqueId": created["RoleId"],
+        "createDate": str(created["CreateDate"]),
+    }
+
+
+@resource("aws:iam/rolePolicy:RolePolicy")
+def role_policy(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    require(inputs, "role", "policy")
+    policy_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
+    aws.client("iam").put_role_policy(
+        RoleName=inputs["role"],
+        PolicyName=policy_name,
+        PolicyDocument=json_document(name, "policy", inputs["policy"]),
+    )
+    return f"{inputs['role']}:{policy_name}", {"name": policy_name}
+
+
+@resource("aws:iam/policy:Policy")
+def policy(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    require(inputs, "policy")
+    policy_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
+    kwargs: dict[str, Any] = {
+        "PolicyName": policy_name,
+        "PolicyDocument": json_document(name, "policy", inputs["policy"]),
+    }
+    if inputs.get("description"):
+        kwargs["Description"] = inputs["description"]
+    if inputs.get("path"):
+        kwargs["Path"] = inputs["path"]
+    created = aws.client("iam").create_policy(**kwargs)["Policy"]
+    outputs = {"name": policy_name, "arn": created["Arn"], "policyId": created["PolicyId"]}
+    return created["Arn"], outputs
+
+
+@resource("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+def role_policy_attachment(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    require(inputs, "role", "policyArn")
+    aws.client("iam").attach_role_policy(RoleName=inputs["role"], PolicyArn=inputs["policyArn"])
+    suffix = hashlib.sha256(inputs["policyArn"].encode()).hexdigest()[:8]
+    return f"{inputs['role']}-{suffix}", {}
+
+
+@resource("aws:cloudwatch/logGroup:LogGroup")
+def log_group(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    group = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
+    kwargs: dict[str, Any] = {"logGroupName": group}
+    if inputs.get("kmsKeyId"):
+        kwargs["kmsKeyId"] = inputs["kmsKeyId"]
+    if inputs.get("logGroupClass"):
+        kwargs["logGroupClass"] = inputs["logGroupClass"]
+    if inputs.get("tags"):
+        kwargs["tags"] = dict(inputs["tags"])
+    logs = aws.client("logs")
+    logs.create_log_group(**kwargs)
+    if inputs.get("retentionInDays"):
+        logs.put_retention_policy(
+            logGroupName=group, retentionInDays=number(inputs["retentionInDays"])
+        )
+    return group, {"name": group, "arn": aws.arn("logs", f"log-group:{group}")}
+
+
+@resource("aws:dynamodb/table:Table")
+def table(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    require(inputs, "hashKey", "attributes")
+    table_name = inputs.get("name") or autoname(name)
+    schema = [{"AttributeName": inputs["hashKey"], "KeyType": "HASH"}]
+    if inputs.get("rangeKey"):
+        schema.append({"AttributeName": inputs["rangeKey"], "KeyType": "RANGE"})
+    billing = inputs.get("billingMode") or "PROVISIONED"
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "KeySchema": schema,
+        "AttributeDefinitions": [
+            {"AttributeName": a["name"], "AttributeType": a["type"]} for a in inputs["attributes"]
+        ],
+        "BillingMode": billing,
+        "DeletionProtectionEnabled": bool(inputs.get("deletionProtectionEnabled")),
+    }
+    if billing == "PROVISIONED":
+        kwargs["ProvisionedThroughput"] = {
+            "ReadCapacityUnits": number(inputs.get("readCapacity") or 1),
+            "WriteCapacityUnits": number(inputs.get("writeCapacity") or 1),
+        }
+    sse = inputs.get("serverSideEncryption") or {}
+    if sse.get("enabled"):
+        kwargs["SSESpecification"] = {"Enabled": True, "SSEType": "KMS"}
+        if sse.get("kmsKeyArn"):
+            kwargs["SSESpecification"]["KMSMasterKeyId"] = sse["kmsKeyArn"]
+    if inputs.get("streamEnabled"):
+        kwargs["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": inputs.get("streamViewType") or "NEW_AND_OLD_IMAGES",
+        }
+    if inputs.get("globalSecondaryIndexes"):
+        raise ValueError("globalSecondaryIndexes are not rehearsed yet; add them to the engine")
+    if inputs.get("tags"):
+        kwargs["Tags"] = tag_list(inputs["tags"])
+    ddb = aws.client("dynamodb")
+    created = ddb.create_table(**kwargs)["TableDescription"]
+    ttl = inputs.get("ttl") or {}
+    if ttl.get("enabled"):
+        ddb.update_time_to_live(
+            TableName=table_name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["attributeName"]},
+        )
+    if (inputs.get("pointInTimeRecovery") or {}).get("enabled"):
+        ddb.update_continuous_backups(
+            TableName=table_name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
+    return table_name, {
+        "name": table_name,
+        "arn": created["TableArn"],
+        "streamArn": created.get("LatestStreamArn", ""),
+    }
+
+
+@resource("aws:secretsmanager/secret:Secret")
+def secret(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    secret_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
+    kwargs: dict[str, Any] = {"Name": secret_name}
+    if inputs.get("description"):
+        kwargs["Description"] = inputs["description"]
+    if inputs.get("kmsKeyId"):
+        kwargs["KmsKeyId"] = inputs["kmsKeyId"]
+    if inputs.get("tags"):
+        kwargs["Tags"] = tag_list(inputs["tags"])
+    arn = aws.client("secretsmanager").create_secret(**kwargs)["ARN"]
+    return arn, {"name": secret_name, "arn": arn}
+
+
+@resource("aws:secretsmanager/secretVersion:SecretVersion")
+def secret_version(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    require(inputs, "secretId")
+    kwargs: dict[str, Any] = {"SecretId": inputs["secretId"]}
+    if inputs.get("secretString") is not None:
+        kwargs["SecretString"] = inputs["secretString"]
+    elif inputs.get("secretBinary") is not None:
+        kwargs["SecretBinary"] = inputs["secretBinary"]
+    else:
+        raise ValueError("neither secretString nor secretBinary is set")
+    if inputs.get("versionStages"):
+        kwargs["VersionStages"] = inputs["versionStages"]
+    put = aws.client("secretsmanager").put_secret_value(**kwargs)
+    # The value itself never goes into the outputs: Pulumi keeps it in the
+    # (encrypted) inputs, and the summary must not print it.
+    return f"{put['ARN']}|{put['VersionId']}", {"arn": put["ARN"], "versionId": put["VersionId"]}
+
+
+@resource("aws:kms/key:Key")
+def kms_key(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    kwargs: dict[str, Any] = {}
+    if inputs.get("description"):
+        kwargs["Description"] = inputs["description"]
+    if inputs.get("policy"):
+        kwargs["Policy"] = json_document(name, "policy", inputs["policy"])
+    kms = aws.client("kms")
+    meta = kms.create_key(**kwargs)["KeyMetadata"]
+    if inputs.get("enableKeyRotation"):
+        kms.enable_key_rotation(KeyId=meta["KeyId"])
+    return meta["KeyId"], {"arn": meta["Arn"], "keyId": meta["KeyId"]}
+
+
+@resource("aws:cloudwatch/eventRule:EventRule")
+def event_rule(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    if not inputs.get("scheduleExpression") and not inputs.get("eventPattern"):
+        raise ValueError("an EventRule needs scheduleExpression or eventPattern")
+    rule_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
+    state = inputs.get("state") or ("DISABLED" if inputs.get("isEnabled") is False else "ENABLED")
+    kwargs: dict[str, Any] = {"Name": rule_name, "State": state}
+    for field, param in (
+        ("scheduleExpression", "ScheduleExpression"),
+        ("eventPattern", "EventPattern"),
+        ("description", "Description"),
+        ("roleArn", "RoleArn"),
+        ("eventBusName", "EventBusName"),
+    ):
+        if inputs.get(field):
+            kwargs[param] = inputs[field]
+    if inputs.get("tags"):
+        kwargs["Tags"] = tag_list(inputs["tags"])
+    arn = aws.client("events").put_rule(**kwargs)["RuleArn"]
+    return rule_name, {"name": rule_name, "arn": arn}
+
+
+@resource("aws:cloudwatch/eventTarget:EventTarget")
+def event_target(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    require(inputs, "rule", "arn")
+    target_id = inputs.get("targetId") or autoname(name)
+    target: dict[str, Any] = {"Id": target_id, "Arn": inputs["arn"]}
+    for field in ("input", "inputPath", "roleArn"):
+        if inputs.get(field):
+            target[field[:1].upper() + field[1:]] = inputs[field]
+    for field in ("retryPolicy", "deadLetterConfig"):
+        if inputs.get(field):
+            target[field[:1].upper() + field[1:]] = to_aws(inputs[field])
+    kwargs: dict[str, Any] = {"Rule": inputs["rule"], "Targets": [target]}
+    if inputs.get("eventBusName"):
+        kwargs["EventBusName"] = inputs["eventBusName"]
+    result = aws.client("events").put_targets(**kwargs)
+    if result.get("FailedEntryCount"):
+        raise ValueError(f"put_targets failed: {result.get('FailedEntries')}")
+    return f"{inputs['rule']}-{target_id}", {"targetId": target_id}
+
+
+@resource("aws:cloudwatch/metricAlarm:MetricAlarm")
+def metric_alarm(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    require(inputs, "comparisonOperator", "evaluationPeriods")
+    alarm_name = inputs.get("name") or autoname(name)
+    kwargs: dict[str, Any] = {
+        "AlarmName": alarm_name,
+        "ComparisonOperator": inputs["comparisonOperator"],
+        "EvaluationPeriods": number(inputs["evaluationPeriods"]),
+    }
+    for field, param in (
+        ("metricName", "MetricName"),
+        ("namespace", "Namespace"),
+        ("period", "Period"),
+        ("statistic", "Statistic"),
+        ("extendedStatistic", "ExtendedStatistic"),
+        ("threshold", "Threshold"),
+        ("alarmDescription", "AlarmDescription"),
+        ("datapointsToAlarm", "DatapointsToAlarm"),
+        ("treatMissingData", "TreatMissingData"),
+        ("unit", "Unit"),
+        ("alarmActions", "AlarmActions"),
+        ("okActions", "OKActions"),
+        ("insufficientDataActions", "InsufficientDataActions"),
+    ):
+        if inputs.get(field) not in (None, "", []):
+            kwargs[param] = number(inputs[field])
+    if "Threshold" in kwargs:
+        kwargs["Threshold"] = float(kwargs["Threshold"])
+    if inputs.get("actionsEnabled") is not None:
+        kwargs["ActionsEnabled"] = bool(inputs["actionsEnabled"])
+    if inputs.get("dimensions"):
+        kwargs["Dimensions"] = [{"Name": k, "Value": v} for k, v in inputs["dimensions"].items()]
+    if inputs.get("metricQueries"):
+        raise ValueError("metricQueries alarms are not rehearsed yet; add them to the engine")
+    if inputs.get("tags"):
+        kwargs["Tags"] = tag_list(inputs["tags"])
+    aws.client("cloudwatch").put_metric_alarm(**kwargs)
+    return alarm_name, {"name": alarm_name, "arn": aws.arn("cloudwatch", f"alarm:{alarm_name}")}

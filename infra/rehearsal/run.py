@@ -1,0 +1,487 @@
+"""The rehearsal: deploy the whole stack to emulated AWS, then prove it works.
+
+Steps, each timed and reported; the first failure stops the run and names itself:
+
+  config     read Pulumi.yaml + Pulumi.<stack>.yaml
+  package    the build (cached) or the prebuilt CTB_ARTIFACT_MANIFEST; size budget
+  emulator   moto_server on a free 127.0.0.1 port (always stopped afterwards)
+  deploy     the real __main__.py under the engine: every resource created via boto3
+  verify     download the function's code by S3 key + pinned version; sha256 and
+             CodeSha256 against the manifest; the alias points at a published version
+  invoke     the handler from the unzipped package in a fresh interpreter, with the
+             function's own environment: {"test": true} (must write nothing), then
+             a real run with the fixture market-data provider
+  inspect    what landed: objects under data/ and logs/, DynamoDB items
+  policy     the bucket policy, deferred until now (see resources_s3.bucket_policy)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.emulator import moto_server
+from infra.rehearsal import invoker
+from infra.rehearsal.engine import Aws, Created, EmulatorMocks
+from infra.rehearsal.errors import RehearsalError
+from infra.rehearsal.program import StackConfig, load_stack_config, run_program
+from infra.rehearsal.resources_s3 import apply_deferred_policies
+
+FUNCTION = "aws:lambda/function:Function"
+LAYER = "aws:lambda/layerVersion:LayerVersion"
+TABLE = "aws:dynamodb/table:Table"
+ALIAS = "aws:lambda/alias:Alias"
+# Stands in for the market-data API key, which lives encrypted in the stack file
+# (only the Pulumi CLI can decrypt it) or is not set at all. Not a credential.
+PLACEHOLDER_API_KEY = "rehearsal-placeholder-not-a-key"
+REAL_RUN_EVENT: dict[str, Any] = {}
+TEST_EVENT = {"test": True}
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class Result:
+    stack: str
+    steps: list[Step] = field(default_factory=list)
+    failed_step: str | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    resources: list[Created] = field(default_factory=list)
+    invokes: list[str] = field(default_factory=list)
+    package: dict[str, Any] = field(default_factory=dict)
+    deployed: dict[str, Any] = field(default_factory=dict)
+    invocations: list[invoker.Invocation] = field(default_factory=list)
+    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    bucket_policy: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_step is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "ok": self.ok,
+            "failed_step": self.failed_step,
+            "error": self.error,
+            "seconds": round(self.seconds, 2),
+            "steps": [
+                {"name": s.name, "ok": s.ok, "seconds": round(s.seconds, 2), "detail": s.detail}
+                for s in self.steps
+            ],
+            "notes": self.notes,
+            "resources": [
+                {"type": r.token, "name": r.name, "id": r.physical_id} for r in self.resources
+            ],
+            "invokes": self.invokes,
+            "package": self.package,
+            "deployed": self.deployed,
+            "invocations": [i.to_json() for i in self.invocations],
+            "objects": self.objects,
+            "items": self.items,
+            "bucket_policy": self.bucket_policy,
+            "outputs": self.outputs,
+        }
+
+
+class StepFailed(Exception):
+    pass
+
+
+class _Runner:
+    def __init__(self, result: Result, progress: Callable[[str], None]) -> None:
+        self.result = result
+        self.progress = progress
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[Step]:
+        step = Step(name, ok=False, seconds=0.0)
+        start = time.perf_counter()
+        self.progress(f"==> {name}")
+        try:
+            yield step
+        except Exception as exc:
+            step.seconds = time.perf_counter() - start
+            self.result.steps.append(step)
+            self.result.failed_step = name
+            self.result.error = _describe(exc)
+            self.progress(f"    FAILED: {self.result.error}")
+            raise StepFailed(name) from exc
+        step.ok = True
+        step.seconds = time.perf_counter() - start
+        self.result.steps.append(step)
+        self.progress(f"    ok ({step.seconds:.2f} s){': ' + step.detail if step.detail else ''}")
+
+
+def _describe(exc: BaseException) -> str:
+    from lambda_pkg.errors import UserError
+
+    if isinstance(exc, (RehearsalError, UserError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def rehearse(
+    project_dir: Path,
+    stack: str = "dev",
+    *,
+    progress: Callable[[str], None] | None = None,
+    inspect: Callable[[str, Result], None] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Result:
+    """Run every step; never raises for a failing step (see Result.failed_step).
+
+    `overrides` are config values (short or qualified keys) laid over the stack's.
+
+    `inspect(endpoint_url, result)`, if given, is called while the emulator still
+    runs, after everything has landed and before the bucket policy is applied.
+    """
+    project_dir = project_dir.resolve()
+    result = Result(stack=stack)
+    runner = _Runner(result, progress or (lambda _msg: None))
+    start = time.perf_counter()
+    try:
+        _rehearse(project_dir, stack, runner, inspect, overrides or {})
+    except StepFailed:
+        pass
+    finally:
+        result.seconds = time.perf_counter() - start
+    return result
+
+
+def _rehearse(
+    project_dir: Path,
+    stack: str,
+    runner: _Runner,
+    inspect: Callable[[str, Result], None] | None,
+    overrides: dict[str, Any],
+) -> None:
+    result = runner.result
+    with runner.step("config") as step:
+        config = load_stack_config(project_dir, stack).with_values(overrides)
+        config = _rehearsal_config(config, result)
+        step.detail = f"{len(config.values)} keys"
+
+    with runner.step("package") as step:
+        artifact = _artifact(project_dir, config)
+        result.package = _package_summary(artifact)
+        step.detail = f"{artifact.sha256[:12]}… {artifact.size:,} bytes"
+
+    region = config.get("aws:region") or "us-east-1"
+    with tempfile.TemporaryDirectory(prefix="ctb-rehearsal-") as tmp:
+        work = Path(tmp)
+        with runner.step("emulator") as step:
+            server = moto_server(log_path=work / "moto_server.log")
+            url = server.__enter__()
+            step.detail = url
+        try:
+            aws = Aws(endpoint_url=url, region=region)
+            mocks = EmulatorMocks(aws)
+            _deploy(project_dir, config, artifact, mocks, runner)
+            fn = _verify(aws, mocks, artifact, runner)
+            _invoke_all(aws, mocks, fn, work=work, runtime=artifact.runtime, runner=runner)
+            if inspect is not None:
+                inspect(url, result)
+            with runner.step("policy") as step:
+                applied = apply_deferred_policies(aws)
+                if applied:
+                    result.bucket_policy = aws.client("s3").get_bucket_policy(Bucket=applied[0])[
+                        "Policy"
+                    ]
+                step.detail = f"applied to {', '.join(applied)}" if applied else "no bucket policy"
+        finally:
+            server.__exit__(*sys.exc_info())
+
+
+def _rehearsal_config(config: StackConfig, result: Result) -> StackConfig:
+    # The emulator is a fresh, empty account, like the dev-only account of DESIGN.md
+    # decision 1: this stack must own (create) the bucket, since no one else will.
+    if config.get("bucketOwner") != "true":
+        result.notes.append("bucketOwner set to true: the emulator is an empty account")
+        config = config.with_values({"bucketOwner": True})
+    if not config.get("marketDataApiKey"):
+        result.notes.append("marketDataApiKey: a placeholder value (the real one is never read)")
+        config = config.with_values({"marketDataApiKey": PLACEHOLDER_API_KEY}, secret=True)
+    return config
+
+
+def _artifact(project_dir: Path, config: StackConfig) -> Any:
+    manifest = os.environ.get("CTB_ARTIFACT_MANIFEST")
+    if manifest:
+        from lambda_pkg.artifact import load_manifest
+
+        return load_manifest(Path(manifest))
+    try:
+        from lambda_pkg.api import ensure_artifact
+    except ImportError as exc:
+        raise RehearsalError(
+            f"the packager (lambda_pkg.api) is not available ({exc}); "
+            "set CTB_ARTIFACT_MANIFEST to a built manifest instead"
+        ) from None
+    return ensure_artifact(
+        project_dir=project_dir,
+        runtime=config.get("runtime") or "python3.12",
+        architecture=config.get("architecture") or "x86_64",
+        layer=config.get("dependencyLayer") == "true",
+    )
+
+
+def _package_summary(artifact: Any) -> dict[str, Any]:
+    from lambda_pkg.limits import DIRECT_UPLOAD_ZIPPED_MAX, UNZIPPED_MAX
+
+    unzipped = artifact.unzipped_size + (artifact.layer.unzipped_size if artifact.layer else 0)
+    summary = {
+        "sha256": artifact.sha256,
+        "sha256_b64": artifact.sha256_b64,
+        "size": artifact.size,
+        "unzipped_size": artifact.unzipped_size,
+        "layer_unzipped_size": artifact.layer.unzipped_size if artifact.layer else 0,
+        "runtime": artifact.runtime,
+        "architecture": artifact.architecture,
+        "zipped_limit": DIRECT_UPLOAD_ZIPPED_MAX,
+        "unzipped_limit": UNZIPPED_MAX,
+        "zipped_pct": round(100 * artifact.size / DIRECT_UPLOAD_ZIPPED_MAX, 1),
+        "unzipped_pct": round(100 * unzipped / UNZIPPED_MAX, 1),
+    }
+    if unzipped > UNZIPPED_MAX:
+        raise RehearsalError(
+            f"the package unzips to {unzipped:,} bytes (function plus layers), over Lambda's "
+            f"{UNZIPPED_MAX:,}-byte limit"
+        )
+    return summary
+
+
+def _deploy(
+    project_dir: Path, config: StackConfig, artifact: Any, mocks: EmulatorMocks, runner: _Runner
+) -> None:
+    result = runner.result
+    with runner.step("deploy") as step:
+        try:
+            program = run_program(
+                project_dir,
+                config,
+                mocks,
+                env={"CTB_ARTIFACT_MANIFEST": str(artifact.manifest_path)},
+            )
+        except Exception as exc:
+            # The engine keeps the first failure whole; Pulumi's wrapped copy is noisier.
+            if mocks.failure is not None:
+                raise mocks.failure from exc
+            raise
+        finally:
+            result.resources = list(mocks.created)
+            result.invokes = sorted(set(mocks.calls))
+        result.outputs = {
+            k: ("[secret]" if k in program.secret_outputs else v)
+            for k, v in sorted(program.outputs.items())
+        }
+        step.detail = f"{len(mocks.created)} resources"
+
+
+def _one(mocks: EmulatorMocks, token: str) -> Created:
+    found = [r for r in mocks.created if r.token == token]
+    if len(found) != 1:
+        raise RehearsalError(f"expected exactly one {token}, the program declared {len(found)}")
+    return found[0]
+
+
+def _verify(aws: Aws, mocks: EmulatorMocks, artifact: Any, runner: _Runner) -> dict[str, Any]:
+    import hashlib
+
+    result = runner.result
+    with runner.step("verify") as step:
+        fn = _one(mocks, FUNCTION)
+        bucket, key = fn.inputs["s3Bucket"], fn.inputs["s3Key"]
+        version = fn.inputs.get("s3ObjectVersion")
+        code = aws.client("s3").get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
+        digest = hashlib.sha256(code).hexdigest()
+        if digest != artifact.sha256:
+            raise RehearsalError(
+                f"s3://{bucket}/{key}?versionId={version} has sha256 {digest}, "
+                f"the manifest says {artifact.sha256}"
+            )
+        lam = aws.client("lambda")
+        conf = lam.get_function_configuration(FunctionName=fn.physical_id)
+        if conf["CodeSha256"] != artifact.sha256_b64:
+            raise RehearsalError(
+                f"function {fn.physical_id}: CodeSha256 {conf['CodeSha256']} != the manifest's "
+                f"{artifact.sha256_b64}"
+            )
+        aliases = lam.list_aliases(FunctionName=fn.physical_id)["Aliases"]
+        alias = {a["Name"]: a["FunctionVersion"] for a in aliases}
+        for name, target in alias.items():
+            target_conf = lam.get_function_configuration(
+                FunctionName=fn.physical_id, Qualifier=target
+            )
+            if target_conf["CodeSha256"] != artifact.sha256_b64:
+                raise RehearsalError(f"alias {name} -> version {target} runs other code")
+        result.deployed = {
+            "function": fn.physical_id,
+            "bucket": bucket,
+            "key": key,
+            "version_id": version,
+            "code_sha256": conf["CodeSha256"],
+            "aliases": alias,
+            "runtime": conf["Runtime"],
+            "handler": conf["Handler"],
+        }
+        step.detail = f"CodeSha256 {conf['CodeSha256']} = manifest"
+    return {"created": fn, "config": conf, "code": code}
+
+
+def _layer_dirs(aws: Aws, mocks: EmulatorMocks, work: Path) -> list[Path]:
+    dirs = []
+    for i, layer in enumerate(r for r in mocks.created if r.token == LAYER):
+        data = (
+            aws.client("s3")
+            .get_object(
+                Bucket=layer.inputs["s3Bucket"],
+                Key=layer.inputs["s3Key"],
+                VersionId=layer.inputs.get("s3ObjectVersion"),
+            )["Body"]
+            .read()
+        )
+        # Lambda extracts layers to /opt; Python finds them under /opt/python.
+        opt = invoker.unzip(data, work / f"opt{i}")
+        dirs.append(opt / "python")
+    return dirs
+
+
+def _invoke_all(
+    aws: Aws, mocks: EmulatorMocks, fn: dict[str, Any], *, work: Path, runtime: str, runner: _Runner
+) -> None:
+    result = runner.result
+    conf = fn["config"]
+    variables = dict((conf.get("Environment") or {}).get("Variables") or {})
+    with runner.step("unpack") as step:
+        task = invoker.unzip(fn["code"], work / "task")
+        layers = _layer_dirs(aws, mocks, work)
+        runtime_dir = invoker.runtime_dir(work / "runtime")
+        python, exact = invoker.find_interpreter(runtime)
+        if not exact:
+            result.notes.append(
+                f"no {runtime} interpreter found; the handler ran on {sys.version.split()[0]}"
+            )
+        step.detail = f"{python}"
+    search_path = [*layers, runtime_dir]
+    env = invoker.function_env(
+        variables,
+        endpoint_url=aws.endpoint_url or "",
+        function_name=conf["FunctionName"],
+        memory=conf.get("MemorySize", 128),
+        region=aws.region,
+    )
+    timeout = min(int(conf.get("Timeout", 60)), 120)
+
+    def call(event: dict[str, Any], extra: dict[str, str]) -> invoker.Invocation:
+        inv = invoker.invoke(
+            python=python,
+            task_dir=task,
+            runtime=os.pathsep.join(str(p) for p in search_path),
+            handler=conf["Handler"],
+            event=event,
+            env={**env, **extra},
+            timeout=timeout,
+        )
+        result.invocations.append(inv)
+        if not inv.ok:
+            raise RehearsalError(
+                f"handler failed on {event}: {inv.error}\n      " + "\n      ".join(inv.log_tail)
+            )
+        verdict = judge(inv.result)
+        if verdict:
+            raise RehearsalError(f"handler reported failure on {event}: {verdict}")
+        return inv
+
+    data_prefix = variables.get("DATA_PREFIX", "data/")
+    logs_prefix = variables.get("LOGS_PREFIX", "logs/")
+    bucket = variables.get("BUCKET_NAME") or result.deployed["bucket"]
+    table = variables.get("TABLE_NAME") or _one(mocks, TABLE).physical_id
+
+    with runner.step("invoke test") as step:
+        inv = call(TEST_EVENT, {})
+        written = _landed(aws, bucket, data_prefix, logs_prefix, table)
+        if any(written.values()):
+            raise RehearsalError(f"the test event wrote something: {written}")
+        step.detail = f"{inv.duration_ms:.0f} ms, wrote nothing"
+
+    with runner.step("invoke run") as step:
+        # The fixture provider: deterministic offline market data, no network.
+        inv = call(REAL_RUN_EVENT, {"MARKET_DATA_PROVIDER": "fixture"})
+        step.detail = f"{inv.duration_ms:.0f} ms"
+
+    with runner.step("inspect") as step:
+        s3 = aws.client("s3")
+        for label, prefix in (("data", data_prefix), ("logs", logs_prefix)):
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+            result.objects[label] = [{"key": o["Key"], "size": o["Size"]} for o in listed]
+        scan = aws.client("dynamodb").scan(TableName=table, Limit=100)
+        result.items = [_plain_item(i) for i in scan.get("Items", [])]
+        missing = [k for k in ("data", "logs") if not result.objects[k]]
+        if missing:
+            raise RehearsalError(f"the run wrote nothing under {', '.join(missing)}/")
+        if not result.items:
+            raise RehearsalError(f"the run wrote no item to DynamoDB table {table}")
+        step.detail = (
+            f"{len(result.objects['data'])} data, {len(result.objects['logs'])} logs objects, "
+            f"{len(result.items)} items"
+        )
+
+
+def judge(result: Any) -> str | None:
+    """A handler that returns instead of raising can still report failure."""
+    if not isinstance(result, dict):
+        return None
+    status = result.get("statusCode")
+    if isinstance(status, int) and status >= 400:
+        return f"statusCode {status}: {result.get('body', result)}"
+    if result.get("ok") is False or result.get("healthy") is False:
+        return str(result)
+    if str(result.get("status", "")).lower() in {"error", "failed", "unhealthy", "fail"}:
+        return str(result)
+    return None
+
+
+def _landed(aws: Aws, bucket: str, data: str, logs: str, table: str) -> dict[str, int]:
+    s3 = aws.client("s3")
+    return {
+        data: s3.list_objects_v2(Bucket=bucket, Prefix=data).get("KeyCount", 0),
+        logs: s3.list_objects_v2(Bucket=bucket, Prefix=logs).get("KeyCount", 0),
+        table: aws.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"],
+    }
+
+
+def _plain_item(item: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    de = TypeDeserializer()
+    return {k: _jsonable(de.deserialize(v)) for k, v in item.items()}
+
+
+def _jsonable(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, set)):
+        return [_jsonable(v) for v in value]
+    return value

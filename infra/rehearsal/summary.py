@@ -1,0 +1,109 @@
+"""The human-readable summary printed at the end of a rehearsal."""
+
+from __future__ import annotations
+
+import json
+
+from infra.rehearsal.run import Result
+
+_MAX_LISTED = 8
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:.2f} MB"
+
+
+def _steps(result: Result) -> list[str]:
+    status = "PASSED" if result.ok else f"FAILED at step '{result.failed_step}'"
+    lines = [f"Rehearsal of stack '{result.stack}' against emulated AWS: {status}"]
+    if result.error:
+        lines.append(f"  why: {result.error}")
+    lines += ["", "Steps"]
+    for step in result.steps:
+        mark = "ok  " if step.ok else "FAIL"
+        lines.append(f"  {mark} {step.name:<12} {step.seconds:6.2f} s  {step.detail}")
+    lines.append(f"  total {result.seconds:.2f} s")
+    return lines
+
+
+def _package(result: Result) -> list[str]:
+    p = result.package
+    if not p:
+        return []
+    unzipped = p["unzipped_size"] + p["layer_unzipped_size"]
+    return [
+        "",
+        "Package",
+        f"  sha256   {p['sha256']}  (CodeSha256 {p['sha256_b64']})",
+        f"  zipped   {_mb(p['size'])} = {p['zipped_pct']}% of the "
+        f"{_mb(p['zipped_limit'])} direct-upload limit",
+        f"  unzipped {_mb(unzipped)} = {p['unzipped_pct']}% of the "
+        f"{_mb(p['unzipped_limit'])} limit (function + layers)",
+        f"  target   {p['runtime']} / {p['architecture']}",
+    ]
+
+
+def _resources(result: Result) -> list[str]:
+    if not result.resources:
+        return []
+    lines = ["", f"Resources created ({len(result.resources)})"]
+    lines += [f"  {r.token.split(':')[-1]:<42} {r.physical_id}" for r in result.resources]
+    d = result.deployed
+    if d:
+        aliases = ", ".join(f"{k} -> version {v}" for k, v in d["aliases"].items()) or "none"
+        lines += [
+            "",
+            "Deployed function",
+            f"  {d['function']} ({d['runtime']}, {d['handler']})",
+            f"  code    s3://{d['bucket']}/{d['key']} version {d['version_id']}",
+            f"  aliases {aliases}",
+        ]
+    return lines
+
+
+def _invocations(result: Result) -> list[str]:
+    if not result.invocations:
+        return []
+    lines = ["", "Invocations (the handler, run from the downloaded package)"]
+    for inv in result.invocations:
+        outcome = "ok" if inv.ok else f"ERROR {inv.error}"
+        lines.append(f"  {json.dumps(inv.event):<16} {outcome} in {inv.duration_ms:.0f} ms")
+        if inv.result is not None:
+            text = json.dumps(inv.result, default=str)
+            lines.append(f"    -> {text[:300]}{'…' if len(text) > 300 else ''}")
+    return lines
+
+
+def _listed(title: str, rows: list[str]) -> list[str]:
+    lines = ["", f"{title} ({len(rows)})"]
+    lines += [f"  {row}" for row in rows[:_MAX_LISTED]]
+    if len(rows) > _MAX_LISTED:
+        lines.append(f"  … and {len(rows) - _MAX_LISTED} more")
+    return lines
+
+
+def _landed(result: Result) -> list[str]:
+    if not result.objects:
+        return []
+    lines: list[str] = []
+    for label, objects in result.objects.items():
+        rows = [f"{o['key']}  ({o['size']:,} bytes)" for o in objects]
+        lines += _listed(f"Objects under {label}/", rows)
+    rows = []
+    for item in result.items:
+        keys = {k: item[k] for k in ("pk", "sk") if k in item}
+        rows.append(f"{json.dumps(keys, default=str)} + {len(item) - len(keys)} attributes")
+    return lines + _listed("DynamoDB items", rows)
+
+
+def render(result: Result) -> str:
+    lines = [
+        *_steps(result),
+        *_package(result),
+        *_resources(result),
+        *_invocations(result),
+        *_landed(result),
+    ]
+    if result.notes:
+        lines += ["", "Notes", *(f"  - {note}" for note in result.notes)]
+    return "\n".join(lines)
