@@ -1,0 +1,294 @@
+"""Trust and permission documents for the CI roles, as pure functions returning dicts.
+
+Two callers assume these roles without any stored key:
+- GitHub Actions, through GitHub's OIDC provider (`token.actions.githubusercontent.com`);
+- Pulumi Deployments, through Pulumi Cloud's OIDC provider (`api.pulumi.com/oidc`).
+
+Each trust statement pins the audience AND lists exact subjects with StringEquals, never
+StringLike with `*`: a wildcard subject such as `repo:owner/repo:*` would let any branch,
+tag or pull request of the repository assume the role.
+
+Subjects, and why each is there (GitHub's OIDC docs):
+- `repo:O/R:ref:refs/heads/B`: a job on branch B WITHOUT a GitHub environment (the build
+  and the dev deploy on a push to main);
+- `repo:O/R:environment:E`: a job that declares `environment: E` (the prod deploy). GitHub
+  puts the environment in the subject instead of the ref, so the environment's
+  "deployment branches" rule (main only) is what binds it to the branch: docs/cicd.md;
+- `repo:O/R:pull_request`: any job of a pull_request event. Only the read-only preview
+  role trusts it, because a pull request runs code that has not been reviewed yet.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+Policy = dict[str, Any]
+
+VERSION = "2012-10-17"
+
+GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+# aws-actions/configure-aws-credentials asks GitHub for a token with this audience.
+GITHUB_AUDIENCE = "sts.amazonaws.com"
+
+PULUMI_OIDC_URL = "https://api.pulumi.com/oidc"
+PULUMI_OIDC_HOST = "api.pulumi.com/oidc"
+# Pulumi Deployments' operations, as they appear in the token's subject.
+PULUMI_WRITE_OPERATIONS = ("update", "refresh")
+PULUMI_PREVIEW_OPERATION = "preview"
+
+REPOSITORY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+# git check-ref-format, simplified: no "..", "//", "@{", leading/trailing "/", ".lock".
+BRANCH_RE = re.compile(r"^(?!/)(?!.*(?:\.\.|//|@\{|\.lock$))[A-Za-z0-9._/-]{1,200}(?<!/)$")
+# GitHub environment names: up to 255 characters, no control characters or quotes.
+ENVIRONMENT_RE = re.compile(r"^[A-Za-z0-9._ -]{1,255}$")
+PULUMI_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+# Reads that return data rather than configuration. The preview role never gets them,
+# even when the deployer policy does: a preview needs the shape of resources, not the
+# secret's value or a key's plaintext.
+SENSITIVE_READS = frozenset(
+    {
+        "secretsmanager:GetSecretValue",
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+        "ssm:GetParametersByPath",
+        "kms:Decrypt",
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+    }
+)
+_READ_VERBS = ("Get", "List", "Describe")
+
+# Bucket settings that a `pulumi preview` reads when the program adopts the bucket by name
+# (Bucket.get) or refreshes the owner's bucket. Configuration only, never object data.
+BUCKET_CONFIG_READS = (
+    "s3:GetAccelerateConfiguration",
+    "s3:GetBucketAcl",
+    "s3:GetBucketCORS",
+    "s3:GetBucketLocation",
+    "s3:GetBucketLogging",
+    "s3:GetBucketObjectLockConfiguration",
+    "s3:GetBucketOwnershipControls",
+    "s3:GetBucketPolicy",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketRequestPayment",
+    "s3:GetBucketTagging",
+    "s3:GetBucketVersioning",
+    "s3:GetBucketWebsite",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetLifecycleConfiguration",
+    "s3:GetReplicationConfiguration",
+)
+
+
+class PolicyInputError(ValueError):
+    """A value given to a CI policy function is unusable; the message names the key."""
+
+
+def check_repository(value: str, key: str = "githubRepository") -> str:
+    if not isinstance(value, str) or not REPOSITORY_RE.match(value):
+        raise PolicyInputError(
+            f"{key}: {value!r} is not a GitHub repository; use owner/repo, "
+            "e.g. 'acme/cloud-trading-bot' (no URL, no .git)"
+        )
+    return value
+
+
+def check_branch(value: str, key: str = "githubBranch") -> str:
+    if not isinstance(value, str) or not value or not BRANCH_RE.match(value):
+        raise PolicyInputError(
+            f"{key}: {value!r} is not a branch name; use the short name, e.g. 'main' "
+            "(not refs/heads/main)"
+        )
+    if value.startswith("refs/"):
+        raise PolicyInputError(
+            f"{key}: {value!r}: give the short branch name (e.g. 'main'), not a full ref"
+        )
+    return value
+
+
+def check_environment(value: str, key: str = "githubEnvironment") -> str:
+    if not isinstance(value, str) or not ENVIRONMENT_RE.match(value):
+        raise PolicyInputError(
+            f"{key}: {value!r} is not a GitHub environment name; use letters, digits, "
+            "'.', '_', '-' or spaces, e.g. 'production'"
+        )
+    return value
+
+
+def check_pulumi_name(value: str, key: str) -> str:
+    if not isinstance(value, str) or not PULUMI_NAME_RE.match(value):
+        raise PolicyInputError(
+            f"{key}: {value!r} is not a Pulumi organization, project or stack name; "
+            "use letters, digits, '.', '_' or '-'"
+        )
+    return value
+
+
+def github_subjects(
+    repository: str,
+    branch: str,
+    *,
+    environments: Iterable[str] = (),
+    pull_requests: bool = False,
+) -> list[str]:
+    """The exact `sub` claims a role trusts, sorted so the document diffs cleanly."""
+    check_repository(repository)
+    check_branch(branch)
+    subjects = {f"repo:{repository}:ref:refs/heads/{branch}"}
+    for env in environments:
+        subjects.add(f"repo:{repository}:environment:{check_environment(env)}")
+    if pull_requests:
+        subjects.add(f"repo:{repository}:pull_request")
+    return sorted(subjects)
+
+
+def pulumi_subjects(
+    organization: str, project: str, stack: str, operations: Iterable[str]
+) -> list[str]:
+    """Pulumi Deployments' `sub` claims for one stack and the given operations."""
+    org = check_pulumi_name(organization, "pulumiOrganization")
+    proj = check_pulumi_name(project, "project")
+    stk = check_pulumi_name(stack, "stack")
+    return sorted(
+        f"pulumi:deploy:org:{org}:project:{proj}:stack:{stk}:operation:{op}:scope:write"
+        for op in set(operations)
+    )
+
+
+def _web_identity_statement(
+    sid: str, provider_arn: str, host: str, audience: str, subjects: list[str]
+) -> Policy:
+    if not subjects:
+        raise PolicyInputError(f"{sid}: a trust statement needs at least one subject")
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Federated": provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {
+            "StringEquals": {
+                f"{host}:aud": audience,
+                f"{host}:sub": subjects if len(subjects) > 1 else subjects[0],
+            }
+        },
+    }
+
+
+def github_trust_statement(provider_arn: str, subjects: list[str]) -> Policy:
+    return _web_identity_statement(
+        "GitHubActions", provider_arn, GITHUB_OIDC_HOST, GITHUB_AUDIENCE, subjects
+    )
+
+
+def pulumi_trust_statement(provider_arn: str, organization: str, subjects: list[str]) -> Policy:
+    # Pulumi Cloud's token carries the organization name as its audience.
+    return _web_identity_statement(
+        "PulumiDeployments",
+        provider_arn,
+        PULUMI_OIDC_HOST,
+        check_pulumi_name(organization, "pulumiOrganization"),
+        subjects,
+    )
+
+
+def trust_policy(statements: Iterable[Policy]) -> Policy:
+    stmts = list(statements)
+    if not stmts:
+        raise PolicyInputError("a trust policy needs at least one statement")
+    return {"Version": VERSION, "Statement": stmts}
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def parse_policy(document: str | Mapping[str, Any], key: str = "deployerPolicy") -> Policy:
+    """A policy given as JSON text or as a dict, checked to be an IAM policy document."""
+    if isinstance(document, str):
+        try:
+            data = json.loads(document)
+        except ValueError as exc:
+            raise PolicyInputError(
+                f"{key}: not valid JSON ({exc}); pass the policy document from "
+                "infra.policies.deployer_policy() as a dict or json.dumps() of it"
+            ) from None
+    else:
+        data = dict(document)
+    if not isinstance(data, dict) or not isinstance(data.get("Statement"), list | dict):
+        raise PolicyInputError(
+            f"{key}: not an IAM policy document (expected an object with a Statement list)"
+        )
+    statements = _as_list(data["Statement"])
+    for i, stmt in enumerate(statements):
+        if not isinstance(stmt, dict) or "Effect" not in stmt:
+            raise PolicyInputError(f"{key}: Statement[{i}] has no Effect")
+        if "NotAction" in stmt or "NotResource" in stmt:
+            # An allow-everything-except statement cannot be narrowed to reads safely.
+            raise PolicyInputError(
+                f"{key}: Statement[{i}] uses NotAction/NotResource; list actions and "
+                "resources explicitly"
+            )
+        if any(a == "*" or a.endswith(":*") for a in _as_list(stmt.get("Action"))):
+            raise PolicyInputError(
+                f"{key}: Statement[{i}] grants a wildcard action; list the actions"
+            )
+    return {"Version": data.get("Version", VERSION), "Statement": statements}
+
+
+def is_read_action(action: str) -> bool:
+    service, _, name = action.partition(":")
+    return bool(service) and name.startswith(_READ_VERBS) and action not in SENSITIVE_READS
+
+
+def _bucket_arns(resources: list[str]) -> list[str]:
+    # "arn:aws:s3:::bucket" names a bucket; "arn:aws:s3:::bucket/key" an object.
+    return [r for r in resources if ":s3:::" in r and "/" not in r.split(":s3:::", 1)[1]]
+
+
+def read_only_policy(deployer: str | Mapping[str, Any]) -> Policy:
+    """The preview role's policy: the deployer policy's reads, on the same resources.
+
+    Derived rather than hand-written so preview and deploy can never drift apart: every
+    resource the deployer may change, the previewer may look at, and nothing else. Deny
+    statements are kept as they are (they only ever narrow). Sensitive reads are dropped.
+    The buckets the deployer touches also get their configuration reads, which a
+    preview of an adopted bucket needs.
+    """
+    policy = parse_policy(deployer)
+    statements: list[Policy] = []
+    buckets: set[str] = set()
+    for i, stmt in enumerate(policy["Statement"]):
+        if stmt["Effect"] == "Deny":
+            statements.append(stmt)
+            continue
+        actions = sorted({a for a in _as_list(stmt.get("Action")) if is_read_action(a)})
+        resources = _as_list(stmt.get("Resource"))
+        buckets.update(_bucket_arns(resources))
+        if not actions:
+            continue
+        read = {**stmt, "Action": actions, "Sid": f"Read{stmt.get('Sid', i)}"}
+        statements.append(read)
+    if buckets:
+        statements.append(
+            {
+                "Sid": "ReadBucketConfiguration",
+                "Effect": "Allow",
+                "Action": list(BUCKET_CONFIG_READS),
+                "Resource": sorted(buckets),
+            }
+        )
+    if not statements:
+        raise PolicyInputError(
+            "deployerPolicy: it grants no read action, so a read-only preview policy "
+            "would be empty; add the Get/List/Describe actions the deploy needs"
+        )
+    return {"Version": VERSION, "Statement": statements}

@@ -1,0 +1,196 @@
+"""Pure checks of the CI trust and permission documents (no Pulumi engine)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra import ci_policies as cp
+from tests.infra.cicd_support import sample_deployer_policy
+
+REPO = "acme/cloud-trading-bot"
+GITHUB_ARN = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+
+
+def actions_of(policy: dict) -> set[str]:
+    return {a for s in policy["Statement"] for a in s["Action"]}
+
+
+class TestGithubSubjects:
+    def test_branch_only_by_default(self):
+        assert cp.github_subjects(REPO, "main") == [f"repo:{REPO}:ref:refs/heads/main"]
+
+    def test_environment_and_pull_request_subjects_are_exact_and_sorted(self):
+        subjects = cp.github_subjects(REPO, "main", environments=["production"], pull_requests=True)
+        assert subjects == sorted(
+            [
+                f"repo:{REPO}:environment:production",
+                f"repo:{REPO}:pull_request",
+                f"repo:{REPO}:ref:refs/heads/main",
+            ]
+        )
+        assert not any("*" in s for s in subjects)
+
+    @pytest.mark.parametrize(
+        "repo",
+        [
+            "cloud-trading-bot",
+            "https://github.com/acme/bot",
+            "acme/bot.git/x",
+            "",
+            "a/b/c",
+            "acme/*",
+        ],
+    )
+    def test_bad_repository_names_the_key(self, repo):
+        with pytest.raises(cp.PolicyInputError, match="githubRepository") as err:
+            cp.github_subjects(repo, "main")
+        assert "owner/repo" in str(err.value)
+
+    @pytest.mark.parametrize("branch", ["", "refs/heads/main", "feature/../x", "main/", "a b", "*"])
+    def test_bad_branch_names_the_key(self, branch):
+        with pytest.raises(cp.PolicyInputError, match="githubBranch"):
+            cp.github_subjects(REPO, branch)
+
+    def test_bad_environment_names_the_key(self):
+        with pytest.raises(cp.PolicyInputError, match="githubEnvironment"):
+            cp.github_subjects(REPO, "main", environments=["prod*"])
+
+
+class TestTrustStatements:
+    def test_github_statement_pins_audience_and_exact_subjects(self):
+        subjects = cp.github_subjects(REPO, "main", environments=["production"])
+        stmt = cp.github_trust_statement(GITHUB_ARN, subjects)
+        assert stmt["Principal"] == {"Federated": GITHUB_ARN}
+        assert stmt["Action"] == "sts:AssumeRoleWithWebIdentity"
+        # StringEquals only: StringLike would allow wildcards in the subject.
+        assert list(stmt["Condition"]) == ["StringEquals"]
+        cond = stmt["Condition"]["StringEquals"]
+        assert cond["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
+        assert cond["token.actions.githubusercontent.com:sub"] == subjects
+
+    def test_single_subject_is_a_plain_string(self):
+        stmt = cp.github_trust_statement(GITHUB_ARN, [f"repo:{REPO}:pull_request"])
+        sub = stmt["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+        assert sub == f"repo:{REPO}:pull_request"
+
+    def test_no_subject_is_refused(self):
+        with pytest.raises(cp.PolicyInputError, match="subject"):
+            cp.github_trust_statement(GITHUB_ARN, [])
+
+    def test_pulumi_subjects_follow_pulumi_clouds_format(self):
+        subjects = cp.pulumi_subjects("acme", "cloud-trading-bot", "prod", ["update", "refresh"])
+        assert subjects == [
+            "pulumi:deploy:org:acme:project:cloud-trading-bot:stack:prod:operation:refresh:scope:write",
+            "pulumi:deploy:org:acme:project:cloud-trading-bot:stack:prod:operation:update:scope:write",
+        ]
+
+    def test_pulumi_statement_uses_the_organization_as_audience(self):
+        subjects = cp.pulumi_subjects("acme", "p", "dev", ["update"])
+        stmt = cp.pulumi_trust_statement(
+            "arn:aws:iam::1:oidc-provider/api.pulumi.com/oidc", "acme", subjects
+        )
+        cond = stmt["Condition"]["StringEquals"]
+        assert cond["api.pulumi.com/oidc:aud"] == "acme"
+        assert cond["api.pulumi.com/oidc:sub"] == subjects[0]
+
+    def test_bad_pulumi_organization_names_the_key(self):
+        with pytest.raises(cp.PolicyInputError, match="pulumiOrganization"):
+            cp.pulumi_subjects("acme org", "p", "dev", ["update"])
+
+    def test_trust_policy_needs_a_statement(self):
+        with pytest.raises(cp.PolicyInputError):
+            cp.trust_policy([])
+
+
+class TestParsePolicy:
+    def test_accepts_json_text_and_dicts_alike(self):
+        doc = sample_deployer_policy()
+        assert cp.parse_policy(json.dumps(doc)) == cp.parse_policy(doc)
+
+    @pytest.mark.parametrize(
+        ("doc", "fragment"),
+        [
+            ("{not json", "not valid JSON"),
+            ("[]", "not an IAM policy document"),
+            ({"Statement": [{"Action": ["s3:GetObject"]}]}, "no Effect"),
+            ({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "x"}]}, "wildcard"),
+            ({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "x"}]}, "wildcard"),
+            (
+                {"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]},
+                "NotAction",
+            ),
+        ],
+    )
+    def test_bad_documents_name_the_key(self, doc, fragment):
+        with pytest.raises(cp.PolicyInputError, match="deployerPolicy") as err:
+            cp.parse_policy(doc)
+        assert fragment in str(err.value)
+
+
+class TestReadOnlyPolicy:
+    def test_keeps_only_reads_of_the_deployers_resources(self):
+        policy = cp.read_only_policy(sample_deployer_policy())
+        actions = actions_of(policy)
+        for write in (
+            "s3:PutObject",
+            "lambda:UpdateFunctionCode",
+            "lambda:PublishVersion",
+            "iam:PassRole",
+        ):
+            assert write not in actions
+        assert {"s3:GetObject", "lambda:GetFunction", "s3:ListBucket"} <= actions
+        assert all(cp.is_read_action(a) for a in actions)
+
+    def test_drops_sensitive_reads(self):
+        actions = actions_of(cp.read_only_policy(sample_deployer_policy()))
+        assert "secretsmanager:GetSecretValue" not in actions
+        assert "secretsmanager:DescribeSecret" in actions
+
+    def test_keeps_resources_and_conditions(self):
+        deployer = sample_deployer_policy()
+        policy = cp.read_only_policy(deployer)
+        listing = next(s for s in policy["Statement"] if s["Sid"] == "ReadListPackagePrefix")
+        original = next(s for s in deployer["Statement"] if s["Sid"] == "ListPackagePrefix")
+        assert listing["Resource"] == original["Resource"]
+        assert listing["Condition"] == original["Condition"]
+
+    def test_bucket_configuration_reads_only_on_bucket_arns(self):
+        policy = cp.read_only_policy(sample_deployer_policy("my-bucket"))
+        config = next(s for s in policy["Statement"] if s["Sid"] == "ReadBucketConfiguration")
+        assert config["Resource"] == ["arn:aws:s3:::my-bucket"]
+        assert "s3:GetBucketPolicy" in config["Action"]
+        assert not any(a.endswith("*") for a in config["Action"])
+
+    def test_deny_statements_are_kept(self):
+        doc = sample_deployer_policy()
+        deny = {
+            "Sid": "NoDelete",
+            "Effect": "Deny",
+            "Action": ["s3:DeleteObject"],
+            "Resource": ["x"],
+        }
+        doc["Statement"].append(deny)
+        assert deny in cp.read_only_policy(doc)["Statement"]
+
+    def test_a_policy_without_reads_is_refused(self):
+        doc = {"Statement": [{"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": ["x"]}]}
+        with pytest.raises(cp.PolicyInputError, match="no read action"):
+            cp.read_only_policy(doc)
+
+    @pytest.mark.parametrize(
+        ("action", "is_read"),
+        [
+            ("s3:GetObject", True),
+            ("lambda:ListVersionsByFunction", True),
+            ("logs:DescribeLogGroups", True),
+            ("s3:PutObject", False),
+            ("iam:PassRole", False),
+            ("secretsmanager:GetSecretValue", False),
+            ("kms:Decrypt", False),
+            ("nonsense", False),
+        ],
+    )
+    def test_is_read_action(self, action, is_read):
+        assert cp.is_read_action(action) is is_read
