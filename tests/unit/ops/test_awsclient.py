@@ -1,0 +1,105 @@
+"""The client factory: one retry budget over real HTTP, DEBUG logging without secrets."""
+
+from __future__ import annotations
+
+import io
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from lambda_pkg import awsclient
+from lambda_pkg.awsclient import Aws, AwsSettings, RetriesExhausted, redact
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    """Answers 503 SlowDown to the first `failures` requests, then 200."""
+
+    failures = 0
+    seen = 0
+
+    def do_HEAD(self):
+        type(self).seen += 1
+        status = 503 if type(self).seen <= type(self).failures else 200
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_args):
+        pass
+
+
+@pytest.fixture
+def flaky_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _s3(url, attempts):
+    client = Aws(AwsSettings(region="us-east-1", endpoint_url=url, max_attempts=attempts)).client(
+        "s3"
+    )
+    client._sleep = lambda _s: None  # keep the test fast; the delays are tested elsewhere
+    return client
+
+
+def test_503s_over_http_are_retried_within_one_budget(flaky_server, monkeypatch, capsys):
+    url = flaky_server
+    _Flaky.failures, _Flaky.seen = 2, 0
+    s3 = _s3(url, 4)
+    s3.head_bucket(Bucket="some-bucket")
+    # botocore's own retries are off: exactly our attempts reach the server.
+    assert _Flaky.seen == 3
+    assert capsys.readouterr().err.count("retrying in") == 2
+
+
+def test_persistent_503_stops_after_max_attempts(flaky_server, monkeypatch):
+    url = flaky_server
+    _Flaky.failures, _Flaky.seen = 100, 0
+    s3 = _s3(url, 3)
+    with pytest.raises(RetriesExhausted, match="failed 3 times"):
+        s3.head_bucket(Bucket="some-bucket")
+    assert _Flaky.seen == 3
+
+
+def test_debug_logs_every_call_and_no_secret(flaky_server, monkeypatch):
+    url = flaky_server
+    _Flaky.failures, _Flaky.seen = 0, 0
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEYID1234")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "SECRETvalue/should+never+print")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "SESSIONtokenSHOULDnotPRINT")
+    monkeypatch.setenv("DEBUG", "true")
+    stream = io.StringIO()
+    awsclient.enable_debug_logging(stream)
+    try:
+        s3 = Aws(AwsSettings(region="us-east-1", endpoint_url=url)).client("s3")
+        s3.head_bucket(Bucket="some-bucket")
+    finally:
+        awsclient.disable_debug_logging()
+    text = stream.getvalue()
+    assert "call s3:HeadBucket {'Bucket': 'some-bucket'}" in text
+    assert "done s3:HeadBucket HTTP 200" in text
+    assert "Credential=<redacted>" in text  # botocore did log the signed headers
+    for secret in ("AKIAEXAMPLEKEYID1234", "SECRETvalue", "SESSIONtokenSHOULDnotPRINT"):
+        assert secret not in text
+
+
+def test_redact_patterns():
+    header = (
+        "{'Authorization': b'AWS4-HMAC-SHA256 Credential=AKIA123/20260101/us-east-1/s3/"
+        "aws4_request, SignedHeaders=host, Signature=abcdef0123', "
+        "'X-Amz-Security-Token': b'tok123'}"
+    )
+    out = redact(header)
+    assert "AKIA123" not in out and "abcdef0123" not in out and "tok123" not in out
+
+
+def test_no_debug_logging_without_the_flag(monkeypatch):
+    monkeypatch.delenv("DEBUG", raising=False)
+    assert not awsclient.debug_enabled()
+    monkeypatch.setenv("DEBUG", "TRUE")
+    assert awsclient.debug_enabled()

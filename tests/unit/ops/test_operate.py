@@ -1,0 +1,275 @@
+"""Rollback and status against moto's Lambda with published versions; invoke via Stubber."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from lambda_pkg import operate
+from lambda_pkg.artifact import Artifact, write_manifest
+from lambda_pkg.awsclient import RetryingClient
+from lambda_pkg.errors import UserError
+from lambda_pkg.ops_cli import main
+from lambda_pkg.upload import inspect_package, upload
+from tests.unit.ops.helpers import BUCKET, KEY, zip_bytes
+
+FUNCTION = "market_data_fetcher-dev"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+@pytest.fixture
+def deployed(bucket, tmp_path):
+    """A function with three published versions, each from its own S3 object
+    version uploaded by our uploader, and alias live -> 3."""
+    iam = boto3.client("iam", region_name="us-east-1")
+    role = iam.create_role(
+        RoleName="fn-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    lam = boto3.client("lambda", region_name="us-east-1")
+    s3 = RetryingClient(boto3.client("s3", region_name="us-east-1"))
+    codes, s3_versions = [], []
+    for n in (1, 2, 3):
+        code = zip_bytes(f"VERSION = {n}\n")
+        path = tmp_path / f"v{n}.zip"
+        path.write_bytes(code)
+        result = upload(s3, inspect_package(path), BUCKET, KEY)
+        s3_versions.append(result.version_id)
+        codes.append(code)
+        if n == 1:
+            lam.create_function(
+                FunctionName=FUNCTION,
+                Runtime="python3.12",
+                Role=role,
+                Handler="aws.market_data_fetcher.handler",
+                Code={"S3Bucket": BUCKET, "S3Key": KEY, "S3ObjectVersion": result.version_id},
+            )
+        else:
+            lam.update_function_code(
+                FunctionName=FUNCTION,
+                S3Bucket=BUCKET,
+                S3Key=KEY,
+                S3ObjectVersion=result.version_id,
+            )
+        lam.publish_version(FunctionName=FUNCTION)
+    lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="3")
+    return {"lambda": lam, "codes": codes, "s3_versions": s3_versions}
+
+
+def _alias_version(lam):
+    return lam.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"]
+
+
+def test_rollback_one_step_moves_the_alias(deployed, capsys):
+    assert main(["rollback", "--function", FUNCTION]) == 0
+    assert _alias_version(deployed["lambda"]) == "2"
+    out = capsys.readouterr().out
+    assert "version 3 -> 2" in out
+    assert _b64(deployed["codes"][1]) in out
+    assert "--to 3" in out  # the undo command
+
+
+def test_repeated_rollbacks_walk_back_then_refuse(deployed, capsys):
+    assert main(["rollback", "--function", FUNCTION]) == 0
+    assert main(["rollback", "--function", FUNCTION]) == 0
+    assert _alias_version(deployed["lambda"]) == "1"
+    capsys.readouterr()
+    # WHEN there is nothing older
+    code = main(["rollback", "--function", FUNCTION])
+    err = capsys.readouterr().err
+    # THEN it refuses and the alias stays
+    assert code == 2
+    assert "nothing to roll back to" in err
+    assert _alias_version(deployed["lambda"]) == "1"
+
+
+def test_rollback_to_a_named_version(deployed):
+    assert main(["rollback", "--function", FUNCTION, "--to", "1"]) == 0
+    assert _alias_version(deployed["lambda"]) == "1"
+
+
+def test_rollback_steps(deployed):
+    assert main(["rollback", "--function", FUNCTION, "--steps", "2"]) == 0
+    assert _alias_version(deployed["lambda"]) == "1"
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--to", "9"], "--to 9: not a published version (published: 1, 2, 3)"),
+        (["--to", "3"], "already points to version 3"),
+        (["--steps", "3"], "nothing to roll back to"),
+        (["--steps", "0"], "--steps 0: must be 1 or more"),
+        (["--alias", "canary"], "--alias canary"),
+    ],
+)
+def test_rollback_refusals(deployed, argv, needle, capsys):
+    code = main(["rollback", "--function", FUNCTION, *argv])
+    assert code == 2
+    assert needle in capsys.readouterr().err
+    assert _alias_version(deployed["lambda"]) == "3"
+
+
+def test_rollback_of_an_unknown_function(aws, capsys):
+    assert main(["rollback", "--function", "nope"]) == 2
+    assert "--alias live" in capsys.readouterr().err
+
+
+def test_choose_target_skips_newer_versions():
+    # After a rollback to 2, versions 3 and 4 are newer; one more step goes to 1.
+    assert operate.choose_target([1, 2, 3, 4], 2, to=None, steps=1) == 1
+
+
+def test_status_shows_alias_version_code_and_s3_version(deployed, capsys):
+    code = main(["status", "--function", FUNCTION, "--bucket", BUCKET, "--key", KEY])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"{FUNCTION}: alias live -> version 3" in out
+    assert _b64(deployed["codes"][2]) in out
+    assert f"version {deployed['s3_versions'][2]} (current)" in out
+
+
+def test_status_after_rollback_finds_the_noncurrent_s3_version(deployed, capsys):
+    main(["rollback", "--function", FUNCTION, "--to", "1"])
+    capsys.readouterr()
+    assert main(["status", "--function", FUNCTION, "--bucket", BUCKET, "--key", KEY]) == 0
+    out = capsys.readouterr().out
+    assert "version 1" in out
+    assert f"version {deployed['s3_versions'][0]} (noncurrent)" in out
+
+
+def test_status_json(deployed, capsys):
+    assert main(["status", "--function", FUNCTION, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["version"] == "3" and data["ok"] is True
+    assert data["code_sha256"] == _b64(deployed["codes"][2])
+
+
+def test_status_reports_code_that_came_from_elsewhere(deployed, capsys):
+    deployed["lambda"].update_function_code(FunctionName=FUNCTION, ZipFile=zip_bytes("other"))
+    code = main(["status", "--function", FUNCTION, "--alias", "", "--bucket", BUCKET, "--key", KEY])
+    assert code == 1
+    assert "no object version of" in capsys.readouterr().err
+
+
+def _manifest_for(tmp_path, data: bytes):
+    path = tmp_path / "m" / "manifest.json"
+    write_manifest(
+        Artifact(
+            path=path.parent / "gone.zip",  # CI may keep only the manifest
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            unzipped_size=1,
+            input_hash="x",
+            runtime="python3.12",
+            architecture="x86_64",
+            builder_version="b",
+            manifest_path=path,
+        )
+    )
+    return path
+
+
+def test_integrity_check_passes_for_the_deployed_build(deployed, tmp_path, capsys):
+    manifest = _manifest_for(tmp_path, deployed["codes"][2])
+    assert main(["status", "--function", FUNCTION, "--manifest", str(manifest)]) == 0
+    assert "integrity   OK" in capsys.readouterr().out
+
+
+def test_integrity_check_fails_for_another_build(deployed, tmp_path, capsys):
+    manifest = _manifest_for(tmp_path, deployed["codes"][0])
+    assert main(["status", "--function", FUNCTION, "--manifest", str(manifest)]) == 1
+    assert "integrity check FAILED" in capsys.readouterr().err
+
+
+def test_status_bucket_without_key_is_a_user_error(capsys):
+    assert main(["status", "--function", FUNCTION, "--bucket", BUCKET]) == 2
+    assert "--bucket and --key go together" in capsys.readouterr().err
+
+
+# --- invoke (moto cannot run code without Docker: a stubbed client stands in) -------------
+
+
+def _stub_invoke(monkeypatch, response):
+    client = boto3.client("lambda", region_name="us-east-1")
+    stub = Stubber(client)
+    stub.add_response("invoke", response)
+    stub.activate()
+    monkeypatch.setattr("lambda_pkg.awsclient.Aws.client", lambda self, _s: RetryingClient(client))
+    return stub
+
+
+def _payload(obj) -> StreamingBody:
+    raw = json.dumps(obj).encode()
+    return StreamingBody(io.BytesIO(raw), len(raw))
+
+
+def test_invoke_sends_the_default_payload_and_prints_the_response(monkeypatch, capsys):
+    client = boto3.client("lambda", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_response(
+            "invoke",
+            {"StatusCode": 200, "Payload": _payload({"statusCode": 200}), "ExecutedVersion": "3"},
+            {"FunctionName": FUNCTION, "Payload": b'{"test": true}', "LogType": "Tail"},
+        )
+        monkeypatch.setattr(
+            "lambda_pkg.awsclient.Aws.client", lambda self, _s: RetryingClient(client)
+        )
+        assert main(["invoke", "--function", FUNCTION]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"statusCode": 200}
+    assert "status 200, version 3" in captured.err
+
+
+def test_invoke_function_error_exits_non_zero(monkeypatch, capsys):
+    log_tail = base64.b64encode(b"Traceback: boom").decode()
+    _stub_invoke(
+        monkeypatch,
+        {
+            "StatusCode": 200,
+            "FunctionError": "Unhandled",
+            "Payload": _payload({"errorMessage": "boom"}),
+            "LogResult": log_tail,
+        },
+    )
+    code = main(["invoke", "--function", FUNCTION, "--payload", '{"symbols": ["SPY"]}', "--logs"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "boom" in captured.out
+    assert "Traceback: boom" in captured.err
+    assert "the function failed (Unhandled)" in captured.err
+
+
+def test_invoke_rejects_bad_json_before_any_call(monkeypatch, capsys):
+    monkeypatch.setattr("lambda_pkg.awsclient.Aws.client", pytest.fail)
+    assert main(["invoke", "--function", FUNCTION, "--payload", "{test"]) == 2
+    assert "--payload: not valid JSON" in capsys.readouterr().err
+
+
+def test_invoke_unknown_function_is_a_user_error():
+    client = boto3.client("lambda", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_client_error("invoke", service_error_code="ResourceNotFoundException")
+        with pytest.raises(UserError, match="no such Lambda function"):
+            operate.invoke(RetryingClient(client), "nope", b"{}")
