@@ -1,6 +1,6 @@
 """Fixtures for the backend's tests: moto for storage and secrets, fixed clocks."""
 
-from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -8,7 +8,6 @@ from moto import mock_aws
 
 BUCKET = "ctb-test-bucket"
 TABLE = "ctb-test-market-data"
-NOW = datetime(2024, 3, 15, 14, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -30,4 +29,10 @@ def aws():
             ],
             BillingMode="PAY_PER_REQUEST",
         )
-        yield {"s3": s3, "dynamodb": dynamodb, "secretsmanager": boto3.client("secretsmanager")}
+        yield SimpleNamespace(
+            s3=s3,
+            dynamodb=dynamodb,
+            secretsmanager=boto3.client("secretsmanager"),
+            bucket=BUCKET,
+            table=TABLE,
+        )

@@ -1,0 +1,288 @@
+"""The handler end to end in moto: GIVEN deployed resources, WHEN invoked, THEN what it
+wrote and answered."""
+
+import dataclasses
+import json
+import sys
+import types
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aws import market_data_fetcher
+from aws.market_data_fetcher import AllSymbolsFailedError, handle
+from backend.providers import ProviderError
+from backend.providers.fixture import FixtureProvider
+from backend.settings import SettingsError
+
+NOW = datetime(2024, 3, 15, 14, 30, tzinfo=UTC)
+RUN_RECORD = (
+    "logs/dev/market_data_fetcher/date=2024-03-15/11111111-2222-3333-4444-555555555555.json"
+)
+
+
+def _invoke(world, event, context, *, env=None, provider=None, now=NOW):
+    return handle(
+        event,
+        context,
+        env=env if env is not None else world.env,
+        clients=world.clients,
+        provider=provider or FixtureProvider(clock=lambda: now),
+        now=lambda: now,
+    )
+
+
+class FailingFor(FixtureProvider):
+    def __init__(self, *symbols):
+        super().__init__(clock=lambda: NOW)
+        self.failing = symbols
+
+    def fetch(self, symbol, interval, period):
+        if symbol in self.failing:
+            raise ProviderError(f"no route to Yahoo for {symbol}")
+        return super().fetch(symbol, interval, period)
+
+
+def test_fetch_writes_bars_items_and_run_record(world, context):
+    # WHEN the schedule's empty event arrives
+    response = _invoke(world, {}, context)
+    # THEN every configured symbol succeeded
+    assert response["ok"] is True and response["status"] == "ok"
+    assert [(r["symbol"], r["status"], r["bars"]) for r in response["results"]] == [
+        ("SPY", "ok", 5),
+        ("QQQ", "ok", 5),
+        ("AAPL", "ok", 5),
+    ]
+    assert response["run_record"] == RUN_RECORD
+    # AND the bars are in S3 under the contract's keys, one object per day
+    objects = world.objects()
+    bar_keys = sorted(k for k in objects if k.startswith("data/dev/market/"))
+    assert len(bar_keys) == 15
+    assert "data/dev/market/symbol=SPY/interval=1d/date=2024-03-15.json" in bar_keys
+    line = json.loads(objects["data/dev/market/symbol=SPY/interval=1d/date=2024-03-15.json"])
+    assert line["timestamp"] == "2024-03-15T00:00:00Z" and line["symbol"] == "SPY"
+    # AND the run record says what happened
+    record = json.loads(objects[RUN_RECORD])
+    assert record["request_id"] == context.aws_request_id
+    assert record["symbols"] == ["SPY", "QQQ", "AAPL"]
+    assert record["counts"] == {"requested": 3, "succeeded": 3, "failed": 0}
+    assert record["failures"] == [] and isinstance(record["duration_ms"], int)
+    # AND nothing was written outside the two prefixes
+    assert all(k.startswith(("data/dev/", "logs/dev/")) for k in objects)
+    # AND DynamoDB has 5 bars + 1 LATEST item per symbol
+    items = world.items()
+    assert len(items) == 18
+    latest = next(i for i in items if i["pk"]["S"] == "BAR#SPY#1d" and i["sk"]["S"] == "LATEST")
+    assert latest["ts"]["S"] == "2024-03-15T00:00:00Z"
+    assert int(latest["expires_at"]["N"]) > NOW.timestamp()
+
+
+def test_event_symbols_interval_and_period_are_used(world, context):
+    response = _invoke(world, {"symbols": ["msft"], "interval": "1h", "period": "1d"}, context)
+    assert [(r["symbol"], r["bars"]) for r in response["results"]] == [("MSFT", 24)]
+    assert response["interval"] == "1h"
+    keys = [k for k in world.objects() if k.startswith("data/")]
+    assert keys == ["data/dev/market/symbol=MSFT/interval=1h/date=2024-03-14.json",
+                    "data/dev/market/symbol=MSFT/interval=1h/date=2024-03-15.json"]  # fmt: skip
+
+
+def test_rerun_overwrites_objects_and_adds_no_items(world, context):
+    _invoke(world, {}, context)
+    first_objects = world.objects()
+    first_items = world.items()
+    # WHEN the same fetch runs again (a Lambda retry, or an overlapping schedule)
+    _invoke(world, {}, dataclasses.replace(context, aws_request_id="retry-2"))
+    second_objects = world.objects()
+    # THEN the bar objects are the same keys with the same bytes
+    bars = {k: v for k, v in second_objects.items() if k.startswith("data/")}
+    assert bars == {k: v for k, v in first_objects.items() if k.startswith("data/")}
+    # AND only a second run record was added
+    assert set(second_objects) - set(first_objects) == {
+        "logs/dev/market_data_fetcher/date=2024-03-15/retry-2.json"
+    }
+    # AND the table holds the same keys, no duplicates
+    keys = lambda items: sorted((i["pk"]["S"], i["sk"]["S"]) for i in items)  # noqa: E731
+    assert keys(world.items()) == keys(first_items)
+
+
+def test_partial_failure_is_reported_per_symbol(world, context):
+    response = _invoke(world, {}, context, provider=FailingFor("QQQ"))
+    assert response["ok"] is False and response["status"] == "partial"
+    assert {r["symbol"]: r["status"] for r in response["results"]} == {
+        "SPY": "ok",
+        "QQQ": "failed",
+        "AAPL": "ok",
+    }
+    failed = next(r for r in response["results"] if r["symbol"] == "QQQ")
+    assert failed["reason"] == "provider_error" and "no route to Yahoo" in failed["error"]
+    record = json.loads(world.objects()[RUN_RECORD])
+    assert record["counts"] == {"requested": 3, "succeeded": 2, "failed": 1}
+    assert [f["symbol"] for f in record["failures"]] == ["QQQ"]
+    assert not any("symbol=QQQ" in k for k in world.objects())
+
+
+def test_every_symbol_failing_raises_after_recording_the_run(world, context):
+    with pytest.raises(AllSymbolsFailedError, match="all 3 symbols failed"):
+        _invoke(world, {}, context, provider=FailingFor("SPY", "QQQ", "AAPL"))
+    record = json.loads(world.objects()[RUN_RECORD])
+    assert record["counts"]["failed"] == 3
+    assert world.items() == []
+
+
+def test_offline_yfinance_is_a_failure_not_a_silent_success(world, context, monkeypatch):
+    # GIVEN the default provider, and yfinance answering with an empty frame (offline)
+    fake = types.ModuleType("yfinance")
+
+    class EmptyFrame:
+        empty = True
+
+    fake.Ticker = lambda symbol: types.SimpleNamespace(history=lambda **kw: EmptyFrame())
+    monkeypatch.setitem(sys.modules, "yfinance", fake)
+    env = {**world.env, "MARKET_DATA_PROVIDER": "yfinance"}
+    # WHEN the handler picks its provider from the environment
+    with pytest.raises(AllSymbolsFailedError, match="SPY: provider_error"):
+        handle({}, context, env=env, clients=world.clients, now=lambda: NOW)
+    assert not any(k.startswith("data/") for k in world.objects())
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ("not an object", "event"),
+        ({"symbols": "AAPL"}, "symbols"),
+        ({"symbols": [1, 2]}, "symbols[0]"),
+        ({"interval": "2d"}, "interval"),
+        ({"period": 5}, "period"),
+        ({"symbols": [f"T{i}" for i in range(201)]}, "symbols"),
+        ({"symbols": ["AAPL", "rm -rf"]}, "symbols[1]"),
+        ({"symbolz": ["AAPL"]}, "symbolz"),
+    ],
+)
+def test_bad_event_gets_an_error_response_and_nothing_is_written(world, context, event, field):
+    response = _invoke(world, event, context)
+    assert response["ok"] is False and response["error"] == "bad_event"
+    assert response["field"] == field and field in response["message"]
+    assert response["request_id"] == context.aws_request_id
+    assert world.objects() == {} and world.items() == []
+
+
+def test_test_mode_reports_health_and_writes_nothing(world, context, capsys):
+    response = _invoke(world, {"test": True}, context)
+    assert response["ok"] is True and response["mode"] == "test"
+    statuses = {c["name"]: c["status"] for c in response["checks"]}
+    assert statuses == {
+        "settings": "ok",
+        "provider": "ok",
+        "secret": "ok",
+        "data_prefix": "ok",
+        "logs_prefix": "ok",
+        "table": "ok",
+    }
+    assert world.objects() == {} and world.items() == []
+    # The key was read but appears nowhere: not in the answer, not in the logs.
+    assert world.secret_value not in json.dumps(response)
+    assert world.secret_value not in capsys.readouterr().out
+
+
+def test_test_mode_warns_when_the_secret_has_no_value(world, context):
+    arn = world.secrets.create_secret(Name="cloud-trading-bot/dev/unset")["ARN"]
+    response = _invoke(world, {"test": True}, context, env={**world.env, "API_KEY_SECRET_ARN": arn})
+    secret = next(c for c in response["checks"] if c["name"] == "secret")
+    assert secret["status"] == "warning" and "no value set" in secret["detail"]
+    assert response["ok"] is True  # the yfinance provider needs no key
+
+
+def test_test_mode_reports_missing_table_and_bucket(world, context):
+    env = {**world.env, "TABLE_NAME": "no-such-table", "BUCKET_NAME": "no-such-bucket"}
+    response = _invoke(world, {"test": True}, context, env=env)
+    assert response["ok"] is False
+    statuses = {c["name"]: (c["status"], c["detail"]) for c in response["checks"]}
+    assert statuses["table"][0] == "error" and "ResourceNotFoundException" in statuses["table"][1]
+    assert statuses["data_prefix"][0] == "error" and "NoSuchBucket" in statuses["data_prefix"][1]
+
+
+def test_test_mode_reports_every_bad_setting_instead_of_raising(world, context):
+    env = {**world.env, "DATA_PREFIX": "data/dev", "LOG_LEVEL": "LOUD"}
+    response = _invoke(world, {"test": True}, context, env=env)
+    assert response["ok"] is False
+    details = [c["detail"] for c in response["checks"] if c["status"] == "error"]
+    assert any("DATA_PREFIX" in d for d in details) and any("LOG_LEVEL" in d for d in details)
+
+
+def test_fetch_with_bad_settings_raises_naming_the_variable(world, context):
+    with pytest.raises(SettingsError, match="TABLE_NAME is not set"):
+        _invoke(world, {}, context, env={**world.env, "TABLE_NAME": ""})
+    assert world.objects() == {}
+
+
+def test_logs_are_json_lines_carrying_the_request_id(world, context, capsys):
+    _invoke(world, {}, context, provider=FailingFor("QQQ"))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {line["request_id"] for line in lines} == {context.aws_request_id}
+    messages = [line["message"] for line in lines]
+    assert messages[0] == "fetch started" and messages[-1] == "fetch finished"
+    assert any(line.get("symbol") == "QQQ" and line["level"] == "WARNING" for line in lines)
+
+
+def test_log_level_debug_adds_per_symbol_lines(world, context, capsys):
+    _invoke(world, {}, context, env={**world.env, "LOG_LEVEL": "DEBUG"})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sum(line["message"] == "symbol stored" for line in lines) == 3
+
+
+def test_malformed_request_id_is_not_used_in_a_key(world, context):
+    response = _invoke(world, {}, dataclasses.replace(context, aws_request_id="../../etc"))
+    assert "../" not in response["run_record"] and response["request_id"] != "../../etc"
+
+
+def test_run_record_failure_is_logged_but_bars_still_count(world, context, capsys):
+    class NoLogsPrefix:
+        def __init__(self, real):
+            self.real = real
+            self.meta = real.meta
+
+        def put_object(self, **kwargs):
+            if kwargs["Key"].startswith("logs/"):
+                raise PermissionError("AccessDenied on logs/")
+            return self.real.put_object(**kwargs)
+
+    world.clients.get("s3")  # create, then wrap
+    world.clients._clients["s3"] = NoLogsPrefix(world.clients._clients["s3"])
+    response = _invoke(world, {}, context)
+    assert response["ok"] is True and response["run_record"] is None
+    assert '"message":"run record not written"' in capsys.readouterr().out
+
+
+def test_handler_entry_point_reads_os_environ_and_reuses_clients(world, context, monkeypatch):
+    for name, value in world.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(market_data_fetcher, "_container_clients", None)
+    first = market_data_fetcher.handler({"test": True}, context)
+    clients = market_data_fetcher._container_clients
+    second = market_data_fetcher.handler({"test": True}, context)
+    assert first["ok"] and second["ok"]
+    assert market_data_fetcher._container_clients is clients  # per container, not per call
+
+
+def test_out_of_time_symbols_are_failures(world, context):
+    with pytest.raises(AllSymbolsFailedError, match="out_of_time"):
+        _invoke(world, {}, dataclasses.replace(context, remaining_ms=2000))
+
+
+def test_fixture_bars_shift_with_the_clock_but_keep_their_values(world, context):
+    _invoke(world, {}, context)
+    before = world.objects()
+    _invoke(
+        world,
+        {},
+        dataclasses.replace(context, aws_request_id="next-day"),
+        now=NOW + timedelta(days=1),
+    )
+    after = world.objects()
+    new = {k for k in after if k.startswith("data/")} - set(before)
+    assert sorted(new) == [
+        f"data/dev/market/symbol={s}/interval=1d/date=2024-03-16.json"
+        for s in ("AAPL", "QQQ", "SPY")
+    ]
+    # The four overlapping days were rewritten by the second run with identical bytes.
+    assert all(after[k] == v for k, v in before.items() if k.startswith("data/"))
