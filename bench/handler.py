@@ -1,0 +1,155 @@
+"""Benchmark the runtime: handler import time, and fetch throughput against moto_server.
+
+    .venv/bin/python bench/handler.py [--symbols 100] [--latency 0.05] [--imports 10]
+
+1. Import time: `import aws.market_data_fetcher` in a fresh interpreter, measured inside
+   the process (so interpreter start-up is not counted), median of N runs, with the
+   venv's Python and, if present, python3.12 (the Lambda runtime's version).
+2. Throughput: N symbols from a provider that sleeps `latency` seconds per symbol (a
+   stand-in for Yahoo's round trip), stored in S3 and DynamoDB on a moto_server on
+   127.0.0.1, sequentially (1 worker) and with the handler's default pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from aws.market_data_fetcher import handle  # noqa: E402
+from backend.clients import AwsClients  # noqa: E402
+from backend.fetcher import MAX_WORKERS  # noqa: E402
+from backend.providers.fixture import FixtureProvider  # noqa: E402
+from infra.emulator import EMULATOR_ENV, moto_server, reset  # noqa: E402
+
+PYTHON312 = Path("/root/.pyenv/versions/3.12.1/bin/python3.12")
+IMPORT_PROBE = (
+    "import time; t = time.perf_counter(); import aws.market_data_fetcher; "
+    "print(time.perf_counter() - t)"
+)
+BUCKET = "bench-bucket"
+TABLE = "bench-market-data"
+NOW = datetime(2024, 3, 15, 14, 30, tzinfo=UTC)
+
+
+def import_times(python: Path | str, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [str(python), "-c", IMPORT_PROBE],
+            cwd=ROOT,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        times.append(float(out.stdout))
+    return times
+
+
+class SlowFixture(FixtureProvider):
+    """The fixture's bars after a fixed delay, like a network round trip."""
+
+    def __init__(self, latency: float):
+        super().__init__(clock=lambda: NOW)
+        self.latency = latency
+
+    def fetch(self, symbol: str, interval: str, period: str):
+        time.sleep(self.latency)
+        return super().fetch(symbol, interval, period)
+
+
+def _prepare(clients: AwsClients) -> None:
+    clients.get("s3").create_bucket(Bucket=BUCKET)
+    clients.get("dynamodb").create_table(
+        TableName=TABLE,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def run_fetch(
+    url: str, symbols: list[str], latency: float, workers: int
+) -> tuple[float, int, dict]:
+    reset(url)
+    clients = AwsClients(max_pool_connections=workers + 4)
+    _prepare(clients)
+    sent = []
+    for service in ("s3", "dynamodb"):
+        clients.get(service).meta.events.register("before-send", lambda **kw: sent.append(1))
+    env = {
+        "ENVIRONMENT": "bench",
+        "BUCKET_NAME": BUCKET,
+        "DATA_PREFIX": "data/bench/",
+        "LOGS_PREFIX": "logs/bench/",
+        "TABLE_NAME": TABLE,
+        "SYMBOLS": ",".join(symbols),
+        "MARKET_DATA_PROVIDER": "fixture",
+        "LOG_LEVEL": "WARNING",
+    }
+    started = time.perf_counter()
+    response = handle(
+        {},
+        None,
+        env=env,
+        clients=clients,
+        provider=SlowFixture(latency),
+        now=lambda: NOW,
+        max_workers=workers,
+    )
+    return time.perf_counter() - started, len(sent), response["counts"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=100)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--imports", type=int, default=10)
+    args = parser.parse_args()
+
+    print("== import aws.market_data_fetcher (fresh process, in-process timer)")
+    pythons = [("venv " + sys.version.split()[0], sys.executable)]
+    if PYTHON312.exists():
+        pythons.append(("python3.12", PYTHON312))
+    for label, python in pythons:
+        times = import_times(python, args.imports)
+        print(
+            f"  {label:<14} median {statistics.median(times) * 1000:6.1f} ms   "
+            f"max {max(times) * 1000:6.1f} ms   ({args.imports} runs; goal <= 150 ms)"
+        )
+
+    print(f"== fetch {args.symbols} symbols, {args.latency * 1000:.0f} ms latency, moto_server")
+    os.environ.update(EMULATOR_ENV)
+    symbols = [f"SYM{i:03d}" for i in range(args.symbols)]
+    with moto_server() as url:
+        os.environ["AWS_ENDPOINT_URL"] = url  # boto3's own variable, as in the rehearsal
+        results = {}
+        for label, workers in (("sequential", 1), (f"pool of {MAX_WORKERS}", MAX_WORKERS)):
+            seconds, requests, counts = run_fetch(url, symbols, args.latency, workers)
+            assert counts["succeeded"] == args.symbols, counts
+            results[label] = seconds
+            print(
+                f"  {label:<14} {seconds:6.2f} s   {requests} requests   "
+                f"{args.symbols / seconds:6.1f} symbols/s"
+            )
+    speedup = results["sequential"] / results[f"pool of {MAX_WORKERS}"]
+    print(f"  speed-up       {speedup:.1f}x   (goal >= 4x)")
+
+
+if __name__ == "__main__":
+    main()
