@@ -10,6 +10,7 @@ assert on that record in plain Python: no assertion lives inside an `.apply()`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -33,12 +34,20 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # pulumi.runtime.rpc._special_secret_sig
+
+
 @dataclass
 class Recorded:
     type: str
     name: str
     inputs: dict[str, Any]
     urn: str = ""
+    # From the engine request itself (Mocks never see resource options).
+    protect: bool = False
+    retain_on_delete: bool = False
+    parent_urn: str = ""
+    dependencies: tuple[str, ...] = ()
 
     @property
     def parent_type(self) -> str | None:
@@ -53,6 +62,14 @@ class ProgramRun:
     resources: list[Recorded]
     calls: list[tuple[str, dict]]
     outputs: dict[str, Any] = field(default_factory=dict)
+    error: BaseException | None = None
+
+    def named(self, name: str) -> Recorded:
+        (found,) = [r for r in self.resources if r.name == name]
+        return found
+
+    def depends_on(self, resource: Recorded, other: Recorded) -> bool:
+        return other.urn in resource.dependencies
 
     def of_type(self, type_: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == type_]
@@ -115,6 +132,23 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"the program is not expected to call {args.token}")
 
 
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Keeps the resource options that only the engine request carries."""
+
+    def __init__(self, mocks: RecordingMocks):
+        super().__init__(mocks)
+        self.requests: dict[str, Any] = {}
+
+    def RegisterResource(self, request):  # the gRPC method name
+        response = super().RegisterResource(request)
+        self.requests[response.urn] = request
+        return response
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("4dabf18193072939515e22adb298388d") == SECRET_SIG
+
+
 def engine_value(value: Any) -> str:
     """A YAML config value as the engine hands it to the program."""
     if isinstance(value, bool):
@@ -159,6 +193,18 @@ def make_artifact(directory: Path, *, runtime="python3.12", architecture="x86_64
     return code
 
 
+_EXPECTED_ERRORS: set[str] = set()
+
+
+def _quiet_expected_errors(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    # A run that fails on purpose leaves futures holding its error; asyncio would
+    # print each as "exception was never retrieved" when collected, even in a later
+    # test. Only those are dropped; anything else goes to the default handler.
+    if str(context.get("exception")) in _EXPECTED_ERRORS:
+        return
+    loop.default_exception_handler(context)
+
+
 def run_program(
     stack: str,
     manifest: Path,
@@ -167,8 +213,12 @@ def run_program(
     drop: tuple[str, ...] = (),
     secrets: dict[str, str] | None = None,
     existing_buckets: set[str] | None = None,
+    raises: type[BaseException] | None = None,
 ) -> ProgramRun:
-    """Run __main__.py for `stack` under mocks. `overrides`/`drop` use short key names."""
+    """Run __main__.py for `stack` under mocks. `overrides`/`drop` use short key names.
+
+    With `raises`, the run must fail with that exception (kept in `run.error`), and
+    `run.resources` shows what had been registered by then."""
     config = {k: v for k, v in stack_config(stack).items() if k.split(":", 1)[1] not in drop}
     for key, value in (overrides or {}).items():
         config[f"{PROJECT}:{key}"] = value
@@ -184,7 +234,7 @@ def run_program(
             "cloud-trading-bot-lambda-deployment-m6x4p8e",
         }
     mocks = RecordingMocks(buckets)
-    monitor = pulumi_mocks.MockMonitor(mocks)
+    monitor = RecordingMonitor(mocks)
     # A fresh root stack and config per run: runtime state is process-global.
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_all_config({k: engine_value(v) for k, v in config.items()}, secret_keys)
@@ -202,13 +252,28 @@ def run_program(
     os.environ["CTB_ARTIFACT_MANIFEST"] = str(manifest)
     try:
         program()
+    except Exception as exc:
+        if raises is None or not isinstance(exc, raises):
+            raise
+        # Keep the message, not the frames: they hold the failed futures alive.
+        run.error = exc.with_traceback(None)
     finally:
         if previous is None:
             del os.environ["CTB_ARTIFACT_MANIFEST"]
         else:
             os.environ["CTB_ARTIFACT_MANIFEST"] = previous
         pulumi.runtime.set_all_config({}, [])
-    urns = {urn.rsplit("::", 1)[1]: urn for urn in monitor.get_registered_resources()}
+    if raises is not None and run.error is None:
+        raise AssertionError(f"the program did not raise {raises.__name__}")
+    if run.error is not None:
+        _EXPECTED_ERRORS.add(str(run.error))
+        asyncio.get_event_loop().set_exception_handler(_quiet_expected_errors)
+    urns = {urn.rsplit("::", 1)[1]: urn for urn in monitor.requests}
     for recorded in run.resources:
         recorded.urn = urns[recorded.name]
+        request = monitor.requests[recorded.urn]
+        recorded.protect = bool(request.protect)
+        recorded.retain_on_delete = bool(request.retainOnDelete)
+        recorded.parent_urn = request.parent
+        recorded.dependencies = tuple(request.dependencies)
     return run

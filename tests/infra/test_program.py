@@ -1,0 +1,473 @@
+"""The whole program, under Pulumi mocks, once per shipped stack YAML.
+
+Security properties are asserted as the AWS Foundational Security Best Practices
+controls that check them (S3.x, IAM.x, Lambda.x, CloudWatch.16), on the inputs each
+resource actually received.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.config import SUPPORTED_RUNTIMES, ConfigError
+from infra.names import layer_key
+from tests.infra.harness import (
+    SHIPPED_STACKS,
+    is_secret,
+    make_artifact,
+    run_program,
+    stack_config,
+)
+from tests.infra.test_policies import assert_no_wildcards, by_sid
+
+BUCKET = "cloud-trading-bot-lambda-deployment-m6x4p8e"
+CONTRACT_ENV = {
+    "ENVIRONMENT",
+    "BUCKET_NAME",
+    "DATA_PREFIX",
+    "LOGS_PREFIX",
+    "TABLE_NAME",
+    "API_KEY_SECRET_ARN",
+    "SYMBOLS",
+    "MARKET_DATA_PROVIDER",
+    "LOG_LEVEL",
+}
+EXPORTS = {
+    "bucket_name",
+    "lambda_s3_key",
+    "function_name",
+    "function_arn",
+    "alias_arn",
+    "package_sha256",
+    "package_version",
+    "table_name",
+    "secret_arn",
+    "deployer_policy",
+}
+
+
+@pytest.fixture(params=SHIPPED_STACKS)
+def stack(request):
+    return request.param
+
+
+@pytest.fixture
+def run(runs, stack):
+    return runs[stack]
+
+
+@pytest.fixture(scope="session")
+def owner_runs(runs, artifact):
+    """Owner-mode runs: prod as shipped, and dev as a dev-only account would set it."""
+    dev_owner = run_program("dev", artifact.manifest_path, overrides={"bucketOwner": True})
+    return {"prod": runs["prod"], "dev": dev_owner}
+
+
+@pytest.fixture
+def owner_run(owner_runs, stack):
+    return owner_runs[stack]
+
+
+# ---- structure
+
+
+def test_every_resource_sits_under_a_named_component(run):
+    components = {r.urn: r for r in run.resources if r.type.startswith("cloud-trading-bot:")}
+    assert len(components) == 4
+    for component in components.values():
+        assert component.parent_type == "pulumi:pulumi:Stack"
+    for resource in run.resources:
+        if resource.type.startswith("cloud-trading-bot:"):
+            continue
+        parent = components.get(resource.parent_urn)
+        assert parent is not None, f"{resource.type} {resource.name} is not under a component"
+        assert resource.name.startswith(f"{parent.name}-"), resource.name
+
+
+def test_exports(run, stack, artifact):
+    assert set(run.outputs) >= EXPORTS
+    assert run.outputs["bucket_name"] == BUCKET
+    assert run.outputs["lambda_s3_key"] == f"lambda/{stack}/lambda_deployment.zip"
+    assert run.outputs["function_name"] == f"market_data_fetcher-{stack}"
+    assert run.outputs["alias_arn"].endswith(f":function:market_data_fetcher-{stack}:live")
+    assert run.outputs["package_sha256"] == artifact.sha256
+    assert run.outputs["table_name"] == f"cloud-trading-bot-{stack}-market-data"
+    assert run.outputs["secret_arn"].startswith("arn:aws:secretsmanager:")
+    policy = run.outputs["deployer_policy"]
+    assert by_sid(policy)["PackageObjects"]["Resource"] == [
+        f"arn:aws:s3:::{BUCKET}/lambda/{stack}/*"
+    ]
+
+
+def test_dev_and_prod_coexist_in_one_account(runs):
+    def physical(run):
+        # Account-wide names (an alias name is only unique within its function).
+        names = set()
+        for r in run.resources:
+            if r.type == "aws:lambda/alias:Alias":
+                continue
+            for key in ("name", "key", "layerName"):
+                if isinstance(r.inputs.get(key), str) and r.type.startswith("aws:"):
+                    names.add((r.type, r.inputs[key]))
+        return names
+
+    dev, prod = physical(runs["dev"]), physical(runs["prod"])
+    assert len(dev) >= 10
+    assert dev.isdisjoint(prod)
+
+
+# ---- the path contract (DESIGN.md decision 3)
+
+
+def test_object_key_version_and_hash_are_what_the_function_deploys(run, stack, artifact):
+    obj = run.one("aws:s3/bucketObjectv2:BucketObjectv2")
+    function = run.one("aws:lambda/function:Function").inputs
+    key = f"lambda/{stack}/lambda_deployment.zip"
+    assert obj.inputs["key"] == key == function["s3Key"] == run.outputs["lambda_s3_key"]
+    assert obj.inputs["bucket"] == BUCKET == function["s3Bucket"]
+    assert function["s3ObjectVersion"] == run.outputs["package_version"]
+    assert function["s3ObjectVersion"].startswith("version-")
+    assert function["sourceCodeHash"] == artifact.sha256_b64
+    assert obj.inputs["source"].path == str(artifact.path)
+    assert obj.inputs["checksumAlgorithm"] == "SHA256"
+    assert obj.inputs["metadata"] == artifact.metadata()
+    assert function["publish"] is True
+
+
+def test_function_settings_come_from_the_config(run, stack):
+    function = run.one("aws:lambda/function:Function").inputs
+    assert function["name"] == f"market_data_fetcher-{stack}"
+    assert function["handler"] == "aws.market_data_fetcher.handler"
+    assert function["runtime"] == "python3.12"
+    assert function["architectures"] == ["x86_64"]
+    assert function["memorySize"] == 512
+    assert function["timeout"] == 300
+    assert function["reservedConcurrentExecutions"] == 1
+    assert function["loggingConfig"]["logFormat"] == "JSON"
+
+
+def test_environment_follows_the_contract_and_holds_no_secret(run, stack):
+    env = run.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    assert set(env) == CONTRACT_ENV
+    assert env["ENVIRONMENT"] == stack
+    assert env["BUCKET_NAME"] == BUCKET
+    assert env["DATA_PREFIX"] == f"data/{stack}/"
+    assert env["LOGS_PREFIX"] == f"logs/{stack}/"
+    assert env["TABLE_NAME"] == f"cloud-trading-bot-{stack}-market-data"
+    assert env["API_KEY_SECRET_ARN"] == run.outputs["secret_arn"]
+    assert env["SYMBOLS"] == "SPY,QQQ,AAPL"
+    assert env["MARKET_DATA_PROVIDER"] == "yfinance"
+
+
+def test_alias_schedule_and_async_config_target_live(run, stack):
+    alias = run.one("aws:lambda/alias:Alias").inputs
+    assert alias["name"] == "live"
+    assert alias["functionVersion"] == "1"  # the version `publish` created
+    target = run.one("aws:cloudwatch/eventTarget:EventTarget").inputs
+    assert target["arn"] == run.outputs["alias_arn"]
+    rule = run.one("aws:cloudwatch/eventRule:EventRule").inputs
+    assert rule["scheduleExpression"] == "rate(15 minutes)"
+    invoke_config = run.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
+    assert invoke_config.inputs["qualifier"] == "live"
+    assert invoke_config.inputs["maximumRetryAttempts"] == 1
+    assert invoke_config.inputs["maximumEventAgeInSeconds"] == 900
+
+
+def test_alarms_on_errors_and_throttles(run, stack):
+    alarms = {
+        a.inputs["metricName"]: a.inputs
+        for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
+    assert set(alarms) == {"Errors", "Throttles"}
+    for alarm in alarms.values():
+        assert alarm["namespace"] == "AWS/Lambda"
+        assert alarm["dimensions"] == {"FunctionName": f"market_data_fetcher-{stack}"}
+        assert alarm["threshold"] == 1
+
+
+def test_table_is_on_demand_with_pitr_sse_ttl_and_prod_protection(run, stack):
+    table = run.one("aws:dynamodb/table:Table").inputs
+    assert table["billingMode"] == "PAY_PER_REQUEST"
+    assert (table["hashKey"], table["rangeKey"]) == ("pk", "sk")
+    assert {a["name"]: a["type"] for a in table["attributes"]} == {"pk": "S", "sk": "S"}
+    assert table["ttl"] == {"attributeName": "expires_at", "enabled": True}
+    assert table["pointInTimeRecovery"]["enabled"] is True
+    assert table["serverSideEncryption"]["enabled"] is True
+    assert table["deletionProtectionEnabled"] is (stack == "prod")
+
+
+def test_secret_exists_without_a_version_when_no_key_is_configured(run, stack):
+    secret = run.one("aws:secretsmanager/secret:Secret").inputs
+    assert secret["name"] == f"cloud-trading-bot/{stack}/market-data-api-key"
+    assert run.of_type("aws:secretsmanager/secretVersion:SecretVersion") == []
+
+
+# ---- FSBP controls
+
+
+def test_lambda_1_only_the_schedule_rule_may_invoke(run):
+    (permission,) = run.of_type("aws:lambda/permission:Permission")
+    rule_arn = "arn:aws:events:us-east-1:123456789012:rule/"
+    assert permission.inputs["principal"] == "events.amazonaws.com"
+    assert permission.inputs["sourceArn"].startswith(rule_arn)
+    assert permission.inputs["qualifier"] == "live"
+    assert permission.inputs["action"] == "lambda:InvokeFunction"
+
+
+def test_lambda_2_supported_runtime(run):
+    assert run.one("aws:lambda/function:Function").inputs["runtime"] in SUPPORTED_RUNTIMES
+
+
+def test_lambda_6_every_taggable_resource_is_tagged(run, stack):
+    tagged = [r for r in run.resources if "tags" in r.inputs]
+    assert {r.type for r in tagged} >= {
+        "aws:lambda/function:Function",
+        "aws:iam/role:Role",
+        "aws:dynamodb/table:Table",
+        "aws:cloudwatch/logGroup:LogGroup",
+    }
+    for resource in tagged:
+        assert resource.inputs["tags"]["environment"] == stack, resource.name
+        assert resource.inputs["tags"]["project"] == "cloud-trading-bot"
+
+
+def test_lambda_7_active_tracing(run):
+    assert run.one("aws:lambda/function:Function").inputs["tracingConfig"] == {"mode": "Active"}
+
+
+def test_cloudwatch_16_log_group_retention_created_before_the_function(run, stack):
+    log_group = run.one("aws:cloudwatch/logGroup:LogGroup")
+    expected = int(stack_config(stack)["cloud-trading-bot:logRetentionDays"])
+    assert log_group.inputs["retentionInDays"] == expected > 0
+    assert log_group.inputs["name"] == f"/aws/lambda/market_data_fetcher-{stack}"
+    function = run.one("aws:lambda/function:Function")
+    assert function.inputs["loggingConfig"]["logGroup"] == log_group.inputs["name"]
+    assert run.depends_on(function, log_group)
+
+
+def test_iam_1_and_21_execution_role_is_least_privilege(run, stack):
+    role = run.one("aws:iam/role:Role").inputs
+    assert role["name"] == f"market_data_fetcher-{stack}-role"
+    assert not role.get("managedPolicyArns")
+    trust = json.loads(role["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    policy = json.loads(run.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    assert_no_wildcards(policy, allowed_star_sids={"XRayWrite"})
+    statements = by_sid(policy)
+    account = "us-east-1:123456789012"
+    assert statements["OwnTable"]["Resource"] == [
+        f"arn:aws:dynamodb:{account}:table/cloud-trading-bot-{stack}-market-data"
+    ]
+    assert statements["ReadOwnSecret"]["Resource"] == [run.outputs["secret_arn"]]
+    assert statements["OwnLogGroupStreams"]["Resource"] == [
+        f"arn:aws:logs:{account}:log-group:/aws/lambda/market_data_fetcher-{stack}:log-stream:*"
+    ]
+    assert statements["WriteOwnPrefixes"]["Resource"] == [
+        f"arn:aws:s3:::{BUCKET}/data/{stack}/*",
+        f"arn:aws:s3:::{BUCKET}/logs/{stack}/*",
+    ]
+    function = run.one("aws:lambda/function:Function")
+    assert run.depends_on(function, run.one("aws:iam/rolePolicy:RolePolicy"))
+
+
+def test_s3_2_3_8_public_access_fully_blocked(owner_run):
+    block = owner_run.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    for flag in (
+        "blockPublicAcls",
+        "blockPublicPolicy",
+        "ignorePublicAcls",
+        "restrictPublicBuckets",
+    ):
+        assert block[flag] is True, flag
+
+
+def test_s3_5_bucket_policy_denies_insecure_transport(owner_run):
+    policy = json.loads(owner_run.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    deny = by_sid(policy)["DenyInsecureTransport"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]
+
+
+def test_s3_12_acls_disabled(owner_run):
+    controls = owner_run.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
+    assert controls["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+
+
+def test_s3_13_lifecycle_rules_by_prefix(owner_run, stack):
+    lifecycle = owner_run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    rules = {r["filter"].get("prefix", ""): r for r in lifecycle.inputs["rules"]}
+    assert set(rules) == {"lambda/", "logs/", "data/", ""}
+    assert all(r["status"] == "Enabled" for r in rules.values())
+    keep = 10 if stack == "prod" else 5
+    days = 60 if stack == "prod" else 30
+    assert rules["lambda/"]["noncurrentVersionExpiration"] == {
+        "newerNoncurrentVersions": keep,
+        "noncurrentDays": days,
+    }
+    # Current package versions are never expired.
+    assert "expiration" not in rules["lambda/"]
+    assert rules["logs/"]["transitions"][0]["storageClass"] == "STANDARD_IA"
+    assert rules["logs/"]["expiration"]["days"] > rules["logs/"]["transitions"][0]["days"]
+    assert rules["data/"]["transitions"] and "expiration" not in rules["data/"]
+    everywhere = rules[""]
+    assert everywhere["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
+    assert everywhere["expiration"] == {"expiredObjectDeleteMarker": True}
+    versioning = owner_run.one("aws:s3/bucketVersioning:BucketVersioning")
+    assert owner_run.depends_on(lifecycle, versioning)
+
+
+def test_s3_14_versioning_enabled_before_the_upload(owner_run):
+    versioning = owner_run.one("aws:s3/bucketVersioning:BucketVersioning")
+    assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
+    upload = owner_run.one("aws:s3/bucketObjectv2:BucketObjectv2")
+    assert owner_run.depends_on(upload, versioning)
+
+
+def test_owner_bucket_is_protected_retained_and_aes256_by_default(owner_run):
+    bucket = owner_run.one("aws:s3/bucket:Bucket")
+    assert bucket.inputs["bucket"] == BUCKET
+    assert bucket.protect and bucket.retain_on_delete
+    assert not bucket.inputs.get("forceDestroy")
+    sse = owner_run.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
+    (rule,) = sse.inputs["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+
+
+# ---- bucket modes and options
+
+
+def test_non_owner_adopts_the_bucket_and_manages_nothing_on_it(runs):
+    dev = runs["dev"]
+    assert [r.type for r in dev.resources if r.type.startswith("aws:s3/")] == [
+        "aws:s3/bucketObjectv2:BucketObjectv2"
+    ]
+    assert ("aws:s3/getBucket:getBucket", {"bucket": BUCKET}) in dev.calls
+    assert dev.outputs["bucket_name"] == BUCKET
+
+
+def test_non_owner_preview_fails_when_the_bucket_does_not_exist(artifact):
+    run = run_program("dev", artifact.manifest_path, existing_buckets=set(), raises=Exception)
+    assert "couldn't find resource" in str(run.error)
+    assert run.of_type("aws:s3/bucketObjectv2:BucketObjectv2") == []
+
+
+def test_kms_key_switches_bucket_object_and_role_to_sse_kms(artifact):
+    kms = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    run = run_program("prod", artifact.manifest_path, overrides={"kmsKeyArn": kms})
+    sse = run.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
+    (rule,) = sse.inputs["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": kms,
+    }
+    assert rule["bucketKeyEnabled"] is True
+    obj = run.one("aws:s3/bucketObjectv2:BucketObjectv2").inputs
+    assert (obj["serverSideEncryption"], obj["kmsKeyId"]) == ("aws:kms", kms)
+    policy = json.loads(run.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    assert by_sid(policy)["BucketKmsKey"]["Resource"] == [kms]
+    assert by_sid(run.outputs["deployer_policy"])["BucketKmsKey"]["Resource"] == [kms]
+
+
+def test_dependency_layer_is_uploaded_published_and_attached(layered_artifact):
+    run = run_program("dev", layered_artifact.manifest_path, overrides={"dependencyLayer": True})
+    layer_zip = layered_artifact.layer
+    objects = {o.inputs["key"]: o for o in run.of_type("aws:s3/bucketObjectv2:BucketObjectv2")}
+    key = layer_key("dev", layer_zip.sha256)
+    assert set(objects) == {"lambda/dev/lambda_deployment.zip", key}
+    assert objects[key].inputs["metadata"] == layer_zip.metadata()
+    layer = run.one("aws:lambda/layerVersion:LayerVersion").inputs
+    assert layer["layerName"] == "market_data_fetcher-dev-deps"
+    assert layer["s3Key"] == key
+    assert layer["s3ObjectVersion"].startswith("version-")
+    assert layer["sourceCodeHash"] == layer_zip.sha256_b64
+    assert layer["compatibleRuntimes"] == ["python3.12"]
+    function = run.one("aws:lambda/function:Function").inputs
+    assert function["layers"] == [
+        "arn:aws:lambda:us-east-1:123456789012:layer:market_data_fetcher-dev-deps:1"
+    ]
+    assert "PublishLayer" in by_sid(run.outputs["deployer_policy"])
+
+
+def test_api_key_becomes_a_secret_version_and_nothing_else(artifact):
+    run = run_program("dev", artifact.manifest_path, secrets={"marketDataApiKey": "sk-test-9f8e7d"})
+    version = run.one("aws:secretsmanager/secretVersion:SecretVersion").inputs
+    assert is_secret(version["secretString"])
+    assert version["secretString"]["value"] == "sk-test-9f8e7d"
+    others = [
+        r for r in run.resources if r.type != "aws:secretsmanager/secretVersion:SecretVersion"
+    ]
+    assert "sk-test-9f8e7d" not in json.dumps([r.inputs for r in others], default=str)
+
+
+def test_no_schedule_means_no_rule_target_or_permission(artifact):
+    run = run_program("dev", artifact.manifest_path, overrides={"schedule": ""})
+    for type_ in (
+        "aws:cloudwatch/eventRule:EventRule",
+        "aws:cloudwatch/eventTarget:EventTarget",
+        "aws:lambda/permission:Permission",
+    ):
+        assert run.of_type(type_) == []
+    assert run.of_type("aws:lambda/alias:Alias")
+
+
+def test_alarm_topic_is_notified(artifact):
+    topic = "arn:aws:sns:us-east-1:123456789012:trading-alerts"
+    run = run_program("dev", artifact.manifest_path, overrides={"alarmTopicArn": topic})
+    for alarm in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+        assert alarm.inputs["alarmActions"] == [topic]
+
+
+# ---- failures happen before any resource exists
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("memorySize", 64),
+        ("runtime", "python2.7"),
+        ("lambdaS3Key", "code/app.zip"),
+        ("bucketName", "Bad_Bucket"),
+        ("logRetentionDays", 10),
+        ("schedule", "every day"),
+    ],
+)
+def test_bad_config_fails_the_preview_before_any_resource(artifact, key, value):
+    run = run_program("dev", artifact.manifest_path, overrides={key: value}, raises=ConfigError)
+    assert f"cloud-trading-bot:{key} = " in str(run.error)
+    assert run.resources == []
+
+
+def test_unknown_key_in_the_stack_file_is_reported(artifact):
+    run = run_program(
+        "dev", artifact.manifest_path, overrides={"memorysize": 1024}, raises=ConfigError
+    )
+    assert "did you mean memorySize" in str(run.error)
+    assert run.resources == []
+
+
+def test_plaintext_api_key_fails_the_preview(artifact):
+    run = run_program(
+        "dev", artifact.manifest_path, overrides={"marketDataApiKey": "sk-x"}, raises=ConfigError
+    )
+    assert "--secret" in str(run.error)
+    assert run.resources == []
+
+
+def test_package_built_for_another_architecture_is_refused(tmp_path):
+    arm = make_artifact(tmp_path, architecture="arm64")
+    run = run_program("dev", arm.manifest_path, raises=ConfigError)
+    assert "architecture arm64" in str(run.error) and "x86_64" in str(run.error)
+    assert run.resources == []
+
+
+def test_missing_manifest_is_a_one_line_error(tmp_path):
+    run = run_program("dev", tmp_path / "nope.json", raises=ConfigError)
+    assert "no such manifest" in str(run.error)
+    assert run.resources == []
