@@ -34,6 +34,16 @@ def _check_hash(kind: str, declared: str | None, actual: str) -> None:
         )
 
 
+def _code_location(aws: Aws, bucket: str, key: str, version: str, code: bytes) -> dict:
+    current = aws.client("s3").head_object(Bucket=bucket, Key=key)["VersionId"]
+    if current == version:
+        # What `pulumi up` sends: the S3 location with the pinned version.
+        return {"S3Bucket": bucket, "S3Key": key, "S3ObjectVersion": version}
+    # moto ignores S3ObjectVersion and would read the current version; AWS deploys
+    # the pinned one, so hand the emulator the pinned bytes themselves.
+    return {"ZipFile": code}
+
+
 @resource("aws:lambda/function:Function")
 def function(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     require(inputs, "role", "runtime", "handler")
@@ -50,8 +60,7 @@ def function(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
         "Role": inputs["role"],
         "Runtime": inputs["runtime"],
         "Handler": inputs["handler"],
-        # What `pulumi up` sends: the S3 location with the pinned version.
-        "Code": {"S3Bucket": bucket, "S3Key": key, "S3ObjectVersion": version},
+        "Code": _code_location(aws, bucket, key, version, code),
         "Publish": bool(inputs.get("publish")),
         "PackageType": "Zip",
     }
@@ -78,12 +87,6 @@ def function(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
         kwargs["Tags"] = dict(inputs["tags"])
     lam = aws.client("lambda")
     created = lam.create_function(**kwargs)
-    if created["CodeSha256"] != sha:
-        # moto ignores S3ObjectVersion and reads the current version; AWS would
-        # deploy the pinned one, so make the emulator match AWS.
-        created = lam.update_function_code(FunctionName=fn_name, ZipFile=code, Publish=False)
-        if kwargs["Publish"]:
-            created = lam.publish_version(FunctionName=fn_name)
     if created["CodeSha256"] != sha:
         raise ValueError(f"CodeSha256 {created['CodeSha256']} != pinned object's {sha}")
     reserved = inputs.get("reservedConcurrentExecutions")

@@ -1,0 +1,132 @@
+"""The subprocess invoker: the handler runs from the unzipped package in a fresh,
+isolated interpreter, sees only the function's environment, and its failures
+come back as readable errors."""
+
+from __future__ import annotations
+
+import io
+import sys
+import zipfile
+
+import pytest
+
+from infra.rehearsal import invoker
+from infra.rehearsal.run import judge
+from tests.unit.rehearsal.helpers import make_zip
+
+HANDLER = """\
+import json, os
+def handler(event, context):
+    if event.get("boom"):
+        raise RuntimeError("exploded on purpose")
+    print(json.dumps({"level": "INFO", "msg": "hello"}))
+    import boto3  # from the runtime dir, like Lambda's /var/runtime
+    return {
+        "ok": True,
+        "event": event,
+        "env": {k: os.environ.get(k) for k in ("ENVIRONMENT", "AWS_ENDPOINT_URL", "LEAK")},
+        "boto3": boto3.__name__,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+        "function": context.function_name,
+    }
+"""
+
+
+@pytest.fixture
+def task(tmp_path):
+    return invoker.unzip(make_zip({"aws/__init__.py": "", "aws/fn.py": HANDLER}), tmp_path / "t")
+
+
+def _env(**variables):
+    return invoker.function_env(
+        variables,
+        endpoint_url="http://127.0.0.1:9",
+        function_name="fn-dev",
+        memory=256,
+        region="us-east-1",
+    )
+
+
+def _invoke(task, tmp_path, event, env=None):
+    return invoker.invoke(
+        python=sys.executable,
+        task_dir=task,
+        runtime=str(invoker.runtime_dir(tmp_path / "runtime")),
+        handler="aws.fn.handler",
+        event=event,
+        env=env or _env(ENVIRONMENT="dev"),
+        timeout=30,
+    )
+
+
+def test_handler_runs_with_the_function_environment(task, tmp_path, monkeypatch):
+    # GIVEN something in the caller's environment that the function must not see
+    monkeypatch.setenv("LEAK", "caller-secret")
+    # WHEN the handler is invoked
+    inv = _invoke(task, tmp_path, {"test": True})
+    # THEN it ran, with the function's variables and the emulator endpoint only
+    assert inv.ok, inv.error
+    assert inv.result["event"] == {"test": True}
+    assert inv.result["env"] == {
+        "ENVIRONMENT": "dev",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "LEAK": None,
+    }
+    assert inv.result["boto3"] == "boto3"
+    assert inv.result["function"] == "fn-dev"
+    assert 0 < inv.result["remaining_ms"] <= 30_000
+    assert any('"msg": "hello"' in line for line in inv.log_tail)
+
+
+def test_handler_exception_comes_back_as_an_error(task, tmp_path):
+    inv = _invoke(task, tmp_path, {"boom": True})
+    assert not inv.ok
+    assert inv.error == "RuntimeError: exploded on purpose"
+    assert any("exploded on purpose" in line for line in inv.log_tail)
+
+
+def test_missing_handler_module_is_an_error(task, tmp_path):
+    inv = invoker.invoke(
+        python=sys.executable, task_dir=task, runtime=str(tmp_path), handler="nope.handler",
+        event={}, env=_env(), timeout=30,
+    )  # fmt: skip
+    assert not inv.ok
+    assert inv.error.startswith("ModuleNotFoundError")
+
+
+def test_function_variables_cannot_redirect_the_endpoint():
+    env = _env(AWS_ENDPOINT_URL="https://s3.amazonaws.com", AWS_ACCESS_KEY_ID="AKIA...")
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
+
+
+def test_package_entries_may_not_escape_the_task_dir(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("../evil.py", "x = 1")
+    with pytest.raises(ValueError, match="escapes the task directory"):
+        invoker.unzip(buf.getvalue(), tmp_path / "t")
+    assert not (tmp_path / "evil.py").exists()
+
+
+def test_unknown_runtime_falls_back_to_this_interpreter():
+    assert invoker.find_interpreter("nodejs20.x") == (sys.executable, False)
+
+
+def test_this_interpreters_version_is_found_exactly():
+    runtime = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    assert invoker.find_interpreter(runtime)[1] is True
+
+
+@pytest.mark.parametrize(
+    ("result", "failed"),
+    [
+        ({"ok": True, "status": "ok"}, False),
+        ({"ok": False, "checks": []}, True),
+        ({"statusCode": 500, "body": "x"}, True),
+        ({"statusCode": 200}, False),
+        ({"status": "error"}, True),
+        ("plain string", False),
+    ],
+)
+def test_judge_reads_failure_in_a_returned_result(result, failed):
+    assert (judge(result) is not None) is failed
