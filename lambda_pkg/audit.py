@@ -1,0 +1,192 @@
+"""Checks that run before anything is uploaded: native libraries and secrets.
+
+ELF: every shared object must be built for the target machine (e_machine) and must
+not need a newer glibc than the runtime has. The glibc need is read from the
+.gnu.version_r section (the version references the dynamic linker checks at load
+time), found through the section headers, or through the DT_VERNEED entry of the
+dynamic segment when section headers were stripped. Scanning the whole file for
+"GLIBC_2.x" strings would be simpler but can over-report (any string mentioning
+a version) and miss nothing the linker would check, so the precise table is used.
+
+Secrets: the project's own sources are scanned for AWS access key ids, private key
+blocks and `aws_secret_access_key` *with a value*; a `.env` file anywhere in the
+package is refused by name. Dependencies come from a public registry and cannot
+hold your credentials, and scanning them would flag their documentation examples.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+
+from lambda_pkg.platforms import ELF_MACHINE, glibc_ceiling
+
+SHT_GNU_VERNEED = 0x6FFFFFFE
+DT_STRTAB, DT_VERNEED, DT_VERNEEDNUM = 5, 0x6FFFFFFE, 0x6FFFFFFF
+PT_LOAD, PT_DYNAMIC = 1, 2
+_GLIBC = re.compile(r"GLIBC_(\d+)\.(\d+)(?:\.\d+)?$")
+MACHINE_NAMES = {62: "x86_64", 183: "aarch64", 3: "i386", 40: "arm", 8: "mips", 21: "ppc64"}
+
+
+class ElfError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ElfInfo:
+    machine: int
+    glibc: tuple[int, int] | None  # the highest GLIBC_x.y needed, if any
+
+
+def is_shared_object(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return bool(re.search(r"\.so(\.\d+)*$", base))
+
+
+def parse_elf(data: bytes) -> ElfInfo:
+    if data[:4] != b"\x7fELF":
+        raise ElfError("not an ELF file (built for another OS?)")
+    if len(data) < 64 or data[4] not in (1, 2) or data[5] not in (1, 2):
+        raise ElfError("truncated or invalid ELF header")
+    is64, end = data[4] == 2, "<" if data[5] == 1 else ">"
+    machine = struct.unpack_from(end + "H", data, 18)[0]
+    try:
+        names = _verneed_names(data, is64, end)
+    except struct.error:
+        raise ElfError("truncated ELF tables") from None
+    versions = [(int(m[1]), int(m[2])) for n in names if (m := _GLIBC.match(n))]
+    return ElfInfo(machine=machine, glibc=max(versions) if versions else None)
+
+
+def _cstr(data: bytes, offset: int) -> str:
+    end = data.index(b"\0", offset)
+    return data[offset:end].decode("ascii", "replace")
+
+
+def _walk_verneed(data: bytes, end: str, offset: int, count: int, strtab: int) -> list[str]:
+    names: list[str] = []
+    for _ in range(count):
+        _, cnt, _file, aux, nxt = struct.unpack_from(end + "HHIII", data, offset)
+        a = offset + aux
+        for _ in range(cnt):
+            _hash, _flags, _other, name, anext = struct.unpack_from(end + "IHHII", data, a)
+            names.append(_cstr(data, strtab + name))
+            if not anext:
+                break
+            a += anext
+        if not nxt:
+            break
+        offset += nxt
+    return names
+
+
+def _verneed_names(data: bytes, is64: bool, end: str) -> list[str]:
+    if is64:
+        phoff, shoff = struct.unpack_from(end + "QQ", data, 0x20)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", data, 0x36)
+        sh_fmt, ph_fmt, dyn_fmt = end + "IIQQQQIIQQ", end + "IIQQQQQQ", end + "qQ"
+    else:
+        phoff, shoff = struct.unpack_from(end + "II", data, 0x1C)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", data, 0x2A)
+        sh_fmt, ph_fmt, dyn_fmt = end + "IIIIIIIIII", end + "IIIIIIII", end + "iI"
+    if shoff and shnum:
+        sections = [struct.unpack_from(sh_fmt, data, shoff + i * shentsize) for i in range(shnum)]
+        for sec in sections:
+            # (name, type, flags, addr, offset, size, link, info, align, entsize)
+            if sec[1] == SHT_GNU_VERNEED:
+                strtab = sections[sec[6]][4]
+                return _walk_verneed(data, end, sec[4], sec[7], strtab)
+        return []
+    # No section headers: follow the dynamic segment instead.
+    loads, dynamic = [], None
+    for i in range(phnum):
+        ph = struct.unpack_from(ph_fmt, data, phoff + i * phentsize)
+        ptype, offset, vaddr, filesz = (
+            (ph[0], ph[2], ph[3], ph[5]) if is64 else (ph[0], ph[1], ph[2], ph[4])
+        )
+        if ptype == PT_LOAD:
+            loads.append((vaddr, offset, filesz))
+        elif ptype == PT_DYNAMIC:
+            dynamic = (offset, filesz)
+    if dynamic is None:
+        return []
+    tags: dict[int, int] = {}
+    step = struct.calcsize(dyn_fmt)
+    for pos in range(dynamic[0], dynamic[0] + dynamic[1], step):
+        tag, val = struct.unpack_from(dyn_fmt, data, pos)
+        if tag == 0:
+            break
+        tags[tag] = val
+
+    def to_offset(addr: int) -> int:
+        for vaddr, offset, filesz in loads:
+            if vaddr <= addr < vaddr + filesz:
+                return offset + addr - vaddr
+        raise ElfError("dynamic table points outside the file")
+
+    if DT_VERNEED not in tags or DT_STRTAB not in tags:
+        return []
+    return _walk_verneed(
+        data,
+        end,
+        to_offset(tags[DT_VERNEED]),
+        tags.get(DT_VERNEEDNUM, 0),
+        to_offset(tags[DT_STRTAB]),
+    )
+
+
+def audit_elf(name: str, data: bytes, *, runtime: str, architecture: str) -> str | None:
+    """A one-line problem for this shared object, or None when it fits the target."""
+    try:
+        info = parse_elf(data)
+    except ElfError as exc:
+        return f"{name}: {exc}"
+    want = ELF_MACHINE[architecture]
+    if info.machine != want:
+        got = MACHINE_NAMES.get(info.machine, f"e_machine {info.machine}")
+        return f"{name}: built for {got}, but the target is {architecture}"
+    ceiling = glibc_ceiling(runtime)
+    if info.glibc and info.glibc > ceiling:
+        need, have = ".".join(map(str, info.glibc)), ".".join(map(str, ceiling))
+        return f"{name}: needs GLIBC_{need}, but {runtime} has glibc {have}"
+    return None
+
+
+# --- secrets -----------------------------------------------------------------------
+
+SECRET_PATTERNS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
+    ("an AWS access key id", re.compile(rb"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])")),
+    ("a private key block", re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
+    (
+        "an aws_secret_access_key value",
+        re.compile(
+            rb"(?i)aws_secret_access_key[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])"
+        ),
+    ),
+)
+# AWS's documentation example credentials are public and harmless.
+_EXAMPLE = re.compile(rb"EXAMPLE", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SecretHit:
+    name: str
+    line: int
+    kind: str
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.line}: looks like {self.kind}"
+
+
+def scan_secrets(name: str, content: bytes) -> list[SecretHit]:
+    if b"\0" in content[:8192]:  # binary
+        return []
+    hits = []
+    for kind, pattern in SECRET_PATTERNS:
+        for match in pattern.finditer(content):
+            if _EXAMPLE.search(match.group(0)):
+                continue
+            line = content.count(b"\n", 0, match.start()) + 1
+            hits.append(SecretHit(name, line, kind))
+    return sorted(hits, key=lambda h: (h.name, h.line))

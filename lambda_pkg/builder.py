@@ -1,0 +1,377 @@
+"""The two-phase build: *prepare* hashes the inputs (milliseconds), *build* runs only
+when no artifact exists for that hash.
+
+Layout of the cache directory (default <project>/.build, gitignored):
+  artifacts/<input hash>/lambda_deployment.zip   the code zip (+ dependencies unless --layer)
+  artifacts/<input hash>/lambda_layer.zip        the dependency layer (--layer only)
+  artifacts/<input hash>/manifest.json           see lambda_pkg.artifact
+  deps/<deps key>/segment.{bin,json}             cached dependencies (see deps.py)
+  tmp/, logs/                                    work directories, pip logs
+An artifact directory appears whole or not at all: it is written under tmp/ and
+moved into place with os.replace, so a failed build leaves every earlier one intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lambda_pkg import BUILDER_VERSION, limits
+from lambda_pkg.artifact import Artifact, load_manifest, write_manifest
+from lambda_pkg.audit import scan_secrets
+from lambda_pkg.budget import Sizes, assess, check_unzipped
+from lambda_pkg.bytecode import compile_sources, pyc_name
+from lambda_pkg.deps import DepsSpec, Segment, ensure_segment
+from lambda_pkg.errors import UserError
+from lambda_pkg.interpreters import Interpreter, find_interpreter
+from lambda_pkg.platforms import check_target, manylinux_platforms, python_version
+from lambda_pkg.progress import Progress
+from lambda_pkg.reqfile import Requirements, find_requirements
+from lambda_pkg.sources import SourceFile, collect_sources, fingerprint
+from lambda_pkg.zipper import COMPRESS_LEVEL, Entry, make_entry, renamed, write_zip
+
+ZIP_NAME = "lambda_deployment.zip"
+LAYER_NAME = "lambda_layer.zip"
+MANIFEST_NAME = "manifest.json"
+LAYER_PREFIX = "python/"  # where Lambda puts a Python layer on sys.path (/opt/python)
+KEEP_ARTIFACTS = 5
+KEEP_SEGMENTS = 3
+
+
+@dataclass(frozen=True)
+class Plan:
+    project_dir: Path
+    cache_dir: Path
+    runtime: str
+    architecture: str
+    layer: bool
+    bundle_boto3: bool
+    sources: list[SourceFile]
+    requirements: Requirements | None
+    interpreter: Interpreter | None
+    pip_args: tuple[str, ...]
+    input_hash: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.cache_dir / "artifacts" / self.input_hash[:32]
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.artifact_dir / MANIFEST_NAME
+
+    @property
+    def deps(self) -> DepsSpec | None:
+        if self.requirements is None or self.requirements.empty:
+            return None
+        return DepsSpec(
+            requirements=self.requirements,
+            runtime=self.runtime,
+            architecture=self.architecture,
+            bundle_boto3=self.bundle_boto3,
+            interpreter=self.interpreter,
+            pip_args=self.pip_args,
+        )
+
+
+def prepare(
+    *,
+    project_dir: Path | str,
+    runtime: str = limits.DEFAULT_RUNTIME,
+    architecture: str = limits.DEFAULT_ARCHITECTURE,
+    layer: bool = False,
+    bundle_boto3: bool = False,
+    requirements: Path | str | None = None,
+    cache_dir: Path | str | None = None,
+    bytecode: bool = True,
+    pip_args: Sequence[str] = (),
+) -> Plan:
+    """Phase one: validate and hash every input. Reads the sources; runs nothing heavy."""
+    check_target(runtime, architecture)
+    project = Path(project_dir).absolute()
+    sources = collect_sources(project)
+    reqs, note = find_requirements(project, requirements)
+    notes = [note] if note else []
+    if reqs is not None and reqs.empty:
+        notes.append(f"{reqs.path.name} lists no requirements: building the code only")
+    interp = find_interpreter(python_version(runtime)) if bytecode else None
+    if bytecode and interp is None:
+        notes.append(
+            f"no python{python_version(runtime)} interpreter found (PATH, ~/.pyenv, uv): "
+            "building without bytecode, so cold starts will be slower"
+        )
+    inputs = {
+        "builder": BUILDER_VERSION,
+        "runtime": runtime,
+        "architecture": architecture,
+        "layer": layer,
+        "bundle_boto3": bundle_boto3,
+        "platforms": manylinux_platforms(runtime, architecture),
+        "bytecode": interp.bytecode_id if interp else None,
+        "compression": [COMPRESS_LEVEL, zlib.ZLIB_RUNTIME_VERSION],
+        "requirements": reqs.fingerprint if reqs else None,
+        "pip_args": list(pip_args),
+        "sources": fingerprint(sources),
+    }
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    return Plan(
+        project_dir=project,
+        cache_dir=Path(cache_dir).absolute() if cache_dir else project / ".build",
+        runtime=runtime,
+        architecture=architecture,
+        layer=layer,
+        bundle_boto3=bundle_boto3,
+        sources=sources,
+        requirements=reqs,
+        interpreter=interp,
+        pip_args=tuple(pip_args),
+        input_hash=digest,
+        notes=notes,
+    )
+
+
+def existing(plan: Plan) -> Artifact | None:
+    """The artifact already built for these inputs, if it is still whole.
+
+    Re-hashing a 60 MB zip on every no-change build would cost more than the rest
+    of the check, so the zip's size and mtime are compared with what the build
+    recorded; only when they differ is the full sha256 checked.
+    """
+    if not plan.manifest_path.is_file():
+        return None
+    stamp_path = plan.artifact_dir / ".stat.json"
+    try:
+        art = load_manifest(plan.manifest_path, check=False)
+        stamp = json.loads(stamp_path.read_text())
+        if stamp == _stat(art):
+            return art
+        art = load_manifest(plan.manifest_path, check=True)
+        stamp_path.write_text(json.dumps(_stat(art)))
+        return art
+    except (UserError, OSError, ValueError):
+        return None
+
+
+def _stat(art: Artifact) -> list[list[int]]:
+    paths = [art.path] + ([art.layer.path] if art.layer else [])
+    return [[(st := p.stat()).st_size, st.st_mtime_ns, st.st_ino] for p in paths]
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """Serialise builds of the same inputs (two stacks previewed at once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, os.replace still keeps artifacts whole
+        yield
+        return
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure(plan: Plan, progress: Progress | None = None) -> tuple[Artifact, bool]:
+    """(artifact, built): the artifact for plan, building it only if needed."""
+    progress = progress or Progress(False)
+    if art := existing(plan):
+        _touch(plan.artifact_dir)
+        return art, False
+    with _lock(plan.cache_dir / "locks" / f"{plan.input_hash[:32]}.lock"):
+        if art := existing(plan):
+            return art, False
+        art = _build(plan, progress)
+    _prune(plan.cache_dir / "artifacts", KEEP_ARTIFACTS, keep=plan.artifact_dir)
+    return art, True
+
+
+def _touch(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def _code_entries(plan: Plan, progress: Progress) -> tuple[list[Entry], int]:
+    """The project's own files (and their bytecode), compressed; plus the pyc count."""
+    contents = {s.arcname: s.read() for s in plan.sources}
+    hits = [h for s in plan.sources for h in scan_secrets(s.arcname, contents[s.arcname])]
+    if hits:
+        more = f" (and {len(hits) - 1} more)" if len(hits) > 1 else ""
+        raise UserError(
+            f"secret scan: {hits[0]}{more}; remove it from the package "
+            "(the API key belongs in Secrets Manager)"
+        )
+    entries = [make_entry(s.arcname, contents[s.arcname], s.mode) for s in plan.sources]
+    pycs = 0
+    if plan.interpreter:
+        py = [s.arcname for s in plan.sources if s.arcname.endswith(".py")]
+        progress.step(f"compiling {len(py)} source modules")
+        for name, pyc in zip(
+            py, compile_sources(plan.interpreter, [(n, contents[n]) for n in py]), strict=True
+        ):
+            if pyc is None:
+                raise UserError(
+                    f"{name} does not compile for Python {plan.interpreter.version}; fix the syntax"
+                )
+            entries.append(make_entry(pyc_name(name, plan.interpreter.cache_tag), pyc))
+            pycs += 1
+    entries.sort(key=lambda e: e.name)
+    return entries, pycs
+
+
+def _merge(code: list[Entry], deps: list[Entry]) -> list[Entry]:
+    names = {e.name for e in code}
+    clash = next((e.name for e in deps if e.name in names), None)
+    if clash:
+        raise UserError(
+            f"{clash} is both a project file and part of a dependency; rename the project module"
+        )
+    return sorted(code + deps, key=lambda e: e.name)
+
+
+def _build(plan: Plan, progress: Progress) -> Artifact:
+    code, code_pycs = _code_entries(plan, progress)
+    segment = Segment(entries=[], dists=[])
+    if spec := plan.deps:
+        segment = ensure_segment(spec, plan.cache_dir, progress)
+        _touch(plan.cache_dir / "deps" / segment.key[:32])
+        _prune(
+            plan.cache_dir / "deps", KEEP_SEGMENTS, keep=plan.cache_dir / "deps" / segment.key[:32]
+        )
+    notes = [*plan.notes, *segment.notes]
+    deps = segment.entries
+
+    def unzipped(entries: list[Entry]) -> int:
+        return sum(e.size for e in entries)
+
+    # The bytecode ships only while the package stays within the unzipped limit.
+    total = unzipped(code) + unzipped(deps)
+    if total > limits.UNZIPPED_MAX and plan.interpreter:
+        slim_code = [e for e in code if not e.name.endswith(".pyc")]
+        slim_deps = segment.without_bytecode()
+        if unzipped(slim_code) + unzipped(slim_deps) <= limits.UNZIPPED_MAX:
+            notes.append("bytecode left out: with it the package would exceed the unzipped limit")
+            code, deps = slim_code, slim_deps
+    check_unzipped(unzipped(code) + unzipped(deps), segment.dists)
+
+    if plan.layer and deps:
+        layer_entries = [renamed(e, LAYER_PREFIX + e.name) for e in deps]
+        zip_entries = code
+    else:
+        layer_entries, zip_entries = [], _merge(code, deps)
+
+    tmp_root = plan.cache_dir / "tmp"
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"art-{plan.input_hash[:12]}-", dir=tmp_root))
+    try:
+        progress.step(f"writing {len(zip_entries) + len(layer_entries):,} entries")
+        sha, size = write_zip(work / ZIP_NAME, zip_entries)
+        layer_art = None
+        sizes = Sizes(
+            zipped=size,
+            unzipped=unzipped(zip_entries),
+            code_zipped=sum(len(e.data) for e in code),
+            deps_zipped=sum(len(e.data) for e in deps),
+        )
+        if layer_entries:
+            lsha, lsize = write_zip(work / LAYER_NAME, layer_entries)
+            sizes.layer_zipped, sizes.layer_unzipped = lsize, unzipped(layer_entries)
+            layer_art = Artifact(
+                path=plan.artifact_dir / LAYER_NAME,
+                sha256=lsha,
+                size=lsize,
+                unzipped_size=sizes.layer_unzipped,
+                input_hash=segment.key,
+                runtime=plan.runtime,
+                architecture=plan.architecture,
+                builder_version=BUILDER_VERSION,
+                manifest_path=plan.manifest_path,
+                extra={"files": len(layer_entries), "prefix": LAYER_PREFIX},
+            )
+        report = assess(sizes, segment.dists, architecture=plan.architecture, layer=plan.layer)
+        dep_pycs = sum(1 for e in deps if e.name.endswith(".pyc"))
+        code_pycs = sum(1 for e in code if e.name.endswith(".pyc"))
+        art = Artifact(
+            path=plan.artifact_dir / ZIP_NAME,
+            sha256=sha,
+            size=size,
+            unzipped_size=sizes.unzipped,
+            input_hash=plan.input_hash,
+            runtime=plan.runtime,
+            architecture=plan.architecture,
+            builder_version=BUILDER_VERSION,
+            manifest_path=plan.manifest_path,
+            layer=layer_art,
+            extra={
+                "files": len(zip_entries),
+                "sources": [s.arcname for s in plan.sources],
+                "requirements": plan.requirements.path.name if plan.requirements else None,
+                "bytecode": (
+                    {
+                        "python": plan.interpreter.version,
+                        "cache_tag": plan.interpreter.cache_tag,
+                        "files": code_pycs + dep_pycs,
+                    }
+                    if plan.interpreter and code_pycs + dep_pycs
+                    else None
+                ),
+                "distributions": segment.dists,
+                "largest_distributions": report.distributions,
+                "report": report.to_json(),
+                "notes": notes,
+            },
+        )
+        # The manifest goes in the work directory first; the whole directory then
+        # replaces nothing (its name is new) in one rename.
+        write_manifest(_moved(art, work))
+        (work / ".stat.json").write_text("[]")
+        final = plan.artifact_dir
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():  # a stale, incomplete or tampered directory for the same inputs
+            shutil.rmtree(final)
+        os.replace(work, final)
+        (final / ".stat.json").write_text(json.dumps(_stat(art)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    progress.done()
+    return art
+
+
+def _moved(art: Artifact, directory: Path) -> Artifact:
+    """The same artifact with its files (and manifest) in another directory."""
+    from dataclasses import replace
+
+    layer = art.layer and replace(
+        art.layer,
+        path=directory / art.layer.path.name,
+        manifest_path=directory / art.manifest_path.name,
+    )
+    return replace(
+        art,
+        path=directory / art.path.name,
+        manifest_path=directory / art.manifest_path.name,
+        layer=layer,
+    )
+
+
+def _prune(parent: Path, keep_count: int, *, keep: Path) -> None:
+    """Keep the most recently used entries of a cache directory, and always `keep`."""
+    if not parent.is_dir():
+        return
+    dirs = sorted(
+        (d for d in parent.iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime, reverse=True
+    )
+    for d in dirs[keep_count:]:
+        if d != keep:
+            shutil.rmtree(d, ignore_errors=True)

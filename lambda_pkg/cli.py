@@ -1,0 +1,224 @@
+"""`python -m lambda_pkg build|verify`: the packager's command line.
+
+User errors print one line on stderr and exit 2; anything else exits 1, also with
+one line (LAMBDA_PKG_DEBUG=1 adds the traceback). With --json, stdout carries only
+the JSON result; progress goes to stderr, and only on a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from typing import Any, NoReturn
+
+from lambda_pkg import limits
+from lambda_pkg.budget import mb, mib
+from lambda_pkg.errors import InternalError, UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="python -m lambda_pkg", description="Build and verify the Lambda package.")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    b = sub.add_parser("build", help="build the package (cached; deterministic)")
+    b.add_argument("--source", default=".", metavar="DIR", help="project root (default: .)")
+    b.add_argument(
+        "--requirements",
+        metavar="FILE",
+        help="default: requirements_Version9.txt, then requirements-lambda.txt",
+    )
+    b.add_argument(
+        "--output",
+        metavar="PATH",
+        help="also place the zip here, with PATH-stem.manifest.json beside it",
+    )
+    b.add_argument(
+        "--runtime", default=limits.DEFAULT_RUNTIME, choices=sorted(limits.RUNTIME_GLIBC)
+    )
+    b.add_argument(
+        "--architecture", default=limits.DEFAULT_ARCHITECTURE, choices=limits.ARCHITECTURES
+    )
+    b.add_argument(
+        "--layer", action="store_true", help="put the dependencies in a separate layer zip"
+    )
+    b.add_argument(
+        "--bundle-boto3",
+        action="store_true",
+        help="ship boto3/botocore/s3transfer instead of using the runtime's",
+    )
+    b.add_argument("--no-bytecode", action="store_true", help="ship no .pyc files")
+    b.add_argument("--cache-dir", metavar="DIR", help="default: SOURCE/.build")
+    b.add_argument(
+        "--pip-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra option for pip download (repeatable), e.g. --pip-arg=--no-index",
+    )
+    b.add_argument("--json", action="store_true", help="print the result as JSON, nothing else")
+    v = sub.add_parser("verify", help="list a package and re-run its checks")
+    v.add_argument("zip", metavar="ZIP")
+    v.add_argument(
+        "--handler",
+        default=limits.DEFAULT_HANDLER_FILE,
+        metavar="PATH",
+        help=f"handler module file in the zip (default: {limits.DEFAULT_HANDLER_FILE})",
+    )
+    v.add_argument("--function", default="handler", help="handler function name (default: handler)")
+    v.add_argument(
+        "--runtime", choices=sorted(limits.RUNTIME_GLIBC), help="default: from the manifest"
+    )
+    v.add_argument(
+        "--architecture", choices=limits.ARCHITECTURES, help="default: from the manifest"
+    )
+    v.add_argument("--no-import", action="store_true", help="skip importing the handler")
+    v.add_argument("--json", action="store_true", help="print the result as JSON, nothing else")
+    return top  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    code = 1
+    try:
+        args = _parser().parse_args(argv)
+        code = _build(args) if args.command == "build" else _verify(args)
+    except UserError as exc:
+        code = _fail(exc, 2)
+    except InternalError as exc:
+        code = _fail(exc, 1)
+    except KeyboardInterrupt:
+        code = _fail(KeyboardInterrupt("interrupted"), 130)
+    except SystemExit as exc:  # --help
+        code = int(exc.code or 0)
+    except Exception as exc:
+        code = _fail(exc, 1, prefix=f"internal error: {type(exc).__name__}: ")
+    return code
+
+
+def _fail(exc: BaseException, code: int, prefix: str = "error: ") -> int:
+    if os.environ.get("LAMBDA_PKG_DEBUG"):
+        traceback.print_exc()
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    print(prefix + message, file=sys.stderr)
+    return code
+
+
+def _build(args: argparse.Namespace) -> int:
+    from lambda_pkg.api import place_artifact
+    from lambda_pkg.builder import ensure, prepare
+    from lambda_pkg.progress import Progress
+
+    progress = Progress(enabled=sys.stderr.isatty() and not args.json)
+    plan = prepare(
+        project_dir=args.source,
+        runtime=args.runtime,
+        architecture=args.architecture,
+        layer=args.layer,
+        bundle_boto3=args.bundle_boto3,
+        requirements=args.requirements,
+        cache_dir=args.cache_dir,
+        bytecode=not args.no_bytecode,
+        pip_args=args.pip_arg,
+    )
+    art, built = ensure(plan, progress)
+    placed = place_artifact(art, args.output) if args.output else None
+    result = {
+        **art.to_json(),
+        "path": str(art.path),
+        "manifest_path": str(art.manifest_path),
+        "built": built,
+        "output": str(placed.path) if placed else None,
+        "output_manifest": str(placed.manifest_path) if placed else None,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        _print_build(result, placed.path if placed else art.path)
+    return 0
+
+
+def _print_build(r: dict[str, Any], path: Any) -> None:
+    report = r["report"]
+    print(f"{'built' if r['built'] else 'up to date'}: {path}")
+    if r["output"]:
+        print(f"  manifest     {r['output_manifest']}")
+        print(f"  (cached as   {r['path']})")
+    else:
+        print(f"  manifest     {r['manifest_path']}")
+    print(f"  sha256       {r['sha256']}")
+    print(f"  CodeSha256   {r['sha256_b64']}")
+    print(f"  zipped       {mib(r['size'])} ({r['size']:,} bytes; direct upload limit "
+          f"{mib(report['direct_upload_limit'])})")  # fmt: skip
+    total = report["unzipped_total"]
+    print(f"  unzipped     {mb(total)} ({total:,} of {report['unzipped_limit']:,} bytes, "
+          f"{total / report['unzipped_limit']:.0%})")  # fmt: skip
+    if r.get("layer"):
+        layer = r["layer"]
+        zipped, unzipped = mib(layer["size"]), mb(layer["unzipped_size"])
+        print(f"  layer        {layer['zip']}: {zipped} zipped, {unzipped} unzipped")
+    bc = r.get("bytecode")
+    print(
+        f"  files        {r['files']:,}"
+        + (f" ({bc['files']:,} .pyc for Python {bc['python']})" if bc else "")
+    )
+    print(f"  {r['runtime']} {r['architecture']}; input {r['input_hash'][:16]}")
+    if r["largest_distributions"]:
+        print("  largest distributions (unzipped):")
+        for d in r["largest_distributions"][:8]:
+            print(f"    {mb(d['unzipped']):>9}  {d['name']} {d['version']}")
+    sections = (
+        ("warnings", report["warnings"]),
+        ("recommendations", report["recommendations"]),
+        ("notes", r["notes"]),
+    )
+    for title, items in sections:
+        if items:
+            print(f"  {title}:")
+            for item in items:
+                print(f"    - {item}")
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from lambda_pkg.verify import verify
+
+    result = verify(
+        args.zip,
+        handler=args.handler,
+        function=args.function,
+        runtime=args.runtime,
+        architecture=args.architecture,
+        import_check=not args.no_import,
+    )
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    else:
+        print(f"  {'Length':>10}  Name")
+        print(f"  {'-' * 10}  ----")
+        for item in result.listing:
+            print(f"  {item['size']:>10}  {item['name']}")
+        if result.entries > len(result.listing):
+            print(f"  ... {result.entries - len(result.listing):,} more")
+        print(f"  {result.entries:,} files, {result.runtime} {result.architecture}")
+        if result.report:
+            rep = result.report
+            print(f"  zipped {mib(rep['zipped'])}, unzipped {mb(rep['unzipped_total'])} "
+                  f"of {mb(rep['unzipped_limit'])}")  # fmt: skip
+            for item in rep["warnings"] + rep["recommendations"]:
+                print(f"  - {item}")
+        if result.import_seconds is not None and result.ok:
+            print(f"  handler imported in {result.import_seconds:.2f} s")
+        for note in result.notes:
+            print(f"  note: {note}")
+        for problem in result.problems:
+            print(f"  PROBLEM: {problem}")
+        print("OK" if result.ok else "FAILED")
+    if not result.ok:
+        more = f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
+        raise UserError(f"verify {args.zip}: {result.problems[0]}{more}")
+    return 0
