@@ -136,6 +136,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         architecture=args.architecture,
         manifest=args.manifest,
+        part_size=args.part_size_mib,
     )
     for warning in warnings:
         _warn(warning)

@@ -15,13 +15,14 @@ import re
 import sys
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from lambda_pkg import BUILDER_VERSION, limits
-from lambda_pkg.artifact import Artifact, load_manifest, sha256_file
+from lambda_pkg.artifact import load_manifest
 from lambda_pkg.errors import UserError
 
 MiB = 1024 * 1024
@@ -51,10 +52,40 @@ class LocalPackage:
     unzipped_size: int
     metadata: dict[str, str]
     manifest: Path | None = None
+    # Digests of the parts a multipart upload would send, from the same read as
+    # sha256: the skip check and the verification need them, and a second pass
+    # over a 60 MB file would cost more than the whole unchanged re-upload may.
+    part_size: int = 0
+    part_digests: tuple[bytes, ...] = ()
 
     @property
     def sha256_b64(self) -> str:
         return base64.b64encode(bytes.fromhex(self.sha256)).decode("ascii")
+
+    def composite(self, part_size: int) -> str:
+        """S3's multipart checksum of this file for that part size."""
+        if part_size == self.part_size and self.part_digests:
+            return composite_sha256(list(self.part_digests))
+        return composite_sha256(hash_file(self.path, part_size)[1])
+
+
+def hash_file(path: Path, part_size: int) -> tuple[str, list[bytes]]:
+    """One read: the file's sha256 (hex) and each part's raw sha256 digest. The
+    whole-file digest runs in a worker thread (hashlib releases the GIL), so the
+    two digests cost about one pass of wall time on two cores."""
+    whole = hashlib.sha256()
+    parts: list[bytes] = []
+    pending: Future | None = None
+    with ThreadPoolExecutor(max_workers=1) as pool, open(path, "rb") as fh:
+        for _offset, length in part_ranges(path.stat().st_size, part_size):
+            chunk = fh.read(length)
+            if pending is not None:
+                pending.result()  # keeps updates in order and memory bounded
+            pending = pool.submit(whole.update, chunk)
+            parts.append(hashlib.sha256(chunk).digest())
+        if pending is not None:
+            pending.result()
+    return whole.hexdigest(), parts
 
 
 def find_manifest(zip_path: Path) -> Path | None:
@@ -79,6 +110,7 @@ def inspect_package(
     runtime: str | None = None,
     architecture: str | None = None,
     manifest: Path | None = None,
+    part_size: int = 0,
 ) -> LocalPackage:
     """Check the zip (no network) and derive its metadata. With a manifest the
     metadata is the builder's own (`Artifact.metadata()`); without, it is computed
@@ -110,31 +142,42 @@ def inspect_package(
             f"ZIP {zip_path}: handler file {handler_file} is not in the package; rebuild it, "
             "or pass --handler-file PATH if the handler lives elsewhere"
         )
+    part_size = part_size or PART_SIZE
+    sha, digests = hash_file(zip_path, part_size)
     manifest = manifest or find_manifest(zip_path)
     if manifest is not None:
-        artifact = load_manifest(manifest)  # re-hashes the zip: it must match the build
+        # check=False: the zip was hashed just above, once, and is compared here.
+        artifact = load_manifest(manifest, check=False)
         if artifact.path.resolve() != zip_path.resolve():
             raise UserError(
                 f"--manifest {manifest}: it describes {artifact.path}, not {zip_path}; "
                 "pass the manifest written beside this zip"
             )
+        if artifact.sha256 != sha:
+            raise UserError(
+                f"{zip_path}: sha256 {sha} does not match its manifest {manifest} "
+                f"({artifact.sha256}); the file changed after the build: rebuild it with "
+                "'python -m lambda_pkg build'"
+            )
         _check_flag("--runtime", runtime, artifact.runtime, manifest)
         _check_flag("--architecture", architecture, artifact.architecture, manifest)
-        return _from_artifact(artifact, zip_path, unzipped, manifest)
-    runtime = runtime or limits.DEFAULT_RUNTIME
-    architecture = architecture or limits.DEFAULT_ARCHITECTURE
-    sha = sha256_file(zip_path)
+        metadata = artifact.metadata()
+    else:
+        metadata = {
+            "sha256": sha,
+            "runtime": runtime or limits.DEFAULT_RUNTIME,
+            "architecture": architecture or limits.DEFAULT_ARCHITECTURE,
+            "builder-version": BUILDER_VERSION,
+        }
     return LocalPackage(
         path=zip_path,
         size=zip_path.stat().st_size,
         sha256=sha,
         unzipped_size=unzipped,
-        metadata={
-            "sha256": sha,
-            "runtime": runtime,
-            "architecture": architecture,
-            "builder-version": BUILDER_VERSION,
-        },
+        metadata=metadata,
+        manifest=manifest,
+        part_size=part_size,
+        part_digests=tuple(digests),
     )
 
 
@@ -144,17 +187,6 @@ def _check_flag(flag: str, given: str | None, built: str, manifest: Path) -> Non
             f"{flag} {given} contradicts the manifest {manifest} ({built}); drop the flag "
             f"or rebuild the package for {given}"
         )
-
-
-def _from_artifact(artifact: Artifact, zip_path: Path, unzipped: int, manifest: Path):
-    return LocalPackage(
-        path=zip_path,
-        size=zip_path.stat().st_size,
-        sha256=artifact.sha256,
-        unzipped_size=unzipped,
-        metadata=artifact.metadata(),
-        manifest=manifest,
-    )
 
 
 # --- the destination ---------------------------------------------------------------------
@@ -235,15 +267,6 @@ def same_checksum(stored: str | None, expected: str) -> bool:
     return bool(parts) and stored == base
 
 
-def expected_multipart_checksum(path: Path, part_size: int) -> str:
-    digests = []
-    with open(path, "rb") as fh:
-        for offset, length in part_ranges(path.stat().st_size, part_size):
-            fh.seek(offset)
-            digests.append(hashlib.sha256(fh.read(length)).digest())
-    return composite_sha256(digests)
-
-
 # --- the upload ----------------------------------------------------------------------------
 
 
@@ -308,20 +331,12 @@ def current_matches(s3: Any, bucket: str, key: str, pkg: LocalPackage, part_size
 
 
 def _checksum_consistent(checksum: str, pkg: LocalPackage, part_size: int) -> bool:
-    """Whether a stored checksum can belong to this file. A whole-file checksum
-    must equal ours. A multipart (composite) one depends on how the file was cut:
-    compare it when the part count matches our layout, else leave it to the
-    sha256 metadata and length."""
+    """Whether a stored checksum belongs to this file: the whole-file SHA-256 (a
+    single PUT), or the composite for our part layout (a multipart upload; with
+    or without the "-<parts>" suffix, see same_checksum)."""
     if checksum == pkg.sha256_b64:
         return True
-    parts = len(part_ranges(pkg.size, part_size))
-    if parts < 2:
-        # We would have sent it in one PUT; only a composite from another tool fits.
-        return "-" in checksum
-    suffix = checksum.rpartition("-")[2] if "-" in checksum else ""
-    if suffix and suffix.isdigit() and int(suffix) != parts:
-        return True
-    return same_checksum(checksum, expected_multipart_checksum(pkg.path, part_size))
+    return same_checksum(checksum, pkg.composite(part_size))
 
 
 class Progress:

@@ -15,8 +15,10 @@ from lambda_pkg.ops_cli import main
 from lambda_pkg.upload import (
     Progress,
     composite_sha256,
+    hash_file,
     inspect_package,
     part_ranges,
+    same_checksum,
     upload,
 )
 from tests.unit.ops.helpers import BUCKET, KEY, make_zip
@@ -31,8 +33,8 @@ def _count_body_bytes(client) -> list[int]:
     sent: list[int] = []
 
     def hook(request, **_):
-        body = request.body
-        sent.append(len(body) if isinstance(body, bytes | bytearray) else 0)
+        # Content-Length is what goes on the wire (botocore may wrap the body in a stream).
+        sent.append(int(request.headers.get("Content-Length") or 0))
 
     client.meta.events.register("before-send.s3.*", hook)
     return sent
@@ -266,3 +268,40 @@ def test_progress_bar_draws_only_on_a_terminal():
     quiet.isatty = lambda: False
     Progress(100, stream=quiet).advance(100)
     assert quiet.text == ""
+
+
+def test_a_stored_object_with_a_wrong_checksum_is_not_unchanged(bucket, package, s3):
+    # GIVEN the key holds the same bytes and metadata but a wrong checksum (moto
+    # stores whatever checksum it is sent, like a corrupt or forged upload)
+    pkg = inspect_package(package)
+    wrong = base64.b64encode(b"\1" * 32).decode()
+    s3.put_object(
+        Bucket=bucket,
+        Key=KEY,
+        Body=package.read_bytes(),
+        ChecksumAlgorithm="SHA256",
+        ChecksumSHA256=wrong,
+        Metadata=pkg.metadata,
+    )
+    assert s3.head_object(Bucket=bucket, Key=KEY, ChecksumMode="ENABLED")["ChecksumSHA256"] == wrong
+    # WHEN uploading, THEN it is not skipped and the new version verifies
+    result = upload(s3, pkg, bucket, KEY)
+    assert not result.skipped and result.checksum == pkg.sha256_b64
+
+
+def test_same_checksum_accepts_a_composite_with_or_without_its_suffix():
+    assert same_checksum("abc=-3", "abc=-3")
+    assert same_checksum("abc=", "abc=-3")  # moto's HeadObject drops the suffix
+    assert not same_checksum("abc=-2", "abc=-3")
+    assert not same_checksum("abd=", "abc=-3")
+    assert not same_checksum(None, "abc=")
+    assert not same_checksum("abc=-3", "abc=")  # a whole-file checksum has no suffix
+
+
+def test_hash_file_gives_the_sha256_and_part_digests(tmp_path):
+    data = bytes(range(256)) * 100
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    whole, parts = hash_file(path, 1000)
+    assert whole == hashlib.sha256(data).hexdigest()
+    assert parts == [hashlib.sha256(data[o : o + 1000]).digest() for o in range(0, len(data), 1000)]
