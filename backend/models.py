@@ -44,8 +44,9 @@ INTERVAL_SECONDS = {
     "3mo": 90 * 86400,
 }
 
-# Letters, digits and the separators Yahoo uses: BRK-B, RDS.A, EURUSD=X, ^GSPC, BTC-USD.
-TICKER_RE = re.compile(r"^\^?[A-Z0-9][A-Z0-9.\-=]{0,14}$")
+# Letters, digits and the separators Yahoo uses: BRK-B, RDS.A, EURUSD=X, ^GSPC, BTC-USD,
+# and up to 20 characters, enough for option contracts like AAPL250117C00150000.
+TICKER_RE = re.compile(r"^\^?[A-Z0-9][A-Z0-9.\-=]{0,19}$")
 MAX_SYMBOLS = 200
 
 
@@ -64,7 +65,7 @@ def normalise_ticker(raw: object) -> str:
     ticker = raw.strip().upper()
     if not TICKER_RE.match(ticker):
         raise ValueError(
-            f"malformed ticker {raw!r}: use 1-15 letters, digits, '.', '-' or '=' "
+            f"malformed ticker {raw!r}: use 1-20 letters, digits, '.', '-' or '=' "
             "(optionally starting with '^'), e.g. AAPL, BRK-B, ^GSPC"
         )
     return ticker

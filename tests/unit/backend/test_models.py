@@ -64,13 +64,19 @@ def test_non_utc_timestamp_is_rejected():
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("aapl", "AAPL"), (" BRK-B ", "BRK-B"), ("^GSPC", "^GSPC"), ("EURUSD=X", "EURUSD=X")],
+    [
+        ("aapl", "AAPL"),
+        (" BRK-B ", "BRK-B"),
+        ("^GSPC", "^GSPC"),
+        ("EURUSD=X", "EURUSD=X"),
+        ("AAPL250117C00150000",) * 2,
+    ],
 )
 def test_tickers_are_normalised(raw, expected):
     assert normalise_ticker(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "AA PL", "../etc", "A" * 16, "A/B", "$AAPL", 5, None])
+@pytest.mark.parametrize("raw", ["", "AA PL", "../etc", "A" * 21, "A/B", "$AAPL", 5, None])
 def test_malformed_tickers_are_rejected(raw):
     with pytest.raises(ValueError, match="ticker"):
         normalise_ticker(raw)
