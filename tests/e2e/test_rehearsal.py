@@ -1,0 +1,262 @@
+"""The rehearsal of the dev stack, end to end: the real __main__.py deployed to
+moto_server through the engine, the handler invoked from the downloaded package,
+and assertions on what landed in the emulator.
+
+The package is a code-only artifact built here from backend/ and aws/ (no
+dependencies, so no network), as docs/CONTRACTS.md §2 allows; with it the stack
+uses the fixture market-data provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+
+from infra.emulator import EMULATOR_ENV
+from infra.rehearsal.run import rehearse
+from lambda_pkg.artifact import Artifact, write_manifest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+BUCKET = "cloud-trading-bot-lambda-deployment-m6x4p8e"
+FUNCTION = "market_data_fetcher-dev"
+KEY = "lambda/dev/lambda_deployment.zip"
+TABLE = "cloud-trading-bot-dev-market-data"
+STEPS = [
+    "config", "package", "emulator", "deploy", "verify", "unpack",
+    "invoke test", "invoke run", "inspect", "policy",
+]  # fmt: skip
+
+
+def build_code_only(directory: Path) -> Artifact:
+    """A small deterministic package of the bot's own code, like `lambda_pkg build`
+    without dependencies, with its manifest."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "code.zip"
+    files = sorted(
+        p
+        for top in ("backend", "aws")
+        for p in (ROOT / top).rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
+    unzipped = 0
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in files:
+            data = f.read_bytes()
+            unzipped += len(data)
+            zf.writestr(
+                zipfile.ZipInfo(f.relative_to(ROOT).as_posix(), (1980, 1, 1, 0, 0, 0)), data
+            )
+    data = path.read_bytes()
+    artifact = Artifact(
+        path=path,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        unzipped_size=unzipped,
+        input_hash="0" * 64,
+        runtime="python3.12",
+        architecture="x86_64",
+        builder_version="e2e-code-only",
+        manifest_path=directory / "manifest.json",
+    )
+    write_manifest(artifact)
+    return artifact
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory) -> Artifact:
+    return build_code_only(tmp_path_factory.mktemp("code-only"))
+
+
+@pytest.fixture(scope="module")
+def rehearsal(artifact):
+    """One rehearsal of the dev stack; `landed` is what the emulator held at the end."""
+    landed: dict = {}
+
+    def inspect(url: str, result) -> None:
+        # Explicit dummy credentials: this module-scoped fixture runs before the
+        # autouse fixture that sets them for each test.
+        kw = {
+            "endpoint_url": url,
+            "region_name": "us-east-1",
+            "aws_access_key_id": EMULATOR_ENV["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": EMULATOR_ENV["AWS_SECRET_ACCESS_KEY"],
+        }
+        s3, lam = boto3.client("s3", **kw), boto3.client("lambda", **kw)
+        events, cw = boto3.client("events", **kw), boto3.client("cloudwatch", **kw)
+        ddb, sm = boto3.client("dynamodb", **kw), boto3.client("secretsmanager", **kw)
+        landed["url"] = url
+        landed["versioning"] = s3.get_bucket_versioning(Bucket=BUCKET)
+        landed["public_access"] = s3.get_public_access_block(Bucket=BUCKET)[
+            "PublicAccessBlockConfiguration"
+        ]
+        landed["encryption"] = s3.get_bucket_encryption(Bucket=BUCKET)[
+            "ServerSideEncryptionConfiguration"
+        ]["Rules"]
+        landed["ownership"] = s3.get_bucket_ownership_controls(Bucket=BUCKET)["OwnershipControls"][
+            "Rules"
+        ]
+        landed["lifecycle"] = s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
+        landed["versions"] = s3.list_object_versions(Bucket=BUCKET, Prefix=KEY)["Versions"]
+        landed["head"] = s3.head_object(Bucket=BUCKET, Key=KEY)
+        landed["function"] = lam.get_function_configuration(FunctionName=FUNCTION)
+        landed["alias"] = lam.get_alias(FunctionName=FUNCTION, Name="live")
+        landed["live"] = lam.get_function_configuration(FunctionName=FUNCTION, Qualifier="live")
+        landed["rule"] = events.describe_rule(Name="market_data_fetcher-dev-schedule")
+        landed["targets"] = events.list_targets_by_rule(Rule="market_data_fetcher-dev-schedule")[
+            "Targets"
+        ]
+        landed["alarms"] = cw.describe_alarms(AlarmNamePrefix=FUNCTION)["MetricAlarms"]
+        landed["data"] = s3.list_objects_v2(Bucket=BUCKET, Prefix="data/")["Contents"]
+        landed["logs"] = s3.list_objects_v2(Bucket=BUCKET, Prefix="logs/")["Contents"]
+        first_log = landed["logs"][0]["Key"]
+        landed["run_record"] = json.loads(
+            s3.get_object(Bucket=BUCKET, Key=first_log)["Body"].read()
+        )
+        landed["items"] = ddb.scan(TableName=TABLE)["Items"]
+        landed["secret"] = sm.describe_secret(SecretId="cloud-trading-bot/dev/market-data-api-key")
+
+    os.environ["CTB_ARTIFACT_MANIFEST"] = str(artifact.manifest_path)
+    try:
+        result = rehearse(ROOT, "dev", overrides={"marketDataProvider": "fixture"}, inspect=inspect)
+    finally:
+        del os.environ["CTB_ARTIFACT_MANIFEST"]
+    return result, landed
+
+
+def test_every_step_passes(rehearsal):
+    result, _ = rehearsal
+    assert result.error is None
+    assert [s.name for s in result.steps] == STEPS
+    assert all(s.ok for s in result.steps)
+    assert result.ok
+
+
+def test_the_owner_settings_are_on_the_bucket(rehearsal):
+    _, landed = rehearsal
+    assert landed["versioning"]["Status"] == "Enabled"
+    assert set(landed["public_access"].values()) == {True}
+    assert len(landed["public_access"]) == 4
+    default = landed["encryption"][0]["ApplyServerSideEncryptionByDefault"]
+    assert default["SSEAlgorithm"] == "AES256"
+    assert landed["ownership"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    filters = {r["Filter"].get("Prefix") for r in landed["lifecycle"]}
+    assert {"lambda/", "logs/", "data/"} <= filters
+
+
+def test_the_tls_only_policy_is_applied_last(rehearsal):
+    result, _ = rehearsal
+    policy = json.loads(result.bucket_policy)
+    conditions = [s["Condition"] for s in policy["Statement"] if s["Effect"] == "Deny"]
+    assert {"Bool": {"aws:SecureTransport": "false"}} in conditions
+
+
+def test_the_package_is_one_pinned_object_version_with_its_sha(rehearsal, artifact):
+    result, landed = rehearsal
+    assert len(landed["versions"]) == 1
+    assert landed["versions"][0]["VersionId"] == result.deployed["version_id"]
+    assert landed["head"]["Metadata"]["sha256"] == artifact.sha256
+    assert result.package["sha256"] == artifact.sha256
+
+
+def test_the_function_runs_the_package_with_its_contract(rehearsal, artifact):
+    _, landed = rehearsal
+    fn = landed["function"]
+    assert fn["CodeSha256"] == artifact.sha256_b64
+    assert fn["Runtime"] == "python3.12"
+    assert fn["Handler"] == "aws.market_data_fetcher.handler"
+    assert fn["TracingConfig"]["Mode"] == "Active"
+    env = fn["Environment"]["Variables"]
+    assert env["ENVIRONMENT"] == "dev"
+    assert env["BUCKET_NAME"] == BUCKET
+    assert (env["DATA_PREFIX"], env["LOGS_PREFIX"]) == ("data/dev/", "logs/dev/")
+    assert env["TABLE_NAME"] == TABLE
+    assert env["API_KEY_SECRET_ARN"] == landed["secret"]["ARN"]
+    # The live alias points at a published version with the same code.
+    assert landed["alias"]["FunctionVersion"] == "1"
+    assert landed["live"]["CodeSha256"] == artifact.sha256_b64
+
+
+def test_the_schedule_targets_the_alias_and_alarms_exist(rehearsal):
+    _, landed = rehearsal
+    assert landed["rule"]["ScheduleExpression"] == "rate(15 minutes)"
+    assert [t["Arn"] for t in landed["targets"]] == [landed["alias"]["AliasArn"]]
+    assert sorted(a["MetricName"] for a in landed["alarms"]) == ["Errors", "Throttles"]
+
+
+def test_both_invocations_ran_from_the_package(rehearsal):
+    result, _ = rehearsal
+    test, run = result.invocations
+    assert test.event == {"test": True} and test.ok and test.result["ok"] is True
+    assert run.event == {} and run.ok
+    assert run.result["counts"] == {"requested": 3, "succeeded": 3, "failed": 0}
+
+
+def test_the_data_logs_and_items_landed(rehearsal):
+    result, landed = rehearsal
+    data_keys = [o["Key"] for o in landed["data"]]
+    for symbol in ("SPY", "QQQ", "AAPL"):
+        assert any(k.startswith(f"data/dev/market/symbol={symbol}/interval=1d/") for k in data_keys)
+    assert len(landed["logs"]) == 1
+    assert landed["logs"][0]["Key"].startswith("logs/dev/market_data_fetcher/date=")
+    assert landed["run_record"]["symbols"] == ["SPY", "QQQ", "AAPL"]
+    pks = {item["pk"]["S"] for item in landed["items"]}
+    assert {"BAR#SPY#1d", "BAR#QQQ#1d", "BAR#AAPL#1d"} <= pks
+    # The summary reports the same objects and items.
+    assert len(result.objects["data"]) == len(landed["data"])
+    assert len(result.items) == len(landed["items"])
+
+
+def test_the_emulator_is_stopped_afterwards(rehearsal):
+    _, landed = rehearsal
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(landed["url"] + "/moto-api/", timeout=2)  # noqa: S310
+
+
+def test_the_placeholder_secret_never_reaches_the_summary(rehearsal):
+    from infra.rehearsal.run import PLACEHOLDER_API_KEY
+    from infra.rehearsal.summary import render
+
+    result, _ = rehearsal
+    assert PLACEHOLDER_API_KEY not in json.dumps(result.to_json(), default=str)
+    assert PLACEHOLDER_API_KEY not in render(result)
+
+
+def _cli(*args: str, manifest: Path | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "CTB_ARTIFACT_MANIFEST"}
+    if manifest:
+        env["CTB_ARTIFACT_MANIFEST"] = str(manifest)
+    return subprocess.run(
+        [sys.executable, "-m", "infra.rehearsal", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_cli_names_the_failing_step_and_exits_1(artifact):
+    # GIVEN the dev stack's own provider (yfinance), which the code-only package lacks
+    proc = _cli("--stack", "dev", "--json", manifest=artifact.manifest_path)
+    # THEN the health check fails the rehearsal at the test invocation, with the reason
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["ok"] is False
+    assert report["failed_step"] == "invoke test"
+    assert "yfinance" in report["error"]
+    assert "error: rehearsal step 'invoke test' failed" in proc.stderr
+
+
+def test_cli_unknown_stack_is_a_user_error():
+    proc = _cli("--stack", "staging")
+    assert proc.returncode == 2
+    assert "no stack 'staging'" in proc.stderr
+    assert "Traceback" not in proc.stderr
