@@ -368,16 +368,21 @@ def _put_single(s3: Any, pkg: LocalPackage, bucket: str, key: str, extra: dict[s
     body = pkg.path.read_bytes()
     if hashlib.sha256(body).hexdigest() != pkg.sha256:
         raise UserError(f"ZIP {pkg.path}: the file changed while uploading; rebuild and retry")
-    response = s3.put_object(
-        # ChecksumAlgorithm too: it tells S3 (and emulators) to store the checksum
-        # with the object, so HeadObject can return it for verification.
-        Bucket=bucket,
-        Key=key,
-        Body=body,
-        ChecksumAlgorithm="SHA256",
-        ChecksumSHA256=pkg.sha256_b64,
-        **extra,
-    )
+    try:
+        response = s3.put_object(
+            # ChecksumAlgorithm too: it tells S3 (and emulators) to store the checksum
+            # with the object, so HeadObject can return it for verification.
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=pkg.sha256_b64,
+            **extra,
+        )
+    except KeyboardInterrupt:
+        # A single PUT is all or nothing: S3 never shows a half-written object.
+        print(f"upload interrupted: s3://{bucket}/{key} is unchanged", file=sys.stderr)
+        raise
     returned = response.get("ChecksumSHA256")
     if returned is not None and returned != pkg.sha256_b64:
         raise ChecksumMismatch(
@@ -447,12 +452,15 @@ def _put_multipart(
 def _abort(s3: Any, bucket: str, key: str, upload_id: str, cause: BaseException) -> None:
     """Abort so no partial object becomes visible and no parts linger (and cost)."""
     why = "interrupted" if isinstance(cause, KeyboardInterrupt) else "failed"
+    # A UserError is already one line that says what to fix; the abort is implied.
+    quiet = isinstance(cause, UserError)
     try:
         s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-        print(
-            f"upload {why}: multipart upload aborted; s3://{bucket}/{key} is unchanged",
-            file=sys.stderr,
-        )
+        if not quiet:
+            print(
+                f"upload {why}: multipart upload aborted; s3://{bucket}/{key} is unchanged",
+                file=sys.stderr,
+            )
     except Exception as exc:  # the original failure matters more than this one
         print(
             f"upload {why}: could not abort multipart upload {upload_id} ({exc}); "

@@ -228,3 +228,30 @@ def test_cli_exits_1_on_checksum_mismatch(bucket, tmp_path, monkeypatch, capsys)
     assert code == 1
     assert "NOT verified" in captured.err
     assert "uploaded" not in captured.out
+
+
+def test_access_denied_mid_multipart_aborts_and_stays_one_line(stubbed, tmp_path, capsys):
+    stub, s3, _, _ = stubbed
+    pkg = _pkg(tmp_path)
+    _head_404(stub)
+    stub.add_response("create_multipart_upload", {"UploadId": "u1"})
+    stub.add_client_error("upload_part", service_error_code="AccessDenied", http_status_code=403)
+    stub.add_response(
+        "abort_multipart_upload", {}, {"Bucket": BUCKET, "Key": KEY, "UploadId": "u1"}
+    )
+    with pytest.raises(UserError, match="s3:UploadPart"):
+        upload(s3, pkg, BUCKET, KEY, multipart_threshold=1, part_size=1 << 20)
+    assert capsys.readouterr().err == ""
+
+
+def test_interrupted_single_put_says_nothing_changed(bucket, s3, tmp_path, capsys):
+    pkg = _pkg(tmp_path)
+
+    def interrupt(**_):
+        raise KeyboardInterrupt
+
+    s3.client.meta.events.register("before-parameter-build.s3.PutObject", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        upload(s3, pkg, bucket, KEY)
+    assert "upload interrupted: s3://" in capsys.readouterr().err
+    assert "Versions" not in s3.list_object_versions(Bucket=bucket)
