@@ -11,11 +11,13 @@ assert on that record in plain Python: no assertion lives inside an `.apply()`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import runpy
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,9 +207,22 @@ def _quiet_expected_errors(loop: asyncio.AbstractEventLoop, context: dict) -> No
     loop.default_exception_handler(context)
 
 
+@contextlib.contextmanager
+def _manifest_env(manifest: Path | None) -> Iterator[None]:
+    previous = os.environ.pop("CTB_ARTIFACT_MANIFEST", None)
+    if manifest is not None:
+        os.environ["CTB_ARTIFACT_MANIFEST"] = str(manifest)
+    try:
+        yield
+    finally:
+        os.environ.pop("CTB_ARTIFACT_MANIFEST", None)
+        if previous is not None:
+            os.environ["CTB_ARTIFACT_MANIFEST"] = previous
+
+
 def run_program(
     stack: str,
-    manifest: Path,
+    manifest: Path | None,
     *,
     overrides: dict[str, Any] | None = None,
     drop: tuple[str, ...] = (),
@@ -217,6 +232,8 @@ def run_program(
 ) -> ProgramRun:
     """Run __main__.py for `stack` under mocks. `overrides`/`drop` use short key names.
 
+    `manifest=None` leaves CTB_ARTIFACT_MANIFEST unset: the program then calls the
+    packager's cached build itself (the benchmark's case).
     With `raises`, the run must fail with that exception (kept in `run.error`), and
     `run.resources` shows what had been registered by then."""
     config = {k: v for k, v in stack_config(stack).items() if k.split(":", 1)[1] not in drop}
@@ -248,20 +265,15 @@ def run_program(
         outputs = stack_resource.outputs
         return pulumi.Output.all(**outputs).apply(run.outputs.update)
 
-    previous = os.environ.get("CTB_ARTIFACT_MANIFEST")
-    os.environ["CTB_ARTIFACT_MANIFEST"] = str(manifest)
     try:
-        program()
+        with _manifest_env(manifest):
+            program()
     except Exception as exc:
         if raises is None or not isinstance(exc, raises):
             raise
         # Keep the message, not the frames: they hold the failed futures alive.
         run.error = exc.with_traceback(None)
     finally:
-        if previous is None:
-            del os.environ["CTB_ARTIFACT_MANIFEST"]
-        else:
-            os.environ["CTB_ARTIFACT_MANIFEST"] = previous
         pulumi.runtime.set_all_config({}, [])
     if raises is not None and run.error is None:
         raise AssertionError(f"the program did not raise {raises.__name__}")
