@@ -28,12 +28,15 @@ class _Parser(argparse.ArgumentParser):
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="AWS region (default: AWS_REGION / the profile's)")
     parser.add_argument(
-        "--endpoint-url", help="send AWS calls here, e.g. a local emulator http://127.0.0.1:5000"
+        "--endpoint-url",
+        metavar="URL",
+        help="send AWS calls here, e.g. a local emulator http://127.0.0.1:5000",
     )
     parser.add_argument(
         "--max-attempts",
         type=int,
         default=5,
+        metavar="N",
         help="attempts per AWS call for throttling/5xx/connection errors (default 5)",
     )
 
@@ -53,24 +56,40 @@ def build_parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     up = sub.add_parser("upload", help="validate, upload and verify a package in S3")
-    up.add_argument("zip", metavar="ZIP", type=Path)
-    up.add_argument("bucket", metavar="BUCKET")
-    up.add_argument("key", metavar="KEY")
+    up.add_argument("zip", metavar="ZIP", type=Path, help="the package, e.g. from lambda_pkg build")
+    up.add_argument("bucket", metavar="BUCKET", help="the bucket name, without s3://")
+    up.add_argument("key", metavar="KEY", help="e.g. lambda/dev/lambda_deployment.zip")
     _common(up)
     up.add_argument(
-        "--manifest", type=Path, help="the build's manifest (default: found beside ZIP)"
+        "--manifest",
+        type=Path,
+        metavar="PATH",
+        help="the build's manifest (default: found beside ZIP)",
     )
     up.add_argument("--runtime", choices=sorted(limits.RUNTIME_GLIBC), help="without a manifest")
     up.add_argument("--architecture", choices=limits.ARCHITECTURES, help="without a manifest")
-    up.add_argument("--handler-file", default=limits.DEFAULT_HANDLER_FILE)
+    up.add_argument(
+        "--handler-file",
+        default=limits.DEFAULT_HANDLER_FILE,
+        metavar="PATH",
+        help=f"must be in the zip (default {limits.DEFAULT_HANDLER_FILE})",
+    )
     up.add_argument(
         "--allow-any-key",
         action="store_true",
         help="only warn (instead of refusing) when KEY is not under lambda/",
     )
     up.add_argument("--force", action="store_true", help="upload even if S3 has these bytes")
-    up.add_argument("--multipart-threshold-mib", type=_positive_mib, default=16 * MiB)
-    up.add_argument("--part-size-mib", type=_positive_mib, default=8 * MiB)
+    up.add_argument(
+        "--multipart-threshold-mib",
+        type=_positive_mib,
+        default=16 * MiB,
+        metavar="N",
+        help="upload in parts above N MiB (default 16)",
+    )
+    up.add_argument(
+        "--part-size-mib", type=_positive_mib, default=8 * MiB, metavar="N", help="default 8"
+    )
     up.add_argument("--json", action="store_true", help="print the result as JSON")
 
     rb = sub.add_parser("rollback", help="move the alias to an earlier published version")
@@ -86,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--alias", default="live", help="'' to show $LATEST")
     st.add_argument("--bucket", help="with --key: find the S3 object version the code came from")
     st.add_argument("--key")
-    st.add_argument("--manifest", type=Path, help="check CodeSha256 against this build")
+    st.add_argument(
+        "--manifest", type=Path, metavar="PATH", help="check CodeSha256 against this build"
+    )
     st.add_argument("--json", action="store_true")
     _common(st)
 
