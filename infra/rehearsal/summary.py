@@ -13,6 +13,10 @@ def _mb(n: int) -> str:
     return f"{n / 1_000_000:.2f} MB"
 
 
+def _mib(n: int) -> str:
+    return f"{n / 1024 / 1024:.2f} MiB"
+
+
 def _steps(result: Result) -> list[str]:
     status = "PASSED" if result.ok else f"FAILED at step '{result.failed_step}'"
     lines = [f"Rehearsal of stack '{result.stack}' against emulated AWS: {status}"]
@@ -35,8 +39,9 @@ def _package(result: Result) -> list[str]:
         "",
         "Package",
         f"  sha256   {p['sha256']}  (CodeSha256 {p['sha256_b64']})",
-        f"  zipped   {_mb(p['size'])} = {p['zipped_pct']}% of the "
-        f"{_mb(p['zipped_limit'])} direct-upload limit",
+        f"  zipped   {_mib(p['size'])} = {p['zipped_pct']}% of the "
+        f"{_mib(p['zipped_limit'])} direct-upload limit"
+        + (" (over it: fine, this stack deploys from S3)" if p["zipped_pct"] > 100 else ""),
         f"  unzipped {_mb(unzipped)} = {p['unzipped_pct']}% of the "
         f"{_mb(p['unzipped_limit'])} limit (function + layers)",
         f"  target   {p['runtime']} / {p['architecture']}",

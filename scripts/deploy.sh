@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Deploys the cloud trading bot: builds the Lambda package, then runs Pulumi for a stack.
+#
+# Usage: scripts/deploy.sh [--stack dev|prod] [--local] [--preview] [--yes] [-- EXTRA...]
+#   --stack NAME  the stack (a Pulumi.NAME.yaml must exist; default: dev)
+#   --local       rehearse against emulated AWS (moto_server) instead: deploy, invoke,
+#                 show what landed. Needs nothing but Python >= 3.11, no AWS account.
+#   --preview     `pulumi preview` only: show what would change, change nothing
+#   --yes         `pulumi up --yes`: no confirmation prompt (for CI)
+#   EXTRA         after `--`: passed on to `pulumi` (or, with --local, to the rehearsal,
+#                 e.g. -- --config marketDataProvider=fixture)
+# Environment:
+#   DEBUG=true                 trace this script (set -x) and run the tools verbosely
+#   CTB_ARTIFACT_MANIFEST=...  deploy this prebuilt package (from `lambda_pkg build`)
+#                              instead of building one (CI: build once, deploy everywhere)
+# Exit codes: 0 success; 2 a prerequisite or argument problem; otherwise the failing
+# tool's code (1 for a failed rehearsal step).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+DEBUG="${DEBUG:-false}"
+if [ "$DEBUG" = "true" ]; then
+  set -x
+fi
+
+usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+say() { echo "==> $*" >&2; }
+die() { echo "error: $*" >&2; exit "${2:-2}"; }
+
+STACK=dev LOCAL=false PREVIEW=false YES=false
+EXTRA=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stack) [ $# -ge 2 ] || die "--stack needs a name (dev or prod)"; STACK="$2"; shift 2 ;;
+    --stack=*) STACK="${1#--stack=}"; shift ;;
+    --local) LOCAL=true; shift ;;
+    --preview) PREVIEW=true; shift ;;
+    --yes|-y) YES=true; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; EXTRA=("$@"); break ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+  esac
+done
+
+[[ "$STACK" =~ ^[A-Za-z0-9_.-]+$ ]] || die "--stack '$STACK' is not a stack name"
+[ -f "$ROOT/Pulumi.$STACK.yaml" ] ||
+  die "no stack '$STACK': Pulumi.$STACK.yaml does not exist (stacks: $(cd "$ROOT" && ls Pulumi.*.yaml | sed 's/^Pulumi\.//; s/\.yaml$//' | tr '\n' ' '))"
+if [ "$LOCAL" = true ] && [ "$PREVIEW" = true ]; then
+  die "--preview and --local do not combine: the rehearsal deploys to an emulator, nothing real changes"
+fi
+
+# ---- prerequisites -----------------------------------------------------------------
+# Python >= 3.11 and .venv: bootstrap.sh finds the interpreter (with an install hint if
+# there is none), creates .venv and installs the requirements when they changed.
+# shellcheck source=scripts/bootstrap.sh
+source "$ROOT/scripts/bootstrap.sh"
+
+if [ "$LOCAL" = false ]; then
+  command -v pulumi >/dev/null 2>&1 ||
+    die "the Pulumi CLI is not installed: curl -fsSL https://get.pulumi.com | sh (or: brew install pulumi), then 'pulumi login'. Without AWS, rehearse instead: scripts/deploy.sh --local"
+  # Only whether credentials are configured (environment, profile, SSO, instance role);
+  # Pulumi itself checks that they work. Nothing is printed about them.
+  "$VENV_PY" - <<'PY' ||
+import sys, boto3
+sys.exit(0 if boto3.Session().get_credentials() is not None else 1)
+PY
+    die "no AWS credentials found: run 'aws configure' (or 'aws sso login', or set AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). Without AWS, rehearse instead: scripts/deploy.sh --local"
+fi
+
+# ---- the package -------------------------------------------------------------------
+# What this stack needs (runtime, architecture, layer) and its function's name.
+info="$("$VENV_PY" -m infra.rehearsal.stackinfo --stack "$STACK")" || exit 2
+get() { sed -n "s/^$1=//p" <<<"$info"; }
+ENVIRONMENT="$(get environment)"
+FUNCTION="$(get function)"
+
+if [ -n "${CTB_ARTIFACT_MANIFEST:-}" ]; then
+  [ -f "$CTB_ARTIFACT_MANIFEST" ] || die "CTB_ARTIFACT_MANIFEST=$CTB_ARTIFACT_MANIFEST does not exist"
+  say "using the prebuilt package $CTB_ARTIFACT_MANIFEST"
+else
+  say "building the Lambda package for stack $STACK ($(get runtime), $(get architecture))"
+  out="$ROOT/.build/deploy/$STACK/lambda_deployment.zip"
+  build=(-m lambda_pkg build --source "$ROOT" --runtime "$(get runtime)"
+         --architecture "$(get architecture)" --output "$out")
+  [ "$(get layer)" = true ] && build+=(--layer)
+  if [ "$DEBUG" = "true" ]; then export LAMBDA_PKG_DEBUG=1; fi
+  # Cached: with nothing changed this only hashes the inputs.
+  "$VENV_PY" "${build[@]}" >&2 || die "the package build failed (see above); nothing was deployed" 1
+  export CTB_ARTIFACT_MANIFEST="${out%.zip}.manifest.json"
+fi
+
+# ---- the deploy --------------------------------------------------------------------
+if [ "$LOCAL" = true ]; then
+  say "rehearsing stack $STACK against emulated AWS (moto_server on 127.0.0.1)"
+  set +e
+  "$VENV_PY" -m infra.rehearsal --stack "$STACK" "${EXTRA[@]}"
+  code=$?
+  set -e
+  if [ "$code" -ne 0 ]; then
+    echo "error: the rehearsal failed (the step and the reason are above); nothing real was touched" >&2
+  fi
+  exit "$code"
+fi
+
+verbose=()
+if [ "$DEBUG" = "true" ]; then verbose=(--debug --verbose=3); fi
+export CTB_ARTIFACT_MANIFEST
+if [ "$PREVIEW" = true ]; then
+  say "pulumi preview --stack $STACK"
+  set +e
+  pulumi preview --stack "$STACK" --diff "${verbose[@]}" "${EXTRA[@]}"
+  code=$?
+  set -e
+  [ "$code" -eq 0 ] || echo "error: pulumi preview failed (exit $code); nothing was changed" >&2
+  exit "$code"
+fi
+
+up=(up --stack "$STACK")
+if [ "$YES" = true ]; then up+=(--yes); fi
+say "pulumi ${up[*]}"
+set +e
+pulumi "${up[@]}" "${verbose[@]}" "${EXTRA[@]}"
+code=$?
+set -e
+if [ "$code" -ne 0 ]; then
+  cat >&2 <<EOF
+error: pulumi up failed for stack $STACK (exit $code). Pulumi's messages above say which
+resource failed and why. Resources it finished are recorded in the stack's state; run
+'pulumi up --stack $STACK' again after fixing the cause, or 'pulumi refresh --stack $STACK'
+if the state and AWS disagree.
+
+To roll back the function to its previous published version (the alias 'live' moves back;
+the package object versions in S3 are kept):
+  $VENV_PY -m lambda_pkg rollback --function $FUNCTION
+To see what is live now:
+  $VENV_PY -m lambda_pkg status --function $FUNCTION
+EOF
+  exit "$code"
+fi
+
+say "deployed stack $STACK (environment $ENVIRONMENT). Check it with:"
+echo "  pulumi stack output --stack $STACK" >&2
+echo "  $VENV_PY -m lambda_pkg invoke --function $FUNCTION --qualifier live    # {\"test\": true}" >&2
