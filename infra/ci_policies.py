@@ -46,6 +46,14 @@ BRANCH_RE = re.compile(r"^(?!/)(?!.*(?:\.\.|//|@\{|\.lock$))[A-Za-z0-9._/-]{1,20
 # GitHub environment names: up to 255 characters, no control characters or quotes.
 ENVIRONMENT_RE = re.compile(r"^[A-Za-z0-9._ -]{1,255}$")
 PULUMI_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# For infra/config.py's CI keys (deployRoleArn, githubOidcProviderArn, pulumiOidcProviderArn).
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+GITHUB_OIDC_PROVIDER_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$"
+)
+PULUMI_OIDC_PROVIDER_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/api\.pulumi\.com/oidc$"
+)
 
 # Reads that return data rather than configuration. The preview role never gets them,
 # even when the deployer policy does: a preview needs the shape of resources, not the
@@ -292,3 +300,69 @@ def read_only_policy(deployer: str | Mapping[str, Any]) -> Policy:
             "would be empty; add the Get/List/Describe actions the deploy needs"
         )
     return {"Version": VERSION, "Statement": statements}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the CI roles' documents, for creating the roles by hand (docs/cicd.md).
+
+    python -m infra.ci_policies trust deploy --repository acme/bot --account 123456789012 \
+        [--branch main] [--environment production]
+    python -m infra.ci_policies trust preview --repository acme/bot --account 123456789012
+    python -m infra.ci_policies read-only --policy deployer-policy.dev.json
+    """
+    import argparse
+    import sys
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.ci_policies",
+        description=main.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    trust = sub.add_parser("trust", help="a CI role's trust policy")
+    trust.add_argument("role", choices=("deploy", "preview"))
+    trust.add_argument("--repository", required=True, help="owner/repo")
+    trust.add_argument("--account", required=True, help="12-digit AWS account id")
+    trust.add_argument("--branch", default="main")
+    trust.add_argument(
+        "--environment",
+        action="append",
+        default=[],
+        help="GitHub environment allowed to deploy (repeatable), e.g. production",
+    )
+    trust.add_argument("--partition", default="aws")
+    ro = sub.add_parser("read-only", help="the preview role's policy, from the deployer's")
+    ro.add_argument("--policy", type=Path, required=True, help="deployer policy JSON file")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "read-only":
+            try:
+                text = args.policy.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise PolicyInputError(
+                    f"--policy: cannot read {args.policy} ({exc.strerror}); write it with "
+                    "'python -m infra.deployer_policy --stack dev --account-id ... --output FILE'"
+                ) from None
+            doc = read_only_policy(text)
+        else:
+            if not re.fullmatch(r"\d{12}", args.account):
+                raise PolicyInputError(f"--account: {args.account!r} is not a 12-digit account id")
+            provider = f"arn:{args.partition}:iam::{args.account}:oidc-provider/{GITHUB_OIDC_HOST}"
+            if args.role == "deploy":
+                subjects = github_subjects(
+                    args.repository, args.branch, environments=args.environment
+                )
+            else:
+                check_repository(args.repository)
+                subjects = [f"repo:{args.repository}:pull_request"]
+            doc = trust_policy([github_trust_statement(provider, subjects)])
+    except PolicyInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

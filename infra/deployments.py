@@ -22,7 +22,6 @@ import pulumi_pulumiservice as svc
 from infra import ci_policies as cp
 from lambda_pkg import limits
 
-ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 # AWS RoleSessionName: 2..64 of [\w+=,.@-].
 _SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
 # Go duration as Pulumi Cloud expects it ("1h0m0s"); STS allows 15 minutes to 12 hours.
@@ -72,7 +71,7 @@ def _validate(args: DeploymentsArgs) -> None:
     cp.check_pulumi_name(args.stack, "stack")
     cp.check_repository(args.repository)
     cp.check_branch(args.branch)
-    if isinstance(args.aws_role_arn, str) and not ROLE_ARN_RE.match(args.aws_role_arn):
+    if isinstance(args.aws_role_arn, str) and not cp.ROLE_ARN_RE.match(args.aws_role_arn):
         raise cp.PolicyInputError(
             f"deployRoleArn: {args.aws_role_arn!r} is not an IAM role ARN; use "
             "arn:aws:iam::<12-digit account>:role/<name>, or set ciRoleEnabled: true so the "

@@ -194,3 +194,82 @@ class TestReadOnlyPolicy:
     )
     def test_is_read_action(self, action, is_read):
         assert cp.is_read_action(action) is is_read
+
+
+class TestArnPatterns:
+    """The patterns infra/config.py uses for the CI keys."""
+
+    @pytest.mark.parametrize(
+        ("pattern", "good", "bad"),
+        [
+            (
+                cp.ROLE_ARN_RE,
+                "arn:aws:iam::123456789012:role/ci/cloud-trading-bot-dev-ci-deploy",
+                "arn:aws:iam::123:role/x",
+            ),
+            (
+                cp.GITHUB_OIDC_PROVIDER_ARN_RE,
+                "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com",
+                "arn:aws:iam::123456789012:oidc-provider/api.pulumi.com/oidc",
+            ),
+            (
+                cp.PULUMI_OIDC_PROVIDER_ARN_RE,
+                "arn:aws-us-gov:iam::123456789012:oidc-provider/api.pulumi.com/oidc",
+                "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com",
+            ),
+        ],
+    )
+    def test_accepts_the_right_arn_only(self, pattern, good, bad):
+        assert pattern.match(good)
+        assert not pattern.match(bad)
+        assert not pattern.match("")
+
+
+class TestCommand:
+    def test_prints_the_deploy_trust_policy(self, capsys):
+        argv = ["trust", "deploy", "--repository", REPO, "--account", "123456789012"]
+        assert cp.main([*argv, "--environment", "production"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        (stmt,) = doc["Statement"]
+        assert stmt["Principal"]["Federated"] == GITHUB_ARN
+        assert stmt["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == [
+            f"repo:{REPO}:environment:production",
+            f"repo:{REPO}:ref:refs/heads/main",
+        ]
+
+    def test_prints_the_preview_trust_policy(self, capsys):
+        argv = ["trust", "preview", "--repository", REPO, "--account", "123456789012"]
+        assert cp.main(argv) == 0
+        doc = json.loads(capsys.readouterr().out)
+        sub = doc["Statement"][0]["Condition"]["StringEquals"][
+            "token.actions.githubusercontent.com:sub"
+        ]
+        assert sub == f"repo:{REPO}:pull_request"
+
+    def test_prints_the_read_only_policy_of_a_deployer_policy_file(self, tmp_path, capsys):
+        path = tmp_path / "deployer.json"
+        path.write_text(json.dumps(sample_deployer_policy()))
+        assert cp.main(["read-only", "--policy", str(path)]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc == cp.read_only_policy(sample_deployer_policy())
+
+    @pytest.mark.parametrize(
+        ("argv", "fragment"),
+        [
+            (
+                ["trust", "deploy", "--repository", "nope", "--account", "123456789012"],
+                "githubRepository",
+            ),
+            (["trust", "deploy", "--repository", REPO, "--account", "42"], "--account"),
+            (
+                ["trust", "preview", "--repository", "a/b/c", "--account", "123456789012"],
+                "githubRepository",
+            ),
+            (["read-only", "--policy", "/nonexistent/deployer.json"], "infra.deployer_policy"),
+        ],
+    )
+    def test_bad_arguments_exit_2_with_one_line(self, capsys, argv, fragment):
+        assert cp.main(argv) == 2
+        err = capsys.readouterr().err
+        assert fragment in err
+        assert err.count("\n") == 1
