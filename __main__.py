@@ -56,8 +56,12 @@ fn = MarketDataFunction("fetcher", FunctionArgs(
 
 deployer = fn.function_arn.apply(lambda arn: policy_for_function_arn(cfg, arn))
 
-# ---- CI/CD wiring (lead): infra/deployments.py when cfg.deployments_enabled, and
-# ---- infra/ci_role.py when cfg.ci_role_enabled, given `deployer` as its policy.
+# ======== CI/CD WIRING (lead) ========
+# if cfg.deployments_enabled: infra/deployments.py (Pulumi Deployments settings for
+#     cfg.github_repository / cfg.github_branch);
+# if cfg.ci_role_enabled: infra/ci_role.py (GitHub OIDC deploy role) with `deployer`
+#     (an Output of the policy dict) as its deployer policy.
+# =====================================
 
 pulumi.export("bucket_name", bucket.bucket_name)
 pulumi.export("lambda_s3_key", package.key)

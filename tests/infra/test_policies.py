@@ -170,11 +170,8 @@ def test_deployer_policy_uses_the_partition():
 
 
 def test_deployer_policy_passes_parliament():
-    # parliament's action database may predate an action AWS added later; only
-    # real problems (malformed ARNs, mismatched resources, bad conditions) count.
     policy = deployer(layer_name="market_data_fetcher-dev-deps", kms_key_arn=KMS_ARN)
-    findings = [f for f in parliament_findings(policy) if f[0] != "UNKNOWN_ACTION"]
-    assert findings == []
+    assert parliament_findings(policy) == []
 
 
 def test_deployer_policy_rejects_a_prefix_without_slash():
