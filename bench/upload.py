@@ -50,13 +50,15 @@ def body_counter(client) -> list[int]:
     return sent
 
 
-def timed_upload(s3, zip_path: Path, bucket: str, **kwargs):
+def timed_upload(s3, zip_path: Path, bucket: str, *, multipart_threshold: int):
     """What `python -m lambda_pkg upload` does after argument parsing, timed."""
     start = time.perf_counter()
-    pkg = up.inspect_package(zip_path, part_size=up.PART_SIZE)
+    pkg = up.inspect_package(
+        zip_path, part_size=up.PART_SIZE, multipart_threshold=multipart_threshold
+    )
     up.check_destination(bucket, KEY)
     up.check_bucket(s3, bucket)
-    result = up.upload(s3, pkg, bucket, KEY, **kwargs)
+    result = up.upload(s3, pkg, bucket, KEY, multipart_threshold=multipart_threshold)
     return time.perf_counter() - start, result, pkg
 
 

@@ -158,6 +158,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
         architecture=args.architecture,
         manifest=args.manifest,
         part_size=args.part_size_mib,
+        multipart_threshold=args.multipart_threshold_mib,
     )
     for warning in warnings:
         _warn(warning)

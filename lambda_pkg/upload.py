@@ -69,23 +69,26 @@ class LocalPackage:
         return composite_sha256(hash_file(self.path, part_size)[1])
 
 
-def hash_file(path: Path, part_size: int) -> tuple[str, list[bytes]]:
-    """One read: the file's sha256 (hex) and each part's raw sha256 digest. The
-    whole-file digest runs in a worker thread (hashlib releases the GIL), so the
-    two digests cost about one pass of wall time on two cores."""
+def hash_file(path: Path, part_size: int, *, parts: bool = True) -> tuple[str, list[bytes]]:
+    """One read: the file's sha256 (hex) and, if asked, each part's raw sha256
+    digest. The whole-file digest runs in a worker thread (hashlib releases the
+    GIL), so the two digests cost about one pass of wall time on two cores."""
     whole = hashlib.sha256()
-    parts: list[bytes] = []
+    digests: list[bytes] = []
     pending: Future | None = None
     with ThreadPoolExecutor(max_workers=1) as pool, open(path, "rb") as fh:
         for _offset, length in part_ranges(path.stat().st_size, part_size):
             chunk = fh.read(length)
+            if not parts:
+                whole.update(chunk)
+                continue
             if pending is not None:
                 pending.result()  # keeps updates in order and memory bounded
             pending = pool.submit(whole.update, chunk)
-            parts.append(hashlib.sha256(chunk).digest())
+            digests.append(hashlib.sha256(chunk).digest())
         if pending is not None:
             pending.result()
-    return whole.hexdigest(), parts
+    return whole.hexdigest(), digests
 
 
 def find_manifest(zip_path: Path) -> Path | None:
@@ -111,6 +114,7 @@ def inspect_package(
     architecture: str | None = None,
     manifest: Path | None = None,
     part_size: int = 0,
+    multipart_threshold: int = 0,
 ) -> LocalPackage:
     """Check the zip (no network) and derive its metadata. With a manifest the
     metadata is the builder's own (`Artifact.metadata()`); without, it is computed
@@ -143,7 +147,9 @@ def inspect_package(
             "or pass --handler-file PATH if the handler lives elsewhere"
         )
     part_size = part_size or PART_SIZE
-    sha, digests = hash_file(zip_path, part_size)
+    # Part digests only for a file that goes up in parts: a single PUT needs none.
+    multipart = zip_path.stat().st_size > (multipart_threshold or MULTIPART_THRESHOLD)
+    sha, digests = hash_file(zip_path, part_size, parts=multipart)
     manifest = manifest or find_manifest(zip_path)
     if manifest is not None:
         # check=False: the zip was hashed just above, once, and is compared here.
