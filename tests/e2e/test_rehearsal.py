@@ -9,14 +9,12 @@ uses the fixture market-data provider.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
 import urllib.error
 import urllib.request
-import zipfile
 from pathlib import Path
 
 import boto3
@@ -24,7 +22,8 @@ import pytest
 
 from infra.emulator import EMULATOR_ENV
 from infra.rehearsal.run import rehearse
-from lambda_pkg.artifact import Artifact, write_manifest
+from lambda_pkg.artifact import Artifact
+from tests.unit.rehearsal.helpers import code_only_artifact
 
 pytestmark = pytest.mark.e2e
 
@@ -39,44 +38,9 @@ STEPS = [
 ]  # fmt: skip
 
 
-def build_code_only(directory: Path) -> Artifact:
-    """A small deterministic package of the bot's own code, like `lambda_pkg build`
-    without dependencies, with its manifest."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "code.zip"
-    files = sorted(
-        p
-        for top in ("backend", "aws")
-        for p in (ROOT / top).rglob("*.py")
-        if "__pycache__" not in p.parts
-    )
-    unzipped = 0
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for f in files:
-            data = f.read_bytes()
-            unzipped += len(data)
-            zf.writestr(
-                zipfile.ZipInfo(f.relative_to(ROOT).as_posix(), (1980, 1, 1, 0, 0, 0)), data
-            )
-    data = path.read_bytes()
-    artifact = Artifact(
-        path=path,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        unzipped_size=unzipped,
-        input_hash="0" * 64,
-        runtime="python3.12",
-        architecture="x86_64",
-        builder_version="e2e-code-only",
-        manifest_path=directory / "manifest.json",
-    )
-    write_manifest(artifact)
-    return artifact
-
-
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory) -> Artifact:
-    return build_code_only(tmp_path_factory.mktemp("code-only"))
+    return code_only_artifact(tmp_path_factory.mktemp("code-only"))
 
 
 @pytest.fixture(scope="module")
@@ -241,18 +205,6 @@ def _cli(*args: str, manifest: Path | None = None) -> subprocess.CompletedProces
         [sys.executable, "-m", "infra.rehearsal", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
-
-
-def test_cli_names_the_failing_step_and_exits_1(artifact):
-    # GIVEN the dev stack's own provider (yfinance), which the code-only package lacks
-    proc = _cli("--stack", "dev", "--json", manifest=artifact.manifest_path)
-    # THEN the health check fails the rehearsal at the test invocation, with the reason
-    assert proc.returncode == 1, proc.stderr
-    report = json.loads(proc.stdout)
-    assert report["ok"] is False
-    assert report["failed_step"] == "invoke test"
-    assert "yfinance" in report["error"]
-    assert "error: rehearsal step 'invoke test' failed" in proc.stderr
 
 
 def test_cli_unknown_stack_is_a_user_error():

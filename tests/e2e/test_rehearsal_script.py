@@ -1,0 +1,40 @@
+"""`scripts/deploy.sh --local`, the README's main-job command: it sets itself up,
+rehearses the stack against moto_server and exits 0 only when every step passed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.unit.rehearsal.helpers import code_only_artifact, run_deploy, script_env
+
+pytestmark = pytest.mark.e2e
+
+
+def test_deploy_local_rehearses_without_pulumi_or_aws(tmp_path):
+    # GIVEN no Pulumi CLI and no AWS credentials, and a prebuilt code-only package
+    manifest = code_only_artifact(tmp_path / "pkg").manifest_path
+    env = script_env(tmp_path, pulumi=False, credentials=False)
+    env["CTB_ARTIFACT_MANIFEST"] = str(manifest)
+    # WHEN the local deploy runs (the code-only package has no yfinance: use the fixture)
+    proc = run_deploy("--local", "--", "--config", "marketDataProvider=fixture", env=env)
+    # THEN the rehearsal passed and its summary is on stdout
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Rehearsal of stack 'dev' against emulated AWS: PASSED" in proc.stdout
+    assert "Objects under data/" in proc.stdout
+    assert "DynamoDB items" in proc.stdout
+
+
+def test_deploy_local_failure_exits_non_zero_and_names_the_step(tmp_path):
+    manifest = code_only_artifact(tmp_path / "pkg").manifest_path
+    env = script_env(tmp_path, pulumi=False, credentials=False)
+    env["CTB_ARTIFACT_MANIFEST"] = str(manifest)
+    # The stack's own provider (yfinance) is not in the code-only package.
+    proc = run_deploy("--local", "--", "--json", env=env)
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    assert (report["ok"], report["failed_step"]) == (False, "invoke test")
+    assert "yfinance" in report["error"]
+    assert "error: rehearsal step 'invoke test' failed" in proc.stderr
+    assert "the rehearsal failed" in proc.stderr

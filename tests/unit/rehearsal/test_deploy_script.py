@@ -1,0 +1,90 @@
+"""scripts/deploy.sh against real AWS, with a fake `pulumi` and dummy credentials:
+the prerequisites, the commands it runs, the rollback hint on failure, DEBUG."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.rehearsal.helpers import code_only_artifact, run_deploy, script_env
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> str:
+    # A prebuilt package: the script then builds nothing (CI's build-once path).
+    return str(code_only_artifact(tmp_path_factory.mktemp("pkg")).manifest_path)
+
+
+def _calls(env: dict) -> list[str]:
+    with open(env["FAKE_PULUMI_LOG"]) as fh:
+        return fh.read().splitlines()
+
+
+def test_preview_runs_pulumi_preview_with_the_package(tmp_path, manifest):
+    env = script_env(tmp_path) | {"CTB_ARTIFACT_MANIFEST": manifest}
+    proc = run_deploy("--stack", "dev", "--preview", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert _calls(env) == ["preview --stack dev --diff", f"manifest={manifest}"]
+
+
+def test_up_with_yes_is_non_interactive(tmp_path, manifest):
+    env = script_env(tmp_path) | {"CTB_ARTIFACT_MANIFEST": manifest}
+    proc = run_deploy("--stack", "prod", "--yes", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert _calls(env)[0] == "up --stack prod --yes"
+    assert "market_data_fetcher-prod" in proc.stderr  # how to check it afterwards
+
+
+def test_failed_up_says_how_to_roll_back(tmp_path, manifest):
+    env = script_env(tmp_path) | {"CTB_ARTIFACT_MANIFEST": manifest, "FAKE_PULUMI_EXIT": "3"}
+    proc = run_deploy("--stack", "dev", "--yes", env=env)
+    assert proc.returncode == 3
+    assert "pulumi up failed for stack dev (exit 3)" in proc.stderr
+    assert "-m lambda_pkg rollback --function market_data_fetcher-dev" in proc.stderr
+
+
+def test_missing_pulumi_cli_is_a_prerequisite_error_with_a_hint(tmp_path, manifest):
+    env = script_env(tmp_path, pulumi=False) | {"CTB_ARTIFACT_MANIFEST": manifest}
+    proc = run_deploy("--stack", "dev", env=env)
+    assert proc.returncode == 2
+    assert "the Pulumi CLI is not installed" in proc.stderr
+    assert "https://get.pulumi.com" in proc.stderr
+    assert "scripts/deploy.sh --local" in proc.stderr
+
+
+def test_missing_credentials_is_a_prerequisite_error_with_a_hint(tmp_path, manifest):
+    env = script_env(tmp_path, credentials=False) | {"CTB_ARTIFACT_MANIFEST": manifest}
+    proc = run_deploy("--stack", "dev", env=env)
+    assert proc.returncode == 2
+    assert "no AWS credentials found" in proc.stderr
+    assert "aws configure" in proc.stderr
+    assert not (tmp_path / "pulumi.log").exists()
+
+
+def test_debug_traces_the_script_and_makes_pulumi_verbose(tmp_path, manifest):
+    env = script_env(tmp_path) | {"CTB_ARTIFACT_MANIFEST": manifest, "DEBUG": "true"}
+    proc = run_deploy("--stack", "dev", "--preview", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "+ STACK=dev" in proc.stderr  # set -x
+    assert _calls(env)[0] == "preview --stack dev --diff --debug --verbose=3"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--stack", "staging"], "no stack 'staging'"),
+        (["--bogus"], "unknown argument: --bogus"),
+        (["--local", "--preview"], "--preview and --local do not combine"),
+        (["--stack"], "--stack needs a name"),
+    ],
+)
+def test_bad_arguments_are_one_clear_error(tmp_path, args, message):
+    proc = run_deploy(*args, env=script_env(tmp_path))
+    assert proc.returncode == 2
+    assert message in proc.stderr
+
+
+def test_a_missing_prebuilt_manifest_is_an_error(tmp_path):
+    env = script_env(tmp_path) | {"CTB_ARTIFACT_MANIFEST": str(tmp_path / "nope.json")}
+    proc = run_deploy("--preview", env=env)
+    assert proc.returncode == 2
+    assert "nope.json does not exist" in proc.stderr
