@@ -232,7 +232,8 @@ def _code_entries(plan: Plan, progress: Progress) -> tuple[list[Entry], int]:
 
 def _merge(code: list[Entry], deps: list[Entry]) -> list[Entry]:
     names = {e.name for e in code}
-    clash = next((e.name for e in deps if e.name in names), None)
+    clashes = [e.name for e in deps if e.name in names]
+    clash = min(clashes, key=lambda n: (n.endswith(".pyc"), n), default=None)
     if clash:
         raise UserError(
             f"{clash} is both a project file and part of a dependency; rename the project module"

@@ -1,0 +1,256 @@
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from lambda_pkg import builder, deps, limits, zipper
+from lambda_pkg.api import load_manifest
+from lambda_pkg.errors import UserError
+
+from .conftest import make_project, write
+
+TAG = f"cpython-{sys.version_info[0]}{sys.version_info[1]}"
+
+
+def names(path):
+    with zipfile.ZipFile(path) as zf:
+        return [i.filename for i in zf.infolist()]
+
+
+def test_same_inputs_give_same_bytes_across_paths_mtimes_and_umask(tmp_path, build):
+    # GIVEN two checkouts of the same project in different places
+    a = make_project(tmp_path / "one" / "checkout")
+    old = os.umask(0o077)  # AND the second is written under another umask
+    try:
+        b = make_project(tmp_path / "two" / "deeper" / "x")
+    finally:
+        os.umask(old)
+    assert (b / "bot.py").stat().st_mode & 0o777 == 0o600
+    for path in b.rglob("*"):  # AND with every file touched
+        os.utime(path, (1_700_000_000, 1_700_000_000))
+    # WHEN each is built with its own cache
+    art_a, art_b = build(a), build(b)
+    # THEN the packages are byte-identical, dependencies and bytecode included
+    assert art_a.path != art_b.path
+    assert art_a.sha256 == art_b.sha256
+    assert art_a.path.read_bytes() == art_b.path.read_bytes()
+    assert art_a.input_hash == art_b.input_hash
+    assert f"tinydep/__pycache__/core.{TAG}.pyc" in names(art_a.path)
+
+
+def test_package_contents_deps_stripped_and_bytecode(project, build):
+    art = build(project)
+    got = names(art.path)
+    assert got == sorted(got)
+    # the project's files and their bytecode
+    assert "aws/market_data_fetcher.py" in got
+    assert f"aws/__pycache__/market_data_fetcher.{TAG}.pyc" in got
+    # dependencies, with .data/purelib installed at the top and scripts left out
+    assert "tinydep/core.py" in got
+    assert "tinydep_extra.py" in got
+    assert not any(".data/" in n or "tinydep-cli" in n for n in got)
+    # stripped: tests, docs, foreign bytecode, installer bookkeeping
+    assert not any(n.startswith("tinydep/tests/") for n in got)
+    assert "tinydep/docs/guide.txt" not in got
+    assert "tinydep/__pycache__/core.cpython-39.pyc" not in got
+    assert "tinydep-1.0.dist-info/RECORD" not in got
+    # kept: what importlib.metadata reads, a real `testing` module, tests that are imported
+    assert "tinydep-1.0.dist-info/METADATA" in got
+    assert "tinydep/testing/__init__.py" in got
+    assert "leafdep/tests/__init__.py" in got
+    with zipfile.ZipFile(art.path) as zf:
+        assert zf.getinfo("tinydep/bin_tool.sh").external_attr >> 16 == 0o100755
+        pyc = zf.read(f"tinydep/__pycache__/core.{TAG}.pyc")
+    # PEP 552 flags: hash-based (bit 0), unchecked (bit 1 clear)
+    assert int.from_bytes(pyc[4:8], "little") == 0b01
+    notes = "\n".join(art.extra["notes"])
+    assert "stripped" in notes
+    assert "tests" in notes
+    dists = {d["name"]: d for d in art.extra["distributions"]}
+    assert dists["tinydep"]["version"] == "1.0"
+    assert dists["tinydep"]["unzipped"] > 0
+
+
+def test_the_package_imports_and_reads_its_own_metadata(project, build, tmp_path):
+    art = build(project)
+    target = tmp_path / "task"
+    with zipfile.ZipFile(art.path) as zf:
+        zf.extractall(target)
+    code = (
+        "import sys, importlib.metadata as md; sys.path.insert(0, sys.argv[1]);"
+        "import tinydep, leafdep, aws.market_data_fetcher as h, tinydep.core as c;"
+        "assert tinydep.VALUE == 42 and md.version('tinydep') == '1.0';"
+        "assert h.handler({}, None) == 'ok';"
+        "assert c.__cached__.endswith('.pyc'); print('ok')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", code, str(target)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_no_change_rebuild_returns_the_artifact_without_building(project, build, monkeypatch):
+    first = build(project)
+
+    def must_not_build(*args, **kwargs):
+        raise AssertionError("rebuilt unchanged inputs")
+
+    monkeypatch.setattr(builder, "_build", must_not_build)
+    again = build(project)
+    assert again == first
+
+
+def test_code_only_change_reuses_the_compressed_dependencies(project, build, monkeypatch):
+    first = build(project)
+    segment = next((project / ".build" / "deps").glob("*/segment.bin"))
+    stamp = segment.stat().st_mtime_ns
+
+    def no_pip(*args, **kwargs):
+        raise AssertionError("pip ran for a code-only change")
+
+    monkeypatch.setattr(deps, "run_pip", no_pip)
+    write(project / "backend" / "core.py", "def run():\n    return 2\n")
+    second = build(project)
+    assert second.sha256 != first.sha256
+    assert segment.stat().st_mtime_ns == stamp  # the segment was read, not rewritten
+    with zipfile.ZipFile(first.path) as z1, zipfile.ZipFile(second.path) as z2:
+        assert z2.read("backend/core.py") == b"def run():\n    return 2\n"
+        i1, i2 = z1.getinfo("tinydep/core.py"), z2.getinfo("tinydep/core.py")
+        assert (i1.CRC, i1.compress_size) == (i2.CRC, i2.compress_size)
+    assert first.path.exists()  # the previous artifact is still there
+
+
+def test_layer_splits_dependencies_into_their_own_zip(project, build):
+    art = build(project, layer=True)
+    assert art.layer is not None
+    code, layer = names(art.path), names(art.layer.path)
+    assert not any(n.startswith("tinydep") for n in code)
+    assert "aws/market_data_fetcher.py" in code
+    assert all(n.startswith("python/") for n in layer)
+    assert "python/tinydep/core.py" in layer
+    loaded = load_manifest(art.manifest_path)  # the manifest lists both, and both check out
+    assert loaded.layer.sha256 == art.layer.sha256
+    assert loaded.sha256 == art.sha256
+    assert art.layer.unzipped_size + art.unzipped_size == art.extra["report"]["unzipped_total"]
+    assert build(project, layer=True).layer.sha256 == art.layer.sha256
+
+
+def test_boto3_is_left_out_unless_bundled(tmp_path, build):
+    project = make_project(tmp_path / "p", requirements="usesboto\n")
+    default = build(project)
+    assert not any(n.startswith(("boto3", "botocore")) for n in names(default.path))
+    assert "usesboto/__init__.py" in names(default.path)
+    assert any("left out boto3, botocore" in n for n in default.extra["notes"])
+    bundled = build(project, bundle_boto3=True)
+    assert "boto3/__init__.py" in names(bundled.path)
+    assert "botocore/__init__.py" in names(bundled.path)
+    assert any("leave boto3 out" in r for r in bundled.extra["report"]["recommendations"])
+
+
+def test_native_wheel_for_the_target_passes_the_audit(tmp_path, build):
+    project = make_project(tmp_path / "p", requirements="fastext\n")
+    art = build(project, runtime="python3.12", bytecode=False)
+    assert "fastext/_speed.so" in names(art.path)
+
+
+@pytest.mark.parametrize(
+    ("requirement", "message"),
+    [
+        ("armext", r"audit failed: armext: armext/_speed.so: built for aarch64, "
+                   r"but the target is x86_64"),
+        ("newglibc", r"audit failed: newglibc: newglibc/_x.so: needs GLIBC_2.38, "
+                     r"but python3.12 has glibc 2.34"),
+        ("onlyarm", r"no wheel of onlyarm for python3.12 on x86_64"),
+    ],
+)  # fmt: skip
+def test_wrong_platform_dependencies_are_refused(tmp_path, build, requirement, message):
+    project = make_project(tmp_path / "p", requirements=f"{requirement}\n")
+    with pytest.raises(UserError, match=message):
+        build(project, runtime="python3.12", bytecode=False)
+    assert not list((project / ".build").glob("artifacts/*"))
+    assert not list((project / ".build").glob("deps/*"))
+
+
+def test_arm64_takes_aarch64_wheels(tmp_path, build):
+    project = make_project(tmp_path / "p", requirements="onlyarm\n")
+    art = build(project, runtime="python3.12", architecture="arm64", bytecode=False)
+    assert "onlyarm/__init__.py" in names(art.path)
+
+
+def test_failure_mid_build_leaves_the_previous_artifact_intact(project, build, monkeypatch):
+    # GIVEN a good artifact
+    good = build(project)
+    before = good.path.read_bytes()
+    # WHEN the next build dies half-way through writing its zip
+    real = zipper._LOCAL.pack
+    calls = {"n": 0}
+
+    class Boom(RuntimeError):
+        pass
+
+    def pack(*args):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise Boom("disk full")
+        return real(*args)
+
+    monkeypatch.setattr(zipper, "_LOCAL", type("S", (), {"pack": staticmethod(pack)}))
+    write(project / "backend" / "core.py", "def run():\n    return 3\n")
+    with pytest.raises(Boom):
+        build(project)
+    # THEN the good artifact is untouched, no half-written one exists, no temp is left
+    assert good.path.read_bytes() == before
+    assert load_manifest(good.manifest_path) == good
+    assert [p.name for p in (project / ".build" / "artifacts").iterdir()] == [good.path.parent.name]
+    assert list((project / ".build" / "tmp").iterdir()) == []
+
+
+def test_bytecode_is_dropped_when_only_it_breaks_the_budget(tmp_path, build, monkeypatch):
+    project = make_project(tmp_path / "p", requirements=None)
+    full = build(project)
+    without = (
+        sum(s.stat().st_size for s in (project / "aws").rglob("*.py"))
+        + sum(s.stat().st_size for s in (project / "backend").rglob("*") if s.is_file())
+        + (project / "bot.py").stat().st_size
+    )
+    assert full.unzipped_size > without
+    monkeypatch.setattr(limits, "UNZIPPED_MAX", without)
+    shutil.rmtree(project / ".build")
+    slim = build(project)
+    assert slim.unzipped_size == without
+    assert not any(n.endswith(".pyc") for n in names(slim.path))
+    assert any("bytecode left out" in n for n in slim.extra["notes"])
+
+
+def test_without_an_interpreter_it_says_so_and_builds_without_bytecode(project, build, monkeypatch):
+    monkeypatch.setattr(builder, "find_interpreter", lambda version: None)
+    art = build(project, runtime="python3.12")
+    assert not any(n.endswith(".pyc") for n in names(art.path))
+    assert any("no python3.12 interpreter found" in n for n in art.extra["notes"])
+    assert art.extra["bytecode"] is None
+
+
+def test_a_secret_in_the_sources_stops_the_build(project, build):
+    write(project / "backend" / "settings.py", "X = 1\nKEY = 'AKIAABCDEFGHIJKLMNOP'\n")
+    with pytest.raises(
+        UserError, match=r"secret scan: backend/settings\.py:2: looks like an AWS access key id"
+    ):
+        build(project)
+    assert not (project / ".build" / "artifacts").exists()
+
+
+def test_a_project_module_shadowing_a_dependency_is_refused(project, build):
+    write(project / "tinydep_extra.py", "X = 1\n")
+    with pytest.raises(
+        UserError, match=r"tinydep_extra\.py is both a project file and part of a dependency"
+    ):
+        build(project)
+
+
+def test_unsupported_runtime_is_a_user_error(project, build):
+    with pytest.raises(UserError, match=r"--runtime 'python2\.7' is not supported"):
+        build(project, runtime="python2.7")

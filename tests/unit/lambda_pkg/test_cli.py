@@ -1,0 +1,233 @@
+"""The command line: results on stdout, one-line errors on stderr, exit 2 or 1."""
+
+import json
+import zipfile
+
+import pytest
+
+from lambda_pkg import builder, limits
+from lambda_pkg.__main__ import main
+from lambda_pkg.api import load_manifest
+
+from .conftest import HOST_RUNTIME, make_elf, make_project, offline, write
+
+
+@pytest.fixture
+def run(capsys, wheelhouse):
+    def _run(*argv, offline_pip=True):
+        args = list(argv)
+        if args[0] == "build" and offline_pip:
+            args += [f"--pip-arg={a}" for a in offline(wheelhouse)]
+        code = main(args)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run
+
+
+def assert_one_line_error(err, pattern):
+    import re
+
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_build_json_is_the_manifest_and_nothing_else(run, project):
+    code, out, err = run("build", "--source", str(project), "--runtime", HOST_RUNTIME, "--json")
+    assert code == 0, err
+    result = json.loads(out)  # stdout is exactly one JSON document
+    assert result["built"] is True
+    assert result["sha256"] == load_manifest(result["manifest_path"]).sha256
+    assert result["sha256_b64"] and result["largest_distributions"][0]["name"] in {
+        "tinydep",
+        "leafdep",
+    }
+    assert err == ""  # not a terminal: no progress
+    again = json.loads(
+        run("build", "--source", str(project), "--runtime", HOST_RUNTIME, "--json")[1]
+    )
+    assert again["built"] is False
+    assert again["sha256"] == result["sha256"]
+
+
+def test_output_places_zip_and_manifest_atomically(run, project, tmp_path):
+    out_zip = tmp_path / "out" / "lambda_deployment.zip"
+    code, out, err = run(
+        "build", "--source", str(project), "--runtime", HOST_RUNTIME, "--output", str(out_zip)
+    )
+    assert code == 0, err
+    assert f"built: {out_zip}" in out
+    placed = load_manifest(tmp_path / "out" / "lambda_deployment.manifest.json")
+    assert placed.path == out_zip
+    assert sorted(p.name for p in out_zip.parent.iterdir()) == [
+        "lambda_deployment.manifest.json",
+        "lambda_deployment.zip",
+    ]
+    # a later failing build leaves that output as it was
+    before = out_zip.read_bytes()
+    write(project / "backend" / "core.py", "KEY = 'AKIAABCDEFGHIJKLMNOP'\n")
+    code, out, err = run(
+        "build", "--source", str(project), "--runtime", HOST_RUNTIME, "--output", str(out_zip)
+    )
+    assert code == 2
+    assert out_zip.read_bytes() == before
+    assert (
+        load_manifest(tmp_path / "out" / "lambda_deployment.manifest.json").sha256 == placed.sha256
+    )
+
+
+def test_layer_output_names(run, project, tmp_path):
+    out_zip = tmp_path / "pkg.zip"
+    code, _, err = run(
+        "build",
+        "--source",
+        str(project),
+        "--runtime",
+        HOST_RUNTIME,
+        "--layer",
+        "--output",
+        str(out_zip),
+    )
+    assert code == 0, err
+    art = load_manifest(tmp_path / "pkg.manifest.json")
+    assert art.layer.path == tmp_path / "pkg-layer.zip"
+
+
+@pytest.mark.parametrize(
+    ("setup", "pattern"),
+    [
+        ("missing_source", r"^error: source directory .*nope does not exist"),
+        ("bad_requirement", r"^error: requirements_Version9\.txt:2: 'tinydep=>1' "
+                            r"is not a valid requirement"),
+        ("no_wheel", r"^error: no wheel of doesnotexist for python3\.\d+ on x86_64"),
+        ("conflict", r"^error: conflicting requirements"),
+        ("oversize", r"^error: package too large: .* over Lambda's 100-byte limit"),
+        ("audit", r"^error: audit failed: armext: armext/_speed\.so: built for aarch64"),
+        ("secret", r"^error: secret scan: backend/core\.py:1: looks like a private key block"),
+        ("bad_option", r"^error: .*unrecognized arguments: --frobnicate"),
+    ],
+)  # fmt: skip
+def test_user_errors_exit_2_with_one_line(run, tmp_path, monkeypatch, setup, pattern):
+    project = make_project(tmp_path / "p")
+    runtime = HOST_RUNTIME
+    extra = []
+    if setup == "missing_source":
+        project = tmp_path / "nope"
+    elif setup == "bad_requirement":
+        write(project / "requirements_Version9.txt", "tinydep\ntinydep=>1\n")
+    elif setup == "no_wheel":
+        write(project / "requirements_Version9.txt", "doesnotexist\n")
+    elif setup == "conflict":
+        write(project / "requirements_Version9.txt", "tinydep\nleafdep==1.0\n")
+    elif setup == "oversize":
+        monkeypatch.setattr(limits, "UNZIPPED_MAX", 100)
+    elif setup == "audit":
+        write(project / "requirements_Version9.txt", "armext\n")
+        runtime = "python3.12"
+        extra = ["--no-bytecode"]
+    elif setup == "secret":
+        write(project / "backend" / "core.py", "-----BEGIN EC PRIVATE KEY-----\n")
+    elif setup == "bad_option":
+        extra = ["--frobnicate"]
+    code, out, err = run("build", "--source", str(project), "--runtime", runtime, "--json", *extra)
+    assert code == 2
+    assert out == ""
+    assert_one_line_error(err, pattern)
+    assert not list((project / ".build").glob("artifacts/*"))
+
+
+def test_pip_failure_is_one_line_with_the_log(run, project):
+    # pip itself failing (not a resolution problem) is not the user's input: exit 1
+    code, out, err = run(
+        "build", "--source", str(project), "--runtime", HOST_RUNTIME, "--pip-arg=--no-such-opt"
+    )
+    assert code == 1
+    assert out == ""
+    assert_one_line_error(
+        err, r"^error: pip failed: no such option: --no-such-opt \(pip log: .*\.log\)"
+    )
+    assert not list((project / ".build").glob("artifacts/*"))
+
+
+def test_unexpected_errors_exit_1_without_traceback(run, project, monkeypatch):
+    def crash(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(builder, "_build", crash)
+    code, _, err = run("build", "--source", str(project), "--runtime", HOST_RUNTIME)
+    assert code == 1
+    assert_one_line_error(err, r"^internal error: RuntimeError: boom")
+
+
+# --- verify ------------------------------------------------------------------------
+
+
+def _built(run, project, *extra):
+    code, out, err = run(
+        "build", "--source", str(project), "--runtime", HOST_RUNTIME, "--json", *extra
+    )
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_verify_lists_checks_and_imports_the_handler(run, project):
+    built = _built(run, project)
+    code, out, err = run("verify", built["path"])
+    assert code == 0, err + out
+    assert "aws/market_data_fetcher.py" in out or "more" in out
+    assert "handler imported in" in out
+    assert out.strip().endswith("OK")
+    code, out, _ = run("verify", built["path"], "--json")
+    result = json.loads(out)
+    assert result["ok"] is True
+    assert result["import_seconds"] is not None
+    assert result["entries"] == built["files"]
+
+
+def test_verify_with_a_layer_imports_across_both(run, project):
+    built = _built(run, project, "--layer")
+    code, out, err = run("verify", built["path"], "--json")
+    assert code == 0, err
+    assert json.loads(out)["import_seconds"] is not None
+
+
+def test_verify_fails_on_missing_handler_and_broken_import(run, project, tmp_path):
+    write(project / "aws" / "market_data_fetcher.py", "import not_installed_anywhere\n")
+    built = _built(run, project)
+    code, out, err = run("verify", built["path"], "--json")
+    assert code == 2
+    problems = json.loads(out)["problems"]
+    assert any("No module named 'not_installed_anywhere'" in p for p in problems)
+    assert_one_line_error(err, r"^error: verify .*: import aws\.market_data_fetcher failed")
+    code, _, err = run("verify", built["path"], "--handler", "aws/other.py")
+    assert code == 2
+    assert_one_line_error(err, r"handler aws/other\.py is not in the package")
+
+
+def test_verify_reruns_the_audit_on_a_foreign_zip(run, tmp_path):
+    # GIVEN a zip made elsewhere, with an arm64 library and a key in a module
+    z = tmp_path / "foreign.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("aws/market_data_fetcher.py", "def handler(e, c): pass\n")
+        zf.writestr("aws/keys.py", "K = 'AKIAABCDEFGHIJKLMNOP'\n")
+        zf.writestr("native/_x.so", make_elf(183))
+        zf.writestr("backend/.env", "X=1\n")
+    code, out, err = run("verify", str(z), "--json", "--no-import")
+    assert code == 2
+    problems = json.loads(out)["problems"]
+    assert "audit: native/_x.so: built for aarch64, but the target is x86_64" in problems
+    assert "secret scan: aws/keys.py:1: looks like an AWS access key id" in problems
+    assert "secret scan: backend/.env:1: a .env file is in the package" in problems
+    assert "(and 2 more)" in err
+
+
+def test_verify_errors(run, tmp_path):
+    code, _, err = run("verify", str(tmp_path / "missing.zip"))
+    assert code == 2
+    assert_one_line_error(err, r"no such package")
+    write(tmp_path / "bad.zip", "not a zip")
+    code, _, err = run("verify", str(tmp_path / "bad.zip"))
+    assert code == 2
+    assert_one_line_error(err, r"not a zip file")
