@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from backend.layout import (
@@ -116,7 +117,9 @@ def _put_with_header(client: Any, kwargs: dict[str, Any], name: str, value: str)
 
 
 def _number(value: float) -> dict[str, str]:
-    return {"N": repr(value) if isinstance(value, float) else str(value)}
+    # The shortest repr that round-trips, spelled as boto3's own serializer spells
+    # numbers (str of a Decimal: 0.00001, 1E-7), which DynamoDB is known to accept.
+    return {"N": str(Decimal(repr(value))) if isinstance(value, float) else str(value)}
 
 
 def bar_items(bars: Sequence[Bar]) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 import json
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -211,3 +212,14 @@ def test_write_probe_refuses_to_call_an_ignored_condition_healthy():
 
     with pytest.raises(StorageError, match="ignored If-Match"):
         S3ObjectStore(client=IgnoresConditions(), bucket=BUCKET).probe_write("data/dev/p")
+
+
+def test_numbers_are_spelled_like_boto3_spells_them():
+    from boto3.dynamodb.types import TypeSerializer
+
+    from backend.storage import _number
+
+    serializer = TypeSerializer()
+    for value in (0.1, 1e-05, 1e-07, 123456.789, 170.0, 5):
+        expected = serializer.serialize(Decimal(repr(value)) if isinstance(value, float) else value)
+        assert _number(value) == expected
