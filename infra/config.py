@@ -389,7 +389,7 @@ def parse_config(
         errors.append(f"{NAMESPACE}:{key}: unknown config key{hint}")
 
     values: dict[str, Any] = {}
-    for key in sorted(KEY_NAMES, key=[k.name for k in KEYS].index):
+    for key in (k.name for k in KEYS):  # in declaration order: environment first
         given = raw.get(key)
         value = given if given is not None else DEFAULTS[key]
         if key == "environment" and value == "":
