@@ -130,7 +130,13 @@ def check_environment(value: str, key: str = "githubEnvironment") -> str:
     return value
 
 
-def check_pulumi_name(value: str, key: str) -> str:
+def check_pulumi_name(value: str | None, key: str) -> str:
+    if value is None or value == "":
+        # pulumi.get_organization() is empty outside Pulumi Cloud (and in bare mocks).
+        raise PolicyInputError(
+            f"{key}: not set; Pulumi Deployments needs the Pulumi Cloud organization "
+            "(run with a Pulumi Cloud backend, where pulumi.get_organization() knows it)"
+        )
     if not isinstance(value, str) or not PULUMI_NAME_RE.match(value):
         raise PolicyInputError(
             f"{key}: {value!r} is not a Pulumi organization, project or stack name; "

@@ -18,6 +18,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 
 ACCOUNT = "123456789012"
 PROJECT = "cloud-trading-bot"
+ORG = "acme"
 
 
 @dataclass
@@ -80,7 +81,9 @@ def run_components(
     monitor = pulumi_mocks.MockMonitor(mocks)
     # Runtime state is process-global: a fresh root stack for every run.
     pulumi.runtime.settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, organization=ORG
+    )
     run = Run(mocks.resources)
 
     @pulumi.runtime.test

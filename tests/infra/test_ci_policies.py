@@ -95,6 +95,12 @@ class TestTrustStatements:
         assert cond["api.pulumi.com/oidc:aud"] == "acme"
         assert cond["api.pulumi.com/oidc:sub"] == subjects[0]
 
+    @pytest.mark.parametrize("org", [None, ""])
+    def test_missing_pulumi_organization_says_where_it_comes_from(self, org):
+        with pytest.raises(cp.PolicyInputError, match="pulumiOrganization: not set") as err:
+            cp.pulumi_subjects(org, "p", "dev", ["update"])
+        assert "Pulumi Cloud" in str(err.value)
+
     def test_bad_pulumi_organization_names_the_key(self):
         with pytest.raises(cp.PolicyInputError, match="pulumiOrganization"):
             cp.pulumi_subjects("acme org", "p", "dev", ["update"])
