@@ -46,8 +46,12 @@ def _positive_mib(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of MiB") from None
-    if value < 5:
-        raise argparse.ArgumentTypeError(f"{value} MiB is below S3's 5 MiB minimum part size")
+    from lambda_pkg.upload import S3_MIN_PART
+
+    if value * MiB < S3_MIN_PART:
+        raise argparse.ArgumentTypeError(
+            f"{value} MiB is below S3's {S3_MIN_PART // MiB} MiB minimum part size"
+        )
     return value * MiB
 
 

@@ -319,8 +319,11 @@ def _not_found(exc: Exception) -> bool:
 
 
 def current_matches(s3: Any, bucket: str, key: str, pkg: LocalPackage, part_size: int):
-    """The current object's HeadObject when it already holds this exact package
-    (same metadata, length and, where comparable, checksum); else None."""
+    """The current object's HeadObject when it already holds this exact package,
+    else None. Same content-derived metadata (sha256 first) and length, and a
+    stored SHA-256 checksum, when there is one, that belongs to this file. An
+    object written without a SHA-256 checksum (e.g. by `pulumi up`, with the same
+    Artifact.metadata()) is judged by its sha256 metadata alone."""
     try:
         head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     except Exception as exc:

@@ -305,3 +305,12 @@ def test_hash_file_gives_the_sha256_and_part_digests(tmp_path):
     whole, parts = hash_file(path, 1000)
     assert whole == hashlib.sha256(data).hexdigest()
     assert parts == [hashlib.sha256(data[o : o + 1000]).digest() for o in range(0, len(data), 1000)]
+
+
+def test_an_object_without_a_sha256_checksum_is_judged_by_its_metadata(bucket, package, s3):
+    # GIVEN the object was written by another tool (pulumi up) with the same
+    # content-derived metadata but no SHA-256 checksum
+    pkg = inspect_package(package)
+    s3.put_object(Bucket=bucket, Key=KEY, Body=package.read_bytes(), Metadata=pkg.metadata)
+    # THEN the uploader does not create a second version of the same bytes
+    assert upload(s3, pkg, bucket, KEY).skipped
