@@ -57,6 +57,15 @@ def get_logger() -> logging.Logger:
     return logger
 
 
+def adopt(name: str, level: int = logging.WARNING) -> None:
+    """Send a library's logger (yfinance's) through our JSON handler, so its lines carry
+    the request id too, instead of reaching the runtime's plain-text root handler."""
+    library = logging.getLogger(name)
+    library.handlers[:] = get_logger().handlers
+    library.propagate = False
+    library.setLevel(level)
+
+
 def set_level(level: str) -> None:
     get_logger().setLevel(level)
 

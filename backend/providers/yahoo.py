@@ -18,6 +18,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from backend import jsonlog
 from backend.models import Bar, BarError, is_intraday
 from backend.providers import ProviderError
 
@@ -37,6 +38,9 @@ def _yfinance():
             cache = Path(tempfile.gettempdir()) / "py-yfinance"
             if hasattr(yfinance, "set_tz_cache_location"):
                 yfinance.set_tz_cache_location(str(cache))
+            # Its warnings ("Failed to get ticker ...") become JSON lines like ours; the
+            # failure itself reaches the response through the exception.
+            jsonlog.adopt("yfinance")
             _setup_done = True
     return yfinance
 

@@ -50,3 +50,12 @@ def test_rebinding_replaces_the_previous_invocations_fields(capsys):
     jsonlog.log(logging.INFO, "x")
     (line,) = _lines(capsys)
     assert line["request_id"] == "new" and "environment" not in line
+
+
+def test_an_adopted_library_logger_writes_our_json_lines(capsys):
+    jsonlog.bind(request_id="req-4")
+    jsonlog.adopt("some.library")
+    logging.getLogger("some.library").warning("Failed to get ticker 'AAPL'")
+    logging.getLogger("some.library").info("chatter below WARNING is dropped")
+    (line,) = _lines(capsys)
+    assert line["message"] == "Failed to get ticker 'AAPL'" and line["request_id"] == "req-4"
