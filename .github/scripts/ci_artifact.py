@@ -77,7 +77,7 @@ def _share(n: int, limit: int) -> str:
     return f"{pct:.1f}%{' :warning:' if n >= limits.WARN_FRACTION * limit else ''}"
 
 
-def render(art: Artifact, *, stacks: tuple[str, ...] = ("dev", "prod")) -> str:
+def render(art: Artifact) -> str:
     """The pull-request comment / job summary: what would be deployed, and its budget."""
     unzipped_total = art.unzipped_size + (art.layer.unzipped_size if art.layer else 0)
     zipped = (
@@ -106,7 +106,7 @@ def render(art: Artifact, *, stacks: tuple[str, ...] = ("dev", "prod")) -> str:
         "### Lambda package\n\n"
         "| | |\n|---|---|\n"
         f"{table}\n\n"
-        f"Built once by this run; the previews of {', '.join(stacks)} use exactly these bytes.\n"
+        "Built once by this run: every stack it previews or deploys gets exactly these bytes.\n"
     )
 
 
