@@ -1,0 +1,43 @@
+"""ops_cli error handling: unexpected errors exit 1 in one line; DEBUG=true adds the traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from lambda_pkg import awsclient
+from lambda_pkg.ops_cli import main
+
+
+@pytest.fixture
+def broken_rollback(monkeypatch):
+    def boom(*_a, **_k):
+        raise RuntimeError("something\nunexpected")
+
+    monkeypatch.setattr("lambda_pkg.operate.rollback", boom)
+    monkeypatch.setattr("lambda_pkg.awsclient.Aws.client", lambda self, _s: object())
+
+
+def test_unexpected_error_is_one_line_and_exit_1(broken_rollback, monkeypatch, capsys):
+    monkeypatch.delenv("DEBUG", raising=False)
+    assert main(["rollback", "--function", "f"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "error: RuntimeError: something unexpected (run with DEBUG=true for details)"
+    )
+
+
+def test_debug_adds_the_traceback(broken_rollback, monkeypatch, capsys):
+    monkeypatch.setenv("DEBUG", "true")
+    try:
+        assert main(["rollback", "--function", "f"]) == 1
+    finally:
+        awsclient.disable_debug_logging()
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["upload", "rollback", "status", "invoke", "coldstarts"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"python -m lambda_pkg {command}" in capsys.readouterr().out
