@@ -20,7 +20,7 @@ from typing import Any
 
 from backend import jsonlog
 from backend.clients import AwsClients
-from backend.events import EventError, HealthRequest, parse_event
+from backend.events import EventError, FetchRequest, HealthRequest, parse_event
 from backend.fetcher import MAX_WORKERS, FetchJob, fetch_all
 from backend.layout import run_record_key
 from backend.providers import Provider, get_provider
@@ -110,6 +110,33 @@ def handle(
     if isinstance(request, HealthRequest):
         return _health(settings, clients, objects, table, request_id)
 
+    return _fetch(
+        request,
+        settings,
+        objects=objects,
+        table=table,
+        provider=provider or get_provider(settings.provider),
+        request_id=request_id,
+        context=context,
+        now=now,
+        started=started,
+        max_workers=max_workers,
+    )
+
+
+def _fetch(
+    request: FetchRequest,
+    settings: Settings,
+    *,
+    objects: S3ObjectStore,
+    table: DynamoTable,
+    provider: Provider,
+    request_id: str,
+    context: Any,
+    now: Callable[[], datetime],
+    started: float,
+    max_workers: int,
+) -> dict[str, Any]:
     job = FetchJob(
         symbols=request.symbols or settings.symbols,
         interval=request.interval,
@@ -127,7 +154,7 @@ def handle(
     started_at = now()
     results = fetch_all(
         job,
-        provider=provider or get_provider(settings.provider),
+        provider=provider,
         objects=objects,
         table=table,
         now=now,
