@@ -192,7 +192,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
                 self._fail(err)
                 raise err from exc
             self.calls.append(args.token)
-        return result, None
+        return result, []
 
     def _fail(self, err: RehearsalError) -> None:
         if self.failure is None:

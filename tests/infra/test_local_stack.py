@@ -1,7 +1,8 @@
 """Pulumi.local.yaml, the stack for Pulumi CLI users against a local moto_server:
 every AWS service the program touches must point at the emulator, the provider
-must skip what needs real AWS, and the program must deploy with it (run here
-under the rehearsal engine, against in-process moto)."""
+must skip what needs real AWS, and the program must deploy with it into a bucket
+seeded by `infra.rehearsal.localbucket` (run here under the rehearsal engine,
+against in-process moto)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import yaml
 from moto import mock_aws
 
 from infra.rehearsal.engine import Aws, EmulatorMocks
+from infra.rehearsal.localbucket import create_bucket
 from infra.rehearsal.program import load_stack_config, run_program
 from tests.unit.rehearsal.helpers import code_only_artifact
 
@@ -56,6 +58,8 @@ def deployed(tmp_path_factory):
     stack = load_stack_config(ROOT, "local")
     with mock_aws():
         engine = EmulatorMocks(Aws(endpoint_url=None))
+        # What the documented first step does: the bucket, as its owner would make it.
+        assert create_bucket(engine.aws, stack.get("bucketName")) is True
         result = run_program(ROOT, stack, engine, env={"CTB_ARTIFACT_MANIFEST": str(manifest)})
         function = next(c for c in engine.created if c.token == "aws:lambda/function:Function")
         env = engine.aws.client("lambda").get_function_configuration(
@@ -97,13 +101,17 @@ def test_every_service_the_program_touches_has_an_endpoint(config, deployed):
     assert {"s3", "lambda", "iam", "dynamodb", "secretsmanager", "cloudwatchlogs"} <= needed
 
 
-def test_the_local_stack_owns_its_bucket_and_uses_canned_data(config, deployed):
+def test_the_local_stack_adopts_the_seeded_bucket_and_uses_canned_data(config, deployed):
     engine, result, env = deployed
-    assert config["cloud-trading-bot:bucketOwner"] is True
+    # Not the owner: no bucket, and above all no TLS-only policy, which moto would
+    # enforce without its condition and so deny the package upload that follows it.
+    assert config["cloud-trading-bot:bucketOwner"] is False
     tokens = [c.token for c in engine.created]
-    # As owner it creates the bucket (and the TLS-only policy) rather than adopting one.
-    assert "aws:s3/bucket:Bucket" in tokens
-    assert "aws:s3/bucketPolicy:BucketPolicy" in tokens
+    assert not [t for t in tokens if t.startswith("aws:s3/bucket") and "Object" not in t]
+    assert "aws:s3/getBucket:getBucket" in engine.calls
+    # The package still lands as a pinned version: the seeded bucket is versioned.
+    package = next(c for c in engine.created if c.token == "aws:s3/bucketObjectv2:BucketObjectv2")
+    assert package.outputs["versionId"]
     assert env["MARKET_DATA_PROVIDER"] == "fixture"
     assert env["ENVIRONMENT"] == "local"
     assert result.outputs["function_name"] == "market_data_fetcher-local"
