@@ -7,7 +7,9 @@ declared in Pulumi.yaml, documented in docs/infra.md):
   dependencyLayer, marketDataApiKey (secret), marketDataProvider, logLevel, kmsKeyArn,
   lambdaNoncurrentVersions, lambdaNoncurrentDays, deletionProtection, maxRetryAttempts,
   maxEventAgeSeconds, alarmTopicArn, tags, deploymentsEnabled, ciRoleEnabled,
-  githubRepository, githubBranch.
+  githubRepository, githubBranch, githubEnvironment, githubOidcProviderArn,
+  pulumiOidcProviderArn, deployRoleArn, deploymentsPushToDeploy,
+  deploymentsPreviewPullRequests.
 Env: CTB_ARTIFACT_MANIFEST deploys a prebuilt package instead of the cached build.
 """
 
@@ -15,6 +17,7 @@ import pulumi
 
 from infra.artifact import get_artifact
 from infra.bucket import BucketArgs, DeploymentBucket
+from infra.cicd import wire_cicd
 from infra.config import load_config
 from infra.data import BotData, DataArgs
 from infra.deployer_policy import policy_for_function_arn
@@ -56,12 +59,8 @@ fn = MarketDataFunction("fetcher", FunctionArgs(
 
 deployer = fn.function_arn.apply(lambda arn: policy_for_function_arn(cfg, arn))
 
-# ======== CI/CD WIRING (lead) ========
-# if cfg.deployments_enabled: infra/deployments.py (Pulumi Deployments settings for
-#     cfg.github_repository / cfg.github_branch);
-# if cfg.ci_role_enabled: infra/ci_role.py (GitHub OIDC deploy role) with `deployer`
-#     (an Output of the policy dict) as its deployer policy.
-# =====================================
+# CI/CD (docs/cicd.md): GitHub OIDC roles and Pulumi Deployments, both off by default.
+ci = wire_cicd(cfg, deployer=deployer, tags=tags)
 
 pulumi.export("bucket_name", bucket.bucket_name)
 pulumi.export("lambda_s3_key", package.key)

@@ -22,6 +22,9 @@ from typing import Any
 
 import pulumi
 
+# The runtime's own ticker rule, so a symbol the config accepts never fails at runtime.
+from backend.models import TICKER_RE
+from infra import ci_policies as cp
 from infra.names import PROJECT, Names, default_lambda_s3_key
 
 NAMESPACE = PROJECT
@@ -51,7 +54,6 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _BUCKET_BAD_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_BAD_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _KEY_RE = re.compile(r"^lambda/(?:[A-Za-z0-9._-]+/)*[A-Za-z0-9._-]+\.zip$")
-_TICKER_RE = re.compile(r"^[A-Za-z0-9^][A-Za-z0-9.=^-]{0,19}$")
 _RATE_RE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _CRON_RE = re.compile(r"^cron\(([^()]+)\)$")
 _KMS_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(?:mrk-)?[0-9a-f-]{32,36}$")
@@ -104,6 +106,12 @@ KEYS: tuple[Key, ...] = (
     Key("ciRoleEnabled", "boolean", False, "GitHub OIDC CI deploy role"),
     Key("githubRepository", "string", "", "owner/repo, required by the two above"),
     Key("githubBranch", "string", "main", "Branch CI deploys from"),
+    Key("githubEnvironment", "string", "", "GitHub environment that gates deploys"),
+    Key("githubOidcProviderArn", "string", "", "Adopt this GitHub OIDC provider"),
+    Key("pulumiOidcProviderArn", "string", "", "Adopt this Pulumi OIDC provider"),
+    Key("deployRoleArn", "string", "", "Role Pulumi Deployments assumes without ciRole"),
+    Key("deploymentsPushToDeploy", "boolean", True, "Pulumi Deployments on push"),
+    Key("deploymentsPreviewPullRequests", "boolean", True, "Pulumi Deployments PR previews"),
 )
 KEY_NAMES = frozenset(k.name for k in KEYS)
 DEFAULTS = {k.name: k.default for k in KEYS}
@@ -139,6 +147,12 @@ class StackConfig:
     ci_role_enabled: bool
     github_repository: str | None
     github_branch: str
+    github_environment: str | None
+    github_oidc_provider_arn: str | None
+    pulumi_oidc_provider_arn: str | None
+    deploy_role_arn: str | None
+    deployments_push_to_deploy: bool
+    deployments_preview_pull_requests: bool
     # A pulumi.Output marked secret (or None). Never a plain value in repr or logs.
     market_data_api_key: Any = field(default=None, repr=False, compare=False)
 
@@ -270,7 +284,7 @@ def _symbols(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not value or len(value) > 100:
         raise _Invalid(allowed)
     symbols = tuple(s.strip() if isinstance(s, str) else s for s in value)
-    bad = [s for s in symbols if not isinstance(s, str) or not _TICKER_RE.match(s)]
+    bad = [s for s in symbols if not isinstance(s, str) or not TICKER_RE.match(s.upper())]
     if bad:
         raise _Invalid(f"{allowed}; not a ticker: {bad[0]!r}")
     if len(set(symbols)) != len(symbols):
@@ -361,6 +375,18 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "ciRoleEnabled": _as_bool,
     "githubRepository": _optional(_REPO_RE, "empty, or owner/repo"),
     "githubBranch": _branch,
+    "githubEnvironment": _optional(cp.ENVIRONMENT_RE, "empty, or a GitHub environment name"),
+    "githubOidcProviderArn": _optional(
+        cp.GITHUB_OIDC_PROVIDER_ARN_RE,
+        "empty, or arn:aws:iam::ACCOUNT:oidc-provider/token.actions.githubusercontent.com",
+    ),
+    "pulumiOidcProviderArn": _optional(
+        cp.PULUMI_OIDC_PROVIDER_ARN_RE,
+        "empty, or arn:aws:iam::ACCOUNT:oidc-provider/api.pulumi.com/oidc",
+    ),
+    "deployRoleArn": _optional(cp.ROLE_ARN_RE, "empty, or an IAM role ARN"),
+    "deploymentsPushToDeploy": _as_bool,
+    "deploymentsPreviewPullRequests": _as_bool,
 }
 assert set(_PARSERS) == KEY_NAMES  # noqa: S101 - a key without a rule is a programming error
 
@@ -412,6 +438,17 @@ def parse_config(
             f"{_describe('githubRepository', raw.get('githubRepository', ''))}: must be "
             "owner/repo when deploymentsEnabled or ciRoleEnabled is true"
         )
+    if (
+        values.get("deploymentsEnabled")
+        and values.get("ciRoleEnabled") is False
+        and "deployRoleArn" in values
+        and not values["deployRoleArn"]
+    ):
+        errors.append(
+            f"{_describe('deployRoleArn', raw.get('deployRoleArn', ''))}: must be the ARN of "
+            "the role Pulumi Deployments assumes when deploymentsEnabled is true and "
+            "ciRoleEnabled is false (or set ciRoleEnabled: true to create one)"
+        )
     if errors:
         raise ConfigError(
             f"invalid stack configuration for stack {stack!r}:\n  " + "\n  ".join(errors)
@@ -445,6 +482,12 @@ def parse_config(
         ci_role_enabled=values["ciRoleEnabled"],
         github_repository=values["githubRepository"],
         github_branch=values["githubBranch"],
+        github_environment=values["githubEnvironment"],
+        github_oidc_provider_arn=values["githubOidcProviderArn"],
+        pulumi_oidc_provider_arn=values["pulumiOidcProviderArn"],
+        deploy_role_arn=values["deployRoleArn"],
+        deployments_push_to_deploy=values["deploymentsPushToDeploy"],
+        deployments_preview_pull_requests=values["deploymentsPreviewPullRequests"],
         market_data_api_key=values["marketDataApiKey"],
     )
 

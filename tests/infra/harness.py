@@ -34,6 +34,7 @@ SHIPPED_STACKS = ("dev", "prod")
 PROJECT = "cloud-trading-bot"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+ORG = "acme"
 
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # pulumi.runtime.rpc._special_secret_sig
@@ -255,7 +256,9 @@ def run_program(
     # A fresh root stack and config per run: runtime state is process-global.
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_all_config({k: engine_value(v) for k, v in config.items()}, secret_keys)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, organization=ORG
+    )
     run = ProgramRun(mocks.resources, mocks.calls)
 
     @pulumi.runtime.test

@@ -91,6 +91,7 @@ BAD_VALUES = [
     ("symbols", '["SPY","SPY"]'),
     ("symbols", '["S P Y"]'),
     ("symbols", "[1, 2]"),
+    ("symbols", '["A^B"]'),  # the runtime refuses '^' anywhere but first
     ("logRetentionDays", "10"),
     ("logRetentionDays", "0"),
     ("reservedConcurrency", "0"),
@@ -112,6 +113,12 @@ BAD_VALUES = [
     ("ciRoleEnabled", "off"),
     ("githubRepository", "not a repo"),
     ("githubBranch", "bad..branch"),
+    ("githubEnvironment", "bad\tname"),
+    ("githubOidcProviderArn", "arn:aws:iam::123456789012:oidc-provider/example.com"),
+    ("pulumiOidcProviderArn", "token.actions.githubusercontent.com"),
+    ("deployRoleArn", "my-role"),
+    ("deploymentsPushToDeploy", "yes"),
+    ("deploymentsPreviewPullRequests", "no"),
 ]
 
 
@@ -128,6 +135,18 @@ def test_each_bad_value_fails_naming_key_value_and_rule(key, value):
 def test_every_key_has_a_bad_value_case():
     # No key may escape validation: each has at least one rejected value above.
     assert {k for k, _ in BAD_VALUES} >= {k.name for k in KEYS} - {"marketDataApiKey"}
+
+
+def test_deployments_without_a_role_names_deploy_role_arn():
+    # GIVEN Pulumi Deployments on, but neither a CI role nor a role ARN to assume
+    raw = {"deploymentsEnabled": "true", "githubRepository": "acme/bot"}
+    # WHEN the config is parsed THEN the missing key is named with both ways to fix it
+    with pytest.raises(ConfigError, match=r"deployRoleArn = '': must be the ARN.*ciRoleEnabled"):
+        parse_config(raw, stack="dev")
+    # AND either fix is accepted
+    parse_config({**raw, "ciRoleEnabled": "true"}, stack="dev")
+    arn = "arn:aws:iam::123456789012:role/deployer"
+    assert parse_config({**raw, "deployRoleArn": arn}, stack="dev").deploy_role_arn == arn
 
 
 def test_all_problems_are_reported_together():
@@ -169,8 +188,9 @@ def test_secret_api_key_is_accepted_and_hidden_from_repr():
 def test_ci_switches_need_a_github_repository(switch):
     with pytest.raises(ConfigError, match=r"githubRepository.*owner/repo when deploymentsEnabled"):
         parse_config({switch: "true"}, stack="dev")
-    cfg = parse_config({switch: "true", "githubRepository": "acme/bot"}, stack="dev")
-    assert cfg.github_repository == "acme/bot"
+    # (ciRoleEnabled also gives Pulumi Deployments the role it assumes)
+    raw = {switch: "true", "githubRepository": "acme/bot", "ciRoleEnabled": "true"}
+    assert parse_config(raw, stack="dev").github_repository == "acme/bot"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,71 @@
+"""Wires the optional CI/CD resources (infra/ci_role.py, infra/deployments.py) from config.
+
+Kept out of __main__.py so the program stays a thin list of components; both parts
+are off unless `ciRoleEnabled` / `deploymentsEnabled` is set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from infra.ci_role import CiRole, CiRoleArgs, PulumiDeploymentsTrust
+from infra.config import StackConfig
+from infra.deployments import Deployments, DeploymentsArgs
+
+
+@dataclass(frozen=True)
+class CiCd:
+    ci_role: CiRole | None
+    deployments: Deployments | None
+
+
+def wire_cicd(cfg: StackConfig, *, deployer: Any, tags: dict[str, str]) -> CiCd:
+    org, project, stack = pulumi.get_organization(), pulumi.get_project(), pulumi.get_stack()
+    ci_role = None
+    if cfg.ci_role_enabled:
+        trust = None
+        if cfg.deployments_enabled:
+            trust = PulumiDeploymentsTrust(
+                organization=org,
+                project=project,
+                stack=stack,
+                preview_pull_requests=cfg.deployments_preview_pull_requests,
+                oidc_provider_arn=cfg.pulumi_oidc_provider_arn,
+            )
+        ci_role = CiRole(
+            "ci",
+            CiRoleArgs(
+                environment=cfg.environment,
+                repository=cfg.github_repository,
+                branch=cfg.github_branch,
+                deployer_policy=deployer,
+                github_environments=[cfg.github_environment] if cfg.github_environment else [],
+                github_oidc_provider_arn=cfg.github_oidc_provider_arn,
+                pulumi_deployments=trust,
+                tags=tags,
+            ),
+        )
+        pulumi.export("ci_deploy_role_arn", ci_role.deploy_role_arn)
+        pulumi.export("ci_preview_role_arn", ci_role.preview_role_arn)
+    deployments = None
+    if cfg.deployments_enabled:
+        deployments = Deployments(
+            "deployments",
+            DeploymentsArgs(
+                organization=org,
+                project=project,
+                stack=stack,
+                repository=cfg.github_repository,
+                branch=cfg.github_branch,
+                aws_role_arn=ci_role.deploy_role_arn if ci_role else cfg.deploy_role_arn,
+                push_to_deploy=cfg.deployments_push_to_deploy,
+                preview_pull_requests=cfg.deployments_preview_pull_requests,
+                runtime=cfg.runtime,
+                architecture=cfg.architecture,
+                dependency_layer=cfg.dependency_layer,
+            ),
+        )
+    return CiCd(ci_role=ci_role, deployments=deployments)
