@@ -11,5 +11,8 @@ echo "==> ruff" >&2
 ruff check .
 ruff format --check . >/dev/null || { echo "ruff format: run '.venv/bin/ruff format .'" >&2; exit 1; }
 
+echo "==> workflows (actionlint + zizmor)" >&2
+bash "$ROOT/scripts/lint_workflows.sh"
+
 echo "==> pytest" >&2
 exec "$VENV_PY" -m pytest "$@"
