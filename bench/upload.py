@@ -94,9 +94,15 @@ def main() -> int:
                 )
                 assert result2.skipped
                 again.append((seconds2, sum(sent)))
-            best = statistics.median(t for t, _ in again)
+            median = statistics.median(t for t, _ in again)
+            fastest = min(t for t, _ in again)
             rows.append(
-                (f"identical re-upload, {label} (median of 5)", best, max(b for _, b in again), 0)
+                (
+                    f"identical re-upload, {label} (median of 5; min {fastest:.3f})",
+                    median,
+                    max(b for _, b in again),
+                    0,
+                )
             )
 
             verify_times = []
@@ -133,9 +139,9 @@ def main() -> int:
         rows.append(("identical re-upload, whole CLI process", time.perf_counter() - start, 0, 0))
 
     print(f"package: {size / 1024 / 1024:.1f} MiB zip, moto_server on 127.0.0.1")
-    print(f"{'case':<66}{'seconds':>9}{'request body bytes':>20}{'parts':>7}")
+    print(f"{'case':<74}{'seconds':>9}{'request body bytes':>20}{'parts':>7}")
     for name, seconds, body, parts in rows:
-        print(f"{name:<66}{seconds:>9.3f}{body:>20,}{parts or '':>7}")
+        print(f"{name:<74}{seconds:>9.3f}{body:>20,}{parts or '':>7}")
     return 0
 
 
