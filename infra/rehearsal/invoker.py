@@ -30,9 +30,10 @@ RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "
 # Runs inside the subprocess. sys.path is the package, then the runtime dir, then the
 # standard library only (-I -S): what the package forgot to bundle fails here as on AWS.
 _RUNNER = r"""
-import importlib, json, sys, time, traceback, uuid
+import importlib, json, os, sys, time, traceback, uuid
 task, runtime, handler, event, out, name, memory, timeout = sys.argv[1:9]
-sys.path[:0] = [task, runtime]
+# The task dir first, then the layers and the runtime dir (os.pathsep-separated).
+sys.path[:0] = [task, *runtime.split(os.pathsep)]
 
 class Context:
     function_name = name
@@ -181,7 +182,7 @@ def invoke(
     *,
     python: str,
     task_dir: Path,
-    runtime: Path,
+    runtime: str,
     handler: str,
     event: dict[str, Any],
     env: dict[str, str],

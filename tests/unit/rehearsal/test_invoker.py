@@ -5,6 +5,7 @@ come back as readable errors."""
 from __future__ import annotations
 
 import io
+import os
 import sys
 import zipfile
 
@@ -130,3 +131,21 @@ def test_this_interpreters_version_is_found_exactly():
 )
 def test_judge_reads_failure_in_a_returned_result(result, failed):
     assert (judge(result) is not None) is failed
+
+
+def test_layers_come_after_the_package_and_before_the_runtime(tmp_path):
+    # GIVEN a handler that imports a module shipped only in a layer (under python/)
+    task = invoker.unzip(
+        make_zip({"fn.py": "import dep\ndef handler(e, c):\n    return {'dep': dep.WHERE}\n"}),
+        tmp_path / "task",
+    )
+    layer = invoker.unzip(make_zip({"python/dep.py": "WHERE = 'layer'\n"}), tmp_path / "opt0")
+    runtime = invoker.runtime_dir(tmp_path / "runtime")
+    # WHEN it is invoked with the layer on the search path, as the rehearsal passes it
+    inv = invoker.invoke(
+        python=sys.executable, task_dir=task, handler="fn.handler", event={}, env=_env(),
+        runtime=os.pathsep.join([str(layer / "python"), str(runtime)]), timeout=30,
+    )  # fmt: skip
+    # THEN the layer's module was found
+    assert inv.ok, inv.error
+    assert inv.result == {"dep": "layer"}
