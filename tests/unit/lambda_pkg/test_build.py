@@ -254,3 +254,14 @@ def test_a_project_module_shadowing_a_dependency_is_refused(project, build):
 def test_unsupported_runtime_is_a_user_error(project, build):
     with pytest.raises(UserError, match=r"--runtime 'python2\.7' is not supported"):
         build(project, runtime="python2.7")
+
+
+def test_progress_goes_to_stderr_only_when_asked(project, build, capsys):
+    build(project, progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "resolving and downloading wheels" in err
+    assert "writing" in err
+    shutil.rmtree(project / ".build")
+    build(project)
+    assert capsys.readouterr() == ("", "")
