@@ -16,6 +16,8 @@
 # Exit codes: 0 success; 2 a prerequisite or argument problem; otherwise the failing
 # tool's code (1 for a failed rehearsal step).
 set -euo pipefail
+# Empty arrays are expanded as ${a[@]+"${a[@]}"} below: bash 3.2 (macOS's) treats a
+# plain "${a[@]}" of an empty array as unbound under set -u.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -95,7 +97,7 @@ fi
 if [ "$LOCAL" = true ]; then
   say "rehearsing stack $STACK against emulated AWS (moto_server on 127.0.0.1)"
   set +e
-  "$VENV_PY" -m infra.rehearsal --stack "$STACK" "${EXTRA[@]}"
+  "$VENV_PY" -m infra.rehearsal --stack "$STACK" ${EXTRA[@]+"${EXTRA[@]}"}
   code=$?
   set -e
   if [ "$code" -ne 0 ]; then
@@ -110,7 +112,7 @@ export CTB_ARTIFACT_MANIFEST
 if [ "$PREVIEW" = true ]; then
   say "pulumi preview --stack $STACK"
   set +e
-  pulumi preview --stack "$STACK" --diff "${verbose[@]}" "${EXTRA[@]}"
+  pulumi preview --stack "$STACK" --diff ${verbose[@]+"${verbose[@]}"} ${EXTRA[@]+"${EXTRA[@]}"}
   code=$?
   set -e
   [ "$code" -eq 0 ] || echo "error: pulumi preview failed (exit $code); nothing was changed" >&2
@@ -121,7 +123,7 @@ up=(up --stack "$STACK")
 if [ "$YES" = true ]; then up+=(--yes); fi
 say "pulumi ${up[*]}"
 set +e
-pulumi "${up[@]}" "${verbose[@]}" "${EXTRA[@]}"
+pulumi "${up[@]}" ${verbose[@]+"${verbose[@]}"} ${EXTRA[@]+"${EXTRA[@]}"}
 code=$?
 set -e
 if [ "$code" -ne 0 ]; then

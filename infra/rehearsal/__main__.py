@@ -47,12 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     from infra.rehearsal.summary import render
 
     quiet = args.json
-    result = rehearse(
-        args.project_dir,
-        args.stack,
-        overrides=overrides,
-        progress=None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True)),
-    )
+    try:
+        result = rehearse(
+            args.project_dir,
+            args.stack,
+            overrides=overrides,
+            progress=None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True)),
+        )
+    except KeyboardInterrupt:
+        # The emulator and temp files are already cleaned up by the context managers.
+        print("interrupted: the emulator was stopped; nothing real was touched", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(result.to_json(), indent=2, default=str))
     else:

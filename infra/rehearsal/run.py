@@ -185,29 +185,25 @@ def _rehearse(
         step.detail = f"{artifact.sha256[:12]}… {artifact.size:,} bytes"
 
     region = config.get("aws:region") or "us-east-1"
-    with tempfile.TemporaryDirectory(prefix="ctb-rehearsal-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ctb-rehearsal-") as tmp, contextlib.ExitStack() as es:
         work = Path(tmp)
         with runner.step("emulator") as step:
-            server = moto_server(log_path=work / "moto_server.log")
-            url = server.__enter__()
+            # Stopped when the ExitStack closes: after the last step, or on any failure.
+            url = es.enter_context(moto_server(log_path=work / "moto_server.log"))
             step.detail = url
-        try:
-            aws = Aws(endpoint_url=url, region=region)
-            mocks = EmulatorMocks(aws)
-            _deploy(project_dir, config, artifact, mocks, runner)
-            fn = _verify(aws, mocks, artifact, runner)
-            _invoke_all(aws, mocks, fn, work=work, runtime=artifact.runtime, runner=runner)
-            if inspect is not None:
-                inspect(url, result)
-            with runner.step("policy") as step:
-                applied = apply_deferred_policies(aws)
-                if applied:
-                    result.bucket_policy = aws.client("s3").get_bucket_policy(Bucket=applied[0])[
-                        "Policy"
-                    ]
-                step.detail = f"applied to {', '.join(applied)}" if applied else "no bucket policy"
-        finally:
-            server.__exit__(*sys.exc_info())
+        aws = Aws(endpoint_url=url, region=region)
+        mocks = EmulatorMocks(aws)
+        program = _deploy(project_dir, config, artifact, mocks, runner)
+        fn = _verify(aws, mocks, artifact, program, runner)
+        _invoke_all(aws, mocks, fn, work=work, runtime=artifact.runtime, runner=runner)
+        if inspect is not None:
+            inspect(url, result)
+        with runner.step("policy") as step:
+            applied = apply_deferred_policies(aws)
+            if applied:
+                s3 = aws.client("s3")
+                result.bucket_policy = s3.get_bucket_policy(Bucket=applied[0])["Policy"]
+            step.detail = f"applied to {', '.join(applied)}" if applied else "no bucket policy"
 
 
 def _rehearsal_config(config: StackConfig, result: Result) -> StackConfig:
@@ -270,7 +266,7 @@ def _package_summary(artifact: Any) -> dict[str, Any]:
 
 def _deploy(
     project_dir: Path, config: StackConfig, artifact: Any, mocks: EmulatorMocks, runner: _Runner
-) -> None:
+) -> dict[str, Any]:
     result = runner.result
     with runner.step("deploy") as step:
         try:
@@ -293,6 +289,7 @@ def _deploy(
             for k, v in sorted(program.outputs.items())
         }
         step.detail = f"{len(mocks.created)} resources"
+    return program.outputs
 
 
 def _one(mocks: EmulatorMocks, token: str) -> Created:
@@ -302,7 +299,20 @@ def _one(mocks: EmulatorMocks, token: str) -> Created:
     return found[0]
 
 
-def _verify(aws: Aws, mocks: EmulatorMocks, artifact: Any, runner: _Runner) -> dict[str, Any]:
+# Stack outputs (docs/infra.md "Exports") that must agree with what was deployed.
+def _expected_outputs(deployed: dict[str, Any], artifact: Any) -> dict[str, Any]:
+    return {
+        "bucket_name": deployed["bucket"],
+        "lambda_s3_key": deployed["key"],
+        "package_version": deployed["version_id"],
+        "package_sha256": artifact.sha256,
+        "function_name": deployed["function"],
+    }
+
+
+def _verify(
+    aws: Aws, mocks: EmulatorMocks, artifact: Any, outputs: dict[str, Any], runner: _Runner
+) -> dict[str, Any]:
     import hashlib
 
     result = runner.result
@@ -342,6 +352,12 @@ def _verify(aws: Aws, mocks: EmulatorMocks, artifact: Any, runner: _Runner) -> d
             "runtime": conf["Runtime"],
             "handler": conf["Handler"],
         }
+        # The path contract, as the stack reports it: the exports name what was deployed.
+        for name, want in _expected_outputs(result.deployed, artifact).items():
+            if name in outputs and outputs[name] != want:
+                raise RehearsalError(
+                    f"stack output {name} is {outputs[name]!r}, but {want!r} was deployed"
+                )
         step.detail = f"CodeSha256 {conf['CodeSha256']} = manifest"
     return {"created": fn, "config": conf, "code": code}
 
