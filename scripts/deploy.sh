@@ -27,7 +27,7 @@ if [ "$DEBUG" = "true" ]; then
   set -x
 fi
 
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 say() { echo "==> $*" >&2; }
 die() { echo "error: $*" >&2; exit "${2:-2}"; }
 

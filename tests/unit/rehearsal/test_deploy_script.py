@@ -88,3 +88,11 @@ def test_a_missing_prebuilt_manifest_is_an_error(tmp_path):
     proc = run_deploy("--preview", env=env)
     assert proc.returncode == 2
     assert "nope.json does not exist" in proc.stderr
+
+
+def test_help_is_the_usage_text_only(tmp_path):
+    proc = run_deploy("--help", env=script_env(tmp_path))
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("Deploys the cloud trading bot")
+    assert "--local" in proc.stdout
+    assert "set -euo" not in proc.stdout
