@@ -193,15 +193,18 @@ def cmd_upload(args: argparse.Namespace) -> int:
     _out(f"  version id  {result.version_id or '(none: versioning is off)'}")
     _out(f"  sha256      {result.sha256}")
     _out(f"  CodeSha256  {result.sha256_b64}   (what Lambda will report)")
+    # CONTRACTS.md §4: the function of environment <env> is market_data_fetcher-<env>.
+    env = up.tags_for(result.key).get("environment")
+    function = f"market_data_fetcher-{env}" if env else "FUNCTION"
     _out("next steps:")
     _out("  pulumi up        # the stack pins s3_object_version and source_code_hash to this build")
     version = f" --s3-object-version {result.version_id}" if result.version_id else ""
     _out(
-        f"  or by hand: aws lambda update-function-code --function-name FUNCTION "
+        f"  or by hand: aws lambda update-function-code --function-name {function} "
         f"--s3-bucket {result.bucket} --s3-key {result.key}{version} --publish"
     )
     _out(
-        f"  then: python -m lambda_pkg status --function FUNCTION --bucket {result.bucket} "
+        f"  then: python -m lambda_pkg status --function {function} --bucket {result.bucket} "
         f"--key {result.key}"
     )
     return 0

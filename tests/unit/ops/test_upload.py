@@ -314,3 +314,10 @@ def test_an_object_without_a_sha256_checksum_is_judged_by_its_metadata(bucket, p
     s3.put_object(Bucket=bucket, Key=KEY, Body=package.read_bytes(), Metadata=pkg.metadata)
     # THEN the uploader does not create a second version of the same bytes
     assert upload(s3, pkg, bucket, KEY).skipped
+
+
+def test_next_steps_name_the_environments_function(bucket, package, capsys):
+    assert main(["upload", str(package), bucket, KEY]) == 0
+    out = capsys.readouterr().out
+    assert "--function-name market_data_fetcher-dev" in out
+    assert "status --function market_data_fetcher-dev" in out
