@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import tempfile
 import time
@@ -28,6 +29,7 @@ from lambda_pkg.interpreters import find_interpreter
 from lambda_pkg.platforms import check_target, python_version
 from lambda_pkg.sources import is_env_file
 
+_HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 # What every Python Lambda runtime already has on its path.
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 
@@ -195,6 +197,13 @@ def _import_check(
     runtime: str,
     result: Result,
 ) -> None:
+    host = _HOST_ARCH.get(platform.machine().lower())
+    if host != result.architecture:
+        result.notes.append(
+            f"import check skipped: this machine is {platform.machine()}, the target "
+            f"{result.architecture}; its native libraries cannot load here"
+        )
+        return
     interp = find_interpreter(python_version(runtime))
     if interp is None:
         result.notes.append(f"import check skipped: no python{python_version(runtime)} found")

@@ -231,3 +231,16 @@ def test_verify_errors(run, tmp_path):
     code, _, err = run("verify", str(tmp_path / "bad.zip"))
     assert code == 2
     assert_one_line_error(err, r"not a zip file")
+
+
+def test_verify_of_a_foreign_architecture_audits_but_does_not_import(run, tmp_path):
+    project = make_project(tmp_path / "p", requirements="onlyarm\n")
+    built = _built(
+        run, project, "--runtime", "python3.12", "--architecture", "arm64", "--no-bytecode"
+    )
+    code, out, err = run("verify", built["path"], "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["architecture"] == "arm64"
+    assert result["import_seconds"] is None
+    assert any("import check skipped" in n for n in result["notes"])
