@@ -16,9 +16,7 @@ def role(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     role_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
     kwargs: dict[str, Any] = {
         "RoleName": role_name,
-        "AssumeRolePolicyDocument": json_document(
-            name, "assumeRolePolicy", inputs["assumeRolePolicy"]
-        ),
+        "AssumeRolePolicyDocument": json_document("assumeRolePolicy", inputs["assumeRolePolicy"]),
     }
     for field, param in (
         ("path", "Path"),
@@ -39,7 +37,7 @@ def role(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
             iam.put_role_policy(
                 RoleName=role_name,
                 PolicyName=inline["name"],
-                PolicyDocument=json_document(name, "inlinePolicies.policy", inline["policy"]),
+                PolicyDocument=json_document("inlinePolicies.policy", inline["policy"]),
             )
     return role_name, {
         "name": role_name,
@@ -56,7 +54,7 @@ def role_policy(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]
     aws.client("iam").put_role_policy(
         RoleName=inputs["role"],
         PolicyName=policy_name,
-        PolicyDocument=json_document(name, "policy", inputs["policy"]),
+        PolicyDocument=json_document("policy", inputs["policy"]),
     )
     return f"{inputs['role']}:{policy_name}", {"name": policy_name}
 
@@ -67,7 +65,7 @@ def policy(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     policy_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
     kwargs: dict[str, Any] = {
         "PolicyName": policy_name,
-        "PolicyDocument": json_document(name, "policy", inputs["policy"]),
+        "PolicyDocument": json_document("policy", inputs["policy"]),
     }
     if inputs.get("description"):
         kwargs["Description"] = inputs["description"]
@@ -199,7 +197,7 @@ def kms_key(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     if inputs.get("description"):
         kwargs["Description"] = inputs["description"]
     if inputs.get("policy"):
-        kwargs["Policy"] = json_document(name, "policy", inputs["policy"])
+        kwargs["Policy"] = json_document("policy", inputs["policy"])
     kms = aws.client("kms")
     meta = kms.create_key(**kwargs)["KeyMetadata"]
     if inputs.get("enableKeyRotation"):

@@ -131,7 +131,7 @@ def bucket_policy(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dic
     the emulator still ends with the deployed policy.
     """
     require(inputs, "bucket", "policy")
-    policy = json_document(name, "policy", inputs["policy"])
+    policy = json_document("policy", inputs["policy"])
     check_transport_only(policy)
     aws.client("s3").head_bucket(Bucket=inputs["bucket"])
     aws.deferred_policies[inputs["bucket"]] = policy

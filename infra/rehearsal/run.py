@@ -18,6 +18,7 @@ Steps, each timed and reported; the first failure stops the run and names itself
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sys
 import tempfile
@@ -313,8 +314,6 @@ def _expected_outputs(deployed: dict[str, Any], artifact: Any) -> dict[str, Any]
 def _verify(
     aws: Aws, mocks: EmulatorMocks, artifact: Any, outputs: dict[str, Any], runner: _Runner
 ) -> dict[str, Any]:
-    import hashlib
-
     result = runner.result
     with runner.step("verify") as step:
         fn = _one(mocks, FUNCTION)

@@ -78,7 +78,7 @@ def tag_list(tags: dict[str, str] | None, *, key: str = "Key", value: str = "Val
     return [{key: k, value: v} for k, v in (tags or {}).items()]
 
 
-def json_document(token: str, field: str, value: Any) -> str:
+def json_document(field: str, value: Any) -> str:
     """A policy input must be a JSON object (string or dict); return it as a string."""
     if isinstance(value, dict):
         return json.dumps(value)
