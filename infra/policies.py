@@ -192,6 +192,8 @@ def deployer_policy(
             # The function itself, and its versions and aliases (":live", ":7").
             [function_arn, f"{function_arn}:*"],
         ),
+        # The seed's deployment test after an update: `lambda_pkg invoke` ({"test": true}).
+        _statement("TestInvoke", ["lambda:InvokeFunction"], [function_arn, f"{function_arn}:*"]),
         _statement(
             "PassExecutionRole",
             ["iam:PassRole"],
