@@ -202,8 +202,8 @@ def _touch(path: Path) -> None:
         os.utime(path)
 
 
-def _code_entries(plan: Plan, progress: Progress) -> tuple[list[Entry], int]:
-    """The project's own files (and their bytecode), compressed; plus the pyc count."""
+def _code_entries(plan: Plan, progress: Progress) -> list[Entry]:
+    """The project's own files and their bytecode, compressed, after the secret scan."""
     contents = {s.arcname: s.read() for s in plan.sources}
     hits = [h for s in plan.sources for h in scan_secrets(s.arcname, contents[s.arcname])]
     if hits:
@@ -213,7 +213,6 @@ def _code_entries(plan: Plan, progress: Progress) -> tuple[list[Entry], int]:
             "(the API key belongs in Secrets Manager)"
         )
     entries = [make_entry(s.arcname, contents[s.arcname], s.mode) for s in plan.sources]
-    pycs = 0
     if plan.interpreter:
         py = [s.arcname for s in plan.sources if s.arcname.endswith(".py")]
         progress.step(f"compiling {len(py)} source modules")
@@ -225,9 +224,8 @@ def _code_entries(plan: Plan, progress: Progress) -> tuple[list[Entry], int]:
                     f"{name} does not compile for Python {plan.interpreter.version}; fix the syntax"
                 )
             entries.append(make_entry(pyc_name(name, plan.interpreter.cache_tag), pyc))
-            pycs += 1
     entries.sort(key=lambda e: e.name)
-    return entries, pycs
+    return entries
 
 
 def _merge(code: list[Entry], deps: list[Entry]) -> list[Entry]:
@@ -242,7 +240,7 @@ def _merge(code: list[Entry], deps: list[Entry]) -> list[Entry]:
 
 
 def _build(plan: Plan, progress: Progress) -> Artifact:
-    code, code_pycs = _code_entries(plan, progress)
+    code = _code_entries(plan, progress)
     segment = Segment(entries=[], dists=[])
     if spec := plan.deps:
         segment = ensure_segment(spec, plan.cache_dir, progress)
