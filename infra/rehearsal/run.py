@@ -32,6 +32,7 @@ from infra.emulator import moto_server
 from infra.rehearsal import invoker
 from infra.rehearsal.engine import Aws, Created, EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
+from infra.rehearsal.localbucket import create_bucket
 from infra.rehearsal.program import StackConfig, load_stack_config, run_program
 from infra.rehearsal.resources_s3 import apply_deferred_policies
 
@@ -177,7 +178,7 @@ def _rehearse(
     result = runner.result
     with runner.step("config") as step:
         config = load_stack_config(project_dir, stack).with_values(overrides)
-        config = _rehearsal_config(config, result)
+        config, adopt = _rehearsal_config(config, result, overrides)
         step.detail = f"{len(config.values)} keys"
 
     with runner.step("package") as step:
@@ -194,6 +195,9 @@ def _rehearse(
             step.detail = url
         aws = Aws(endpoint_url=url, region=region)
         mocks = EmulatorMocks(aws)
+        if adopt:
+            # Play the owner stack's part, so this one can adopt the bucket by name.
+            create_bucket(aws, adopt)
         program = _deploy(project_dir, config, artifact, mocks, runner)
         fn = _verify(aws, mocks, artifact, program, runner)
         _invoke_all(aws, mocks, fn, work=work, runtime=artifact.runtime, runner=runner)
@@ -207,16 +211,27 @@ def _rehearse(
             step.detail = f"applied to {', '.join(applied)}" if applied else "no bucket policy"
 
 
-def _rehearsal_config(config: StackConfig, result: Result) -> StackConfig:
-    # The emulator is a fresh, empty account, like the dev-only account of DESIGN.md
-    # decision 1: this stack must own (create) the bucket, since no one else will.
-    if config.get("bucketOwner") != "true":
+def _rehearsal_config(
+    config: StackConfig, result: Result, overrides: dict[str, Any]
+) -> tuple[StackConfig, str | None]:
+    """The stack's config as rehearsed, and the bucket to pre-create (adopt mode)."""
+    adopt = None
+    if str(overrides.get("bucketOwner", "")).lower() == "false":
+        # Asked for explicitly: rehearse a non-owner stack adopting the shared bucket,
+        # which is first created the way its owner would (infra.rehearsal.localbucket).
+        adopt = config.get("bucketName")
+        result.notes.append(
+            f"bucketOwner false: bucket {adopt} pre-created as its owner stack would make it"
+        )
+    elif config.get("bucketOwner") != "true":
+        # The emulator is a fresh, empty account, like the dev-only account of DESIGN.md
+        # decision 1: this stack must own (create) the bucket, since no one else will.
         result.notes.append("bucketOwner set to true: the emulator is an empty account")
         config = config.with_values({"bucketOwner": True})
     if not config.get("marketDataApiKey"):
         result.notes.append("marketDataApiKey: a placeholder value (the real one is never read)")
         config = config.with_values({"marketDataApiKey": PLACEHOLDER_API_KEY}, secret=True)
-    return config
+    return config, adopt
 
 
 def _artifact(project_dir: Path, config: StackConfig) -> Any:

@@ -212,3 +212,20 @@ def test_cli_unknown_stack_is_a_user_error():
     assert proc.returncode == 2
     assert "no stack 'staging'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_non_owner_stack_adopts_the_shared_bucket(artifact, monkeypatch):
+    # GIVEN the dev stack as a tenant of the bucket (its shipped setting), asked for explicitly
+    monkeypatch.setenv("CTB_ARTIFACT_MANIFEST", str(artifact.manifest_path))
+    overrides = {"marketDataProvider": "fixture", "bucketOwner": "false"}
+    # WHEN it is rehearsed
+    result = rehearse(ROOT, "dev", overrides=overrides)
+    # THEN it passes, found the bucket through the getBucket invoke and created none
+    assert result.ok, result.error
+    tokens = [r.token for r in result.resources]
+    assert "aws:s3/bucket:Bucket" not in tokens
+    assert "aws:s3/bucketPolicy:BucketPolicy" not in tokens
+    assert result.invokes == ["aws:s3/getBucket:getBucket"]
+    assert result.bucket_policy is None
+    assert result.deployed["bucket"] == BUCKET
+    assert result.objects["data"]
