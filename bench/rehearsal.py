@@ -78,7 +78,7 @@ def main() -> int:
 
     manifest, warm, was_cold = warm_package(args.stack)
     package = json.loads(manifest.read_text())
-    cold = " (the cache was cold: built first, not timed)" if was_cold else ""
+    cold = " (the first check built it: inputs had changed; not timed)" if was_cold else ""
     print(
         f"stack {args.stack}; package {package['size']:,} bytes zipped, "
         f"{package['unzipped_size']:,} unzipped{cold}"
