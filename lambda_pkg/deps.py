@@ -170,7 +170,9 @@ def _wheel_members(path: Path, dist: str) -> list[_Member]:
             infos = zf.infolist()
     except zipfile.BadZipFile as exc:
         raise UserError(f"{path.name}: not a valid wheel ({exc})") from None
-    data_dir = next((i.filename.split("/")[0] for i in infos if ".data/" in i.filename), None)
+    # The wheel's own `{name}-{version}.data/` directory, at the top level only.
+    tops = {i.filename.split("/", 1)[0] for i in infos if "/" in i.filename}
+    data_dir = next((t for t in sorted(tops) if t.endswith(".data") and "-" in t), None)
     for info in infos:
         if info.is_dir():
             continue

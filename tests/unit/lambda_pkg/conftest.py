@@ -111,6 +111,7 @@ def wheelhouse(tmp_path_factory) -> Path:
             "tinydep/tests/test_core.py": "def test(): pass\n",
             "tinydep/__pycache__/core.cpython-39.pyc": b"\x00junk",
             "tinydep/docs/guide.txt": "how to\n",
+            "tinydep/assets.data/table.csv": "a,b\n",  # not the wheel's .data directory
             "tinydep/bin_tool.sh": "#!/bin/sh\n",
             "tinydep-1.0.data/scripts/tinydep-cli": "#!python\n",
             "tinydep-1.0.data/purelib/tinydep_extra.py": "EXTRA = True\n",
