@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     if result.ok:
         return 0
     print(f"error: rehearsal step '{result.failed_step}' failed: {result.error}", file=sys.stderr)
-    # A stack that cannot be read is the user's to fix; anything later is a failed check.
-    return 2 if result.failed_step == "config" else 1
+    # A stack or config value that is wrong is the user's to fix; anything else is a
+    # failed check.
+    return 2 if result.user_error else 1
 
 
 if __name__ == "__main__":

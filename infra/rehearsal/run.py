@@ -72,6 +72,9 @@ class Result:
     bucket_policy: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    # The failure is the user's to fix (bad stack file or config value, bad package):
+    # the CLI exits 2 for it, 1 for any other failed step (docs/CONTRACTS.md §7).
+    user_error: bool = False
 
     @property
     def ok(self) -> bool:
@@ -83,6 +86,7 @@ class Result:
             "ok": self.ok,
             "failed_step": self.failed_step,
             "error": self.error,
+            "user_error": self.user_error,
             "seconds": round(self.seconds, 2),
             "steps": [
                 {"name": s.name, "ok": s.ok, "seconds": round(s.seconds, 2), "detail": s.detail}
@@ -124,6 +128,7 @@ class _Runner:
             self.result.steps.append(step)
             self.result.failed_step = name
             self.result.error = _describe(exc)
+            self.result.user_error = name == "config" or _is_user_error(exc)
             self.progress(f"    FAILED: {self.result.error}")
             raise StepFailed(name) from exc
         step.ok = True
@@ -132,10 +137,17 @@ class _Runner:
         self.progress(f"    ok ({step.seconds:.2f} s){': ' + step.detail if step.detail else ''}")
 
 
-def _describe(exc: BaseException) -> str:
+def _is_user_error(exc: BaseException) -> bool:
+    import pulumi
+
     from lambda_pkg.errors import UserError
 
-    if isinstance(exc, (RehearsalError, UserError)):
+    # pulumi.RunError is how a program reports bad config (infra.config.ConfigError).
+    return isinstance(exc, (UserError, pulumi.RunError))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RehearsalError) or _is_user_error(exc):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 

@@ -229,3 +229,21 @@ def test_a_non_owner_stack_adopts_the_shared_bucket(artifact, monkeypatch):
     assert result.bucket_policy is None
     assert result.deployed["bucket"] == BUCKET
     assert result.objects["data"]
+
+
+def test_a_bad_config_value_fails_the_deploy_step_as_a_user_error(artifact, monkeypatch):
+    monkeypatch.setenv("CTB_ARTIFACT_MANIFEST", str(artifact.manifest_path))
+    urls: list[str] = []
+    result = rehearse(
+        ROOT,
+        "dev",
+        overrides={"memorySize": 5},
+        progress=lambda msg: urls.extend(msg.split()[-1:] if "127.0.0.1" in msg else []),
+    )
+    assert (result.ok, result.failed_step, result.user_error) == (False, "deploy", True)
+    assert "cloud-trading-bot:memorySize" in result.error
+    assert result.resources == []
+    # The emulator it started is stopped again.
+    (url,) = urls
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(url + "/moto-api/", timeout=2)  # noqa: S310
