@@ -15,6 +15,7 @@ bundle_boto3, platform tags, pip options, bytecode format, builder version).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -132,6 +133,11 @@ def classify_pip_failure(output: str, spec: DepsSpec, log: Path) -> Exception:
 
 
 def run_pip(spec: DepsSpec, dest: Path, log: Path, progress: Progress) -> None:
+    if importlib.util.find_spec("pip") is None:
+        raise UserError(
+            f"pip is not installed for {sys.executable}; install it (python -m ensurepip) "
+            "or run the packager from the project's .venv"
+        )
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = pip_command(spec, dest)
     lines: list[str] = []
