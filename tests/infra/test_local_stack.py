@@ -31,9 +31,9 @@ ENDPOINT_FOR = {
     "dynamodb": "dynamodb",
     "secretsmanager": "secretsmanager",
     "kms": "kms",
-    "cloudwatch/logGroup": "cloudwatchlogs",
-    "cloudwatch/eventRule": "cloudwatchevents",
-    "cloudwatch/eventTarget": "cloudwatchevents",
+    "cloudwatch/logGroup": "logs",
+    "cloudwatch/eventRule": "events",
+    "cloudwatch/eventTarget": "events",
     "cloudwatch/metricAlarm": "cloudwatch",
     "index/getCallerIdentity": "sts",
 }
@@ -84,6 +84,10 @@ def test_provider_skips_what_needs_real_aws(config):
 def test_every_endpoint_is_the_local_emulator(config):
     (endpoints,) = config["aws:endpoints"]
     assert endpoints, "no endpoints"
+    # Canonical service names only: an alias beside its service is a provider error.
+    assert not {"cloudwatchlogs", "cloudwatchlog", "cloudwatchevents", "eventbridge"} & set(
+        endpoints
+    )
     bad = {k: v for k, v in endpoints.items() if not LOOPBACK.match(v)}
     assert bad == {}
     # One emulator serves every service.
@@ -98,7 +102,7 @@ def test_every_service_the_program_touches_has_an_endpoint(config, deployed):
     }
     assert needed - set(endpoints) == set()
     # The services the rehearsal of this stack certainly touches.
-    assert {"s3", "lambda", "iam", "dynamodb", "secretsmanager", "cloudwatchlogs"} <= needed
+    assert {"s3", "lambda", "iam", "dynamodb", "secretsmanager", "logs", "events"} <= needed
 
 
 def test_the_local_stack_adopts_the_seeded_bucket_and_uses_canned_data(config, deployed):
