@@ -74,8 +74,11 @@ def function(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     ):
         if inputs.get(field) not in (None, "", []):
             kwargs[param] = number(inputs[field])
+    variables = (inputs.get("environment") or {}).get("variables")
+    if variables:
+        # Verbatim: variable names are data, not API fields to re-case.
+        kwargs["Environment"] = {"Variables": {k: str(v) for k, v in variables.items()}}
     for field, param in (
-        ("environment", "Environment"),
         ("tracingConfig", "TracingConfig"),
         ("loggingConfig", "LoggingConfig"),
         ("deadLetterConfig", "DeadLetterConfig"),

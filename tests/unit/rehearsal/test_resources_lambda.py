@@ -31,7 +31,7 @@ def _function_inputs(bucket: str, version: str, role_arn: str, code: bytes, **ex
         "memorySize": 512.0,
         "timeout": 300.0,
         "architectures": ["x86_64"],
-        "environment": {"variables": {"ENVIRONMENT": "dev"}},
+        "environment": {"variables": {"ENVIRONMENT": "dev", "id": "kept as is"}},
         "tracingConfig": {"mode": "Active"},
         **extra,
     }
@@ -50,7 +50,7 @@ def test_function_runs_the_pinned_version_not_the_newest(deploy, aws):
     assert conf["CodeSha256"] == b64sha(old) == out["codeSha256"]
     assert out["version"] == "1"
     assert out["qualifiedArn"] == out["arn"] + ":1"
-    assert conf["Environment"]["Variables"] == {"ENVIRONMENT": "dev"}
+    assert conf["Environment"]["Variables"] == {"ENVIRONMENT": "dev", "id": "kept as is"}
     assert conf["MemorySize"] == 512
     assert aws.function_code[name] == b64sha(old)
 
