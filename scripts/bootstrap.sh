@@ -33,8 +33,19 @@ stamp="$VENV/.requirements.sha256"
 want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "==> installing dependencies into $VENV (first run takes about a minute)" >&2
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
-  "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements-dev.txt" >&2
+  # Some machines' global pip config names local indexes that do not exist; pip
+  # warns once per package about them. Drop that noise, keep every other message.
+  quiet_pip() {
+    local status=0
+    "$VENV/bin/python" -m pip "$@" >&2 \
+      2> >(grep -v "is ignored: it is neither a file nor a directory" >&2) || status=$?
+    return "$status"
+  }
+  # Explicit exits: a caller may source this where errexit does not apply.
+  quiet_pip install --quiet --upgrade pip ||
+    { echo "error: could not upgrade pip in $VENV (see pip's message above)" >&2; exit 1; }
+  quiet_pip install --quiet -r "$ROOT/requirements-dev.txt" ||
+    { echo "error: could not install requirements-dev.txt into $VENV (see pip's message above)" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
 
