@@ -70,10 +70,10 @@ def main() -> int:
         _inner(ns.stack)
         return 0
 
-    from infra.deployer_policy import read_stack_yaml
+    from infra.config import load_stack_file
     from lambda_pkg.builder import ensure, prepare
 
-    cfg, _ = read_stack_yaml(ns.stack)
+    cfg, _ = load_stack_file(ns.stack, ROOT)
     options = {
         "project_dir": ROOT,
         "runtime": cfg.runtime,

@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -26,6 +27,7 @@ import pulumi
 from backend.models import TICKER_RE
 from infra import ci_policies as cp
 from infra.names import PROJECT, Names, default_lambda_s3_key
+from infra.stackfile import StackFile, StackFileError, read_stack_file
 
 NAMESPACE = PROJECT
 
@@ -58,8 +60,6 @@ _RATE_RE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _CRON_RE = re.compile(r"^cron\(([^()]+)\)$")
 _KMS_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(?:mrk-)?[0-9a-f-]{32,36}$")
 _SNS_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
-_REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
-_BRANCH_RE = re.compile(r"^(?!/)(?!.*(?:\.\.|//|@\{|\.lock$))[A-Za-z0-9._/-]{1,200}(?<!/)$")
 _TAG_KEY_RE = re.compile(r"^[\w .:/=+@-]{1,128}$")
 _TAG_VALUE_RE = re.compile(r"^[\w .:/=+@-]{0,256}$")
 
@@ -333,8 +333,9 @@ def _tags(value: Any) -> Mapping[str, str]:
 
 
 def _branch(value: Any) -> str:
-    if not isinstance(value, str) or not _BRANCH_RE.match(value):
-        raise _Invalid("a git branch name, e.g. main")
+    # The short name: the trust policies and Pulumi Deployments add refs/heads/ themselves.
+    if not isinstance(value, str) or not cp.BRANCH_RE.match(value) or value.startswith("refs/"):
+        raise _Invalid("a short git branch name, e.g. main (not refs/heads/main)")
     return value
 
 
@@ -373,7 +374,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "tags": _tags,
     "deploymentsEnabled": _as_bool,
     "ciRoleEnabled": _as_bool,
-    "githubRepository": _optional(_REPO_RE, "empty, or owner/repo"),
+    "githubRepository": _optional(cp.REPOSITORY_RE, "empty, or owner/repo"),
     "githubBranch": _branch,
     "githubEnvironment": _optional(cp.ENVIRONMENT_RE, "empty, or a GitHub environment name"),
     "githubOidcProviderArn": _optional(
@@ -449,6 +450,16 @@ def parse_config(
             "the role Pulumi Deployments assumes when deploymentsEnabled is true and "
             "ciRoleEnabled is false (or set ciRoleEnabled: true to create one)"
         )
+    if (
+        values.get("deploymentsEnabled")
+        and values.get("deploymentsPushToDeploy") is False
+        and values.get("deploymentsPreviewPullRequests") is False
+    ):
+        errors.append(
+            f"{NAMESPACE}:deploymentsEnabled = True: with deploymentsPushToDeploy and "
+            "deploymentsPreviewPullRequests both false, Pulumi Deployments would never run; "
+            "set one of them to true, or deploymentsEnabled to false"
+        )
     if errors:
         raise ConfigError(
             f"invalid stack configuration for stack {stack!r}:\n  " + "\n  ".join(errors)
@@ -500,14 +511,52 @@ def _all_runtime_keys() -> set[str]:
     return keys
 
 
+def check_pulumi_names(cfg: StackConfig, *, organization: str, project: str, stack: str) -> None:
+    """Pulumi Deployments' settings and OIDC subjects name the Pulumi organization,
+    project and stack: check them with the rest of the config, before any resource."""
+    if not cfg.deployments_enabled:
+        return
+    for what, value in (("organization", organization), ("project", project), ("stack", stack)):
+        try:
+            cp.check_pulumi_name(value, what)
+        except cp.PolicyInputError as exc:
+            raise ConfigError(f"{NAMESPACE}:deploymentsEnabled = True: Pulumi {exc}") from None
+
+
 def load_config() -> StackConfig:
     """Read this stack's config from the Pulumi engine and validate it."""
     prefix = f"{NAMESPACE}:"
     present = {k[len(prefix) :] for k in _all_runtime_keys() if k.startswith(prefix)}
     raw = {key: pulumi.runtime.get_config(prefix + key) for key in present | KEY_NAMES}
     secret_keys = {k for k in present if pulumi.runtime.is_config_secret(prefix + k)}
-    cfg = parse_config(raw, stack=pulumi.get_stack(), secret_keys=secret_keys)
+    stack = pulumi.get_stack()
+    cfg = parse_config(raw, stack=stack, secret_keys=secret_keys)
+    check_pulumi_names(
+        cfg, organization=pulumi.get_organization(), project=pulumi.get_project(), stack=stack
+    )
     if cfg.market_data_api_key is None:
         return cfg
     # Hand the key on as a secret Output only, so Pulumi encrypts it in state.
     return replace(cfg, market_data_api_key=pulumi.Output.secret(raw["marketDataApiKey"]))
+
+
+def load_stack_file(stack: str, project_dir: Path) -> tuple[StackConfig, StackFile]:
+    """Validate `Pulumi.<stack>.yaml` (over Pulumi.yaml's defaults) as the program would,
+    without the CLI. Encrypted values count as set; they are never decrypted here."""
+    try:
+        stack_file = read_stack_file(project_dir, stack)
+    except StackFileError as exc:
+        raise ConfigError(str(exc)) from None
+    if stack_file.project != NAMESPACE:
+        raise ConfigError(
+            f"{project_dir / 'Pulumi.yaml'}: project {stack_file.project!r}, but the program's "
+            f"config namespace is {NAMESPACE!r}"
+        )
+    raw: dict[str, Any] = stack_file.project_values()
+    secure = stack_file.project_secure_keys()
+    raw.update(dict.fromkeys(secure, "<secure>"))
+    try:
+        cfg = parse_config(raw, stack=stack, secret_keys=secure)
+    except ConfigError as exc:
+        raise ConfigError(f"{stack_file.path}: {exc}") from None
+    return cfg, stack_file

@@ -18,9 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from infra.config import NAMESPACE, ConfigError, StackConfig, parse_config
+from infra.config import ConfigError, StackConfig, load_stack_file
 from infra.policies import deployer_policy, parse_arn
 from lambda_pkg.artifact import write_json_atomic
 
@@ -61,32 +59,6 @@ def policy_for_function_arn(cfg: StackConfig, function_arn: str) -> dict[str, An
     return policy_for_stack(cfg, partition=partition, region=region, account_id=account_id)
 
 
-def read_stack_yaml(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[StackConfig, dict]:
-    """Validate `Pulumi.<stack>.yaml` the way the program does; also return its raw config."""
-    path = project_dir / f"Pulumi.{stack}.yaml"
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such stack file (is the stack name right?)") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    config = doc.get("config") or {}
-    prefix = f"{NAMESPACE}:"
-    raw: dict[str, Any] = {}
-    secret_keys: set[str] = set()
-    for key, value in config.items():
-        if not key.startswith(prefix):
-            continue
-        short = key[len(prefix) :]
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            # Encrypted: this command cannot (and need not) decrypt it.
-            secret_keys.add(short)
-            raw[short] = "<secure>"
-        else:
-            raw[short] = value
-    return parse_config(raw, stack=stack, secret_keys=secret_keys), config
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m infra.deployer_policy", description=__doc__.split("\n\n")[0]
@@ -100,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not _ACCOUNT_RE.match(ns.account_id):
             raise ConfigError(f"--account-id {ns.account_id!r}: must be 12 digits")
-        cfg, raw = read_stack_yaml(ns.stack, ns.project_dir)
-        region = ns.region or raw.get("aws:region")
+        cfg, stack_file = load_stack_file(ns.stack, ns.project_dir)
+        region = ns.region or stack_file.get("aws:region")
         if not region or not _REGION_RE.match(str(region)):
             raise ConfigError(
                 f"region {region!r}: give --region (e.g. us-east-1) or set aws:region "
@@ -114,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if ns.output:
-        write_json_atomic(ns.output, policy)
+        try:
+            write_json_atomic(ns.output, policy)
+        except OSError as exc:
+            print(f"error: --output {ns.output}: {exc.strerror}", file=sys.stderr)
+            return 2
         print(f"wrote {ns.output}", file=sys.stderr)
     else:
         print(json.dumps(policy, indent=2, sort_keys=True))

@@ -10,7 +10,6 @@ whatever the mocks do: here, creating it in the emulator.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import runpy
 import sys
@@ -25,6 +24,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.rehearsal.errors import RehearsalError
+from infra.stackfile import StackFileError, config_string, read_stack_file
 
 
 @dataclass(frozen=True)
@@ -47,67 +47,25 @@ class StackConfig:
         keys = set(self.secret_keys)
         for key, value in extra.items():
             qualified = key if ":" in key else f"{self.project}:{key}"
-            values[qualified] = _config_string(value)
+            values[qualified] = config_string(value)
             if secret:
                 keys.add(qualified)
         return StackConfig(self.project, self.stack, values, frozenset(keys), self.encrypted_keys)
 
 
-def _config_string(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    # The CLI passes structured and non-string values as JSON text.
-    return json.dumps(value)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise RehearsalError(f"{path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise RehearsalError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise RehearsalError(f"{path}: expected a YAML mapping at the top level")
-    return data
-
-
 def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
-    """Pulumi.yaml's declared defaults, overlaid with Pulumi.<stack>.yaml's values."""
-    project_file = project_dir / "Pulumi.yaml"
-    project_doc = _read_yaml(project_file)
-    project = project_doc.get("name")
-    if not isinstance(project, str) or not project:
-        raise RehearsalError(f"{project_file}: no project name")
-    stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    if not stack_file.is_file():
-        known = sorted(
-            p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")
-        )
-        raise RehearsalError(
-            f"no stack {stack!r}: {stack_file.name} does not exist "
-            f"(stacks here: {', '.join(known) or 'none'})"
-        )
-
-    def qualify(key: str) -> str:
-        return key if ":" in key else f"{project}:{key}"
-
-    values: dict[str, str] = {}
-    for key, decl in (project_doc.get("config") or {}).items():
-        # A declaration is {type, description, default} or, for provider keys, a bare value.
-        if isinstance(decl, dict) and ("default" in decl or "value" in decl):
-            values[qualify(key)] = _config_string(decl.get("value", decl.get("default")))
-        elif decl is not None and not isinstance(decl, dict):
-            values[qualify(key)] = _config_string(decl)
-    encrypted: list[str] = []
-    for key, value in (_read_yaml(stack_file).get("config") or {}).items():
-        if isinstance(value, dict) and "secure" in value:
-            encrypted.append(qualify(key))
-            continue
-        values[qualify(key)] = _config_string(value)
-    return StackConfig(project, stack, values, encrypted_keys=tuple(encrypted))
+    """Pulumi.yaml's declared defaults, overlaid with Pulumi.<stack>.yaml's values
+    (infra.stackfile, the one reader of stack files)."""
+    try:
+        stack_file = read_stack_file(project_dir, stack)
+    except StackFileError as exc:
+        raise RehearsalError(str(exc)) from None
+    return StackConfig(
+        stack_file.project,
+        stack,
+        dict(stack_file.values),
+        encrypted_keys=stack_file.secure_keys,
+    )
 
 
 @dataclass

@@ -2,33 +2,29 @@
 scripts/deploy.sh needs before Pulumi runs (to build the matching package and to
 name the function in the rollback hint), as `key=value` lines.
 
-Read from Pulumi.yaml and Pulumi.<stack>.yaml the way the rehearsal reads them.
+Read from Pulumi.yaml and Pulumi.<stack>.yaml (infra.stackfile) and validated the way
+the program validates them, so a bad value fails here, naming the key, before any build.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from infra.names import Names
-from infra.rehearsal.errors import RehearsalError
-from infra.rehearsal.program import load_stack_config
+from infra.config import ConfigError, load_stack_file
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 def stack_info(project_dir: Path, stack: str) -> dict[str, str]:
-    config = load_stack_config(project_dir, stack)
-    environment = config.get("environment") or stack
-    layer = json.loads(config.get("dependencyLayer") or "false")
+    cfg, _ = load_stack_file(stack, project_dir)
     return {
-        "environment": environment,
-        "runtime": config.get("runtime") or "python3.12",
-        "architecture": config.get("architecture") or "x86_64",
-        "layer": "true" if layer is True else "false",
-        "function": Names.for_env(environment).function,
+        "environment": cfg.environment,
+        "runtime": cfg.runtime,
+        "architecture": cfg.architecture,
+        "layer": "true" if cfg.dependency_layer else "false",
+        "function": cfg.names.function,
     }
 
 
@@ -39,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         info = stack_info(args.project_dir, args.stack)
-    except RehearsalError as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for key, value in info.items():

@@ -1,7 +1,8 @@
 """Harness: run the real program (`__main__.py`) under Pulumi mocks, once per stack YAML.
 
-`run_program("dev")` loads `Pulumi.dev.yaml` for real, sets its config the way the
-Pulumi engine passes it (strings; arrays and objects as JSON), points
+`run_program("dev")` loads `Pulumi.yaml` and `Pulumi.dev.yaml` for real
+(infra.stackfile), sets their config the way the CLI passes it (every declared
+default too; strings, with arrays and objects as JSON), points
 CTB_ARTIFACT_MANIFEST at a small prebuilt package, runs the program inside a
 `@pulumi.runtime.test` function that returns every export (so the engine waits for
 every registration), and hands back what each resource received. Tests then
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
 import runpy
 import zipfile
@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 
+from infra.stackfile import config_string, read_stack_file
 from lambda_pkg.artifact import Artifact, write_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,18 +152,12 @@ def is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get("4dabf18193072939515e22adb298388d") == SECRET_SIG
 
 
-def engine_value(value: Any) -> str:
-    """A YAML config value as the engine hands it to the program."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return str(value)
-
-
-def stack_config(stack: str) -> dict[str, Any]:
-    doc = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
-    return dict(doc.get("config") or {})
+def stack_config(stack: str) -> dict[str, str]:
+    """The stack's config as the CLI hands it to the program: Pulumi.yaml's defaults
+    overlaid with Pulumi.<stack>.yaml, qualified keys, string values (infra.stackfile)."""
+    stack_file = read_stack_file(ROOT, stack)
+    assert not stack_file.secure_keys, "a shipped stack file holds no encrypted value"
+    return dict(stack_file.values)
 
 
 def make_artifact(directory: Path, *, runtime="python3.12", architecture="x86_64", layer=False):
@@ -239,10 +233,10 @@ def run_program(
     `run.resources` shows what had been registered by then."""
     config = {k: v for k, v in stack_config(stack).items() if k.split(":", 1)[1] not in drop}
     for key, value in (overrides or {}).items():
-        config[f"{PROJECT}:{key}"] = value
+        config[f"{PROJECT}:{key}"] = config_string(value)
     secret_keys = []
     for key, value in (secrets or {}).items():
-        config[f"{PROJECT}:{key}"] = value
+        config[f"{PROJECT}:{key}"] = config_string(value)
         secret_keys.append(f"{PROJECT}:{key}")
     buckets = existing_buckets
     if buckets is None:
@@ -255,7 +249,7 @@ def run_program(
     monitor = RecordingMonitor(mocks)
     # A fresh root stack and config per run: runtime state is process-global.
     pulumi.runtime.settings.ROOT.set(None)
-    pulumi.runtime.set_all_config({k: engine_value(v) for k, v in config.items()}, secret_keys)
+    pulumi.runtime.set_all_config(config, secret_keys)
     pulumi.runtime.set_mocks(
         mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, organization=ORG
     )

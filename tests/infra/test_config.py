@@ -10,6 +10,7 @@ from infra.config import (
     KEYS,
     LOG_RETENTION_DAYS,
     ConfigError,
+    check_pulumi_names,
     parse_config,
 )
 from tests.infra.harness import PROJECT, ROOT, SHIPPED_STACKS, stack_config
@@ -113,6 +114,7 @@ BAD_VALUES = [
     ("ciRoleEnabled", "off"),
     ("githubRepository", "not a repo"),
     ("githubBranch", "bad..branch"),
+    ("githubBranch", "refs/heads/main"),  # the trust policy adds refs/heads/ itself
     ("githubEnvironment", "bad\tname"),
     ("githubOidcProviderArn", "arn:aws:iam::123456789012:oidc-provider/example.com"),
     ("pulumiOidcProviderArn", "token.actions.githubusercontent.com"),
@@ -191,6 +193,39 @@ def test_ci_switches_need_a_github_repository(switch):
     # (ciRoleEnabled also gives Pulumi Deployments the role it assumes)
     raw = {switch: "true", "githubRepository": "acme/bot", "ciRoleEnabled": "true"}
     assert parse_config(raw, stack="dev").github_repository == "acme/bot"
+
+
+def test_deployments_that_could_never_trigger_are_refused():
+    # GIVEN Pulumi Deployments on with both of its triggers off
+    raw = {
+        "deploymentsEnabled": "true",
+        "ciRoleEnabled": "true",
+        "githubRepository": "acme/bot",
+        "deploymentsPushToDeploy": "false",
+        "deploymentsPreviewPullRequests": "false",
+    }
+    # THEN the config fails (not the component, after other resources were registered)
+    with pytest.raises(ConfigError, match=r"deploymentsEnabled = True: .* would never run"):
+        parse_config(raw, stack="dev")
+    assert parse_config({**raw, "deploymentsPushToDeploy": "true"}, stack="dev")
+
+
+@pytest.mark.parametrize(
+    ("organization", "project", "stack", "named"),
+    [
+        (None, "cloud-trading-bot", "dev", "organization: not set"),
+        ("", "cloud-trading-bot", "dev", "organization: not set"),
+        ("acme", "cloud-trading-bot", "dev stack", "stack: 'dev stack'"),
+    ],
+)
+def test_deployments_need_usable_pulumi_names(organization, project, stack, named):
+    raw = {"deploymentsEnabled": "true", "ciRoleEnabled": "true", "githubRepository": "a/b"}
+    cfg = parse_config(raw, stack="dev")
+    with pytest.raises(ConfigError, match=rf"deploymentsEnabled = True: Pulumi {named}"):
+        check_pulumi_names(cfg, organization=organization, project=project, stack=stack)
+    # Without Pulumi Deployments the names are not used, so not checked.
+    plain = parse_config({}, stack="dev")
+    check_pulumi_names(plain, organization=organization, project=project, stack=stack)
 
 
 @pytest.mark.parametrize(

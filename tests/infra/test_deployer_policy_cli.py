@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -48,20 +49,51 @@ def test_errors_are_one_line_with_exit_2(capsys, argv, message):
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_bad_stack_config_names_the_key(tmp_path, capsys):
-    (tmp_path / "Pulumi.qa.yaml").write_text(
+@pytest.fixture
+def project(tmp_path):
+    """A copy of the project file, beside which a test writes its own stack file."""
+    shutil.copyfile(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    return tmp_path
+
+
+def test_bad_stack_config_names_the_file_and_the_key(project, capsys):
+    (project / "Pulumi.qa.yaml").write_text(
         "config:\n  aws:region: us-east-1\n  cloud-trading-bot:memorySize: 64\n"
     )
-    assert main(["--stack", "qa", "--account-id", ACCOUNT, "--project-dir", str(tmp_path)]) == 2
-    assert "cloud-trading-bot:memorySize = 64: must be" in capsys.readouterr().err
+    assert main(["--stack", "qa", "--account-id", ACCOUNT, "--project-dir", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert f"{project / 'Pulumi.qa.yaml'}: invalid stack configuration" in err
+    assert "cloud-trading-bot:memorySize = '64': must be" in err
 
 
-def test_encrypted_api_key_is_accepted_without_decrypting(tmp_path, capsys):
-    (tmp_path / "Pulumi.qa.yaml").write_text(
+def test_a_key_without_namespace_belongs_to_the_project(project, capsys):
+    # As in the CLI: `memorySize` in a stack file is cloud-trading-bot:memorySize.
+    (project / "Pulumi.qa.yaml").write_text("config:\n  aws:region: us-east-1\n  timeout: 0\n")
+    assert main(["--stack", "qa", "--account-id", ACCOUNT, "--project-dir", str(project)]) == 2
+    assert "cloud-trading-bot:timeout = '0': must be" in capsys.readouterr().err
+
+
+def test_broken_yaml_is_one_line_naming_the_file(project, capsys):
+    (project / "Pulumi.qa.yaml").write_text("config: [unclosed\n")
+    assert main(["--stack", "qa", "--account-id", ACCOUNT, "--project-dir", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "Pulumi.qa.yaml is not valid YAML at line" in err
+    assert err.count("\n") == 1
+
+
+def test_unwritable_output_is_one_line(tmp_path, capsys):
+    argv = ["--stack", "dev", "--account-id", ACCOUNT, "--output", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --output {tmp_path}:") and err.count("\n") == 1
+
+
+def test_encrypted_api_key_is_accepted_without_decrypting(project, capsys):
+    (project / "Pulumi.qa.yaml").write_text(
         "config:\n  aws:region: us-east-1\n"
         "  cloud-trading-bot:marketDataApiKey:\n    secure: v1:abc:def\n"
     )
-    assert main(["--stack", "qa", "--account-id", ACCOUNT, "--project-dir", str(tmp_path)]) == 0
+    assert main(["--stack", "qa", "--account-id", ACCOUNT, "--project-dir", str(project)]) == 0
 
 
 def test_partitions():

@@ -444,6 +444,14 @@ def test_bad_config_fails_the_preview_before_any_resource(artifact, key, value):
     assert run.resources == []
 
 
+def test_bad_ci_config_fails_before_any_resource(artifact):
+    # The CI role is created last; its inputs are still checked with the config.
+    ci = {"ciRoleEnabled": True, "githubRepository": "acme/bot", "githubBranch": "refs/heads/main"}
+    run = run_program("prod", artifact.manifest_path, overrides=ci, raises=ConfigError)
+    assert "cloud-trading-bot:githubBranch = 'refs/heads/main'" in str(run.error)
+    assert run.resources == []
+
+
 def test_unknown_key_in_the_stack_file_is_reported(artifact):
     run = run_program(
         "dev", artifact.manifest_path, overrides={"memorysize": 1024}, raises=ConfigError
