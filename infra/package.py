@@ -48,8 +48,11 @@ class LambdaPackage(pulumi.ComponentResource):
     """Outputs: `key`, `version_id`, `sha256`, `layer_arn` (None without a layer)."""
 
     def __init__(self, name: str, args: PackageArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("cloud-trading-bot:lambda:LambdaPackage", name, None, opts)
         artifact = args.artifact
+        # Checked before anything is registered, so a bad call leaves no half a package.
+        if artifact.layer is not None and not (args.layer_key and args.layer_name):
+            raise ValueError("an artifact with a layer needs layer_key and layer_name")
+        super().__init__("cloud-trading-bot:lambda:LambdaPackage", name, None, opts)
         code = _object(f"{name}-object", key=args.key, artifact=artifact, args=args, parent=self)
         self.key = code.key
         self.version_id = code.version_id
@@ -57,8 +60,6 @@ class LambdaPackage(pulumi.ComponentResource):
         self.layer_arn: pulumi.Output[str] | None = None
 
         if artifact.layer is not None:
-            if not (args.layer_key and args.layer_name):
-                raise ValueError("an artifact with a layer needs layer_key and layer_name")
             layer_zip = artifact.layer
             layer_object = _object(
                 f"{name}-layer-object",
