@@ -139,6 +139,17 @@ class TestEveryWorkflow:
             assert forbidden not in text, f"{name} mentions {forbidden}"
 
     @pytest.mark.parametrize("name", ["deploy.yml", "preview.yml", "test.yml"])
+    def test_steps_run_with_pipefail(self, name):
+        # `shell: bash` means `bash -eo pipefail`; the implicit default lacks pipefail,
+        # so `lambda_pkg build --json | tee report.json` would pass over budget.
+        wf = load(name)
+        assert wf["defaults"]["run"]["shell"] == "bash"
+        for job_id, job in wf["jobs"].items():
+            assert "shell" not in (job.get("defaults") or {}).get("run", {}), f"{name}:{job_id}"
+            for step in job.get("steps", []):
+                assert step.get("shell", "bash") == "bash", f"{name}:{job_id}"
+
+    @pytest.mark.parametrize("name", ["deploy.yml", "preview.yml", "test.yml"])
     def test_checkouts_do_not_persist_the_token(self, name):
         for job in load(name)["jobs"].values():
             for step in steps_using(job, "actions/checkout"):
