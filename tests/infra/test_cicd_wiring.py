@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.infra.harness import SHIPPED_STACKS, run_program
+from tests.infra.test_program import assert_every_resource_sits_under_a_named_component
 
 CI_TYPES = {
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
@@ -55,3 +56,8 @@ def test_ci_role_and_deployments_are_wired_from_config(artifact):
     assert settings.inputs["vcs"]["repository"] == "acme/trading-bot"
     # AND the role ARNs are exported
     assert {"ci_deploy_role_arn", "ci_preview_role_arn"} <= set(run.outputs)
+    # AND the CI resources, like every other, sit under their named components
+    assert {
+        "cloud-trading-bot:ci:CiRole",
+        "cloud-trading-bot:ci:Deployments",
+    } <= assert_every_resource_sits_under_a_named_component(run)

@@ -73,9 +73,16 @@ def owner_run(owner_runs, stack):
 # ---- structure
 
 
-def test_every_resource_sits_under_a_named_component(run):
+RETAINED_TYPES = {
+    "aws:s3/bucket:Bucket",
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
+}
+
+
+def assert_every_resource_sits_under_a_named_component(run) -> set[str]:
+    """Components sit at the top; every cloud resource sits in one and is named after it.
+    Returns the component types."""
     components = {r.urn: r for r in run.resources if r.type.startswith("cloud-trading-bot:")}
-    assert len(components) == 4
     for component in components.values():
         assert component.parent_type == "pulumi:pulumi:Stack"
     for resource in run.resources:
@@ -84,6 +91,20 @@ def test_every_resource_sits_under_a_named_component(run):
         parent = components.get(resource.parent_urn)
         assert parent is not None, f"{resource.type} {resource.name} is not under a component"
         assert resource.name.startswith(f"{parent.name}-"), resource.name
+        # Only what is shared beyond the stack (the bucket, an account's OIDC provider)
+        # is kept on destroy; no component copies that onto its other children.
+        if resource.type not in RETAINED_TYPES:
+            assert not (resource.protect or resource.retain_on_delete), resource.name
+    return {c.type for c in components.values()}
+
+
+def test_every_resource_sits_under_a_named_component(run):
+    assert assert_every_resource_sits_under_a_named_component(run) == {
+        "cloud-trading-bot:storage:DeploymentBucket",
+        "cloud-trading-bot:lambda:LambdaPackage",
+        "cloud-trading-bot:data:BotData",
+        "cloud-trading-bot:lambda:MarketDataFunction",
+    }
 
 
 def test_exports(run, stack, artifact):
