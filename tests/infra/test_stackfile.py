@@ -126,3 +126,24 @@ def test_another_project_is_refused(project):
     write_stack(project, "config: {}\n")
     with pytest.raises(ConfigError, match=r"project 'demo', but the program's config namespace"):
         load_stack_file("st", project)
+
+
+def test_stackinfo_reads_the_validated_config(tmp_path, capsys):
+    # scripts/deploy.sh asks stackinfo what to build before Pulumi runs.
+    from infra.rehearsal.stackinfo import main as stackinfo
+
+    shutil.copyfile(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    write_stack(tmp_path, "config:\n  architecture: arm64\n  dependencyLayer: true\n", "qa")
+    assert stackinfo(["--stack", "qa", "--project-dir", str(tmp_path)]) == 0
+    info = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
+    assert info == {
+        "environment": "qa",
+        "runtime": "python3.12",
+        "architecture": "arm64",
+        "layer": "true",
+        "function": "market_data_fetcher-qa",
+    }
+    # AND a bad value is one error naming the key, not a traceback
+    write_stack(tmp_path, "config:\n  dependencyLayer: maybe\n", "qa")
+    assert stackinfo(["--stack", "qa", "--project-dir", str(tmp_path)]) == 2
+    assert "cloud-trading-bot:dependencyLayer = 'maybe': must be" in capsys.readouterr().err
