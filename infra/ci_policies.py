@@ -9,11 +9,12 @@ StringLike with `*`: a wildcard subject such as `repo:owner/repo:*` would let an
 tag or pull request of the repository assume the role.
 
 Subjects, and why each is there (GitHub's OIDC docs):
-- `repo:O/R:ref:refs/heads/B`: a job on branch B WITHOUT a GitHub environment (the build
-  and the dev deploy on a push to main);
+- `repo:O/R:ref:refs/heads/B`: a job on branch B WITHOUT a GitHub environment (the dev
+  deploy on a push to main). A role guarded by environments does not trust it;
 - `repo:O/R:environment:E`: a job that declares `environment: E` (the prod deploy). GitHub
   puts the environment in the subject instead of the ref, so the environment's
-  "deployment branches" rule (main only) is what binds it to the branch: docs/cicd.md;
+  "deployment branches" rule (main only) is what binds it to the branch: docs/cicd.md.
+  A role that trusts an environment trusts ONLY its environments (deploy_subjects);
 - `repo:O/R:pull_request`: any job of a pull_request event. Only the read-only preview
   role trusts it, because a pull request runs code that has not been reviewed yet.
 """
@@ -161,6 +162,21 @@ def github_subjects(
     if pull_requests:
         subjects.add(f"repo:{repository}:pull_request")
     return sorted(subjects)
+
+
+def deploy_subjects(repository: str, branch: str, environments: Iterable[str] = ()) -> list[str]:
+    """Who may assume a deploy role: the jobs of the given GitHub environments, or, with
+    none, the jobs of the branch.
+
+    With environments the branch is NOT trusted as well: the environment (required
+    reviewers, deployment branches = main only) is the gate, and a bare-branch subject
+    would let any job on that branch without the environment (the dev deploy, say)
+    assume the role and skip the approval."""
+    envs = list(environments)
+    subjects = github_subjects(repository, branch, environments=envs)
+    if envs:
+        subjects.remove(f"repo:{repository}:ref:refs/heads/{branch}")
+    return subjects
 
 
 def pulumi_subjects(
@@ -356,9 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise PolicyInputError(f"--account: {args.account!r} is not a 12-digit account id")
             provider = f"arn:{args.partition}:iam::{args.account}:oidc-provider/{GITHUB_OIDC_HOST}"
             if args.role == "deploy":
-                subjects = github_subjects(
-                    args.repository, args.branch, environments=args.environment
-                )
+                subjects = deploy_subjects(args.repository, args.branch, args.environment)
             else:
                 check_repository(args.repository)
                 subjects = [f"repo:{args.repository}:pull_request"]

@@ -2,9 +2,9 @@
 
 Two roles per stack, because the two jobs need very different rights:
 - `<prefix>-<env>-ci-deploy` carries the deployer policy (infra.policies.deployer_policy,
-  passed in, never computed here) and trusts only the deploy branch, the GitHub
-  environments that guard it (prod: `production`, with required reviewers) and, when
-  enabled, this stack's Pulumi Deployments.
+  passed in, never computed here) and trusts only the deploy branch or, when GitHub
+  environments guard the stack (prod: `production`, with required reviewers), only
+  those environments; and, when enabled, this stack's Pulumi Deployments.
 - `<prefix>-<env>-ci-preview` carries a read-only view of that same policy and trusts
   pull requests. A pull request runs code nobody has reviewed yet, so it must never
   hold credentials that can change anything.
@@ -51,7 +51,8 @@ class CiRoleArgs:
     # The deployer policy document (dict, JSON text, or an Output of either).
     deployer_policy: pulumi.Input[str] | Mapping[str, Any]
     branch: str = "main"
-    # GitHub environments whose jobs may deploy (their subject carries no branch).
+    # GitHub environments whose jobs may deploy (their subject carries no branch). When
+    # given, they are the only GitHub subjects the deploy role trusts.
     github_environments: Sequence[str] = ()
     # Adopt an existing GitHub OIDC provider (one per account) instead of creating it.
     github_oidc_provider_arn: pulumi.Input[str] | None = None
@@ -64,9 +65,7 @@ class CiRoleArgs:
 def _validated(args: CiRoleArgs) -> tuple[list[str], list[str], list[str] | None]:
     """Checks every plain input before any resource exists; returns the subjects."""
     cp.check_pulumi_name(args.environment, "environment")
-    deploy_subjects = cp.github_subjects(
-        args.repository, args.branch, environments=args.github_environments
-    )
+    deploy_subjects = cp.deploy_subjects(args.repository, args.branch, args.github_environments)
     preview_subjects = [f"repo:{args.repository}:pull_request"]
     for suffix in ("ci-deploy", "ci-preview"):
         role = f"{args.name_prefix}-{args.environment}-{suffix}"

@@ -17,6 +17,22 @@ def actions_of(policy: dict) -> set[str]:
     return {a for s in policy["Statement"] for a in s["Action"]}
 
 
+class TestDeploySubjects:
+    def test_the_branch_when_no_environment_guards_the_stack(self):
+        assert cp.deploy_subjects(REPO, "main") == [f"repo:{REPO}:ref:refs/heads/main"]
+
+    def test_only_the_environments_when_they_guard_it(self):
+        subjects = cp.deploy_subjects(REPO, "main", ["production", "prod-eu"])
+        assert subjects == [
+            f"repo:{REPO}:environment:prod-eu",
+            f"repo:{REPO}:environment:production",
+        ]
+
+    def test_the_branch_is_still_checked(self):
+        with pytest.raises(cp.PolicyInputError, match="githubBranch"):
+            cp.deploy_subjects(REPO, "refs/heads/main", ["production"])
+
+
 class TestGithubSubjects:
     def test_branch_only_by_default(self):
         assert cp.github_subjects(REPO, "main") == [f"repo:{REPO}:ref:refs/heads/main"]
@@ -238,10 +254,8 @@ class TestCommand:
         doc = json.loads(capsys.readouterr().out)
         (stmt,) = doc["Statement"]
         assert stmt["Principal"]["Federated"] == GITHUB_ARN
-        assert stmt["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == [
-            f"repo:{REPO}:environment:production",
-            f"repo:{REPO}:ref:refs/heads/main",
-        ]
+        sub = stmt["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+        assert sub == f"repo:{REPO}:environment:production"
 
     def test_prints_the_preview_trust_policy(self, capsys):
         argv = ["trust", "preview", "--repository", REPO, "--account", "123456789012"]

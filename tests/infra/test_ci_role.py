@@ -69,17 +69,16 @@ class TestGithubOidcProvider:
 
 
 class TestDeployRole:
-    def test_trusts_only_the_branch_and_the_production_environment(self, default_run):
+    def test_trusts_only_the_production_environment(self, default_run):
         role = default_run.named("ci-deploy")
         assert role.inputs["name"] == "cloud-trading-bot-prod-ci-deploy"
         doc = json.loads(role.inputs["assumeRolePolicy"])
         assert [s["Sid"] for s in doc["Statement"]] == ["GitHubActions"]
         cond = doc["Statement"][0]["Condition"]["StringEquals"]
         assert cond[GITHUB_AUD] == "sts.amazonaws.com"
-        assert cond[GITHUB_SUB] == [
-            f"repo:{REPO}:environment:production",
-            f"repo:{REPO}:ref:refs/heads/main",
-        ]
+        # Not the bare branch: a job on main without the environment (the dev deploy)
+        # must not be able to assume prod's role and skip the required reviewers.
+        assert cond[GITHUB_SUB] == f"repo:{REPO}:environment:production"
         assert doc["Statement"][0]["Principal"]["Federated"] == default_run.outputs["github"]
 
     def test_never_trusts_pull_requests(self, default_run):

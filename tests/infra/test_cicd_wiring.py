@@ -47,6 +47,8 @@ def test_ci_role_and_deployments_are_wired_from_config(artifact):
     )
     assert "repo:acme/trading-bot:environment:production" in deploy_trust
     assert "pull_request" not in deploy_trust
+    # AND not the bare branch, which a job on main without the environment would present
+    assert "ref:refs/heads/main" not in deploy_trust
     # AND Pulumi Deployments assumes that role, and does not deploy prod on push
     settings = run.one("pulumiservice:index:DeploymentSettings")
     assert settings.inputs["stack"] == "prod"
