@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -125,6 +126,10 @@ def write_github_output(path: str | None, values: Mapping[str, Any]) -> None:
 Opener = Callable[[urllib.request.Request], Any]
 
 
+class GitHubError(Exception):
+    """A GitHub API call failed; the message names the call, the status and a hint."""
+
+
 class GitHub:
     """The three REST calls the sticky comment needs, with an injectable opener."""
 
@@ -145,8 +150,20 @@ class GitHub:
         req.add_header("X-GitHub-Api-Version", "2022-11-28")
         if data is not None:
             req.add_header("Content-Type", "application/json")
-        with self.opener(req) as resp:
-            return json.loads(resp.read() or b"null")
+        try:
+            with self.opener(req) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            hint = ""
+            if exc.code in (401, 403, 404):
+                # What a job without `pull-requests: write`, or a fork's token, gets.
+                hint = "; does the job have `permissions: pull-requests: write`?"
+            endpoint = path.partition("?")[0]
+            raise GitHubError(
+                f"GitHub API {method} {endpoint}: HTTP {exc.code} {exc.reason}{hint}"
+            ) from None
+        except urllib.error.URLError as exc:
+            raise GitHubError(f"GitHub API {self.api}: {exc.reason}") from None
 
     def upsert_comment(self, repo: str, pr: int, body: str) -> tuple[str, int]:
         """Edit our earlier comment on the pull request, or create it. Returns (verb, id)."""
@@ -231,6 +248,9 @@ def main(
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except GitHubError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -8,6 +8,7 @@ import importlib.util
 import io
 import json
 import sys
+import urllib.error
 import zipfile
 from pathlib import Path
 
@@ -277,6 +278,30 @@ class TestStickyComment:
     def test_summary_of_a_missing_manifest_is_a_user_error(self, tmp_path, capsys):
         assert ci.main(["summary", "--manifest", str(tmp_path / "none.json")], env={}) == 2
         assert "no such manifest" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [
+        (
+            urllib.error.HTTPError("u", 403, "Forbidden", None, None),  # type: ignore[arg-type]
+            "GitHub API GET /repos/acme/bot/issues/12/comments: HTTP 403 Forbidden; "
+            "does the job have `permissions: pull-requests: write`?",
+        ),
+        (urllib.error.URLError("Name or service not known"), "Name or service not known"),
+    ],
+)
+def test_a_failed_github_call_is_one_line_exit_1(tmp_path, capsys, failure, message):
+    art = make_artifact(tmp_path / "dist")
+
+    def opener(req):
+        raise failure
+
+    env = {"GITHUB_TOKEN": "t0ken", "GITHUB_REPOSITORY": "acme/bot"}
+    argv = ["comment", "--manifest", str(art.manifest_path), "--pr", "12"]
+    assert ci.main(argv, env=env, opener=opener) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
 
 
 def test_step_outputs_must_be_single_lines(tmp_path):
