@@ -20,7 +20,7 @@ from tests.infra.harness import (
     run_program,
     stack_config,
 )
-from tests.infra.test_policies import assert_no_wildcards, by_sid
+from tests.infra.test_policies import assert_no_wildcards, by_sid, parliament_findings
 
 BUCKET = "cloud-trading-bot-lambda-deployment-m6x4p8e"
 CONTRACT_ENV = {
@@ -291,6 +291,16 @@ def test_iam_1_and_21_execution_role_is_least_privilege(run, stack):
     ]
     function = run.one("aws:lambda/function:Function")
     assert run.depends_on(function, run.one("aws:iam/rolePolicy:RolePolicy"))
+
+
+def test_iam_1_and_21_exported_deployer_policy_is_least_privilege(run, stack):
+    # The document CI roles carry, as the program exported it for this stack.
+    policy = run.outputs["deployer_policy"]
+    assert_no_wildcards(policy)
+    assert parliament_findings(policy) == []
+    function = f"arn:aws:lambda:us-east-1:123456789012:function:market_data_fetcher-{stack}"
+    assert by_sid(policy)["UpdateFunction"]["Resource"] == [function, f"{function}:*"]
+    assert by_sid(policy)["PassExecutionRole"]["Resource"] == [run.outputs["role_arn"]]
 
 
 def test_s3_2_3_8_public_access_fully_blocked(owner_run):
