@@ -69,7 +69,9 @@ class Key:
     """One config key: its Pulumi.yaml type, its default (None: computed or unset)."""
 
     name: str
-    type: str  # Pulumi.yaml type: string | integer | boolean | array | object
+    # Pulumi.yaml type: string | integer | boolean | array; "object" is declared there
+    # without a type, because the CLI accepts no object type in a project file.
+    type: str
     default: Any
     description: str
 

@@ -256,11 +256,52 @@ def test_pulumi_yaml_declares_every_key_with_type_description_and_the_same_defau
     assert set(declared) == {k.name for k in KEYS}
     for key in KEYS:
         entry = declared[key.name]
-        assert entry["type"] == key.type, key.name
+        if key.type == "object":
+            assert "type" not in entry, key.name
+        else:
+            assert entry["type"] == key.type, key.name
         assert entry["description"], key.name
         # The engine injects Pulumi.yaml defaults; config.py must agree with them.
         assert entry["default"] == DEFAULTS[key.name], key.name
         assert "secret" not in entry  # a secret key may not have a default (Pulumi rule)
+
+
+# What the CLI's project schema (sdk/go/common/workspace/project.json) accepts in a
+# config declaration, and how it checks a stack's value against a declared type.
+PROJECT_CONFIG_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
+DECLARATION_FIELDS = {"type", "items", "description", "secret", "default", "value"}
+
+
+def test_pulumi_yaml_passes_the_cli_schema():
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    for name, entry in project["config"].items():
+        assert set(entry) <= DECLARATION_FIELDS, name
+        if "type" in entry:
+            assert entry["type"] in PROJECT_CONFIG_TYPES, name
+        if entry.get("type") == "array":
+            assert entry["items"]["type"] in PROJECT_CONFIG_TYPES, name
+
+
+def _fits(declared_type: str, value) -> bool:
+    python_type = PROJECT_CONFIG_TYPES[declared_type]
+    if python_type is int and isinstance(value, bool):
+        return False
+    return isinstance(value, python_type)
+
+
+@pytest.mark.parametrize("stack", [*SHIPPED_STACKS, "local"])
+def test_stack_values_have_the_declared_types(stack):
+    # The CLI refuses a stack value whose YAML type differs from the declared one.
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    values = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    for key, value in values.items():
+        short = key.removeprefix(f"{PROJECT}:")
+        entry = declared.get(short, {})
+        if ":" not in short and "type" in entry:
+            assert _fits(entry["type"], value), (key, value)
+    for name, entry in declared.items():
+        if "type" in entry:
+            assert _fits(entry["type"], entry["default"]), name
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
