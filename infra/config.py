@@ -6,6 +6,10 @@ returns a frozen `StackConfig` or raises one `ConfigError` listing every bad key
 with the value given and what is allowed. It runs before any resource exists, so
 a bad value fails the preview instead of half an update.
 
+`load_stack_file()` validates a stack's YAML the same way without the CLI (for
+`python -m infra.deployer_policy`, the rehearsal and the benchmarks), through
+infra/stackfile.py, the one reader of stack files.
+
 `ConfigError` subclasses `pulumi.RunError`: the Python language host prints a
 RunError's message alone, without the traceback a user cannot act on.
 """
