@@ -2,7 +2,14 @@
 
 It runs as a separate process (not a thread in ours) so that what talks to it goes
 through real HTTP, like a deploy against AWS does, and so a handler invoked in its
-own subprocess can reach it too. It is always stopped on exit, even on failure.
+own subprocess can reach it too. It is always stopped on exit, even on failure:
+
+- the context manager terminates it on the way out, exception or not;
+- it stays in our process group, so Ctrl-C in the terminal, or a CI runner killing
+  the job's group, reaches it too;
+- on Linux it is started with a parent-death signal, so even if our process alone
+  is killed outright (SIGKILL, an OOM kill) it does not outlive us;
+- the rehearsal's CLI turns SIGTERM and SIGHUP into an orderly stop as well.
 """
 
 from __future__ import annotations
@@ -54,43 +61,97 @@ def _moto_server_command() -> list[str]:
     )
 
 
+# Runs as the child: ask Linux to send SIGTERM when our process dies, then become
+# moto_server. Checked against the parent's pid afterwards, in case it died in between.
+_WITH_PARENT_DEATH_SIGNAL = r"""
+import ctypes, os, signal, sys
+parent = int(sys.argv[1])
+try:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+if os.getppid() != parent:
+    sys.exit(0)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def _command(argv: list[str]) -> list[str]:
+    """argv, wrapped so that it dies with this process where the OS can arrange it.
+
+    Linux delivers the signal when the *thread* that started the child exits: enter
+    moto_server() in the thread that will use it (as the rehearsal and the tests do)."""
+    if not sys.platform.startswith("linux"):
+        return argv
+    return [sys.executable, "-I", "-S", "-c", _WITH_PARENT_DEATH_SIGNAL, str(os.getpid()), *argv]
+
+
+class _ExitedEarly(EmulatorError):
+    pass
+
+
 def _wait_ready(url: str, proc: subprocess.Popen, deadline: float) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise EmulatorError(f"moto_server exited early with code {proc.returncode}")
+            raise _ExitedEarly(f"moto_server exited early with code {proc.returncode}")
         try:
             with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):  # noqa: S310 - loopback
-                return
+                break
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.05)
-    raise EmulatorError(f"moto_server did not answer on {url} within the time limit")
+    else:
+        raise EmulatorError(f"moto_server did not answer on {url} within the time limit")
+    if proc.poll() is not None:
+        # Something else answered on the port ours could not bind.
+        raise _ExitedEarly(f"moto_server exited early with code {proc.returncode}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _log_tail(log_path: Path | None, lines: int = 10) -> str:
+    if log_path is None or not log_path.is_file():
+        return ""
+    tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    return ("; its log ends:\n  " + "\n  ".join(tail)) if tail else ""
 
 
 @contextlib.contextmanager
 def moto_server(*, startup_timeout: float = 20.0, log_path: Path | None = None) -> Iterator[str]:
     """Start moto_server on 127.0.0.1:<free port>; yield its endpoint URL; always stop it."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     env = {**os.environ, **EMULATOR_ENV}
-    proc = subprocess.Popen(
-        [*_moto_server_command(), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    try:
-        _wait_ready(url, proc, time.monotonic() + startup_timeout)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if log is not subprocess.DEVNULL:
-            log.close()
+    command = _moto_server_command()
+    # The free port can be taken by someone else before moto_server binds it: then
+    # it exits at once, and another port is tried.
+    for attempt in range(3):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        with open(log_path, "wb") if log_path else contextlib.nullcontext() as log:
+            proc = subprocess.Popen(
+                _command([*command, "-H", "127.0.0.1", "-p", str(port)]),
+                stdout=log if log is not None else subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+            try:
+                try:
+                    _wait_ready(url, proc, time.monotonic() + startup_timeout)
+                except _ExitedEarly as exc:
+                    if attempt < 2:
+                        continue
+                    raise EmulatorError(f"{exc}{_log_tail(log_path)}") from None
+                yield url
+                return
+            finally:
+                _stop(proc)
 
 
 def reset(url: str) -> None:
