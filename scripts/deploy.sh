@@ -2,19 +2,21 @@
 # Deploys the cloud trading bot: builds the Lambda package, then runs Pulumi for a stack.
 #
 # Usage: scripts/deploy.sh [--stack dev|prod] [--local] [--preview] [--yes] [-- EXTRA...]
+#        scripts/deploy.sh --local [--stack NAME] [--json] [--config KEY=VALUE]...
 #   --stack NAME  the stack (a Pulumi.NAME.yaml must exist; default: dev)
 #   --local       rehearse against emulated AWS (moto_server) instead: deploy, invoke,
 #                 show what landed. Needs nothing but Python >= 3.11, no AWS account.
 #   --preview     `pulumi preview` only: show what would change, change nothing
 #   --yes         `pulumi up --yes`: no confirmation prompt (for CI)
-#   EXTRA         after `--`: passed on to `pulumi` (or, with --local, to the rehearsal,
-#                 e.g. -- --config marketDataProvider=fixture)
+#   --json        with --local: print the rehearsal's result as JSON on stdout
+#   --config K=V  with --local: override a stack config value (repeatable)
+#   EXTRA         after `--`: passed on to `pulumi` (or, with --local, to the rehearsal)
 # Environment:
 #   DEBUG=true                 trace this script (set -x) and run the tools verbosely
 #   CTB_ARTIFACT_MANIFEST=...  deploy this prebuilt package (from `lambda_pkg build`)
 #                              instead of building one (CI: build once, deploy everywhere)
-# Exit codes: 0 success; 2 a prerequisite or argument problem; otherwise the failing
-# tool's code (1 for a failed rehearsal step).
+# Exit codes: 0 success; 2 a prerequisite, argument or config problem; 130 interrupted;
+# otherwise the failing tool's code (1 for a failed rehearsal step).
 set -euo pipefail
 # Empty arrays are expanded as ${a[@]+"${a[@]}"} below: bash 3.2 (macOS's) treats a
 # plain "${a[@]}" of an empty array as unbound under set -u.
@@ -27,12 +29,14 @@ if [ "$DEBUG" = "true" ]; then
   set -x
 fi
 
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+# The header comment above, up to the first line that is not a comment.
+usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"; }
 say() { echo "==> $*" >&2; }
 die() { echo "error: $*" >&2; exit "${2:-2}"; }
 
-STACK=dev LOCAL=false PREVIEW=false YES=false
+STACK=dev LOCAL=false PREVIEW=false YES=false JSON=false
 EXTRA=()
+CONFIG=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --stack) [ $# -ge 2 ] || die "--stack needs a name (dev or prod)"; STACK="$2"; shift 2 ;;
@@ -40,17 +44,26 @@ while [ $# -gt 0 ]; do
     --local) LOCAL=true; shift ;;
     --preview) PREVIEW=true; shift ;;
     --yes|-y) YES=true; shift ;;
+    --json) JSON=true; shift ;;
+    --config) [ $# -ge 2 ] || die "--config needs KEY=VALUE"; CONFIG+=(--config "$2"); shift 2 ;;
+    --config=*) CONFIG+=(--config "${1#--config=}"); shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; EXTRA=("$@"); break ;;
-    *) usage >&2; die "unknown argument: $1" ;;
+    *) die "unknown argument: $1 (see scripts/deploy.sh --help)" ;;
   esac
 done
 
 [[ "$STACK" =~ ^[A-Za-z0-9_.-]+$ ]] || die "--stack '$STACK' is not a stack name"
 [ -f "$ROOT/Pulumi.$STACK.yaml" ] ||
-  die "no stack '$STACK': Pulumi.$STACK.yaml does not exist (stacks: $(cd "$ROOT" && ls Pulumi.*.yaml | sed 's/^Pulumi\.//; s/\.yaml$//' | tr '\n' ' '))"
+  die "no stack '$STACK': Pulumi.$STACK.yaml does not exist (stacks: $(cd "$ROOT" && ls Pulumi.*.yaml | sed 's/^Pulumi\.//; s/\.yaml$//' | paste -sd, - | sed 's/,/, /g'))"
 if [ "$LOCAL" = true ] && [ "$PREVIEW" = true ]; then
   die "--preview and --local do not combine: the rehearsal deploys to an emulator, nothing real changes"
+fi
+if [ "$LOCAL" = false ] && [ "$JSON" = true ]; then
+  die "--json is for the rehearsal (--local); to pass it to pulumi, put it after --: scripts/deploy.sh -- --json"
+fi
+if [ "$LOCAL" = false ] && [ ${#CONFIG[@]} -gt 0 ]; then
+  die "--config overrides a value for the rehearsal only (--local); for a real deploy set it in the stack: pulumi config set --stack $STACK KEY VALUE"
 fi
 
 # ---- prerequisites -----------------------------------------------------------------
@@ -61,14 +74,19 @@ source "$ROOT/scripts/bootstrap.sh"
 
 if [ "$LOCAL" = false ]; then
   command -v pulumi >/dev/null 2>&1 ||
-    die "the Pulumi CLI is not installed: curl -fsSL https://get.pulumi.com | sh (or: brew install pulumi), then 'pulumi login'. Without AWS, rehearse instead: scripts/deploy.sh --local"
+    die "the Pulumi CLI is not installed (a real deploy needs it).
+  install it:  curl -fsSL https://get.pulumi.com | sh    (macOS: brew install pulumi)
+  then:        pulumi login    (or 'pulumi login --local' to keep the state on this machine)
+  no AWS account? rehearse the whole stack on emulated AWS instead: scripts/deploy.sh --local"
   # Only whether credentials are configured (environment, profile, SSO, instance role);
   # Pulumi itself checks that they work. Nothing is printed about them.
   "$VENV_PY" - <<'PY' ||
 import sys, boto3
 sys.exit(0 if boto3.Session().get_credentials() is not None else 1)
 PY
-    die "no AWS credentials found: run 'aws configure' (or 'aws sso login', or set AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). Without AWS, rehearse instead: scripts/deploy.sh --local"
+    die "no AWS credentials found (a real deploy needs them).
+  set them up: aws configure    (or: aws sso login; or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)
+  no AWS account? rehearse the whole stack on emulated AWS instead: scripts/deploy.sh --local"
 fi
 
 # ---- the package -------------------------------------------------------------------
@@ -96,14 +114,12 @@ fi
 # ---- the deploy --------------------------------------------------------------------
 if [ "$LOCAL" = true ]; then
   say "rehearsing stack $STACK against emulated AWS (moto_server on 127.0.0.1)"
-  set +e
-  "$VENV_PY" -m infra.rehearsal --stack "$STACK" ${EXTRA[@]+"${EXTRA[@]}"}
-  code=$?
-  set -e
-  if [ "$code" -ne 0 ]; then
-    echo "error: the rehearsal failed (the step and the reason are above); nothing real was touched" >&2
-  fi
-  exit "$code"
+  rehearsal=(-m infra.rehearsal --stack "$STACK")
+  if [ "$JSON" = true ]; then rehearsal+=(--json); fi
+  if [ "$DEBUG" = "true" ]; then rehearsal+=(--verbose); fi
+  # exec: Ctrl-C, a CI timeout's SIGTERM or a closed terminal reach the rehearsal
+  # itself, which stops the emulator on the way out. It names a failing step itself.
+  exec "$VENV_PY" "${rehearsal[@]}" ${CONFIG[@]+"${CONFIG[@]}"} ${EXTRA[@]+"${EXTRA[@]}"}
 fi
 
 verbose=()

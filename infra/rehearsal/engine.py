@@ -138,6 +138,8 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         # One resource at a time: handlers share clients and read each other's
         # results, and the emulator is fast enough that parallelism buys little.
         self._lock = threading.Lock()
+        # Called with each resource once it exists (the rehearsal's --verbose).
+        self.on_created: Callable[[Created], None] | None = None
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs = dict(args.inputs)
@@ -169,9 +171,10 @@ class EmulatorMocks(pulumi.runtime.Mocks):
                 self._fail(err)
                 raise err from exc
             if not reading:
-                self.created.append(
-                    Created(args.typ, args.name, physical_id, redact(inputs), outputs)
-                )
+                record = Created(args.typ, args.name, physical_id, redact(inputs), outputs)
+                self.created.append(record)
+                if self.on_created is not None:
+                    self.on_created(record)
         # The provider reports inputs back as outputs too; handler outputs win.
         return physical_id, {**inputs, **outputs}
 

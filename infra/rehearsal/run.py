@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import sys
 import tempfile
@@ -112,9 +113,17 @@ class StepFailed(Exception):
 
 
 class _Runner:
-    def __init__(self, result: Result, progress: Callable[[str], None]) -> None:
+    def __init__(
+        self, result: Result, progress: Callable[[str], None], *, verbose: bool = False
+    ) -> None:
         self.result = result
         self.progress = progress
+        self.verbose = verbose
+
+    def detail(self, line: str) -> None:
+        """A line shown only with --verbose (DEBUG=true scripts/deploy.sh --local)."""
+        if self.verbose:
+            self.progress(f"      {line}")
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[Step]:
@@ -129,7 +138,8 @@ class _Runner:
             self.result.failed_step = name
             self.result.error = _describe(exc)
             self.result.user_error = name == "config" or _is_user_error(exc)
-            self.progress(f"    FAILED: {self.result.error}")
+            # The reason follows once, at the end (the summary and the error line).
+            self.progress(f"    FAILED ({step.seconds:.2f} s)")
             raise StepFailed(name) from exc
         step.ok = True
         step.seconds = time.perf_counter() - start
@@ -159,17 +169,20 @@ def rehearse(
     progress: Callable[[str], None] | None = None,
     inspect: Callable[[str, Result], None] | None = None,
     overrides: dict[str, Any] | None = None,
+    verbose: bool = False,
 ) -> Result:
     """Run every step; never raises for a failing step (see Result.failed_step).
 
     `overrides` are config values (short or qualified keys) laid over the stack's.
+    `verbose` adds, through `progress`: each resource as it is created, each
+    invocation's log lines, and the emulator's last log lines if a step fails.
 
     `inspect(endpoint_url, result)`, if given, is called while the emulator still
     runs, after everything has landed and before the bucket policy is applied.
     """
     project_dir = project_dir.resolve()
     result = Result(stack=stack)
-    runner = _Runner(result, progress or (lambda _msg: None))
+    runner = _Runner(result, progress or (lambda _msg: None), verbose=verbose)
     start = time.perf_counter()
     try:
         _rehearse(project_dir, stack, runner, inspect, overrides or {})
@@ -202,11 +215,16 @@ def _rehearse(
     with tempfile.TemporaryDirectory(prefix="ctb-rehearsal-") as tmp, contextlib.ExitStack() as es:
         work = Path(tmp)
         with runner.step("emulator") as step:
+            if runner.verbose:
+                # Registered first, so it runs last: once the emulator has stopped
+                # (its log complete), before the temp dir goes.
+                es.callback(_show_emulator_log, runner, work / "moto_server.log")
             # Stopped when the ExitStack closes: after the last step, or on any failure.
             url = es.enter_context(moto_server(log_path=work / "moto_server.log"))
             step.detail = url
         aws = Aws(endpoint_url=url, region=region)
         mocks = EmulatorMocks(aws)
+        mocks.on_created = lambda r: runner.detail(f"+ {r.token} {r.name!r} -> {r.physical_id}")
         if adopt:
             # Play the owner stack's part, so this one can adopt the bucket by name.
             create_bucket(aws, adopt)
@@ -221,6 +239,15 @@ def _rehearse(
                 s3 = aws.client("s3")
                 result.bucket_policy = s3.get_bucket_policy(Bucket=applied[0])["Policy"]
             step.detail = f"applied to {', '.join(applied)}" if applied else "no bucket policy"
+
+
+def _show_emulator_log(runner: _Runner, log: Path, lines: int = 15) -> None:
+    if runner.result.ok or not log.is_file():
+        return
+    tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    runner.progress(f"    the emulator's last {len(tail)} log lines ({log.name}):")
+    for line in tail:
+        runner.detail(line)
 
 
 def _rehearsal_config(
@@ -238,10 +265,15 @@ def _rehearsal_config(
     elif config.get("bucketOwner") != "true":
         # The emulator is a fresh, empty account, like the dev-only account of DESIGN.md
         # decision 1: this stack must own (create) the bucket, since no one else will.
-        result.notes.append("bucketOwner set to true: the emulator is an empty account")
+        result.notes.append(
+            "bucketOwner rehearsed as true: the emulator starts as an empty account, so this "
+            "stack creates the bucket (--config bucketOwner=false rehearses adopting it)"
+        )
         config = config.with_values({"bucketOwner": True})
     if not config.get("marketDataApiKey"):
-        result.notes.append("marketDataApiKey: a placeholder value (the real one is never read)")
+        result.notes.append(
+            "marketDataApiKey: a placeholder stands in for the key (a real one is never read)"
+        )
         config = config.with_values({"marketDataApiKey": PLACEHOLDER_API_KEY}, secret=True)
     return config, adopt
 
@@ -443,13 +475,17 @@ def _invoke_all(
             timeout=timeout,
         )
         result.invocations.append(inv)
+        runner.detail(f"{inv.interpreter} {conf['Handler']} {json.dumps(event)}:")
+        for line in inv.log_tail:
+            runner.detail(f"  | {line}")
         if not inv.ok:
             raise RehearsalError(
-                f"handler failed on {event}: {inv.error}\n      " + "\n      ".join(inv.log_tail)
+                f"the handler failed on {json.dumps(event)}: {inv.error}\n      "
+                + "\n      ".join(inv.log_tail)
             )
         verdict = judge(inv.result)
         if verdict:
-            raise RehearsalError(f"handler reported failure on {event}: {verdict}")
+            raise RehearsalError(f"the handler reported failure on {json.dumps(event)}: {verdict}")
         return inv
 
     data_prefix = variables.get("DATA_PREFIX", "data/")
@@ -488,17 +524,46 @@ def _invoke_all(
 
 
 def judge(result: Any) -> str | None:
-    """A handler that returns instead of raising can still report failure."""
+    """A handler that returns instead of raising can still report failure: then a
+    short reason (the failed checks or symbols), else None."""
     if not isinstance(result, dict):
         return None
     status = result.get("statusCode")
     if isinstance(status, int) and status >= 400:
-        return f"statusCode {status}: {result.get('body', result)}"
-    if result.get("ok") is False or result.get("healthy") is False:
-        return str(result)
-    if str(result.get("status", "")).lower() in {"error", "failed", "unhealthy", "fail"}:
-        return str(result)
+        return f"statusCode {status}: {_short(result.get('body', result))}"
+    if (
+        result.get("ok") is False
+        or result.get("healthy") is False
+        or str(result.get("status", "")).lower() in {"error", "failed", "unhealthy", "fail"}
+    ):
+        return _why(result)
     return None
+
+
+_PASSING = {"ok", "pass", "passed", "skipped", "healthy"}
+
+
+def _why(result: dict[str, Any]) -> str:
+    """What went wrong, from the handler's own report: the failed health checks, the
+    failed symbols, or its error message; the whole report only as a last resort."""
+    parts = []
+    for key, label in (("checks", "name"), ("results", "symbol")):
+        for entry in result.get(key) or []:
+            if isinstance(entry, dict) and str(entry.get("status", "")).lower() not in _PASSING:
+                reason = entry.get("detail") or entry.get("error") or entry.get("reason")
+                parts.append(f"{entry.get(label, '?')}: {reason or entry.get('status')}")
+    if parts:
+        kind = "failed checks" if result.get("checks") else "failed"
+        return f"{kind}: " + "; ".join(parts)
+    for key in ("message", "error", "errorMessage"):
+        if result.get(key):
+            return str(result[key])
+    return _short(result)
+
+
+def _short(value: Any, limit: int = 400) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _landed(aws: Aws, bucket: str, data: str, logs: str, table: str) -> dict[str, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from infra.rehearsal.run import Result
+from infra.rehearsal.run import Result, judge
 
 _MAX_LISTED = 8
 
@@ -69,9 +69,19 @@ def _resources(result: Result) -> list[str]:
 def _invocations(result: Result) -> list[str]:
     if not result.invocations:
         return []
-    lines = ["", "Invocations (the handler, run from the downloaded package)"]
+    lines = [
+        "",
+        "Invocations (the handler, run from the downloaded package; the real run {} with "
+        "canned market data, MARKET_DATA_PROVIDER=fixture)",
+    ]
     for inv in result.invocations:
-        outcome = "ok" if inv.ok else f"ERROR {inv.error}"
+        verdict = judge(inv.result) if inv.ok else None
+        if not inv.ok:
+            outcome = f"ERROR {inv.error}"
+        elif verdict:
+            outcome = "FAILED (the handler reported it)"
+        else:
+            outcome = "ok"
         lines.append(f"  {json.dumps(inv.event):<16} {outcome} in {inv.duration_ms:.0f} ms")
         if inv.result is not None:
             text = json.dumps(inv.result, default=str)
@@ -111,4 +121,10 @@ def render(result: Result) -> str:
     ]
     if result.notes:
         lines += ["", "Notes", *(f"  - {note}" for note in result.notes)]
+    if result.ok and result.stack != "local":
+        lines += [
+            "",
+            f"Next: deploy to AWS with scripts/deploy.sh --stack {result.stack} --preview, then "
+            "without --preview (needs the Pulumi CLI and AWS credentials).",
+        ]
     return "\n".join(lines)

@@ -167,6 +167,20 @@ def test_both_invocations_ran_from_the_package(rehearsal):
     assert run.result["counts"] == {"requested": 3, "succeeded": 3, "failed": 0}
 
 
+def test_the_handler_ran_on_the_functions_runtime_when_installed(rehearsal):
+    from infra.rehearsal.invoker import _version_of
+    from lambda_pkg.interpreters import find_interpreter as find_for_version
+
+    result, _ = rehearsal
+    interpreters = {inv.interpreter for inv in result.invocations}
+    if find_for_version("3.12") is None:
+        # Then it ran on this interpreter, and the summary says so.
+        assert any("no python3.12 interpreter found" in n for n in result.notes)
+        return
+    assert [_version_of(p) for p in interpreters] == [(3, 12)]
+    assert not any("interpreter" in n for n in result.notes)
+
+
 def test_the_data_logs_and_items_landed(rehearsal):
     result, landed = rehearsal
     data_keys = [o["Key"] for o in landed["data"]]
@@ -247,3 +261,24 @@ def test_a_bad_config_value_fails_the_deploy_step_as_a_user_error(artifact, monk
     (url,) = urls
     with pytest.raises((urllib.error.URLError, ConnectionError)):
         urllib.request.urlopen(url + "/moto-api/", timeout=2)  # noqa: S310
+
+
+def test_a_resource_type_without_a_handler_fails_the_rehearsal_naming_it(artifact, tmp_path):
+    # GIVEN the real program plus a resource the engine has no handler for
+    for name in ("__main__.py", "Pulumi.yaml", "Pulumi.dev.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    with (tmp_path / "__main__.py").open("a") as fh:
+        fh.write('\nimport pulumi_aws as _aws\n_aws.sqs.Queue("new-queue")\n')
+    # WHEN it is rehearsed
+    proc = _cli(
+        "--project-dir", str(tmp_path), "--config", "marketDataProvider=fixture",
+        manifest=artifact.manifest_path,
+    )  # fmt: skip
+    # THEN the deploy step fails (exit 1), naming the type and the resource
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert (
+        "error: rehearsal step 'deploy' failed: unsupported resource type "
+        "aws:sqs/queue:Queue ('new-queue')" in proc.stderr
+    )
+    assert "FAILED at step 'deploy'" in proc.stdout
+    assert "Traceback" not in proc.stderr

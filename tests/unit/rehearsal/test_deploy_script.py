@@ -72,15 +72,28 @@ def test_debug_traces_the_script_and_makes_pulumi_verbose(tmp_path, manifest):
     ("args", "message"),
     [
         (["--stack", "staging"], "no stack 'staging'"),
-        (["--bogus"], "unknown argument: --bogus"),
+        (["--bogus"], "unknown argument: --bogus (see scripts/deploy.sh --help)"),
         (["--local", "--preview"], "--preview and --local do not combine"),
         (["--stack"], "--stack needs a name"),
+        (["--stack", "../dev"], "--stack '../dev' is not a stack name"),
+        (["--local", "--config"], "--config needs KEY=VALUE"),
+        (["--json"], "--json is for the rehearsal (--local)"),
+        (["--config", "memorySize=512"], "pulumi config set --stack dev KEY VALUE"),
     ],
 )
 def test_bad_arguments_are_one_clear_error(tmp_path, args, message):
-    proc = run_deploy(*args, env=script_env(tmp_path))
+    env = script_env(tmp_path)
+    proc = run_deploy(*args, env=env)
     assert proc.returncode == 2
     assert message in proc.stderr
+    assert proc.stderr.count("\n") == 1  # the error line alone, no usage dump
+    assert not (tmp_path / "pulumi.log").exists()
+
+
+def test_unknown_stack_lists_the_stacks_there(tmp_path):
+    proc = run_deploy("--stack", "staging", env=script_env(tmp_path))
+    assert proc.returncode == 2
+    assert "(stacks: dev, local, prod)" in proc.stderr
 
 
 def test_a_missing_prebuilt_manifest_is_an_error(tmp_path):

@@ -149,3 +149,76 @@ def test_layers_come_after_the_package_and_before_the_runtime(tmp_path):
     # THEN the layer's module was found
     assert inv.ok, inv.error
     assert inv.result == {"dep": "layer"}
+
+
+PROBE = """\
+import importlib, sys
+def handler(event, context):
+    found = {}
+    for name in ("pytest", "yaml", "moto", "pulumi", "boto3"):
+        try:
+            found[name] = importlib.import_module(name).__file__
+        except ImportError:
+            found[name] = None
+    return {"path": sys.path, "isolated": sys.flags.isolated, "no_site": sys.flags.no_site,
+            "found": found, "version": list(sys.version_info[:2])}
+"""
+
+
+def test_the_handler_sees_only_its_package_and_the_runtime_dir(tmp_path):
+    # GIVEN a handler that looks around: this venv has pytest, yaml, moto and pulumi
+    task = invoker.unzip(make_zip({"probe.py": PROBE}), tmp_path / "task")
+    runtime = invoker.runtime_dir(tmp_path / "runtime")
+    # WHEN it is invoked as the rehearsal invokes the deployed function
+    inv = invoker.invoke(
+        python=sys.executable, task_dir=task, runtime=str(runtime), handler="probe.handler",
+        event={}, env=_env(), timeout=30,
+    )  # fmt: skip
+    assert inv.ok, inv.error
+    # THEN no site-packages is on its path: only the package, the runtime dir, the stdlib
+    assert inv.result["isolated"] == 1 and inv.result["no_site"] == 1
+    assert inv.result["path"][:2] == [str(task), str(runtime)]
+    assert not [p for p in inv.result["path"] if "site-packages" in p]
+    # AND nothing of this venv leaks in but the runtime's boto3 (and what it needs)
+    found = inv.result["found"]
+    assert {k: found[k] for k in ("pytest", "yaml", "moto", "pulumi")} == dict.fromkeys(
+        ("pytest", "yaml", "moto", "pulumi")
+    )
+    assert found["boto3"].startswith(str(runtime))
+
+
+def test_the_lambda_runtime_version_is_used_when_installed():
+    # The Lambda runtime is python3.12: when this machine has it, the handler runs on it.
+    from lambda_pkg.interpreters import find_interpreter as find_for_version
+
+    if find_for_version("3.12") is None:
+        pytest.skip("no Python 3.12 on this machine")
+    python, exact = invoker.find_interpreter("python3.12")
+    assert exact is True
+    assert invoker._version_of(python) == (3, 12)
+
+
+@pytest.mark.parametrize(
+    ("result", "reason"),
+    [
+        (
+            {"ok": False, "mode": "test", "checks": [
+                {"name": "settings", "status": "ok", "detail": "fine"},
+                {"name": "provider", "status": "error", "detail": "yfinance not in the package"},
+            ]},
+            "failed checks: provider: yfinance not in the package",
+        ),
+        (
+            {"ok": False, "status": "partial", "results": [
+                {"symbol": "SPY", "status": "ok"},
+                {"symbol": "QQQ", "status": "failed", "reason": "no_data", "error": "empty"},
+            ]},
+            "failed: QQQ: empty",
+        ),
+        ({"ok": False, "error": "bad_event", "message": "unknown key"}, "unknown key"),
+    ],
+    ids=["health-check", "partial-fetch", "bad-event"],
+)  # fmt: skip
+def test_a_reported_failure_is_said_shortly(result, reason):
+    # The reason names what failed, not the handler's whole report.
+    assert judge(result) == reason
