@@ -65,14 +65,14 @@ def make_sample(dest: Path, requirements: Path) -> Path:
 
 
 def copy_touched(src: Path, dest: Path) -> Path:
-    """Another checkout: another path, another umask, every mtime different."""
-    old = os.umask(0o077)
-    try:
-        shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".build"))
-    finally:
-        os.umask(old)
+    """Another checkout: another path, the modes a umask of 077 gives, every mtime
+    different. (copytree copies modes, so the umask is applied by hand.)"""
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".build"))
     for i, path in enumerate(sorted(dest.rglob("*"))):
+        mode = path.stat().st_mode & 0o777
+        os.chmod(path, 0o700 if path.is_dir() else mode & ~0o077)
         os.utime(path, (1_600_000_000 + i * 7, 1_600_000_000 + i * 7))
+    assert (dest / "aws" / "market_data_fetcher.py").stat().st_mode & 0o077 == 0
     return dest
 
 
@@ -164,6 +164,9 @@ def main() -> int:
         t_cold, r_cold = timed(lambda: ours(a, tmp / "cache-a"))
         t_same, r_same = timed(lambda: ours(a, tmp / "cache-a"))
         assert r_same["built"] is False and r_same["sha256"] == r_cold["sha256"]
+        # A real rebuild in place: same checkout, an empty cache (wheels re-read,
+        # bytecode recompiled, every entry recompressed).
+        r_again = ours(a, tmp / "cache-a2")
         _, r_other = timed(lambda: ours(b, tmp / "cache-b"))  # another checkout, cold
         with open(a / "aws" / "market_data_fetcher.py", "a") as fh:
             fh.write("\n# a code-only change\n")
@@ -209,7 +212,8 @@ def main() -> int:
         ("same sha256: other path, umask, mtimes",
          "yes" if r_other["sha256"] == r_cold["sha256"] else "NO",
          "yes" if naive_sha == naive_sha_b else "no", ""),
-        ("same sha256: rebuild in place", "yes",
+        ("same sha256: rebuild in place, empty cache",
+         "yes" if r_again["built"] and r_again["sha256"] == r_cold["sha256"] else "NO",
          "yes" if naive_sha == naive_sha_again else "no", ""),
         (f"import handler ({args.runtime} -I -S -B)", imp["ours", handler, "target"],
          imp["naive", handler, "target"], ""),

@@ -16,9 +16,12 @@ USAGE = (
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in {"-h", "--help"}:
+    if argv and argv[0] in {"-h", "--help"}:
         print(USAGE)
-        return 0 if argv else 2
+        return 0
+    if not argv:  # a usage error: the usage goes to stderr, as argparse's would
+        print(USAGE, file=sys.stderr)
+        return 2
     command = argv[0]
     if command in PACKAGING:
         from lambda_pkg import cli
@@ -28,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         from lambda_pkg import ops_cli
 
         return ops_cli.main(argv)
-    print(f"error: unknown command {command!r}\n{USAGE}", file=sys.stderr)
+    commands = ", ".join(sorted(PACKAGING) + sorted(OPERATING))
+    print(
+        f"error: unknown command {command!r}: use one of {commands} (python -m lambda_pkg --help)",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lambda_pkg import limits
-from lambda_pkg.artifact import Artifact, load_manifest, write_manifest
+from lambda_pkg.artifact import Artifact, load_manifest, stage_json
 from lambda_pkg.builder import ZIP_NAME, Plan, ensure, prepare
 from lambda_pkg.errors import UserError
 from lambda_pkg.progress import Progress
@@ -69,8 +69,14 @@ def output_paths(output: Path | str) -> tuple[Path, Path, Path]:
 
 
 def place_artifact(art: Artifact, output: Path | str) -> Artifact:
-    """Copy the artifact (and layer) to output with its manifest beside it, each through
-    a temp file and os.replace, so a failure leaves any previous output intact."""
+    """Copy the artifact (and layer) to output with its manifest beside it.
+
+    Every file is first written in full to a temp file beside its destination; only
+    then are they moved into place with os.replace, the zips first and the manifest
+    last. A failure while writing (disk full, no permission) therefore leaves any
+    previous output exactly as it was, and the manifest never describes a zip that
+    is not there yet.
+    """
     zip_path, manifest_path, layer_path = output_paths(output)
     placed = replace(
         art,
@@ -80,14 +86,21 @@ def place_artifact(art: Artifact, output: Path | str) -> Artifact:
     )
     if _already_placed(placed):
         return placed
+    staged: list[tuple[Path, Path]] = []
     try:
-        zip_path.parent.mkdir(parents=True, exist_ok=True)
-        if art.layer:
-            _copy_atomic(art.layer.path, layer_path)
-        _copy_atomic(art.path, zip_path)
-        write_manifest(placed)
-    except OSError as exc:
-        raise UserError(f"cannot write --output {zip_path}: {exc.strerror or exc}") from None
+        try:
+            zip_path.parent.mkdir(parents=True, exist_ok=True)
+            if art.layer:
+                staged.append((_stage_copy(art.layer.path, layer_path), layer_path))
+            staged.append((_stage_copy(art.path, zip_path), zip_path))
+            staged.append((stage_json(manifest_path, placed.to_json()), manifest_path))
+        except OSError as exc:
+            raise UserError(f"cannot write --output {zip_path}: {exc.strerror or exc}") from None
+        for tmp, final in staged:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _final in staged:
+            tmp.unlink(missing_ok=True)
     return placed
 
 
@@ -105,13 +118,13 @@ def _already_placed(placed: Artifact) -> bool:
     return all(p.is_file() and p.stat().st_size == size for p, size in files)
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
+def _stage_copy(src: Path, dst: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)

@@ -82,18 +82,31 @@ class Artifact:
         return data
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temp file in the same directory, then os.replace,
-    so a reader never sees a half-written file."""
+def stage_json(path: Path, data: Any) -> Path:
+    """Write JSON to a temp file beside path (0644) and return it; the caller
+    os.replace()s it into place, or unlinks it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=True)
             fh.write("\n")
-        os.replace(tmp, path)
+        # mkstemp makes the file 0600; the manifest is as readable as the zip beside it.
+        os.chmod(tmp, 0o644)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temp file in the same directory, then os.replace,
+    so a reader never sees a half-written file."""
+    tmp = stage_json(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -176,7 +176,7 @@ class RetryingClient:
         self.client = client
         self.max_attempts = max(1, max_attempts)
         self._sleep = sleep
-        self._warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
+        self._warn = warn or _retry_notice
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.client, name)
@@ -203,10 +203,7 @@ class RetryingClient:
                     raise user_error from None
                 if not is_retryable(exc) or attempt >= self.max_attempts:
                     if is_retryable(exc):
-                        raise RetriesExhausted(
-                            f"{service}:{operation} failed {attempt} times "
-                            f"({_describe(exc)}); giving up"
-                        ) from exc
+                        raise _exhausted(exc, service, operation, attempt) from exc
                     raise
                 delay = random.uniform(0, min(MAX_DELAY, BASE_DELAY * 2 ** (attempt - 1)))  # noqa: S311 - jitter, not crypto
                 self._warn(
@@ -219,6 +216,38 @@ class RetryingClient:
 
 class RetriesExhausted(Exception):
     """A retryable failure kept happening until the attempt budget ran out."""
+
+
+def _attempts(n: int) -> str:
+    return f"{n} attempt{'s' if n != 1 else ''}"
+
+
+def _exhausted(exc: BaseException, service: str, operation: str, attempts: int) -> Exception:
+    """Out of attempts. Not reaching the endpoint at all (refused, DNS, connect
+    timeout, proxy) is the user's to fix: a wrong --endpoint-url or --region, an
+    emulator that is not running, no network. It is a one-line UserError (exit 2).
+    Throttling, 5xx and a connection dropped mid-request are the service's
+    trouble: RetriesExhausted (exit 1)."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    if isinstance(exc, BotoConnectionError):
+        kwargs = getattr(exc, "kwargs", {}) or {}
+        where = kwargs.get("endpoint_url") or kwargs.get("proxy_url") or "the endpoint"
+        return UserError(
+            f"cannot reach {where} ({type(exc).__name__}) for {service}:{operation} after "
+            f"{_attempts(attempts)}: check --endpoint-url, --region and the network "
+            "(is the emulator running?)"
+        )
+    return RetriesExhausted(
+        f"{service}:{operation} failed after {_attempts(attempts)} ({_describe(exc)}); giving up"
+    )
+
+
+def _retry_notice(message: str) -> None:
+    """Retries are announced to a person watching a terminal (or with DEBUG=true);
+    in a script or CI log the final outcome is the one line that matters."""
+    if debug_enabled() or sys.stderr.isatty():
+        print(f"warning: {message}", file=sys.stderr)
 
 
 def _describe(exc: BaseException) -> str:
@@ -331,7 +360,11 @@ class Aws:
         import boto3
 
         self.settings = settings or AwsSettings()
-        self.session = session or boto3.session.Session(region_name=self.settings.region)
+        # botocore reads AWS_DEFAULT_REGION and the profile, but not AWS_REGION, which
+        # the AWS CLI v2, the other SDKs and the Lambda runtime use; the CLI's order is
+        # kept: --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's region.
+        region = self.settings.region or os.environ.get("AWS_REGION") or None
+        self.session = session or boto3.session.Session(region_name=region)
         if not self.session.region_name:
             raise UserError(
                 "no AWS region: pass --region REGION (e.g. us-east-1) or set AWS_REGION"

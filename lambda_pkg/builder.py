@@ -14,6 +14,7 @@ moved into place with os.replace, so a failed build leaves every earlier one int
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -189,12 +190,29 @@ def ensure(plan: Plan, progress: Progress | None = None) -> tuple[Artifact, bool
     if art := existing(plan):
         _touch(plan.artifact_dir)
         return art, False
-    with _lock(plan.cache_dir / "locks" / f"{plan.input_hash[:32]}.lock"):
-        if art := existing(plan):
-            return art, False
-        art = _build(plan, progress)
+    try:
+        with _lock(plan.cache_dir / "locks" / f"{plan.input_hash[:32]}.lock"):
+            if art := existing(plan):
+                return art, False
+            art = _build(plan, progress)
+    except OSError as exc:
+        in_cache = exc.filename is None or str(exc.filename).startswith(str(plan.cache_dir))
+        if exc.errno not in _ENVIRONMENT_ERRNOS or not in_cache:
+            raise
+        where = exc.filename or plan.cache_dir
+        raise UserError(
+            f"cannot write the build cache ({where}: {exc.strerror}); free some space, fix "
+            "its permissions or pass --cache-dir DIR"
+        ) from None
     _prune(plan.cache_dir / "artifacts", KEEP_ARTIFACTS, keep=plan.artifact_dir)
     return art, True
+
+
+# A cache directory the user cannot write to, or a full disk: theirs to fix (exit 2).
+_ENVIRONMENT_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOENT,
+     errno.ENOTDIR}
+)  # fmt: skip
 
 
 def _touch(path: Path) -> None:

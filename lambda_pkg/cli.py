@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("zip", metavar="ZIP")
     v.add_argument(
         "--handler",
+        "--handler-file",  # upload's name for the same thing
+        dest="handler",
         default=limits.DEFAULT_HANDLER_FILE,
         metavar="PATH",
         help=f"handler module file in the zip (default: {limits.DEFAULT_HANDLER_FILE})",

@@ -150,9 +150,10 @@ def find_s3_version(s3: Any, bucket: str, key: str, code_sha256: str) -> tuple[s
         for version in page.get("Versions", []):
             if version["Key"] != key:
                 continue
-            head = s3.head_object(
-                Bucket=bucket, Key=key, VersionId=version["VersionId"], ChecksumMode="ENABLED"
-            )
+            params = {"Bucket": bucket, "Key": key, "ChecksumMode": "ENABLED"}
+            if version["VersionId"] != "null":  # an unversioned object: the current one
+                params["VersionId"] = version["VersionId"]
+            head = s3.head_object(**params)
             sha_hex = head.get("Metadata", {}).get("sha256", "")
             from_meta = _hex_b64(sha_hex)
             if code_sha256 in {head.get("ChecksumSHA256"), from_meta}:

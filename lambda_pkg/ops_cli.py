@@ -29,6 +29,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="AWS region (default: AWS_REGION / the profile's)")
     parser.add_argument(
         "--endpoint-url",
+        type=_endpoint_url,
         metavar="URL",
         help="send AWS calls here, e.g. a local emulator http://127.0.0.1:5000",
     )
@@ -39,6 +40,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="attempts per AWS call for throttling/5xx/connection errors (default 5)",
     )
+
+
+def _endpoint_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an http(s) URL, e.g. http://127.0.0.1:5000"
+        )
+    return text
 
 
 def _positive_mib(text: str) -> int:
@@ -196,17 +208,28 @@ def cmd_upload(args: argparse.Namespace) -> int:
     # CONTRACTS.md §4: the function of environment <env> is market_data_fetcher-<env>.
     env = up.tags_for(result.key).get("environment")
     function = f"market_data_fetcher-{env}" if env else "FUNCTION"
-    _out("next steps:")
-    _out("  pulumi up        # the stack pins s3_object_version and source_code_hash to this build")
+    # The printed commands must work as printed: same region and endpoint as this run.
+    where = (f" --region {args.region}" if args.region else "") + (
+        f" --endpoint-url {args.endpoint_url}" if args.endpoint_url else ""
+    )
     version = f" --s3-object-version {result.version_id}" if result.version_id else ""
+    _out("next steps:")
+    target = "this exact object version" if result.version_id else "this upload"
+    _out(f"  point the function at {target} (then test it):")
     _out(
-        f"  or by hand: aws lambda update-function-code --function-name {function} "
-        f"--s3-bucket {result.bucket} --s3-key {result.key}{version} --publish"
+        f"    aws lambda update-function-code --function-name {function} "
+        f"--s3-bucket {result.bucket} --s3-key {result.key}{version} --publish{where}"
     )
     _out(
-        f"  then: python -m lambda_pkg status --function {function} --bucket {result.bucket} "
-        f"--key {result.key}"
+        f"    python -m lambda_pkg status --function {function} --alias '' "
+        f"--bucket {result.bucket} --key {result.key}{where}"
     )
+    _out(f"    python -m lambda_pkg invoke --function {function}{where}")
+    if env:
+        _out(
+            f"  or deploy with the stack, which uploads and pins the package itself: "
+            f"scripts/deploy.sh --stack {env}"
+        )
     return 0
 
 
@@ -318,33 +341,46 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    from botocore.exceptions import ClientError
+
     from lambda_pkg.awsclient import RetriesExhausted, debug_enabled
     from lambda_pkg.upload import ChecksumMismatch
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    code = 1
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ChecksumMismatch as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        code, message = 2, str(exc)
+    except (ChecksumMismatch, RetriesExhausted) as exc:
+        message = str(exc)
     except KeyboardInterrupt:
         print("interrupted: stopped before finishing; see the message above", file=sys.stderr)
         return 130
-    except RetriesExhausted as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except ClientError as exc:
+        # An AWS error no rule above knows: say which call and what AWS said, on one line.
+        if debug_enabled():
+            traceback.print_exc()
+        message = f"{_client_error(exc)} (run with DEBUG=true for details)"
     except Exception as exc:
         if debug_enabled():
             traceback.print_exc()
-        print(
-            f"error: {type(exc).__name__}: {_one_line(exc)} (run with DEBUG=true for details)",
-            file=sys.stderr,
-        )
-        return 1
+        message = f"{type(exc).__name__}: {_one_line(exc)} (run with DEBUG=true for details)"
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def _client_error(exc: Any) -> str:
+    """'AWS s3:HeadObject: 400 Bad Request' rather than botocore's sentence with its
+    '(reached max retries: 1)', which only reflects botocore's own retries being off."""
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code, message = error.get("Code", ""), error.get("Message", "")
+    detail = " ".join(str(p) for p in (code, message) if p) or f"HTTP {status}"
+    if status and str(status) != code:
+        detail += f" (HTTP {status})"
+    return _one_line(f"AWS {getattr(exc, 'operation_name', '') or 'call'} failed: {detail}")
 
 
 def _one_line(exc: Any) -> str:

@@ -124,9 +124,26 @@ def _parse_into(path: Path, base: Path, names: list[str], files: list, seen: set
                 req = Requirement(spec)
             except InvalidRequirement as exc:
                 first = str(exc).splitlines()[0]
-                raise UserError(f"{where}: {spec!r} is not a valid requirement ({first})") from None
+                raise UserError(
+                    f"{where}: {spec!r} is not a valid requirement ({first}){_hint(spec)}"
+                ) from None
             names.append(canonicalize_name(req.name))
         kept.append(" ".join(tokens))
+
+
+_TYPOS = (
+    (re.compile(r"=>"), ">="),
+    (re.compile(r"=<"), "<="),
+    (re.compile(r"(?<![=!<>~])=(?![=])"), "=="),
+)
+
+
+def _hint(spec: str) -> str:
+    """'; did you mean yfinance>=1?' for the usual operator typos, else ''."""
+    for pattern, right in _TYPOS:
+        if pattern.search(spec):
+            return f"; did you mean {pattern.sub(right, spec, count=1)!r}?"
+    return ""
 
 
 def _option(where: str, path: Path, tokens: list[str]) -> Path | None:

@@ -33,14 +33,22 @@ class SourceFile:
     mode: int  # normalised: 0o644 or 0o755
 
     def read(self) -> bytes:
-        return self.path.read_bytes()
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise UserError(f"cannot read {self.arcname}: {exc.strerror or exc}") from None
 
 
 def is_env_file(name: str) -> bool:
-    """`.env`, `.env.local`, `.env.prod`, ...: files that hold credentials by convention."""
+    """`.env`, `.env.local`, `prod.env`, ...: files that hold credentials by convention.
+    Templates (`.env.example`, `example.env`, ...) hold none."""
     if name == ".env":
         return True
-    return name.startswith(".env.") and name.split(".", 2)[2] not in ENV_TEMPLATES
+    if name.startswith(".env."):
+        return name.split(".", 2)[2].lower() not in ENV_TEMPLATES
+    if name.endswith(".env") and len(name) > 4:
+        return name[:-4].lower().lstrip(".") not in ENV_TEMPLATES
+    return False
 
 
 def _is_venv(path: Path) -> bool:

@@ -310,6 +310,14 @@ class UploadResult:
         }
 
 
+def object_version(response: dict[str, Any]) -> str | None:
+    """The version id S3 gave the object, or None when there is none to pin: no
+    versioning, or versioning suspended, where S3 (and moto) say "null" and the
+    next upload overwrites that very version."""
+    version = response.get("VersionId")
+    return None if version in (None, "", "null") else version
+
+
 def _not_found(exc: Exception) -> bool:
     from botocore.exceptions import ClientError
 
@@ -526,7 +534,7 @@ def upload(
             return UploadResult(
                 bucket=bucket,
                 key=key,
-                version_id=head.get("VersionId"),
+                version_id=object_version(head),
                 sha256=pkg.sha256,
                 sha256_b64=pkg.sha256_b64,
                 checksum=head.get("ChecksumSHA256") or pkg.sha256_b64,
@@ -555,13 +563,14 @@ def upload(
     else:
         response, checksum, sent, result_parts = _put_single(s3, pkg, bucket, key, extra)
         progress.advance(sent)
-    version_id = response.get("VersionId")
+    version_id = object_version(response)
     verify(s3, bucket, key, version_id=version_id, pkg=pkg, checksum=checksum)
     warnings = []
     if not version_id:
         warnings.append(
-            f"bucket {bucket} has versioning off: the function cannot pin this upload's "
-            "version and rollback by object version is impossible; enable versioning"
+            f"bucket {bucket} has versioning off (or suspended): the function cannot pin "
+            "this upload's version and rollback by object version is impossible; enable "
+            "versioning (the stack that owns the bucket does)"
         )
     return UploadResult(
         bucket=bucket,

@@ -93,6 +93,8 @@ def verify(
     listing: int = 20,
 ) -> Result:
     zip_path = Path(zip_path)
+    if zip_path.is_dir():
+        raise UserError(f"{zip_path} is a directory; pass the package's .zip file")
     if not zip_path.is_file():
         raise UserError(f"{zip_path}: no such package; build it with 'python -m lambda_pkg build'")
     manifest = _find_manifest(zip_path)

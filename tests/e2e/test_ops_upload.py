@@ -168,3 +168,66 @@ def test_status_and_rollback_over_http(server, s3, tmp_path, monkeypatch):
     aws = Aws(AwsSettings("us-east-1", server))
     st = operate.status(aws.client("lambda"), function, s3=aws.client("s3"), bucket=bucket, key=KEY)
     assert st.version == "1" and st.s3_version_id == oldest and st.s3_is_latest is False
+
+
+def test_seed_script_bucket_and_endpoint_errors_are_one_line(server, tmp_path):
+    _package(tmp_path / "lambda_deployment.zip", 1024)
+    base = [str(SCRIPT), "lambda_deployment.zip"]
+    # a bucket that does not exist
+    missing = _run(
+        [*base, "no-such-bucket-e2e", KEY, "us-east-1", "--endpoint-url", server],
+        server,
+        cwd=tmp_path,
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.count("\n") == 1
+    assert "'no-such-bucket-e2e' does not exist (NoSuchBucket)" in missing.stderr
+    # an endpoint where nothing listens (the emulator is not running)
+    down = "http://127.0.0.1:9"
+    unreachable = _run(
+        [*base, "some-bucket", KEY, "us-east-1", "--endpoint-url", down, "--max-attempts", "2"],
+        server,
+        cwd=tmp_path,
+    )
+    assert unreachable.returncode == 2
+    assert unreachable.stderr.count("\n") == 1, unreachable.stderr
+    assert f"cannot reach {down}/some-bucket" in unreachable.stderr
+    # a missing file
+    nofile = _run([str(SCRIPT), "nope.zip", "b-bucket", KEY, "us-east-1"], server, cwd=tmp_path)
+    assert nofile.returncode == 2
+    assert nofile.stderr.count("\n") == 1 and "nope.zip: no such file" in nofile.stderr
+
+
+@pytest.mark.parametrize("versioning", [None, "Suspended"])
+def test_multipart_to_an_unversioned_bucket_over_http(server, tmp_path, versioning):
+    # GIVEN a bucket without versioning: moto_server (like S3 with versioning
+    # suspended) answers CompleteMultipartUpload with the version id "null"
+    client = boto3.client("s3", endpoint_url=server, region_name="us-east-1")
+    bucket = f"plain-{os.urandom(3).hex()}"
+    client.create_bucket(Bucket=bucket)
+    if versioning:
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning})
+    zip_path = _package(tmp_path / "lambda_deployment.zip", 11 * 1024 * 1024)
+    args = [str(SCRIPT), "lambda_deployment.zip", bucket, KEY, "us-east-1", "--endpoint-url",
+            server, "--multipart-threshold-mib", "5", "--part-size-mib", "5"]  # fmt: skip
+    # WHEN it is uploaded
+    first = _run(args, server, cwd=tmp_path)
+    # THEN it is verified, warns that nothing can be pinned, and prints runnable steps
+    assert first.returncode == 0, first.stderr
+    assert "verified    ChecksumSHA256" in first.stdout and "-3 matches" in first.stdout
+    assert "versioning is off" in first.stdout and "versioning off" in first.stderr
+    assert f"--region us-east-1 --endpoint-url {server}" in first.stdout
+    head = client.head_object(Bucket=bucket, Key=KEY)
+    assert head["ContentLength"] == zip_path.stat().st_size
+    # AND an identical re-upload sends nothing
+    second = _run(args, server, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "unchanged" in second.stdout
+    # AND status finds the (unversioned) object that holds a function's code
+    from lambda_pkg import operate
+    from lambda_pkg.artifact import hex_to_b64, sha256_file
+    from lambda_pkg.awsclient import Aws, AwsSettings
+
+    s3 = Aws(AwsSettings("us-east-1", server)).client("s3")
+    found = operate.find_s3_version(s3, bucket, KEY, hex_to_b64(sha256_file(zip_path)))
+    assert found == ("null", True)

@@ -62,17 +62,32 @@ def test_shared_object_names():
     assert not is_shared_object("a/so.py")
 
 
+PEM_BODY = "MIIEowIBAAKCAQEAx3VLcJ0sy0b6hK0Zr8Tn0A9\n"
+SECRET = "abcdEFGHijklMNOPqrstUVWXyz0123456789/+AB"  # 40 characters of the key alphabet
+
+
 @pytest.mark.parametrize(
     ("text", "kind", "line"),
     [
         ("KEY = 'AKIAABCDEFGHIJKLMNOP'\n", "an AWS access key id", 1),
         ("x = 1\ntoken = \"ASIAQQQQQQQQQQQQQQQQ\"\n", "an AWS access key id", 2),
-        ("a\nb\n-----BEGIN RSA PRIVATE KEY-----\nabc\n", "a private key block", 3),
-        ("-----BEGIN PRIVATE KEY-----\n", "a private key block", 1),
-        ("[default]\naws_secret_access_key = abcdEFGHijklMNOPqrstUVWXyz0123456789/+AB\n",
-         "an aws_secret_access_key value", 2),
-        ('{"aws_secret_access_key": "abcdEFGHijklMNOPqrstUVWXyz0123456789/+AB"}',
+        ("url = 'https://x/?id=AKIAABCDEFGHIJKLMNOP&y'\n", "an AWS access key id", 1),
+        (f"a\nb\n-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}", "a private key block", 3),
+        (f"-----BEGIN PRIVATE KEY-----\r\n{PEM_BODY}", "a private key block", 1),
+        (f"-----BEGIN OPENSSH PRIVATE KEY-----\n{PEM_BODY}", "a private key block", 1),
+        ("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n", "a private key block", 1),
+        # a key inside a string literal, with escaped newlines, or split over literals
+        (f'K = "-----BEGIN EC PRIVATE KEY-----\\n{PEM_BODY[:-1]}\\n"\n',
+         "a private key block", 1),
+        (f'K = ("-----BEGIN PRIVATE KEY-----\\n"\n     "{PEM_BODY[:-1]}")\n',
+         "a private key block", 1),
+        (f"[default]\naws_secret_access_key = {SECRET}\n", "an aws_secret_access_key value", 2),
+        (f'{{"aws_secret_access_key": "{SECRET}"}}', "an aws_secret_access_key value", 1),
+        (f"export AWS_SECRET_ACCESS_KEY={SECRET}\n", "an aws_secret_access_key value", 1),
+        (f'{{"SecretAccessKey": "{SECRET}"}}', "an aws_secret_access_key value", 1),
+        (f"boto3.client('s3', aws_secret_access_key='{SECRET}')\n",
          "an aws_secret_access_key value", 1),
+        (f'aws_secret_access_key: str = "{SECRET}"\n', "an aws_secret_access_key value", 1),
     ],
 )  # fmt: skip
 def test_secret_patterns_are_found_with_their_line(text, kind, line):
@@ -80,14 +95,40 @@ def test_secret_patterns_are_found_with_their_line(text, kind, line):
     assert [str(h) for h in hits] == [f"backend/conf.py:{line}: looks like {kind}"]
 
 
-def test_clean_code_and_documented_examples_pass():
-    text = (
-        b"key = os.environ['AWS_SECRET_ACCESS_KEY']\n"
-        b"aws_secret_access_key=None\n"
-        b"example = 'AKIAIOSFODNN7EXAMPLE'\n"
-        b"AKIAABCDEFGHIJKLMNOPQ  # 21 chars: not a key id\n"
-    )
-    assert scan_secrets("a.py", text) == []
+@pytest.mark.parametrize(
+    "text",
+    [
+        "key = os.environ['AWS_SECRET_ACCESS_KEY']\n",
+        "aws_secret_access_key=None\n",
+        "aws_secret_access_key = settings.aws_secret_access_key\n",
+        "example = 'AKIAIOSFODNN7EXAMPLE'\n",  # AWS's documented example
+        "aws_secret_access_key = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'\n",
+        "AKIAABCDEFGHIJKLMNOPQ  # 21 characters: not a key id\n",
+        "XAKIAABCDEFGHIJKLMNOP  # part of a longer word\n",
+        f"aws_secret_access_key = '{SECRET}x'  # 41 characters: not a secret key\n",
+        # code that handles keys names the PEM header; no key follows it
+        'if line.startswith("-----BEGIN RSA PRIVATE KEY-----"):\n    parse(line)\n',
+        'HEADER = "-----BEGIN PRIVATE KEY-----"\nFOOTER = "-----END PRIVATE KEY-----"\n',
+        "-----BEGIN PUBLIC KEY-----\n" + PEM_BODY,
+        "-----BEGIN CERTIFICATE-----\n" + PEM_BODY,
+        # a declared false positive, in detect-secrets' spelling
+        "FORMAT = 'AKIAABCDEFGHIJKLMNOP'  # pragma: allowlist secret\n",
+    ],
+)
+def test_clean_code_and_false_positives_pass(text):
+    assert scan_secrets("a.py", text.encode()) == []
+
+
+def test_the_allowlist_pragma_covers_its_own_line_only():
+    text = b"A = 'AKIAABCDEFGHIJKLMNOP'  # pragma: allowlist secret\nB = 'AKIAQQQQQQQQQQQQQQQQ'\n"
+    assert [str(h) for h in scan_secrets("a.py", text)] == [
+        "a.py:2: looks like an AWS access key id"
+    ]
+
+
+def test_every_hit_is_reported_in_line_order():
+    text = f"x = 1\nS = '{SECRET}'\naws_secret_access_key={SECRET}\nK = 'AKIAABCDEFGHIJKLMNOP'\n"
+    assert [h.line for h in scan_secrets("a.py", text.encode())] == [3, 4]
 
 
 def test_binary_files_are_not_scanned():

@@ -3,6 +3,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,7 @@ from lambda_pkg import builder, deps, limits, zipper
 from lambda_pkg.api import load_manifest
 from lambda_pkg.errors import UserError
 
-from .conftest import make_project, write
+from .conftest import HOST_RUNTIME, make_project, offline, write
 
 TAG = f"cpython-{sys.version_info[0]}{sys.version_info[1]}"
 
@@ -266,3 +267,70 @@ def test_progress_goes_to_stderr_only_when_asked(project, build, capsys):
     shutil.rmtree(project / ".build")
     build(project)
     assert capsys.readouterr() == ("", "")
+
+
+def test_separate_processes_in_other_places_write_the_same_bytes(tmp_path, wheelhouse):
+    # GIVEN two checkouts, one written under umask 077 with every file touched
+    a = make_project(tmp_path / "a")
+    old = os.umask(0o077)
+    try:
+        b = make_project(tmp_path / "elsewhere" / "deeper" / "b")
+    finally:
+        os.umask(old)
+    for path in b.rglob("*"):
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    root = Path(__file__).resolve().parents[3]
+
+    def cli_build(project, umask, seed, tz):
+        # WHEN each is built by its own process: another cwd, umask, hash seed, zone
+        out = project.parent / "out" / "pkg.zip"
+        env = {**os.environ, "PYTHONPATH": str(root), "PYTHONHASHSEED": seed, "TZ": tz}
+        subprocess.run(
+            [sys.executable, "-m", "lambda_pkg", "build", "--source", str(project),
+             "--runtime", HOST_RUNTIME, "--output", str(out), "--json",
+             *[f"--pip-arg={x}" for x in offline(wheelhouse)]],
+            cwd=project.parent, env=env, preexec_fn=lambda: os.umask(umask),
+            capture_output=True, check=True, timeout=300,
+        )  # fmt: skip
+        return out
+
+    one = cli_build(a, 0o022, "1", "UTC")
+    two = cli_build(b, 0o077, "2", "Asia/Kolkata")
+    # THEN the zips are byte-identical, and each is 0644 whatever the umask
+    assert one.read_bytes() == two.read_bytes()
+    assert (two.stat().st_mode & 0o777, one.stat().st_mode & 0o777) == (0o644, 0o644)
+    manifest = two.with_name("pkg.manifest.json")
+    assert manifest.stat().st_mode & 0o777 == 0o644
+    assert (
+        load_manifest(manifest).sha256 == load_manifest(one.with_name("pkg.manifest.json")).sha256
+    )
+
+
+def test_a_failed_output_placement_leaves_the_previous_output_whole(
+    project, build, tmp_path, monkeypatch
+):
+    from lambda_pkg import api
+
+    out = tmp_path / "out" / "pkg.zip"
+    first = api.place_artifact(build(project, layer=True), out)
+    before = {p.name: p.read_bytes() for p in out.parent.iterdir()}
+    write(project / "backend" / "core.py", "def run():\n    return 4\n")
+    second = build(project, layer=True)
+
+    def full_disk(path, data):
+        raise OSError(28, "No space left on device")
+
+    # WHEN the disk fills up after both zips were copied, while writing the manifest
+    monkeypatch.setattr(api, "stage_json", full_disk)
+    with pytest.raises(UserError, match=r"cannot write --output .*pkg\.zip: No space left"):
+        api.place_artifact(second, out)
+    # THEN the previous zip, layer and manifest are exactly as they were; no temp is left
+    assert {p.name: p.read_bytes() for p in out.parent.iterdir()} == before
+    assert load_manifest(first.manifest_path).sha256 == first.sha256
+
+
+def test_a_cache_directory_that_cannot_be_written_is_a_user_error(project, build, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(UserError, match=r"cannot write the build cache .*a-file/cache"):
+        build(project, cache_dir=blocker / "cache")

@@ -107,6 +107,7 @@ def test_layer_output_names(run, project, tmp_path):
         ("audit", r"^error: audit failed: armext: armext/_speed\.so: built for aarch64"),
         ("secret", r"^error: secret scan: backend/core\.py:1: looks like a private key block"),
         ("bad_option", r"^error: .*unrecognized arguments: --frobnicate"),
+
     ],
 )  # fmt: skip
 def test_user_errors_exit_2_with_one_line(run, tmp_path, monkeypatch, setup, pattern):
@@ -128,7 +129,10 @@ def test_user_errors_exit_2_with_one_line(run, tmp_path, monkeypatch, setup, pat
         runtime = "python3.12"
         extra = ["--no-bytecode"]
     elif setup == "secret":
-        write(project / "backend" / "core.py", "-----BEGIN EC PRIVATE KEY-----\n")
+        write(
+            project / "backend" / "core.py",
+            "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5\n",
+        )
     elif setup == "bad_option":
         extra = ["--frobnicate"]
     code, out, err = run("build", "--source", str(project), "--runtime", runtime, "--json", *extra)
@@ -136,6 +140,29 @@ def test_user_errors_exit_2_with_one_line(run, tmp_path, monkeypatch, setup, pat
     assert out == ""
     assert_one_line_error(err, pattern)
     assert not list((project / ".build").glob("artifacts/*"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "pattern"),
+    [
+        (["--runtime", "python2.7"], r"^error: .*argument --runtime: invalid choice: 'python2\.7'"),
+        (["--architecture", "sparc"],
+         r"^error: .*argument --architecture: invalid choice: 'sparc'"),
+        (["--requirements", "{tmp}/nope.txt"], r"^error: --requirements .*nope\.txt: no such file"),
+        (["--cache-dir", "{tmp}/file/cache"],
+         r"^error: cannot write the build cache \(.*file/cache/locks: Not a directory\)"),
+        (["--source", "{tmp}/p/bot.py"], r"^error: source .*bot\.py is not a directory"),
+    ],
+)  # fmt: skip
+def test_more_user_errors_exit_2_with_one_line(run, tmp_path, argv, pattern):
+    project = make_project(tmp_path / "p")
+    write(tmp_path / "file", "")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code, out, err = run("build", "--source", str(project), "--runtime", HOST_RUNTIME, *argv)
+    assert code == 2
+    assert out == ""
+    assert_one_line_error(err, pattern)
+    assert not list(tmp_path.rglob("artifacts/*"))
 
 
 def test_pip_failure_is_one_line_with_the_log(run, project):
@@ -204,6 +231,10 @@ def test_verify_fails_on_missing_handler_and_broken_import(run, project, tmp_pat
     code, _, err = run("verify", built["path"], "--handler", "aws/other.py")
     assert code == 2
     assert_one_line_error(err, r"handler aws/other\.py is not in the package")
+    # upload's spelling of the option works too
+    code, _, err = run("verify", built["path"], "--handler-file", "aws/other.py")
+    assert code == 2
+    assert_one_line_error(err, r"handler aws/other\.py is not in the package")
 
 
 def test_verify_reruns_the_audit_on_a_foreign_zip(run, tmp_path):
@@ -227,6 +258,12 @@ def test_verify_errors(run, tmp_path):
     code, _, err = run("verify", str(tmp_path / "missing.zip"))
     assert code == 2
     assert_one_line_error(err, r"no such package")
+    code, _, err = run("verify", str(tmp_path))
+    assert code == 2
+    assert_one_line_error(err, r"is a directory; pass the package's \.zip file")
+    code, _, err = run("verify", str(tmp_path / "x.zip"), "--runtime", "python2.7")
+    assert code == 2
+    assert_one_line_error(err, r"argument --runtime: invalid choice: 'python2\.7'")
     write(tmp_path / "bad.zip", "not a zip")
     code, _, err = run("verify", str(tmp_path / "bad.zip"))
     assert code == 2

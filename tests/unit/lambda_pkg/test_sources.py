@@ -1,4 +1,5 @@
 import os
+import re
 
 import pytest
 
@@ -45,11 +46,24 @@ def test_modes_are_normalised(tmp_path):
     assert modes["backend/core.py"] == 0o644
 
 
-def test_a_dotenv_file_is_refused_by_name(tmp_path):
+@pytest.mark.parametrize("name", [".env", ".env.local", ".env.PROD", "prod.env", ".prod.env"])
+def test_a_dotenv_file_is_refused_by_name(tmp_path, name):
     root = make_project(tmp_path / "p")
-    write(root / "backend" / "config" / ".env", "API_KEY=x\n")
-    with pytest.raises(UserError, match=r"backend/config/\.env:1"):
+    write(root / "backend" / "config" / name, "API_KEY=x\n")
+    with pytest.raises(UserError, match=rf"backend/config/{re.escape(name)}:1"):
         collect_sources(root)
+
+
+@pytest.mark.parametrize(
+    ("name", "shipped"),
+    [(".env.example", False), (".env.sample", False), ("example.env", True), ("env.py", True)],
+)
+def test_env_templates_are_not_refused(tmp_path, name, shipped):
+    # Templates hold no values; hidden ones are not shipped, like every hidden file.
+    root = make_project(tmp_path / "p")
+    write(root / "backend" / name, "API_KEY=\n")
+    names = [s.arcname for s in collect_sources(root)]
+    assert ("backend/" + name in names) is shipped
 
 
 def test_missing_or_empty_source_dir(tmp_path):
@@ -114,6 +128,8 @@ def test_requirements_syntax_pip_accepts(tmp_path):
     ("line", "message"),
     [
         ("yfinance>>=1", r"req\.txt:2: 'yfinance>>=1' is not a valid requirement"),
+        ("yfinance=>0.2", r"req\.txt:2: .* did you mean 'yfinance>=0\.2'\?"),
+        ("yfinance=0.2", r"req\.txt:2: .* did you mean 'yfinance==0\.2'\?"),
         ("-e ./src", r"req\.txt:2: editable requirements cannot be packaged"),
         ("--no-binary :all:", r"req\.txt:2: --no-binary is not possible"),
         ("--frobnicate", r"req\.txt:2: unsupported option '--frobnicate'"),

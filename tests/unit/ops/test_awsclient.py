@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -47,21 +49,24 @@ def _s3(url, attempts):
     return client
 
 
-def test_503s_over_http_are_retried_within_one_budget(flaky_server, monkeypatch, capsys):
+@pytest.mark.parametrize("terminal", [True, False])
+def test_503s_over_http_are_retried_within_one_budget(flaky_server, monkeypatch, capsys, terminal):
     url = flaky_server
     _Flaky.failures, _Flaky.seen = 2, 0
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
     s3 = _s3(url, 4)
     s3.head_bucket(Bucket="some-bucket")
     # botocore's own retries are off: exactly our attempts reach the server.
     assert _Flaky.seen == 3
-    assert capsys.readouterr().err.count("retrying in") == 2
+    # Each retry is announced to a person at a terminal; a script's log stays quiet.
+    assert capsys.readouterr().err.count("retrying in") == (2 if terminal else 0)
 
 
 def test_persistent_503_stops_after_max_attempts(flaky_server, monkeypatch):
     url = flaky_server
     _Flaky.failures, _Flaky.seen = 100, 0
     s3 = _s3(url, 3)
-    with pytest.raises(RetriesExhausted, match="failed 3 times"):
+    with pytest.raises(RetriesExhausted, match="failed after 3 attempts"):
         s3.head_bucket(Bucket="some-bucket")
     assert _Flaky.seen == 3
 
@@ -103,3 +108,70 @@ def test_no_debug_logging_without_the_flag(monkeypatch):
     assert not awsclient.debug_enabled()
     monkeypatch.setenv("DEBUG", "TRUE")
     assert awsclient.debug_enabled()
+
+
+def test_aws_region_is_honoured_like_the_aws_cli_does(monkeypatch):
+    # botocore alone reads only AWS_DEFAULT_REGION; AWS_REGION is what Lambda and
+    # the AWS CLI v2 use, and it wins over AWS_DEFAULT_REGION there too.
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert Aws().region == "eu-west-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    assert Aws().region == "eu-west-1"
+    assert Aws(AwsSettings(region="ap-south-1")).region == "ap-south-1"
+    monkeypatch.delenv("AWS_REGION")
+    assert Aws().region == "us-west-2"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_endpoint_is_one_user_error_line(tmp_path, capsys, monkeypatch):
+    from lambda_pkg.ops_cli import main
+    from tests.unit.ops.helpers import KEY, make_zip
+
+    monkeypatch.setattr(awsclient, "BASE_DELAY", 0.001)
+    package = make_zip(tmp_path / "lambda_deployment.zip")
+    url = f"http://127.0.0.1:{_closed_port()}"
+    # WHEN nothing listens at --endpoint-url (an emulator that is not running)
+    code = main(["upload", str(package), "some-bucket", KEY, "--endpoint-url", url])
+    err = capsys.readouterr().err
+    # THEN, after the retries, one line that says what to check, and exit 2
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: cannot reach {url}/some-bucket (EndpointConnectionError) ")
+    assert "s3:HeadBucket after 5 attempts: check --endpoint-url" in err
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://host", "127.0.0.1:5000", "http://"])
+def test_a_malformed_endpoint_url_is_refused_before_any_call(url, capsys):
+    from lambda_pkg.ops_cli import main
+
+    assert main(["rollback", "--function", "f", "--endpoint-url", url]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"argument --endpoint-url: {url!r} is not an http(s) URL" in err
+
+
+def test_an_unexpected_aws_error_names_the_call_on_one_line(monkeypatch, capsys):
+    from botocore.exceptions import ClientError
+
+    from lambda_pkg.ops_cli import main
+
+    def bad_request(*_a, **_k):
+        raise ClientError(
+            {"Error": {"Code": "InvalidArgument", "Message": "Bad\nthing"},
+             "ResponseMetadata": {"HTTPStatusCode": 400}},
+            "ListVersionsByFunction",
+        )  # fmt: skip
+
+    monkeypatch.setattr("lambda_pkg.operate.rollback", bad_request)
+    monkeypatch.delenv("DEBUG", raising=False)
+    assert main(["rollback", "--function", "f"]) == 1
+    assert capsys.readouterr().err == (
+        "error: AWS ListVersionsByFunction failed: InvalidArgument Bad thing (HTTP 400) "
+        "(run with DEBUG=true for details)\n"
+    )

@@ -58,7 +58,7 @@ def test_retries_are_bounded(stubbed):
     stub, s3, sleeps, _ = stubbed
     for _ in range(3):
         stub.add_client_error("head_bucket", service_error_code="SlowDown", http_status_code=503)
-    with pytest.raises(RetriesExhausted, match="failed 3 times"):
+    with pytest.raises(RetriesExhausted, match="failed after 3 attempts"):
         s3.head_bucket(Bucket=BUCKET)
     assert len(sleeps) == 2
 

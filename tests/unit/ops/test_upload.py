@@ -236,12 +236,28 @@ def test_json_output(bucket, package, capsys):
     assert result["skipped"] is False and result["version_id"]
 
 
-def test_unversioned_bucket_warns(aws, package, s3, capsys):
+@pytest.mark.usefixtures("aws", "small_parts")
+@pytest.mark.parametrize("versioning", [None, "Suspended"])
+@pytest.mark.parametrize("threshold", ["16", "5"])  # single PUT; multipart
+def test_unversioned_bucket_warns(tmp_path, s3, capsys, versioning, threshold):
+    # GIVEN a bucket without versioning (or with it suspended): S3 then answers a
+    # multipart upload with the version id "null", which cannot be pinned or asked for
     s3.create_bucket(Bucket="plain-bucket")
-    assert main(["upload", str(package), "plain-bucket", KEY]) == 0
+    if versioning:
+        s3.put_bucket_versioning(
+            Bucket="plain-bucket", VersioningConfiguration={"Status": versioning}
+        )
+    package = make_zip(tmp_path / "lambda_deployment.zip", payload=6 * 1024 * 1024)
+    argv = ["upload", str(package), "plain-bucket", KEY, "--multipart-threshold-mib", threshold]
+    # WHEN it is uploaded, twice
+    assert main(argv) == 0
     captured = capsys.readouterr()
+    # THEN it is verified and says the version cannot be pinned
     assert "versioning off" in captured.err
     assert "versioning is off" in captured.out
+    assert "--s3-object-version" not in captured.out
+    assert main(argv) == 0
+    assert "unchanged" in capsys.readouterr().out
 
 
 class _FakeTTY:
@@ -317,7 +333,11 @@ def test_an_object_without_a_sha256_checksum_is_judged_by_its_metadata(bucket, p
 
 
 def test_next_steps_name_the_environments_function(bucket, package, capsys):
-    assert main(["upload", str(package), bucket, KEY]) == 0
+    assert main(["upload", str(package), bucket, KEY, "--region", "us-east-1"]) == 0
     out = capsys.readouterr().out
-    assert "--function-name market_data_fetcher-dev" in out
-    assert "status --function market_data_fetcher-dev" in out
+    steps = out.split("next steps:", 1)[1]
+    assert "--function-name market_data_fetcher-dev" in steps
+    assert "--publish --region us-east-1" in steps  # works as printed: same region
+    assert f"status --function market_data_fetcher-dev --alias '' --bucket {bucket}" in steps
+    assert "invoke --function market_data_fetcher-dev --region us-east-1" in steps
+    assert "scripts/deploy.sh --stack dev" in steps
