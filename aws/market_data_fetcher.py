@@ -75,6 +75,7 @@ def handle(
     """The handler with its collaborators injectable, for tests and the benchmark."""
     started = time.monotonic()
     request_id = _request_id(context)
+    jsonlog.configure()
     jsonlog.bind(request_id=request_id, function=FUNCTION)
 
     try:

@@ -12,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from backend.models import INTERVALS, MAX_SYMBOLS, check_interval_period, normalise_ticker
+from backend.models import (
+    INTERVALS,
+    MAX_SYMBOLS,
+    check_interval_period,
+    normalise_ticker,
+    shown,
+)
 
 DEFAULT_INTERVAL = "1d"
 DEFAULT_PERIOD = "5d"
@@ -55,13 +61,14 @@ def parse_event(event: object) -> FetchRequest | HealthRequest:
     unknown = sorted(str(k) for k in event if k not in (*_FETCH_KEYS, "test"))
     if unknown:
         raise EventError(
-            unknown[0], f"unknown field; allowed fields are {', '.join((*_FETCH_KEYS, 'test'))}"
+            unknown[0] if len(unknown[0]) <= 40 else unknown[0][:37] + "...",
+            f"unknown field; allowed fields are {', '.join((*_FETCH_KEYS, 'test'))}",
         )
 
     if "test" in event:
         test = event["test"]
         if not isinstance(test, bool):
-            raise EventError("test", f"must be true or false, got {test!r}")
+            raise EventError("test", f"must be true or false, got {shown(test)}")
         if test:
             extra = [k for k in _FETCH_KEYS if k in event]
             if extra:
@@ -72,7 +79,7 @@ def parse_event(event: object) -> FetchRequest | HealthRequest:
     period = _string(event, "period", DEFAULT_PERIOD)
     if interval not in INTERVALS:
         raise EventError(
-            "interval", f"unknown interval {interval!r}: use one of {', '.join(INTERVALS)}"
+            "interval", f"unknown interval {shown(interval)}: use one of {', '.join(INTERVALS)}"
         )
     try:
         check_interval_period(interval, period)  # the interval is known, so this is the period

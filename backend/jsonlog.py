@@ -2,7 +2,18 @@
 
 Lambda sends stdout to CloudWatch Logs line by line, so one JSON line is one event
 that Logs Insights can query by field. Our logger does not propagate to the root
-logger, where the Lambda runtime installs its own plain-text handler.
+logger, where the Lambda runtime installs its own handler.
+
+The function runs with Lambda's JSON log format and an application log level
+(infra/function.py). Lambda filters stdout lines by their `level` key and treats a
+line whose level is invalid or missing, or that has no valid `timestamp`, as INFO. So
+the keys are `timestamp` (RFC 3339) and `level` in Lambda's documented names (WARN,
+not WARNING), or a WARN/ERROR stack could drop our warnings and errors.
+
+That log level also sets the *root* logger's level in the Lambda runtime; at DEBUG,
+botocore would log every response body there, the API key's GetSecretValue answer
+included. `configure()` therefore caps the AWS SDK's loggers at WARNING, whatever
+LOG_LEVEL says.
 """
 
 from __future__ import annotations
@@ -14,6 +25,10 @@ import time
 from typing import Any
 
 LOGGER_NAME = "market_data_fetcher"
+# Lambda's level names (docs: "Log-level filtering"); Python's WARNING is WARN there.
+LAMBDA_LEVELS = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+# Libraries that log request and response bodies at DEBUG: never below WARNING.
+QUIET_LIBRARIES = ("boto3", "botocore", "s3transfer", "urllib3")
 # Fields of the current invocation. A Lambda container runs one invocation at a time,
 # and the fetch threads must see the same request id, which a contextvar would not
 # carry into the thread pool.
@@ -23,9 +38,9 @@ _bound: dict[str, Any] = {}
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
+            "level": LAMBDA_LEVELS.get(record.levelname, record.levelname),
             "message": record.getMessage(),
             **_bound,
             **getattr(record, "fields", {}),
@@ -55,6 +70,16 @@ def get_logger() -> logging.Logger:
         logger.propagate = False
         logger.setLevel(logging.INFO)
     return logger
+
+
+def configure() -> None:
+    """Once per invocation, before any client exists: our handler in place, and the SDK's
+    loggers capped (see the module docstring). Cheap and idempotent."""
+    get_logger()
+    for name in QUIET_LIBRARIES:
+        library = logging.getLogger(name)
+        if library.getEffectiveLevel() < logging.WARNING:
+            library.setLevel(logging.WARNING)
 
 
 def adopt(name: str, level: int = logging.WARNING) -> None:

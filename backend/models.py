@@ -50,6 +50,13 @@ TICKER_RE = re.compile(r"^\^?[A-Z0-9][A-Z0-9.\-=]{0,19}$")
 MAX_SYMBOLS = 200
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """repr() of a caller's value for an error message, cut short: an event may carry
+    megabytes, and the message goes into the response and a log line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class BarError(ValueError):
     """A bar breaks an OHLCV invariant."""
 
@@ -65,7 +72,7 @@ def normalise_ticker(raw: object) -> str:
     ticker = raw.strip().upper()
     if not TICKER_RE.match(ticker):
         raise ValueError(
-            f"malformed ticker {raw!r}: use 1-20 letters, digits, '.', '-' or '=' "
+            f"malformed ticker {shown(raw)}: use 1-20 letters, digits, '.', '-' or '=' "
             "(optionally starting with '^'), e.g. AAPL, BRK-B, ^GSPC"
         )
     return ticker
@@ -73,9 +80,9 @@ def normalise_ticker(raw: object) -> str:
 
 def check_interval_period(interval: str, period: str) -> None:
     if interval not in INTERVALS:
-        raise ValueError(f"unknown interval {interval!r}: use one of {', '.join(INTERVALS)}")
+        raise ValueError(f"unknown interval {shown(interval)}: use one of {', '.join(INTERVALS)}")
     if period not in PERIODS:
-        raise ValueError(f"unknown period {period!r}: use one of {', '.join(PERIODS)}")
+        raise ValueError(f"unknown period {shown(period)}: use one of {', '.join(PERIODS)}")
     allowed = _INTRADAY_PERIODS.get(interval)
     if allowed is not None and period not in allowed:
         raise ValueError(

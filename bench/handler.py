@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aws.market_data_fetcher import handle  # noqa: E402
-from backend.clients import AwsClients  # noqa: E402
 from backend.fetcher import MAX_WORKERS  # noqa: E402
 from backend.providers.fixture import FixtureProvider  # noqa: E402
 from infra.emulator import EMULATOR_ENV, moto_server, reset  # noqa: E402
+from tests.runtime_support import RecordingClients, deploy  # noqa: E402
 
 PYTHON312 = Path("/root/.pyenv/versions/3.12.1/bin/python3.12")
 IMPORT_PROBE = (
@@ -36,7 +36,6 @@ IMPORT_PROBE = (
     "print(time.perf_counter() - t)"
 )
 BUCKET = "bench-bucket"
-TABLE = "bench-market-data"
 NOW = datetime(2024, 3, 15, 14, 30, tzinfo=UTC)
 
 
@@ -67,52 +66,33 @@ class SlowFixture(FixtureProvider):
         return super().fetch(symbol, interval, period)
 
 
-def _prepare(clients: AwsClients) -> None:
-    clients.get("s3").create_bucket(Bucket=BUCKET)
-    clients.get("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
 def run_fetch(
     url: str, symbols: list[str], latency: float, workers: int
 ) -> tuple[float, int, dict]:
     reset(url)
-    clients = AwsClients(max_pool_connections=workers + 4)
-    _prepare(clients)
-    sent = []
-    for service in ("s3", "dynamodb"):
-        clients.get(service).meta.events.register("before-send", lambda **kw: sent.append(1))
-    env = {
-        "ENVIRONMENT": "bench",
-        "BUCKET_NAME": BUCKET,
-        "DATA_PREFIX": "data/bench/",
-        "LOGS_PREFIX": "logs/bench/",
-        "TABLE_NAME": TABLE,
-        "SYMBOLS": ",".join(symbols),
-        "MARKET_DATA_PROVIDER": "fixture",
-        "LOG_LEVEL": "WARNING",
-    }
+    clients = RecordingClients(max_pool_connections=workers + 4)
+    # The resources through the runtime's own clients (AWS_ENDPOINT_URL points them at
+    # moto_server); no secret: neither provider reads it during a fetch.
+    world = deploy(
+        bucket=BUCKET,
+        environment="bench",
+        secret=False,
+        client=clients.get,
+        symbols=symbols,
+        log_level="WARNING",
+    )
+    clients.sent.clear()  # count the fetch's requests only
     started = time.perf_counter()
     response = handle(
         {},
         None,
-        env=env,
+        env=world.env,
         clients=clients,
         provider=SlowFixture(latency),
         now=lambda: NOW,
         max_workers=workers,
     )
-    return time.perf_counter() - started, len(sent), response["counts"]
+    return time.perf_counter() - started, len(clients.sent), response["counts"]
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from infra.emulator import EMULATOR_ENV, moto_server
+from tests.runtime_support import deploy
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,37 +42,18 @@ def _invoke(env, event, request_id):
 
 def test_fixture_run_against_moto_server():
     with moto_server() as url:
-        s3 = boto3.client("s3", endpoint_url=url)
-        s3.create_bucket(Bucket="ctb-e2e")
-        dynamodb = boto3.client("dynamodb", endpoint_url=url)
-        dynamodb.create_table(
-            TableName="cloud-trading-bot-dev-market-data",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
+        # GIVEN what the program deploys, with a secret that has no value yet
+        world = deploy(
+            bucket="ctb-e2e",
+            secret_value=None,
+            client=lambda service: boto3.client(service, endpoint_url=url),
         )
-        secrets = boto3.client("secretsmanager", endpoint_url=url)
-        arn = secrets.create_secret(Name="cloud-trading-bot/dev/market-data-api-key")["ARN"]
         env = {
             "PATH": "/usr/bin:/bin",
             "PYTHONPATH": str(ROOT),
             **EMULATOR_ENV,
             "AWS_ENDPOINT_URL": url,
-            "ENVIRONMENT": "dev",
-            "BUCKET_NAME": "ctb-e2e",
-            "DATA_PREFIX": "data/dev/",
-            "LOGS_PREFIX": "logs/dev/",
-            "TABLE_NAME": "cloud-trading-bot-dev-market-data",
-            "API_KEY_SECRET_ARN": arn,
-            "SYMBOLS": "SPY,QQQ,AAPL",
-            "MARKET_DATA_PROVIDER": "fixture",
-            "LOG_LEVEL": "INFO",
+            **world.env,
         }
 
         # WHEN the seed's smoke test runs: THEN healthy, with only a warning for the
@@ -79,15 +61,17 @@ def test_fixture_run_against_moto_server():
         report, _ = _invoke(env, {"test": True}, "req-test")
         assert report["ok"] is True
         assert {c["name"]: c["status"] for c in report["checks"]}["secret"] == "warning"
-        assert s3.list_objects_v2(Bucket="ctb-e2e")["KeyCount"] == 0
+        assert world.objects() == {} and world.items() == []
 
         # WHEN a scheduled fetch runs: THEN bars, items and the run record land
         answer, logs = _invoke(env, {}, "req-fetch")
         assert answer["counts"] == {"requested": 3, "succeeded": 3, "failed": 0}
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="ctb-e2e")["Contents"]]
+        keys = world.objects()
         assert sum(k.startswith("data/dev/market/symbol=SPY/interval=1d/") for k in keys) == 5
         assert "logs/dev/market_data_fetcher/" in answer["run_record"]
         assert answer["run_record"] in keys
-        table = dynamodb.scan(TableName="cloud-trading-bot-dev-market-data", Select="COUNT")
-        assert table["Count"] == 18
+        assert len(world.items()) == 18
         assert {line["request_id"] for line in logs} == {"req-fetch"}
+        # AND every line is one Lambda's log-level filter can read (level and timestamp)
+        assert {line["level"] for line in logs} <= {"DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+        assert all(line["timestamp"].endswith("Z") for line in logs)

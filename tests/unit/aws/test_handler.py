@@ -148,22 +148,59 @@ def test_offline_yfinance_is_a_failure_not_a_silent_success(world, context, monk
 @pytest.mark.parametrize(
     ("event", "field"),
     [
+        # not an object
         ("not an object", "event"),
+        (["AAPL"], "event"),
+        (42, "event"),
+        (True, "event"),
+        # wrong types
         ({"symbols": "AAPL"}, "symbols"),
         ({"symbols": [1, 2]}, "symbols[0]"),
-        ({"interval": "2d"}, "interval"),
+        ({"symbols": ["AAPL", None]}, "symbols[1]"),
+        ({"interval": None}, "interval"),
         ({"period": 5}, "period"),
+        ({"test": "true"}, "test"),
+        # unknown interval or period, or one Yahoo does not serve
+        ({"interval": "2d"}, "interval"),
+        ({"period": "7d"}, "period"),
+        ({"interval": "1m", "period": "1mo"}, "period"),
+        # too many or too few symbols
         ({"symbols": [f"T{i}" for i in range(201)]}, "symbols"),
+        ({"symbols": []}, "symbols"),
+        # malformed tickers
         ({"symbols": ["AAPL", "rm -rf"]}, "symbols[1]"),
+        ({"symbols": ["../../etc/passwd"]}, "symbols[0]"),
+        ({"symbols": ["A" * 21]}, "symbols[0]"),
+        ({"symbols": [""]}, "symbols[0]"),
+        # unknown keys, and test mode mixed with a fetch
         ({"symbolz": ["AAPL"]}, "symbolz"),
+        ({"test": True, "symbols": ["AAPL"]}, "symbols"),
     ],
 )
 def test_bad_event_gets_an_error_response_and_nothing_is_written(world, context, event, field):
     response = _invoke(world, event, context)
-    assert response["ok"] is False and response["error"] == "bad_event"
-    assert response["field"] == field and field in response["message"]
-    assert response["request_id"] == context.aws_request_id
+    assert response == {
+        "ok": False,
+        "error": "bad_event",
+        "field": field,
+        "message": response["message"],
+        "request_id": context.aws_request_id,
+    }
+    assert response["message"].startswith(f"{field}: ")
+    # Nothing written, and not a single AWS call made (not even a read)
+    assert world.clients.calls == []
     assert world.objects() == {} and world.items() == []
+
+
+def test_bad_event_is_answered_even_when_the_settings_are_broken(world, context):
+    response = _invoke(world, {"interval": "2d"}, context, env={})
+    assert response["error"] == "bad_event" and response["field"] == "interval"
+
+
+def test_a_huge_bad_value_is_not_echoed_in_full(world, context, capsys):
+    response = _invoke(world, {"symbols": ["X" * 100_000]}, context)
+    assert response["field"] == "symbols[0]" and len(response["message"]) < 300
+    assert len(capsys.readouterr().out) < 1000
 
 
 def test_test_mode_reports_health_and_writes_nothing(world, context, capsys):
@@ -185,7 +222,7 @@ def test_test_mode_reports_health_and_writes_nothing(world, context, capsys):
 
 
 def test_test_mode_warns_when_the_secret_has_no_value(world, context):
-    arn = world.secrets.create_secret(Name="cloud-trading-bot/dev/unset")["ARN"]
+    arn = world.secretsmanager.create_secret(Name="cloud-trading-bot/dev/unset")["ARN"]
     response = _invoke(world, {"test": True}, context, env={**world.env, "API_KEY_SECRET_ARN": arn})
     secret = next(c for c in response["checks"] if c["name"] == "secret")
     assert secret["status"] == "warning" and "no value set" in secret["detail"]
@@ -221,7 +258,7 @@ def test_logs_are_json_lines_carrying_the_request_id(world, context, capsys):
     assert {line["request_id"] for line in lines} == {context.aws_request_id}
     messages = [line["message"] for line in lines]
     assert messages[0] == "fetch started" and messages[-1] == "fetch finished"
-    assert any(line.get("symbol") == "QQQ" and line["level"] == "WARNING" for line in lines)
+    assert any(line.get("symbol") == "QQQ" and line["level"] == "WARN" for line in lines)
 
 
 def test_log_level_debug_adds_per_symbol_lines(world, context, capsys):

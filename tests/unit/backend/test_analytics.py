@@ -2,7 +2,9 @@ import pytest
 
 from backend.analytics import ema, rsi, simple_returns, sma, summarise
 
-# StockCharts' "Relative Strength Index" worked example (ChartSchool), 14-day RSI.
+# StockCharts ChartSchool, "Relative Strength Index (RSI)", the worked example's
+# spreadsheet (cs-rsi.xls): QQQQ closes and its 14-day RSI column, to 4 decimals
+# (the article's table shows them rounded to 2: 70.53, 66.32, ...).
 RSI_CLOSES = [
     44.3389, 44.0902, 44.1497, 43.6124, 44.3278, 44.8264, 45.0955, 45.4245, 45.8433,
     46.0826, 45.8931, 46.0328, 45.614, 46.282, 46.282, 46.0028, 46.0328, 46.4116,
@@ -10,16 +12,22 @@ RSI_CLOSES = [
     44.1783, 44.2181, 44.5672, 43.4205, 42.6628, 43.1314,
 ]  # fmt: skip
 RSI_PUBLISHED = [
-    70.53, 66.32, 66.55, 69.41, 66.36, 57.97, 62.93, 63.26, 56.06, 62.38,
-    54.71, 50.42, 39.99, 41.46, 41.87, 45.46, 37.30, 33.08, 37.77,
+    70.5328, 66.3186, 66.5498, 69.4063, 66.3552, 57.9749, 62.9296, 63.2571, 56.0593,
+    62.3771, 54.7076, 50.4228, 39.9898, 41.4605, 41.8689, 45.4632, 37.304, 33.0795, 37.773,
 ]  # fmt: skip
 
-# StockCharts' "Moving Averages" worked example, 10-day EMA seeded with the SMA.
-EMA_CLOSES = [
-    22.27, 22.19, 22.08, 22.17, 22.18, 22.13, 22.23, 22.43, 22.24, 22.29, 22.15, 22.39,
-    22.38, 22.61, 23.36, 24.05, 23.75, 23.83, 23.95, 23.63, 23.82, 23.87,
+# StockCharts ChartSchool, "Moving Averages - Simple and Exponential", the worked
+# example's spreadsheet (cs-movavg.xls): 30 closes, the 10-day SMA's first value
+# (22.22, from 22.221) and the 10-day EMA column (seeded with that SMA), to 2 decimals.
+MA_CLOSES = [
+    22.27, 22.19, 22.08, 22.17, 22.18, 22.13, 22.23, 22.43, 22.24, 22.29,
+    22.15, 22.39, 22.38, 22.61, 23.36, 24.05, 23.75, 23.83, 23.95, 23.63,
+    23.82, 23.87, 23.65, 23.19, 23.10, 23.33, 22.68, 23.10, 22.40, 22.17,
 ]  # fmt: skip
-EMA_PUBLISHED = [22.22, 22.21, 22.24, 22.27, 22.33, 22.52, 22.80, 22.97, 23.13, 23.28, 23.34]
+EMA_PUBLISHED = [
+    22.22, 22.21, 22.24, 22.27, 22.33, 22.52, 22.80, 22.97, 23.13, 23.28, 23.34,
+    23.43, 23.51, 23.53, 23.47, 23.40, 23.39, 23.26, 23.23, 23.08, 22.92,
+]  # fmt: skip
 
 
 def test_returns():
@@ -30,15 +38,16 @@ def test_returns():
 
 
 def test_sma_matches_hand_computed_values():
+    assert sma(MA_CLOSES, 10)[9] == pytest.approx(22.221)  # the example's first SMA
     assert sma([1.0, 2.0, 3.0, 4.0, 5.0], 3) == [None, None, 2.0, 3.0, 4.0]
     assert sma([2.0, 4.0], 1) == [2.0, 4.0]
     assert sma([1.0, 2.0], 3) == [None, None]
 
 
 def test_ema_matches_published_example():
-    values = ema(EMA_CLOSES, 10)
+    values = ema(MA_CLOSES, 10)
     assert values[:9] == [None] * 9
-    assert [round(v, 2) for v in values[9:20]] == EMA_PUBLISHED
+    assert [round(v, 2) for v in values[9:]] == EMA_PUBLISHED
 
 
 def test_ema_seed_and_smoothing_by_hand():
@@ -49,7 +58,8 @@ def test_ema_seed_and_smoothing_by_hand():
 def test_rsi_matches_published_example():
     values = rsi(RSI_CLOSES, 14)
     assert values[:14] == [None] * 14
-    assert [round(v, 2) for v in values[14:]] == RSI_PUBLISHED
+    # Within the spreadsheet's own rounding (5e-5 at 4 decimals)
+    assert values[14:] == pytest.approx(RSI_PUBLISHED, abs=1e-4)
 
 
 def test_rsi_edge_cases():
@@ -69,4 +79,6 @@ def test_summarise_leaves_out_indicators_without_history():
     assert set(summarise([10.0, 11.0])) == {"return_1"}
     full = summarise(RSI_CLOSES)
     assert set(full) == {"return_1", "sma_20", "ema_20", "rsi_14"}
-    assert round(full["rsi_14"], 2) == 37.77
+    assert full["rsi_14"] == pytest.approx(37.773, abs=1e-4)
+    assert full["ema_20"] == ema(RSI_CLOSES, 20)[-1] and full["sma_20"] == sma(RSI_CLOSES, 20)[-1]
+    assert full["return_1"] == pytest.approx(43.1314 / 42.6628 - 1)

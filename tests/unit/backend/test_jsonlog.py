@@ -1,6 +1,8 @@
 import json
 import logging
+import re
 import threading
+from datetime import datetime
 
 from backend import jsonlog
 
@@ -59,3 +61,34 @@ def test_an_adopted_library_logger_writes_our_json_lines(capsys):
     logging.getLogger("some.library").info("chatter below WARNING is dropped")
     (line,) = _lines(capsys)
     assert line["message"] == "Failed to get ticker 'AAPL'" and line["request_id"] == "req-4"
+
+
+def test_lines_use_the_keys_and_level_names_lambda_filters_on(capsys):
+    # Lambda's application log-level filter reads `level` (TRACE DEBUG INFO WARN ERROR
+    # FATAL) and `timestamp`; a line it cannot read counts as INFO, so a WARN-level
+    # function would drop our warnings if they said WARNING.
+    jsonlog.set_level("DEBUG")
+    for level in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL):
+        jsonlog.log(level, "x")
+    jsonlog.set_level("INFO")
+    lines = _lines(capsys)
+    assert [line["level"] for line in lines] == ["DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+    stamp = lines[0]["timestamp"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+    assert datetime.fromisoformat(stamp).tzinfo is not None  # RFC 3339, UTC
+
+
+def test_configure_caps_the_sdk_loggers_but_keeps_a_stricter_level():
+    names = (*jsonlog.QUIET_LIBRARIES, "")  # "" is the root logger
+    saved = {name: logging.getLogger(name).level for name in names}
+    try:
+        for name in jsonlog.QUIET_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+        logging.getLogger().setLevel(logging.DEBUG)  # Lambda's runtime at DEBUG
+        jsonlog.configure()
+        assert logging.getLogger("botocore.parsers").getEffectiveLevel() == logging.WARNING
+        assert logging.getLogger("urllib3").level == logging.ERROR
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)

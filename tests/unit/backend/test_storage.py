@@ -14,18 +14,17 @@ from backend.storage import (
     encode_bars,
     latest_item,
 )
+from tests.unit.backend.conftest import BUCKET, TABLE
 
-BUCKET = "ctb-test-bucket"  # as in conftest.py
-TABLE = "ctb-test-market-data"
 NOW = datetime(2024, 3, 15, 14, 30, tzinfo=UTC)
 
 
-def _bars(n, symbol="AAPL", interval="1d"):
+def _bars(n, symbol="AAPL", interval="1d", step=timedelta(days=1)):
     return [
         Bar.create(
             symbol=symbol,
             interval=interval,
-            timestamp=datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=i),
+            timestamp=datetime(2024, 1, 1, tzinfo=UTC) + step * i,
             open=10.0 + i,
             high=12.0 + i,
             low=9.0 + i,
@@ -79,19 +78,7 @@ def test_put_bars_writes_one_object_per_day_and_overwrites_on_rerun(aws):
 
 
 def test_bar_items_keep_only_the_latest_bars_with_ttl():
-    bars = [
-        Bar.create(
-            symbol="SPY",
-            interval="5m",
-            timestamp=datetime.fromtimestamp(1_700_000_000 + 300 * i, UTC),
-            open=1.0,
-            high=1.0,
-            low=1.0,
-            close=1.0,
-            volume=1,
-        )
-        for i in range(MAX_TABLE_BARS + 20)
-    ]
+    bars = _bars(MAX_TABLE_BARS + 20, "SPY", "5m", step=timedelta(minutes=5))
     items = bar_items(bars)
     assert len(items) == MAX_TABLE_BARS
     assert items[0]["pk"] == {"S": "BAR#SPY#5m"}
@@ -112,21 +99,7 @@ def test_latest_item_carries_indicators_and_fetch_time():
 
 def test_put_items_batches_by_25_and_rerun_adds_no_duplicates(aws):
     table = DynamoTable(client=aws.dynamodb, table_name=TABLE)
-    items = bar_items(
-        [
-            Bar.create(
-                symbol="SPY",
-                interval="1h",
-                timestamp=datetime.fromtimestamp(1_700_000_000 + 3600 * i, UTC),
-                open=1.0,
-                high=2.0,
-                low=0.5,
-                close=1.5,
-                volume=i,
-            )
-            for i in range(60)
-        ]
-    )
+    items = bar_items(_bars(60, "SPY", "1h", step=timedelta(hours=1)))
     assert table.put_items(items) == 3  # 25 + 25 + 10
     table.put_items(items)
     assert aws.dynamodb.scan(TableName=TABLE, Select="COUNT")["Count"] == 60
