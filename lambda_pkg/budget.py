@@ -91,7 +91,8 @@ def assess(
         if zipped > direct:
             rec.append(
                 f"needs S3 deployment: {label} is {mib(zipped)} zipped, over the {mib(direct)} "
-                "limit for a direct upload; deploy it from S3 (scripts/upload_lambda_to_s3.sh)"
+                "limit for a direct upload: deploy it from S3, as the Pulumi stack does "
+                "(by hand: scripts/upload_lambda_to_s3.sh)"
             )
         elif zipped > direct * limits.WARN_FRACTION:
             warn.append(
