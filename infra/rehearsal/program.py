@@ -9,6 +9,7 @@ whatever the mocks do: here, creating it in the emulator.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import runpy
@@ -113,15 +114,44 @@ def run_program(
     settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_mocks(mocks, project=config.project, stack=config.stack, preview=False)
     pulumi.runtime.set_all_config(dict(config.values), sorted(config.secret_keys))
-    with _program_environment(project_dir, env or {}):
-        # run_pulumi_func awaits every outstanding registration and Output, so when it
-        # returns, every resource has been created, or the first failure is raised.
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
-        root = settings.get_root_resource()
-        result = ProgramResult()
-        for name, value in (getattr(root, "outputs", None) or {}).items():
-            out = pulumi.Output.from_input(value)
-            result.outputs[name] = _sync_await(out.future())
-            if _sync_await(out.is_secret()):
-                result.secret_outputs.add(name)
+    try:
+        with _program_environment(project_dir, env or {}):
+            # run_pulumi_func awaits every outstanding registration and Output, so when it
+            # returns, every resource has been created, or the first failure is raised.
+            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
+            root = settings.get_root_resource()
+            result = ProgramResult()
+            for name, value in (getattr(root, "outputs", None) or {}).items():
+                out = pulumi.Output.from_input(value)
+                result.outputs[name] = _sync_await(out.future())
+                if _sync_await(out.is_secret()):
+                    result.secret_outputs.add(name)
+    finally:
+        _close_event_loop()
     return result
+
+
+def _close_event_loop() -> None:
+    """Close the loop Pulumi's _sync_await ran the program on.
+
+    Left open, it is closed by its finaliser at interpreter exit, in whatever order
+    the sockets of its self-pipe are finalised: after a failed deploy that printed
+    `Exception ignored in: BaseEventLoop.__del__ ... Invalid file descriptor: -1`
+    about half the time. Pending registrations (a failure stops the program midway)
+    are cancelled first, and a fresh loop is installed for whatever runs next.
+    """
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        return
+    if loop.is_running() or loop.is_closed():
+        return
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        # Bounded: a cancelled registration must not hold up a stop (Ctrl-C, SIGTERM).
+        loop.run_until_complete(asyncio.wait(pending, timeout=5))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
+    asyncio.set_event_loop(asyncio.new_event_loop())
