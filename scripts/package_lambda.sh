@@ -91,7 +91,13 @@ env_prefix="CTB_ARTIFACT_MANIFEST=$(q "$manifest")"
   echo "  Deploy exactly this build with the stack (it uploads the package to S3 and pins the"
   echo "  function to that object version; the stack's runtime, architecture and"
   echo "  dependencyLayer must match the build):"
-  echo "    $env_prefix $scripts/deploy.sh --stack dev --local     # rehearse on emulated AWS"
+  if [ "$layer_name" = "-" ]; then
+    echo "    $env_prefix $scripts/deploy.sh --stack dev --local     # rehearse on emulated AWS"
+  else
+    # The shipped stacks have dependencyLayer: false; a layered build must be told so.
+    echo "    $env_prefix $scripts/deploy.sh --stack dev --local --config dependencyLayer=true"
+    echo "    (for real deploys first: pulumi config set dependencyLayer true --stack dev)"
+  fi
   echo "    $env_prefix $scripts/deploy.sh --stack dev --preview   # what would change"
   echo "    $env_prefix $scripts/deploy.sh --stack dev"
   if [ "$layer_name" = "-" ]; then

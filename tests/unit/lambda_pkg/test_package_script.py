@@ -133,6 +133,9 @@ def test_layer_json_and_errors(repo, wheelhouse, tmp_path):
     assert load_manifest(built["output_manifest"]).layer.path == tmp_path / "l-layer.zip"
     assert f"Layer:    {tmp_path / 'l-layer.zip'}" in result.stderr
     assert "upload_lambda_to_s3.sh" not in result.stderr
+    # the printed rehearsal fits the layered build (the shipped stacks have no layer)
+    assert "deploy.sh --stack dev --local --config dependencyLayer=true" in result.stderr
+    assert "pulumi config set dependencyLayer true --stack dev" in result.stderr
     # a user error is the build's one line, exit 2, and no summary
     bad = run(repo, wheelhouse, "x.zip", "--architecture", "sparc")
     assert bad.returncode == 2
