@@ -34,12 +34,15 @@ class BucketArgs:
     logs_noncurrent_days: int = 30
     data_transition_days: int = 30
     data_archive_days: int = 90
+    # The fetcher rewrites the same keys every run (idempotent keys), and each rewrite
+    # leaves a noncurrent copy in the versioned bucket: keep those a week, not forever.
+    data_noncurrent_days: int = 7
     tags: dict[str, str] = field(default_factory=dict)
 
 
 def lifecycle_rules(args: BucketArgs) -> list[dict]:
-    """Rules by prefix (DESIGN.md decision 2). Current versions under lambda/ and data/
-    are never expired: lambda/ holds the live package, data/ is the bot's history."""
+    """Rules by prefix (docs/DESIGN.md decision 2). Current versions under lambda/ and
+    data/ are never expired: lambda/ holds the live package, data/ is the bot's history."""
     return [
         {
             "id": "lambda-package-rollback-window",
@@ -63,10 +66,13 @@ def lifecycle_rules(args: BucketArgs) -> list[dict]:
             "id": "data-transition",
             "status": "Enabled",
             "filter": {"prefix": "data/"},
+            # S3 skips objects under 128 KB by default: small daily files stay in
+            # STANDARD (cheaper than per-object transition fees); larger ones move.
             "transitions": [
                 {"days": args.data_transition_days, "storage_class": "STANDARD_IA"},
                 {"days": args.data_archive_days, "storage_class": "GLACIER_IR"},
             ],
+            "noncurrent_version_expiration": {"noncurrent_days": args.data_noncurrent_days},
         },
         {
             # Whole bucket, so no prefix is forgotten: S3 allows one Expiration per

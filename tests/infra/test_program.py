@@ -343,6 +343,8 @@ def test_s3_13_lifecycle_rules_by_prefix(owner_run, stack):
     assert rules["logs/"]["transitions"][0]["storageClass"] == "STANDARD_IA"
     assert rules["logs/"]["expiration"]["days"] > rules["logs/"]["transitions"][0]["days"]
     assert rules["data/"]["transitions"] and "expiration" not in rules["data/"]
+    # Rewrites of the same data key leave noncurrent copies: they expire, history stays.
+    assert rules["data/"]["noncurrentVersionExpiration"] == {"noncurrentDays": 7}
     everywhere = rules[""]
     assert everywhere["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
     assert everywhere["expiration"] == {"expiredObjectDeleteMarker": True}
