@@ -1,5 +1,5 @@
 """The one deployment bucket: created and configured by the owner stack, adopted by name
-by every other stack (DESIGN.md decision 1).
+by every other stack (docs/DESIGN.md decision 1).
 
 S3 bucket names are global, so only one stack may create it. Destroying a stack
 must never delete shared packages, data or logs, so the owner's bucket is both

@@ -2,7 +2,7 @@
 async settings and alarms.
 
 The code comes from an S3 object version, pinned, with the zip's hash, so an S3
-update can never leave the function on stale code (DESIGN.md decision 3).
+update can never leave the function on stale code (docs/DESIGN.md decision 3).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def _object(name: str, *, key: str, artifact: Artifact, args: PackageArgs, paren
         key=key,
         source=pulumi.FileAsset(str(artifact.path)),
         content_type="application/zip",
-        # S3 verifies the upload against this checksum (DESIGN.md decision 9).
+        # S3 verifies the upload against this checksum (docs/DESIGN.md decision 9).
         checksum_algorithm="SHA256",
         metadata=artifact.metadata(),
         **(sse if args.kms_key_arn else {}),

@@ -15,7 +15,7 @@ from pathlib import Path
 from lambda_pkg.errors import UserError
 from lambda_pkg.zipper import normalize_mode
 
-# The runtime's directories (DESIGN.md decision 7).
+# The runtime's directories (docs/DESIGN.md decision 7).
 SOURCE_DIRS = ("backend", "aws")
 # Root *.py files that belong to the Pulumi program or the tooling, not to the bot.
 ROOT_PY_EXCLUDED = frozenset({"__main__.py", "conftest.py", "setup.py", "noxfile.py"})

@@ -263,7 +263,7 @@ def _rehearsal_config(
             f"bucketOwner false: bucket {adopt} pre-created as its owner stack would make it"
         )
     elif config.get("bucketOwner") != "true":
-        # The emulator is a fresh, empty account, like the dev-only account of DESIGN.md
+        # The emulator is a fresh, empty account, like the dev-only account of docs/DESIGN.md
         # decision 1: this stack must own (create) the bucket, since no one else will.
         result.notes.append(
             "bucketOwner rehearsed as true: the emulator starts as an empty account, so this "

@@ -24,7 +24,7 @@ def shipped(stack: str) -> dict:
 def test_defaults_follow_the_design_table():
     # GIVEN no config at all WHEN parsed for stack "dev"
     cfg = parse_config({}, stack="dev")
-    # THEN every default is the one DESIGN.md and CONTRACTS.md name
+    # THEN every default is the one docs/DESIGN.md and CONTRACTS.md name
     assert cfg.environment == "dev"
     assert cfg.bucket_name == "cloud-trading-bot-lambda-deployment-m6x4p8e"
     assert cfg.bucket_owner is False

@@ -139,7 +139,7 @@ def test_dev_and_prod_coexist_in_one_account(runs):
     assert dev.isdisjoint(prod)
 
 
-# ---- the path contract (DESIGN.md decision 3)
+# ---- the path contract (docs/DESIGN.md decision 3)
 
 
 def test_object_key_version_and_hash_are_what_the_function_deploys(run, stack, artifact):
