@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_pkg.errors import UserError
+from lambda_pkg.errors import UserError, debug_enabled
 
 DEFAULT_MAX_ATTEMPTS = 5
 BASE_DELAY = 0.25  # seconds; doubled each attempt, with full jitter
@@ -68,10 +68,6 @@ NO_CREDENTIALS = (
 )
 
 log = logging.getLogger("lambda_pkg.aws")
-
-
-def debug_enabled() -> bool:
-    return os.environ.get("DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def error_code(exc: BaseException) -> str:

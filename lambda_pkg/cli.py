@@ -1,7 +1,7 @@
 """`python -m lambda_pkg build|verify`: the packager's command line.
 
 User errors print one line on stderr and exit 2; anything else exits 1, also with
-one line (LAMBDA_PKG_DEBUG=1 adds the traceback). With --json, stdout carries only
+one line (DEBUG=true or LAMBDA_PKG_DEBUG=1 adds the traceback). With --json, stdout carries only
 the JSON result; progress goes to stderr, and only on a terminal.
 """
 
@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from lambda_pkg import limits
 from lambda_pkg.budget import mb, mib
-from lambda_pkg.errors import InternalError, UserError
+from lambda_pkg.errors import InternalError, UserError, debug_enabled
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,7 +104,8 @@ def main(argv: list[str]) -> int:
 
 
 def _fail(exc: BaseException, code: int, prefix: str = "error: ") -> int:
-    if os.environ.get("LAMBDA_PKG_DEBUG"):
+    # DEBUG=true is the switch every other command and script honours.
+    if os.environ.get("LAMBDA_PKG_DEBUG") or debug_enabled():
         traceback.print_exc()
     message = " ".join(str(exc).split()) or type(exc).__name__
     print(prefix + message, file=sys.stderr)

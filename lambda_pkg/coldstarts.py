@@ -167,7 +167,8 @@ def format_table(result: ColdStarts) -> str:
 
 
 def _human(seconds: int) -> str:
+    # Days only from 2 days on, so `--since 24h` reads back as "24h", not "1d".
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
+        if seconds % size == 0 and (unit != "d" or seconds >= 2 * size):
             return f"{seconds // size}{unit}"
     return f"{seconds}s"

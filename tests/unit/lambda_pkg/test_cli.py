@@ -186,6 +186,11 @@ def test_unexpected_errors_exit_1_without_traceback(run, project, monkeypatch):
     code, _, err = run("build", "--source", str(project), "--runtime", HOST_RUNTIME)
     assert code == 1
     assert_one_line_error(err, r"^internal error: RuntimeError: boom")
+    # DEBUG=true, the project-wide switch, adds the traceback before the line
+    monkeypatch.setenv("DEBUG", "true")
+    code, _, err = run("build", "--source", str(project), "--runtime", HOST_RUNTIME)
+    assert code == 1
+    assert err.startswith("Traceback") and err.rstrip().endswith("RuntimeError: boom")
 
 
 # --- verify ------------------------------------------------------------------------

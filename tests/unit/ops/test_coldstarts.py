@@ -106,6 +106,7 @@ def test_coldstarts_table(log_group, capsys):
     assert main(["coldstarts", "--function", FUNCTION]) == 0
     out = capsys.readouterr().out
     assert "4 invocations, 2 cold starts (50.0%)" in out
+    assert "last 24h" in out  # the default window, as the user would write it
     assert "Init Duration        2     300.0     400.0     400.0" in out
 
 
