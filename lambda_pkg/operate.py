@@ -22,6 +22,13 @@ def _code(exc: Exception) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
+def _no_such_function(function: str) -> UserError:
+    return UserError(
+        f"--function {function}: no such Lambda function in this account/region; "
+        "check the name (market_data_fetcher-<env>) and --region"
+    )
+
+
 def published_versions(lam: Any, function: str) -> list[int]:
     """Published version numbers, ascending ($LATEST is not a version)."""
     versions, marker = [], None
@@ -33,10 +40,7 @@ def published_versions(lam: Any, function: str) -> list[int]:
             page = lam.list_versions_by_function(**params)
         except Exception as exc:
             if _code(exc) == "ResourceNotFoundException":
-                raise UserError(
-                    f"--function {function}: no such Lambda function in this account/region; "
-                    "check the name (market_data_fetcher-<env>) and --region"
-                ) from None
+                raise _no_such_function(function) from None
             raise
         versions += [int(v["Version"]) for v in page.get("Versions", []) if v["Version"].isdigit()]
         marker = page.get("NextMarker")
@@ -48,12 +52,16 @@ def get_alias(lam: Any, function: str, alias: str) -> dict[str, Any]:
     try:
         return lam.get_alias(FunctionName=function, Name=alias)
     except Exception as exc:
-        if _code(exc) == "ResourceNotFoundException":
-            raise UserError(
-                f"--alias {alias}: function {function} has no such alias (or the function does "
-                "not exist); the stack creates 'live', or pass --alias NAME"
-            ) from None
-        raise
+        if _code(exc) != "ResourceNotFoundException":
+            raise
+        # Lambda says which is missing only in the message ("Function not found: ...").
+        message = str(exc.response.get("Error", {}).get("Message", ""))  # type: ignore[attr-defined]
+        if message.startswith("Function not found"):
+            raise _no_such_function(function) from None
+        raise UserError(
+            f"--alias {alias}: function {function} has no such alias; "
+            "the stack creates 'live', or pass --alias NAME"
+        ) from None
 
 
 @dataclass

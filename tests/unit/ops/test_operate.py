@@ -121,7 +121,7 @@ def test_rollback_steps(deployed):
         (["--to", "3"], "already points to version 3"),
         (["--steps", "3"], "nothing to roll back to"),
         (["--steps", "0"], "--steps 0: must be 1 or more"),
-        (["--alias", "canary"], "--alias canary"),
+        (["--alias", "canary"], f"--alias canary: function {FUNCTION} has no such alias"),
     ],
 )
 def test_rollback_refusals(deployed, argv, needle, capsys):
@@ -132,8 +132,9 @@ def test_rollback_refusals(deployed, argv, needle, capsys):
 
 
 def test_rollback_of_an_unknown_function(aws, capsys):
+    # The missing function is named, not blamed on its alias.
     assert main(["rollback", "--function", "nope"]) == 2
-    assert "--alias live" in capsys.readouterr().err
+    assert "--function nope: no such Lambda function" in capsys.readouterr().err
 
 
 def test_choose_target_skips_newer_versions():
