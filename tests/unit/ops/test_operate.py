@@ -13,12 +13,11 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from lambda_pkg import operate
-from lambda_pkg.artifact import Artifact, write_manifest
 from lambda_pkg.awsclient import RetryingClient
 from lambda_pkg.errors import UserError
 from lambda_pkg.ops_cli import main
 from lambda_pkg.upload import inspect_package, upload
-from tests.unit.ops.helpers import BUCKET, KEY, zip_bytes
+from tests.unit.ops.helpers import BUCKET, KEY, write_test_manifest, zip_bytes
 
 FUNCTION = "market_data_fetcher-dev"
 
@@ -176,19 +175,8 @@ def test_status_reports_code_that_came_from_elsewhere(deployed, capsys):
 
 def _manifest_for(tmp_path, data: bytes):
     path = tmp_path / "m" / "manifest.json"
-    write_manifest(
-        Artifact(
-            path=path.parent / "gone.zip",  # CI may keep only the manifest
-            sha256=hashlib.sha256(data).hexdigest(),
-            size=len(data),
-            unzipped_size=1,
-            input_hash="x",
-            runtime="python3.12",
-            architecture="x86_64",
-            builder_version="b",
-            manifest_path=path,
-        )
-    )
+    # CI may keep only the manifest: its zip is gone.
+    write_test_manifest(path.parent / "gone.zip", path, data=data)
     return path
 
 

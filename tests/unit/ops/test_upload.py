@@ -10,7 +10,6 @@ import boto3
 import pytest
 
 from lambda_pkg import BUILDER_VERSION
-from lambda_pkg.artifact import Artifact, write_manifest
 from lambda_pkg.ops_cli import main
 from lambda_pkg.upload import (
     Progress,
@@ -21,7 +20,7 @@ from lambda_pkg.upload import (
     same_checksum,
     upload,
 )
-from tests.unit.ops.helpers import BUCKET, KEY, make_zip
+from tests.unit.ops.helpers import BUCKET, KEY, make_zip, write_test_manifest
 
 
 def _b64(data: bytes) -> str:
@@ -200,19 +199,13 @@ def test_cli_reports_interrupt_with_exit_130(bucket, tmp_path, monkeypatch, caps
 def test_manifest_beside_the_zip_supplies_the_metadata(bucket, tmp_path, s3):
     # GIVEN a build with its manifest (as the packager writes it)
     zip_path = make_zip(tmp_path / "abc.zip")
-    data = zip_path.read_bytes()
-    art = Artifact(
-        path=zip_path,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        unzipped_size=1,
-        input_hash="in",
+    art = write_test_manifest(
+        zip_path,
+        tmp_path / "manifest.json",
         runtime="python3.11",
         architecture="arm64",
         builder_version="lambda_pkg/test",
-        manifest_path=tmp_path / "manifest.json",
     )
-    write_manifest(art)
     # WHEN the zip is inspected without naming the manifest
     pkg = inspect_package(zip_path)
     # THEN the builder's metadata is used, exactly

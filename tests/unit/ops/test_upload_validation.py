@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import boto3
 import pytest
 from botocore.stub import Stubber
 
 from lambda_pkg import limits
-from lambda_pkg.artifact import Artifact, write_manifest
 from lambda_pkg.awsclient import RetryingClient
 from lambda_pkg.errors import UserError
 from lambda_pkg.ops_cli import main
 from lambda_pkg.upload import check_bucket
-from tests.unit.ops.helpers import BUCKET, KEY, make_zip
+from tests.unit.ops.helpers import BUCKET, KEY, make_zip, write_test_manifest
 
 
 def _run(argv, capsys):
@@ -159,39 +156,14 @@ def test_missing_region(package, monkeypatch, capsys):
 
 def test_runtime_flag_contradicting_the_manifest(tmp_path, capsys):
     zip_path = make_zip(tmp_path / "a.zip")
-    data = zip_path.read_bytes()
-    write_manifest(
-        Artifact(
-            path=zip_path,
-            sha256=hashlib.sha256(data).hexdigest(),
-            size=len(data),
-            unzipped_size=1,
-            input_hash="x",
-            runtime="python3.12",
-            architecture="x86_64",
-            builder_version="b",
-            manifest_path=tmp_path / "manifest.json",
-        )
-    )
+    write_test_manifest(zip_path, tmp_path / "manifest.json")
     code, err = _run(["upload", str(zip_path), BUCKET, KEY, "--runtime", "python3.11"], capsys)
     _assert_user_error(code, err, "--runtime python3.11 contradicts the manifest")
 
 
 def test_zip_changed_since_its_manifest(tmp_path, capsys):
     zip_path = make_zip(tmp_path / "a.zip")
-    write_manifest(
-        Artifact(
-            path=zip_path,
-            sha256="0" * 64,
-            size=1,
-            unzipped_size=1,
-            input_hash="x",
-            runtime="python3.12",
-            architecture="x86_64",
-            builder_version="b",
-            manifest_path=tmp_path / "manifest.json",
-        )
-    )
+    write_test_manifest(zip_path, tmp_path / "manifest.json", sha256="0" * 64)
     code, err = _run(["upload", str(zip_path), BUCKET, KEY], capsys)
     _assert_user_error(code, err, "does not match its manifest")
 
