@@ -117,11 +117,14 @@ def _fake_outputs(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
 class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self, existing_buckets: set[str]):
         self.resources: list[Recorded] = []
+        self.pending: dict[tuple[str, str], Recorded] = {}
         self.calls: list[tuple[str, dict]] = []
         self.existing_buckets = existing_buckets
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
-        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs)))
+        # Held until the monitor has the engine request too (RecordingMonitor): a run
+        # that fails part-way must not list a resource whose registration never ended.
+        self.pending[(args.typ, args.name)] = Recorded(args.typ, args.name, dict(args.inputs))
         return f"{args.name}-id", _fake_outputs(args)
 
     def call(self, args: pulumi_mocks.MockCallArgs):
@@ -140,11 +143,19 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def __init__(self, mocks: RecordingMocks):
         super().__init__(mocks)
-        self.requests: dict[str, Any] = {}
+        self.recording = mocks
 
     def RegisterResource(self, request):  # the gRPC method name
         response = super().RegisterResource(request)
-        self.requests[response.urn] = request
+        recorded = self.recording.pending.pop((request.type, request.name), None)
+        if recorded is not None:  # None for component resources: Mocks never see them
+            recorded.urn = response.urn
+            recorded.protect = bool(request.protect)
+            recorded.retain_on_delete = bool(request.retainOnDelete)
+            recorded.parent_urn = request.parent
+            recorded.dependencies = tuple(request.dependencies)
+            # Listed only now, whole: one append, atomic under the GIL.
+            self.recording.resources.append(recorded)
         return response
 
 
@@ -277,12 +288,4 @@ def run_program(
     if run.error is not None:
         _EXPECTED_ERRORS.add(str(run.error))
         asyncio.get_event_loop().set_exception_handler(_quiet_expected_errors)
-    urns = {urn.rsplit("::", 1)[1]: urn for urn in monitor.requests}
-    for recorded in run.resources:
-        recorded.urn = urns[recorded.name]
-        request = monitor.requests[recorded.urn]
-        recorded.protect = bool(request.protect)
-        recorded.retain_on_delete = bool(request.retainOnDelete)
-        recorded.parent_urn = request.parent
-        recorded.dependencies = tuple(request.dependencies)
     return run
