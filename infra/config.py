@@ -172,6 +172,30 @@ class StackConfig:
         return self.lambda_s3_key.rsplit("/", 1)[0] + "/"
 
     @property
+    def owner_only_warnings(self) -> list[str]:
+        """Settings this stack asks for that only the bucket's owner applies.
+
+        Lifecycle rules are bucket-wide, so an adopting stack's noncurrent-version
+        settings change nothing: say so at preview instead of ignoring them silently."""
+        if self.bucket_owner:
+            return []
+        ignored = [
+            f"{key} = {value}"
+            for key, value in (
+                ("lambdaNoncurrentVersions", self.lambda_noncurrent_versions),
+                ("lambdaNoncurrentDays", self.lambda_noncurrent_days),
+            )
+            if value != DEFAULTS[key]
+        ]
+        if not ignored:
+            return []
+        return [
+            f"{NAMESPACE}:{', '.join(ignored)} has no effect: this stack adopts the bucket "
+            f"{self.bucket_name!r} (bucketOwner = false), and lifecycle rules are bucket-wide, "
+            "set by the owner stack. Set them in the owner's stack file, or remove them here"
+        ]
+
+    @property
     def all_tags(self) -> dict[str, str]:
         return {
             **self.tags,
@@ -540,6 +564,8 @@ def load_config() -> StackConfig:
     check_pulumi_names(
         cfg, organization=pulumi.get_organization(), project=pulumi.get_project(), stack=stack
     )
+    for message in cfg.owner_only_warnings:
+        pulumi.log.warn(message)
     if cfg.market_data_api_key is None:
         return cfg
     # Hand the key on as a secret Output only, so Pulumi encrypts it in state.

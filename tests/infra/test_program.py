@@ -389,6 +389,32 @@ def test_non_owner_preview_fails_when_the_bucket_does_not_exist(artifact):
     assert run.of_type("aws:s3/bucketObjectv2:BucketObjectv2") == []
 
 
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_lifecycle_settings_on_an_adopting_stack_are_reported_not_ignored(artifact, caplog):
+    # GIVEN dev, which adopts prod's bucket, asking for its own noncurrent-version rules
+    overrides = {"lambdaNoncurrentVersions": 3, "lambdaNoncurrentDays": 7}
+    with caplog.at_level("WARNING"):
+        run = run_program("dev", artifact.manifest_path, overrides=overrides)
+    # THEN the preview says they change nothing and where they belong
+    (message,) = _warnings(caplog)
+    assert "lambdaNoncurrentVersions = 3, lambdaNoncurrentDays = 7 has no effect" in message
+    assert "bucketOwner = false" in message and "owner's stack file" in message
+    # AND the deploy still goes ahead, with no lifecycle resource of its own
+    assert run.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration") == []
+    assert run.outputs["bucket_name"] == BUCKET
+
+
+@pytest.mark.parametrize("stack_name", SHIPPED_STACKS)
+def test_shipped_stacks_preview_without_warnings(artifact, caplog, stack_name):
+    # prod owns the bucket (its rules apply); dev leaves the rules at their defaults
+    with caplog.at_level("WARNING"):
+        run_program(stack_name, artifact.manifest_path)
+    assert _warnings(caplog) == []
+
+
 def test_kms_key_switches_bucket_object_and_role_to_sse_kms(artifact):
     kms = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     run = run_program("prod", artifact.manifest_path, overrides={"kmsKeyArn": kms})
