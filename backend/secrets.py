@@ -31,14 +31,14 @@ class Secret:
 
 
 class SecretReader:
-    """`get()` calls GetSecretValue at most once per container (per ARN) and returns
-    None when the secret has no value yet: a new secret with no AWSCURRENT version."""
+    """`get()` calls GetSecretValue once per container (per ARN) once a value is found,
+    and returns None while the secret has no value yet (a new secret with no AWSCURRENT
+    version). "No value" is not cached: setting the key needs no new container."""
 
     def __init__(self, *, client: Callable[[], Any], arn: str):
         self._client = client  # a factory, so no client is made unless the key is needed
         self._arn = arn
         self._lock = threading.Lock()
-        self._loaded = False
         self._secret: Secret | None = None
 
     @property
@@ -47,9 +47,8 @@ class SecretReader:
 
     def get(self) -> Secret | None:
         with self._lock:
-            if not self._loaded:
+            if self._secret is None:
                 self._secret = self._read()
-                self._loaded = True
             return self._secret
 
     def _read(self) -> Secret | None:

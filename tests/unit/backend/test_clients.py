@@ -24,3 +24,21 @@ def test_one_secret_reader_per_arn_lives_with_the_clients(aws):
     arn = aws.secretsmanager.create_secret(Name="k", SecretString="v")["ARN"]
     assert clients.secret_reader(arn) is clients.secret_reader(arn)
     assert clients.secret_reader(arn).get().reveal() == "v"
+
+
+def test_every_client_comes_from_one_session(aws, monkeypatch):
+    # A Session per client reloads botocore's data files each time: slower cold starts.
+    import boto3.session
+
+    made = []
+    real = boto3.session.Session
+
+    def counting_session(*args, **kwargs):
+        made.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(boto3.session, "Session", counting_session)
+    clients = AwsClients()
+    for service in ("s3", "dynamodb", "secretsmanager"):
+        clients.get(service)
+    assert made == [1]

@@ -29,6 +29,17 @@ def test_secret_without_a_value_is_none_not_a_crash(aws):
     assert SecretReader(client=lambda: aws.secretsmanager, arn=arn).get() is None
 
 
+def test_a_value_set_later_is_picked_up_by_the_same_container(aws):
+    # GIVEN a warm container that has seen the secret without a value
+    arn = aws.secretsmanager.create_secret(Name="ctb/dev/later")["ARN"]
+    reader = SecretReader(client=lambda: aws.secretsmanager, arn=arn)
+    assert reader.get() is None
+    # WHEN the operator sets the key (pulumi up adds a version; no new container starts)
+    aws.secretsmanager.put_secret_value(SecretId=arn, SecretString="sk-456")
+    # THEN the next read finds it
+    assert reader.get().reveal() == "sk-456"
+
+
 def test_other_errors_name_the_arn_and_code_only():
     class Denied:
         def get_secret_value(self, **kwargs):
