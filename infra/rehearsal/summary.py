@@ -71,7 +71,7 @@ def _invocations(result: Result) -> list[str]:
         return []
     lines = [
         "",
-        "Invocations (the handler, run from the downloaded package; the real run {} with "
+        "Invocations (the handler, run from the downloaded package; the real run with "
         "canned market data, MARKET_DATA_PROVIDER=fixture)",
     ]
     for inv in result.invocations:
