@@ -16,9 +16,9 @@ from backend.models import MAX_SYMBOLS, normalise_ticker
 PROVIDERS = ("yfinance", "fixture")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
-_ENVIRONMENT_RE = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
+ENVIRONMENT_RE = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
 # S3 bucket naming rules, without the rarer IP-address and dot-adjacency cases.
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _SECRET_ARN_RE = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./=-]*/$")
@@ -56,8 +56,8 @@ class Settings:
                 problems.append(f"{name}={value!r} is invalid: {hint}")
             return value
 
-        environment = required("ENVIRONMENT", _ENVIRONMENT_RE, "lower-case name like 'dev'")
-        bucket = required("BUCKET_NAME", _BUCKET_RE, "an S3 bucket name")
+        environment = required("ENVIRONMENT", ENVIRONMENT_RE, "lower-case name like 'dev'")
+        bucket = required("BUCKET_NAME", BUCKET_RE, "an S3 bucket name")
         data_prefix = required(
             "DATA_PREFIX", _PREFIX_RE, "a key prefix ending in '/', e.g. data/dev/"
         )

@@ -29,6 +29,7 @@ import pulumi
 
 # The runtime's own ticker rule, so a symbol the config accepts never fails at runtime.
 from backend.models import TICKER_RE
+from backend.settings import BUCKET_RE, ENVIRONMENT_RE, LOG_LEVELS, PROVIDERS
 from infra import ci_policies as cp
 from infra.names import PROJECT, Names, default_lambda_s3_key
 from infra.stackfile import StackFile, StackFileError, read_stack_file
@@ -44,8 +45,6 @@ class ConfigError(pulumi.RunError):
 # can target (lambda_pkg.limits.RUNTIME_GLIBC). python3.9 and 3.10 are deprecated.
 SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13")
 ARCHITECTURES = ("x86_64", "arm64")
-PROVIDERS = ("yfinance", "fixture")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # The only values CloudWatch Logs accepts for RetentionInDays. 0 ("never expire")
 # is left out on purpose: unbounded log storage is the thing CloudWatch.16 flags.
 LOG_RETENTION_DAYS = (
@@ -54,9 +53,9 @@ LOG_RETENTION_DAYS = (
 )  # fmt: skip
 DEFAULT_BUCKET = "cloud-trading-bot-lambda-deployment-m6x4p8e"
 DEFAULT_SYMBOLS = ("SPY", "QQQ", "AAPL")
+# A schedule's symbol list; the runtime accepts up to backend.models.MAX_SYMBOLS.
+MAX_SYMBOLS = 100
 
-_ENV_RE = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _BUCKET_BAD_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_BAD_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _KEY_RE = re.compile(r"^lambda/(?:[A-Za-z0-9._-]+/)*[A-Za-z0-9._-]+\.zip$")
@@ -244,7 +243,7 @@ def _one_of(choices: tuple[Any, ...]) -> Callable[[Any], Any]:
 
 
 def _environment(value: Any) -> str:
-    if not isinstance(value, str) or not _ENV_RE.match(value):
+    if not isinstance(value, str) or not ENVIRONMENT_RE.match(value):
         raise _Invalid(
             "2-16 characters: a lowercase letter, then lowercase letters, digits or '-' "
             "(it defaults to the stack name; set it with `pulumi config set environment NAME`)"
@@ -257,7 +256,7 @@ def _bucket_name(value: Any) -> str:
         "a valid S3 bucket name: 3-63 lowercase letters, digits, '.' or '-', "
         "starting and ending with a letter or digit"
     )
-    if not isinstance(value, str) or not _BUCKET_RE.match(value):
+    if not isinstance(value, str) or not BUCKET_RE.match(value):
         raise _Invalid(allowed)
     if (
         ".." in value
@@ -304,14 +303,14 @@ def _schedule(value: Any) -> str | None:
 
 
 def _symbols(value: Any) -> tuple[str, ...]:
-    allowed = 'a non-empty list of up to 100 distinct tickers, e.g. ["SPY","QQQ"]'
+    allowed = f'a non-empty list of up to {MAX_SYMBOLS} distinct tickers, e.g. ["SPY","QQQ"]'
     if isinstance(value, str):
         text = value.strip()
         try:
             value = json.loads(text) if text.startswith("[") else text.split(",")
         except ValueError:
             raise _Invalid(allowed) from None
-    if not isinstance(value, list | tuple) or not value or len(value) > 100:
+    if not isinstance(value, list | tuple) or not value or len(value) > MAX_SYMBOLS:
         raise _Invalid(allowed)
     symbols = tuple(s.strip() if isinstance(s, str) else s for s in value)
     bad = [s for s in symbols if not isinstance(s, str) or not TICKER_RE.match(s.upper())]
