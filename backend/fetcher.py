@@ -65,7 +65,8 @@ def _own_bars(symbol: str, job: FetchJob, bars: object) -> list[Bar]:
     for bar in bars:
         if bar.symbol != symbol or bar.interval != job.interval:
             raise BarError(f"got a {bar.symbol}/{bar.interval} bar for {symbol}/{job.interval}")
-    return bars
+    # Oldest first, whatever the provider did: the indicators and `last_bar` need it.
+    return sorted(bars, key=lambda b: b.timestamp)
 
 
 class _SymbolFailure(Exception):

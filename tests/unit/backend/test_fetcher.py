@@ -114,6 +114,19 @@ def test_invalid_bars_from_a_provider_fail_only_that_symbol():
     ]
 
 
+def test_bars_are_put_in_time_order_whatever_order_the_provider_used():
+    class NewestFirst(ScriptedProvider):
+        def fetch(self, symbol, interval, period):
+            return list(reversed(super().fetch(symbol, interval, period)))
+
+    in_order, table = MemoryTable(), MemoryTable()
+    _run(["AAPL"], table=in_order)
+    (result,) = _run(["AAPL"], provider=NewestFirst(), table=table)
+    assert result.last_bar == "2024-03-15T00:00:00Z"
+    # The same indicators as from the provider that answers oldest first.
+    assert table.items[("BAR#AAPL#1d", "LATEST")] == in_order.items[("BAR#AAPL#1d", "LATEST")]
+
+
 def test_fetching_runs_concurrently_within_the_bound():
     class Slow:
         name = "slow"
