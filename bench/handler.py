@@ -26,11 +26,12 @@ sys.path.insert(0, str(ROOT))
 
 from aws.market_data_fetcher import handle  # noqa: E402
 from backend.fetcher import MAX_WORKERS  # noqa: E402
+from backend.models import MAX_SYMBOLS  # noqa: E402
 from backend.providers.fixture import FixtureProvider  # noqa: E402
 from infra.emulator import EMULATOR_ENV, moto_server, reset  # noqa: E402
+from lambda_pkg.interpreters import find_interpreter  # noqa: E402
 from tests.runtime_support import RecordingClients, deploy  # noqa: E402
 
-PYTHON312 = Path("/root/.pyenv/versions/3.12.1/bin/python3.12")
 IMPORT_PROBE = (
     "import time; t = time.perf_counter(); import aws.market_data_fetcher; "
     "print(time.perf_counter() - t)"
@@ -95,17 +96,31 @@ def run_fetch(
     return time.perf_counter() - started, len(clients.sent), response["counts"]
 
 
+def _int_in(lo: int, hi: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = lo - 1
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number {lo}-{hi}")
+        return value
+
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--symbols", type=int, default=100)
+    parser.add_argument("--symbols", type=_int_in(1, MAX_SYMBOLS), default=100)
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--imports", type=int, default=10)
+    parser.add_argument("--imports", type=_int_in(1, 1000), default=10)
     args = parser.parse_args()
 
     print("== import aws.market_data_fetcher (fresh process, in-process timer)")
     pythons = [("venv " + sys.version.split()[0], sys.executable)]
-    if PYTHON312.exists():
-        pythons.append(("python3.12", PYTHON312))
+    py312 = find_interpreter("3.12")  # the packager's finder: pyenv shims here are broken
+    if py312 is not None:
+        pythons.append(("python3.12", py312.path))
     for label, python in pythons:
         times = import_times(python, args.imports)
         print(
