@@ -300,28 +300,34 @@ def _artifact(project_dir: Path, config: StackConfig) -> Any:
 
 
 def _package_summary(artifact: Any) -> dict[str, Any]:
-    from lambda_pkg.limits import DIRECT_UPLOAD_ZIPPED_MAX, UNZIPPED_MAX
+    from lambda_pkg import limits
+    from lambda_pkg.budget import check_unzipped
 
-    unzipped = artifact.unzipped_size + (artifact.layer.unzipped_size if artifact.layer else 0)
-    summary = {
+    layer = artifact.layer
+    unzipped = artifact.unzipped_size + (layer.unzipped_size if layer else 0)
+    # The packager's own check: over the limit is a UserError (exit 2) naming the
+    # largest distributions, when the manifest lists them.
+    dists = [
+        d
+        for a in (artifact, layer)
+        if a is not None
+        for d in a.extra.get("distributions") or []
+        if isinstance(d, dict) and {"name", "unzipped"} <= d.keys()
+    ]
+    check_unzipped(unzipped, dists)
+    return {
         "sha256": artifact.sha256,
         "sha256_b64": artifact.sha256_b64,
         "size": artifact.size,
         "unzipped_size": artifact.unzipped_size,
-        "layer_unzipped_size": artifact.layer.unzipped_size if artifact.layer else 0,
+        "layer_unzipped_size": layer.unzipped_size if layer else 0,
         "runtime": artifact.runtime,
         "architecture": artifact.architecture,
-        "zipped_limit": DIRECT_UPLOAD_ZIPPED_MAX,
-        "unzipped_limit": UNZIPPED_MAX,
-        "zipped_pct": round(100 * artifact.size / DIRECT_UPLOAD_ZIPPED_MAX, 1),
-        "unzipped_pct": round(100 * unzipped / UNZIPPED_MAX, 1),
+        "zipped_limit": limits.DIRECT_UPLOAD_ZIPPED_MAX,
+        "unzipped_limit": limits.UNZIPPED_MAX,
+        "zipped_pct": round(100 * artifact.size / limits.DIRECT_UPLOAD_ZIPPED_MAX, 1),
+        "unzipped_pct": round(100 * unzipped / limits.UNZIPPED_MAX, 1),
     }
-    if unzipped > UNZIPPED_MAX:
-        raise RehearsalError(
-            f"the package unzips to {unzipped:,} bytes (function plus layers), over Lambda's "
-            f"{UNZIPPED_MAX:,}-byte limit"
-        )
-    return summary
 
 
 def _deploy(
