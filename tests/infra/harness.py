@@ -148,7 +148,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request):  # the gRPC method name
         response = super().RegisterResource(request)
         recorded = self.recording.pending.pop((request.type, request.name), None)
-        if recorded is not None:  # None for component resources: Mocks never see them
+        if recorded is not None:  # None for the root Stack: Mocks never see it
             recorded.urn = response.urn
             recorded.protect = bool(request.protect)
             recorded.retain_on_delete = bool(request.retainOnDelete)

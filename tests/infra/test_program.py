@@ -167,6 +167,46 @@ def test_function_settings_come_from_the_config(run, stack):
     assert function["timeout"] == 300
     assert function["reservedConcurrentExecutions"] == 1
     assert function["loggingConfig"]["logFormat"] == "JSON"
+    # dev's stack file sets DEBUG; prod keeps the default
+    level = {"dev": "DEBUG", "prod": "INFO"}[stack]
+    assert function["loggingConfig"]["applicationLogLevel"] == level
+    assert function["environment"]["variables"]["LOG_LEVEL"] == level
+
+
+def test_every_function_setting_reaches_aws_when_not_the_default(tmp_path):
+    # The shipped stacks use the defaults, which FunctionArgs shares: only values that
+    # differ from them show that each key is handed on, not dropped.
+    overrides = {
+        "memorySize": 1024,
+        "timeout": 60,
+        "reservedConcurrency": -1,
+        "logLevel": "WARNING",
+        "maxRetryAttempts": 0,
+        "maxEventAgeSeconds": 3600,
+        "runtime": "python3.13",
+        "architecture": "arm64",
+        "symbols": ["MSFT", "NVDA"],
+        "marketDataProvider": "fixture",
+        "schedule": "cron(0 21 ? * MON-FRI *)",
+    }
+    manifest = make_artifact(tmp_path, runtime="python3.13", architecture="arm64").manifest_path
+    run = run_program("dev", manifest, overrides=overrides)
+    function = run.one("aws:lambda/function:Function").inputs
+    assert (function["runtime"], function["architectures"]) == ("python3.13", ["arm64"])
+    assert (function["memorySize"], function["timeout"]) == (1024, 60)
+    assert function["reservedConcurrentExecutions"] == -1
+    # Lambda's log-level filter spells WARNING as WARN; the runtime reads Python's name
+    assert function["loggingConfig"]["applicationLogLevel"] == "WARN"
+    env = function["environment"]["variables"]
+    assert (env["LOG_LEVEL"], env["SYMBOLS"], env["MARKET_DATA_PROVIDER"]) == (
+        "WARNING",
+        "MSFT,NVDA",
+        "fixture",
+    )
+    invoke = run.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig").inputs
+    assert (invoke["maximumRetryAttempts"], invoke["maximumEventAgeInSeconds"]) == (0, 3600)
+    rule = run.one("aws:cloudwatch/eventRule:EventRule").inputs
+    assert rule["scheduleExpression"] == "cron(0 21 ? * MON-FRI *)"
 
 
 def test_environment_follows_the_contract_and_holds_no_secret(run, stack):
@@ -479,8 +519,11 @@ def test_no_schedule_means_no_rule_target_or_permission(artifact):
 def test_alarm_topic_is_notified(artifact):
     topic = "arn:aws:sns:us-east-1:123456789012:trading-alerts"
     run = run_program("dev", artifact.manifest_path, overrides={"alarmTopicArn": topic})
-    for alarm in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+    alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert {a.inputs["metricName"] for a in alarms} == {"Errors", "Throttles"}
+    for alarm in alarms:
         assert alarm.inputs["alarmActions"] == [topic]
+        assert alarm.inputs["okActions"] == [topic]
 
 
 # ---- failures happen before any resource exists
