@@ -43,10 +43,16 @@ class Names:
         )
 
 
+def layer_prefix(env: str) -> str:
+    """The dependency layer's folder. Fixed per environment (docs/CONTRACTS.md §4), so
+    it is outside the package key's folder when `lambdaS3Key` names another one."""
+    return f"lambda/{env}/layers/"
+
+
 def layer_key(env: str, layer_sha256: str) -> str:
     # Content-addressed, so a dependency change is a new object (and a new layer
     # version) while a code-only deploy leaves the layer untouched.
-    return f"lambda/{env}/layers/dependencies-{layer_sha256[:16]}.zip"
+    return f"{layer_prefix(env)}dependencies-{layer_sha256[:16]}.zip"
 
 
 def default_lambda_s3_key(env: str) -> str:
