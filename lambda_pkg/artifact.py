@@ -154,6 +154,26 @@ def _from_json(data: dict[str, Any], manifest_path: Path, *, check: bool) -> Art
     )
 
 
+def find_manifest(zip_path: Path | str) -> Path | None:
+    """The manifest a build wrote beside this zip, if any: `<stem>.manifest.json`
+    (what `build --output` writes), then `manifest.json`. A candidate counts only
+    when it is a JSON object whose "zip" names this very file."""
+    zip_path = Path(zip_path)
+    name = zip_path.name
+    stem = name[:-4] if name.endswith(".zip") else name
+    for candidate in (
+        zip_path.with_name(f"{stem}.manifest.json"),
+        zip_path.with_name("manifest.json"),
+    ):
+        try:
+            data = json.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("zip") == name:
+            return candidate
+    return None
+
+
 def load_manifest(path: Path | str, *, check: bool = True) -> Artifact:
     """Read a manifest written by a previous build. With check=True (the default)
     the zip must exist and still hash to the manifest's sha256."""

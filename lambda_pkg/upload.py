@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 import sys
 import zipfile
@@ -22,7 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from lambda_pkg import BUILDER_VERSION, limits
-from lambda_pkg.artifact import load_manifest
+from lambda_pkg.artifact import find_manifest, load_manifest
 from lambda_pkg.errors import UserError
 
 MiB = 1024 * 1024
@@ -89,21 +88,6 @@ def hash_file(path: Path, part_size: int, *, parts: bool = True) -> tuple[str, l
         if pending is not None:
             pending.result()
     return whole.hexdigest(), digests
-
-
-def find_manifest(zip_path: Path) -> Path | None:
-    """The manifest the packager wrote beside this zip, if any. A candidate counts
-    only when its "zip" field names this very file."""
-    names = ["manifest.json", f"{zip_path.stem}.manifest.json", f"{zip_path.stem}.json"]
-    for name in names:
-        candidate = zip_path.parent / name
-        try:
-            data = json.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("zip") == zip_path.name:
-            return candidate
-    return None
 
 
 def inspect_package(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lambda_pkg import limits
-from lambda_pkg.artifact import sha256_file
+from lambda_pkg.artifact import find_manifest, sha256_file
 from lambda_pkg.audit import audit_elf, is_shared_object, scan_secrets
 from lambda_pkg.budget import Sizes, assess
 from lambda_pkg.errors import UserError
@@ -54,19 +54,16 @@ class Result:
         return {**self.__dict__, "ok": self.ok}
 
 
-def _find_manifest(zip_path: Path) -> dict[str, Any] | None:
-    stem = zip_path.name[:-4] if zip_path.name.endswith(".zip") else zip_path.name
-    for candidate in (
-        zip_path.with_name(f"{stem}.manifest.json"),
-        zip_path.with_name("manifest.json"),
-    ):
-        try:
-            data = json.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("zip") == zip_path.name:
-            return data
-    return None
+def _read_manifest(zip_path: Path) -> dict[str, Any] | None:
+    """The JSON of the manifest beside the zip (artifact.find_manifest), if any."""
+    path = find_manifest(zip_path)
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _owned_top_levels(names: list[str], zf: zipfile.ZipFile) -> set[str]:
@@ -97,7 +94,7 @@ def verify(
         raise UserError(f"{zip_path} is a directory; pass the package's .zip file")
     if not zip_path.is_file():
         raise UserError(f"{zip_path}: no such package; build it with 'python -m lambda_pkg build'")
-    manifest = _find_manifest(zip_path)
+    manifest = _read_manifest(zip_path)
     runtime = runtime or (manifest or {}).get("runtime") or limits.DEFAULT_RUNTIME
     architecture = (
         architecture or (manifest or {}).get("architecture") or limits.DEFAULT_ARCHITECTURE

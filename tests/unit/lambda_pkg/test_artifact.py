@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lambda_pkg.artifact import Artifact, load_manifest, write_manifest
+from lambda_pkg.artifact import Artifact, find_manifest, load_manifest, write_manifest
 from lambda_pkg.errors import UserError
 
 
@@ -56,3 +56,19 @@ def test_manifest_missing_fields_names_them(tmp_path):
     (tmp_path / "m.json").write_text('{"zip": "a.zip"}')
     with pytest.raises(UserError, match="missing sha256"):
         load_manifest(tmp_path / "m.json")
+
+
+def test_find_manifest_prefers_the_stem_manifest_and_needs_its_zip_named(tmp_path):
+    # GIVEN the names a build writes beside pkg.zip, plus ones it never writes
+    zip_path = tmp_path / "pkg.zip"
+    (tmp_path / "pkg.json").write_text(json.dumps({"zip": "pkg.zip"}))
+    # THEN a {stem}.json is never taken for a manifest
+    assert find_manifest(zip_path) is None
+    (tmp_path / "manifest.json").write_text(json.dumps({"zip": "pkg.zip"}))
+    assert find_manifest(zip_path) == tmp_path / "manifest.json"
+    (tmp_path / "pkg.manifest.json").write_text(json.dumps({"zip": "pkg.zip"}))
+    assert find_manifest(zip_path) == tmp_path / "pkg.manifest.json"
+    # AND a manifest that describes another zip, or is not a JSON object, does not count
+    (tmp_path / "pkg.manifest.json").write_text(json.dumps({"zip": "other.zip"}))
+    (tmp_path / "manifest.json").write_text("[1]")
+    assert find_manifest(zip_path) is None

@@ -221,6 +221,25 @@ def test_a_manifest_for_another_zip_is_ignored(tmp_path):
     assert inspect_package(zip_path).manifest is None
 
 
+def test_the_manifest_build_output_writes_wins_over_a_stale_manifest_json(tmp_path):
+    # GIVEN pkg.zip with its own pkg.manifest.json, and an older manifest.json that
+    # also names pkg.zip but other bytes (as `verify` looks them up: stem first)
+    zip_path = make_zip(tmp_path / "pkg.zip")
+    art = write_test_manifest(zip_path, tmp_path / "pkg.manifest.json", runtime="python3.11")
+    write_test_manifest(zip_path, tmp_path / "manifest.json", sha256="0" * 64)
+    # WHEN the zip is inspected without naming the manifest
+    pkg = inspect_package(zip_path)
+    # THEN the build's own manifest is used, not the stale one
+    assert pkg.manifest == tmp_path / "pkg.manifest.json"
+    assert pkg.metadata == art.metadata()
+
+
+def test_a_stem_json_is_not_a_manifest(tmp_path):
+    zip_path = make_zip(tmp_path / "pkg.zip")
+    write_test_manifest(zip_path, tmp_path / "pkg.json", runtime="python3.11")
+    assert inspect_package(zip_path).manifest is None
+
+
 def test_json_output(bucket, package, capsys):
     assert main(["upload", str(package), bucket, KEY, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
