@@ -81,12 +81,18 @@ def test_the_package_imports_and_reads_its_own_metadata(project, build, tmp_path
     target = tmp_path / "task"
     with zipfile.ZipFile(art.path) as zf:
         zf.extractall(target)
+    # An unchecked-hash .pyc is loaded without a look at its source: with the source
+    # changed after extraction, the module still has the value it was compiled from.
+    # (If the .pyc were missing or ignored, Python would compile the new source.)
+    (target / "tinydep" / "core.py").write_text("VALUE = -1\n")
     code = (
         "import sys, importlib.metadata as md; sys.path.insert(0, sys.argv[1]);"
         "import tinydep, leafdep, aws.market_data_fetcher as h, tinydep.core as c;"
         "assert tinydep.VALUE == 42 and md.version('tinydep') == '1.0';"
         "assert h.handler({}, None) == 'ok';"
-        "assert c.__cached__.endswith('.pyc'); print('ok')"
+        "assert c.__cached__.endswith('.pyc');"
+        "assert c.VALUE == 42, f'tinydep.core ran its source, not its .pyc: {c.VALUE}';"
+        "print('ok')"
     )
     out = subprocess.run(
         [sys.executable, "-I", "-S", "-B", "-c", code, str(target)],
