@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import runpy
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,10 @@ class Recorded:
         chain = qualified.split("$")
         return chain[-2] if len(chain) > 1 else None
 
+    def policy(self, key: str) -> dict[str, Any]:
+        """A JSON policy input, parsed."""
+        return json.loads(self.inputs[key])
+
 
 @dataclass
 class ProgramRun:
@@ -68,8 +73,9 @@ class ProgramRun:
     error: BaseException | None = None
 
     def named(self, name: str) -> Recorded:
-        (found,) = [r for r in self.resources if r.name == name]
-        return found
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected one resource {name}, found {len(found)}"
+        return found[0]
 
     def depends_on(self, resource: Recorded, other: Recorded) -> bool:
         return other.urn in resource.dependencies
@@ -103,6 +109,9 @@ def _fake_outputs(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         out["arn"] = arn.format("lambda", f"layer:{args.inputs['layerName']}:1")
     elif t == "aws:iam/role:Role":
         out["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+    elif t == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        host = args.inputs["url"].removeprefix("https://")
+        out["arn"] = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{host}"
     elif t == "aws:cloudwatch/logGroup:LogGroup":
         out["arn"] = arn.format("logs", f"log-group:{name}")
     elif t == "aws:dynamodb/table:Table":
@@ -115,10 +124,10 @@ def _fake_outputs(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self, existing_buckets: set[str]):
-        self.resources: list[Recorded] = []
+    def __init__(self, existing_buckets: set[str], run: ProgramRun):
+        self.resources = run.resources
         self.pending: dict[tuple[str, str], Recorded] = {}
-        self.calls: list[tuple[str, dict]] = []
+        self.calls = run.calls
         self.existing_buckets = existing_buckets
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
@@ -213,6 +222,44 @@ def _quiet_expected_errors(loop: asyncio.AbstractEventLoop, context: dict) -> No
     loop.default_exception_handler(context)
 
 
+def run_under_mocks(
+    build: Callable[[], dict[str, Any]],
+    *,
+    stack: str,
+    config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    existing_buckets: set[str] | frozenset[str] = frozenset(),
+    run: ProgramRun | None = None,
+) -> ProgramRun:
+    """Call `build()` under fresh mocks inside `@pulumi.runtime.test`, so the engine
+    waits for every registration and for the Outputs `build` returns; their resolved
+    values land in `run.outputs`. `run` (made here if not given) records every
+    registration that ended, even when `build` raises."""
+    run = run if run is not None else ProgramRun([], [])
+    mocks = RecordingMocks(set(existing_buckets), run)
+    # A fresh root stack and config per run: runtime state is process-global.
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(config or {}, secret_keys or [])
+    pulumi.runtime.set_mocks(
+        mocks,
+        project=PROJECT,
+        stack=stack,
+        preview=False,
+        monitor=RecordingMonitor(mocks),
+        organization=ORG,
+    )
+
+    @pulumi.runtime.test
+    def program():
+        return pulumi.Output.all(**build()).apply(run.outputs.update)
+
+    try:
+        program()
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+    return run
+
+
 @contextlib.contextmanager
 def _manifest_env(manifest: Path | None) -> Iterator[None]:
     previous = os.environ.pop("CTB_ARTIFACT_MANIFEST", None)
@@ -256,33 +303,23 @@ def run_program(
             str(stack_config("prod").get(f"{PROJECT}:bucketName", "")),
             "cloud-trading-bot-lambda-deployment-m6x4p8e",
         }
-    mocks = RecordingMocks(buckets)
-    monitor = RecordingMonitor(mocks)
-    # A fresh root stack and config per run: runtime state is process-global.
-    pulumi.runtime.settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(config, secret_keys)
-    pulumi.runtime.set_mocks(
-        mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, organization=ORG
-    )
-    run = ProgramRun(mocks.resources, mocks.calls)
 
-    @pulumi.runtime.test
-    def program():
+    def program() -> dict[str, Any]:
         runpy.run_path(str(PROGRAM), run_name="__main__")
-        stack_resource = pulumi.runtime.settings.get_root_resource()
-        outputs = stack_resource.outputs
-        return pulumi.Output.all(**outputs).apply(run.outputs.update)
+        return pulumi.runtime.settings.get_root_resource().outputs
 
+    run = ProgramRun([], [])
     try:
         with _manifest_env(manifest):
-            program()
+            run_under_mocks(
+                program, stack=stack, config=config, secret_keys=secret_keys,
+                existing_buckets=buckets, run=run,
+            )  # fmt: skip
     except Exception as exc:
         if raises is None or not isinstance(exc, raises):
             raise
         # Keep the message, not the frames: they hold the failed futures alive.
         run.error = exc.with_traceback(None)
-    finally:
-        pulumi.runtime.set_all_config({}, [])
     if raises is not None and run.error is None:
         raise AssertionError(f"the program did not raise {raises.__name__}")
     if run.error is not None:
