@@ -1,13 +1,14 @@
 """The CI roles: what GitHub Actions (and optionally Pulumi Deployments) assume, by OIDC.
 
 Two roles per stack, because the two jobs need very different rights:
-- `<prefix>-<env>-ci-deploy` carries the deployer policy (infra.policies.deployer_policy,
-  passed in, never computed here) and trusts only the deploy branch or, when GitHub
-  environments guard the stack (prod: `production`, with required reviewers), only
-  those environments; and, when enabled, this stack's Pulumi Deployments.
-- `<prefix>-<env>-ci-preview` carries a read-only view of that same policy and trusts
-  pull requests. A pull request runs code nobody has reviewed yet, so it must never
-  hold credentials that can change anything.
+- `cloud-trading-bot-<env>-ci-deploy` carries the deployer policy
+  (infra.policies.deployer_policy, passed in, never computed here) and trusts only the
+  deploy branch or, when GitHub environments guard the stack (prod: `production`, with
+  required reviewers), only those environments; and, when enabled, this stack's Pulumi
+  Deployments.
+- `cloud-trading-bot-<env>-ci-preview` carries a read-only view of that same policy and
+  trusts pull requests. A pull request runs code nobody has reviewed yet, so it must
+  never hold credentials that can change anything.
 
 No access key exists anywhere: every credential is a short-lived STS session.
 """
@@ -23,11 +24,16 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import ci_policies as cp
+from infra.names import PROJECT
 
 # IAM's limit on a role name.
 _ROLE_NAME_MAX = 64
-# IAM accepts 3600..43200 seconds for a role's maximum session.
-_SESSION_MIN, _SESSION_MAX = 3600, 43200
+# A CI job needs minutes, so the shortest maximum session IAM allows (3600..43200).
+MAX_SESSION_SECONDS = 3600
+
+
+def role_name(environment: str, suffix: str) -> str:
+    return f"{PROJECT}-{environment}-{suffix}"
 
 
 @dataclass
@@ -57,8 +63,6 @@ class CiRoleArgs:
     # Adopt an existing GitHub OIDC provider (one per account) instead of creating it.
     github_oidc_provider_arn: pulumi.Input[str] | None = None
     pulumi_deployments: PulumiDeploymentsTrust | None = None
-    name_prefix: str = "cloud-trading-bot"
-    max_session_seconds: int = 3600
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -67,17 +71,13 @@ def _validated(args: CiRoleArgs) -> tuple[list[str], list[str], list[str] | None
     cp.check_pulumi_name(args.environment, "environment")
     deploy_subjects = cp.deploy_subjects(args.repository, args.branch, args.github_environments)
     preview_subjects = [f"repo:{args.repository}:pull_request"]
-    for suffix in ("ci-deploy", "ci-preview"):
-        role = f"{args.name_prefix}-{args.environment}-{suffix}"
-        if len(role) > _ROLE_NAME_MAX:
-            raise cp.PolicyInputError(
-                f"environment: role name {role!r} is longer than {_ROLE_NAME_MAX} "
-                "characters; use a shorter environment name"
-            )
-    if not _SESSION_MIN <= args.max_session_seconds <= _SESSION_MAX:
+    # Config caps the environment at 16 characters; this component's own check
+    # (a Pulumi name) allows 100, which IAM would refuse only at `pulumi up`.
+    role = role_name(args.environment, "ci-preview")  # the longer of the two
+    if len(role) > _ROLE_NAME_MAX:
         raise cp.PolicyInputError(
-            f"max_session_seconds: {args.max_session_seconds} is outside "
-            f"{_SESSION_MIN}..{_SESSION_MAX}"
+            f"environment: role name {role!r} is longer than {_ROLE_NAME_MAX} "
+            "characters; use a shorter environment name"
         )
     if _is_plain(args.deployer_policy):
         cp.read_only_policy(args.deployer_policy)  # raises, naming the key, on bad input
@@ -109,7 +109,6 @@ def _policy_json(document: Any, transform) -> pulumi.Output[str]:
 
 class CiRole(pulumi.ComponentResource):
     deploy_role_arn: pulumi.Output[str]
-    deploy_role_name: pulumi.Output[str]
     preview_role_arn: pulumi.Output[str]
     github_oidc_provider_arn: pulumi.Output[str]
     pulumi_oidc_provider_arn: pulumi.Output[str] | None
@@ -167,11 +166,11 @@ class CiRole(pulumi.ComponentResource):
         trust_inputs = [github_arn] + ([pulumi_arn] if pulumi_arn is not None else [])
         deploy = aws.iam.Role(
             f"{name}-deploy",
-            name=f"{args.name_prefix}-{args.environment}-ci-deploy",
+            name=role_name(args.environment, "ci-deploy"),
             description=f"CI deploy of the {args.environment} stack from "
             f"{args.repository}@{args.branch} (OIDC only)",
             assume_role_policy=pulumi.Output.all(*trust_inputs).apply(deploy_trust),
-            max_session_duration=args.max_session_seconds,
+            max_session_duration=MAX_SESSION_SECONDS,
             tags=tags,
             opts=child,
         )
@@ -185,7 +184,7 @@ class CiRole(pulumi.ComponentResource):
 
         preview = aws.iam.Role(
             f"{name}-preview",
-            name=f"{args.name_prefix}-{args.environment}-ci-preview",
+            name=role_name(args.environment, "ci-preview"),
             description=f"Read-only pulumi preview of the {args.environment} stack for "
             f"pull requests of {args.repository} (OIDC only)",
             assume_role_policy=github_arn.apply(
@@ -193,7 +192,7 @@ class CiRole(pulumi.ComponentResource):
                     cp.trust_policy([cp.github_trust_statement(arn, preview_subjects)])
                 )
             ),
-            max_session_duration=args.max_session_seconds,
+            max_session_duration=MAX_SESSION_SECONDS,
             tags=tags,
             opts=child,
         )
@@ -206,7 +205,6 @@ class CiRole(pulumi.ComponentResource):
         )
 
         self.deploy_role_arn = deploy.arn
-        self.deploy_role_name = deploy.name
         self.preview_role_arn = preview.arn
         self.github_oidc_provider_arn = github_arn
         self.pulumi_oidc_provider_arn = pulumi_arn

@@ -13,20 +13,23 @@ is deployed by Pulumi Cloud, and a change to these settings deploys itself.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_pulumiservice as svc
 
 from infra import ci_policies as cp
+from infra.config import ARCHITECTURES, SUPPORTED_RUNTIMES
 from lambda_pkg import limits
 
 # AWS RoleSessionName: 2..64 of [\w+=,.@-].
 _SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
-# Go duration as Pulumi Cloud expects it ("1h0m0s"); STS allows 15 minutes to 12 hours.
-_DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-DEFAULT_EXECUTOR_IMAGE = "pulumi/pulumi-python-3.12"
+# An image whose python3.12 matches the Lambda runtime, so the package ships .pyc files
+# compiled for it.
+EXECUTOR_IMAGE = "pulumi/pulumi-python-3.12"
+# The deploy role's session, as a Go duration (Pulumi Cloud's format): one hour, the
+# role's own maximum (infra/ci_role.py).
+SESSION_DURATION = "1h0m0s"
 
 
 @dataclass
@@ -38,8 +41,6 @@ class DeploymentsArgs:
     # The role each deployment assumes (CiRole.deploy_role_arn, or config deployRoleArn).
     aws_role_arn: pulumi.Input[str]
     branch: str = "main"
-    # Folder holding Pulumi.yaml, relative to the repository root; None: the root.
-    repo_dir: str | None = None
     push_to_deploy: bool = True
     preview_pull_requests: bool = True
     # The package the pre-run command builds: the stack's own runtime and architecture,
@@ -47,22 +48,6 @@ class DeploymentsArgs:
     runtime: str = limits.DEFAULT_RUNTIME
     architecture: str = limits.DEFAULT_ARCHITECTURE
     dependency_layer: bool = False
-    # An image whose python3.12 matches the Lambda runtime, so the package ships .pyc
-    # files compiled for it. None: Pulumi Cloud's default image.
-    executor_image: str | None = DEFAULT_EXECUTOR_IMAGE
-    session_duration: str = "1h0m0s"
-    # Deploy only when these paths change (globs); empty: any change.
-    paths: Sequence[str] = field(default_factory=tuple)
-
-
-def _seconds(duration: str) -> int:
-    m = _DURATION_RE.match(duration or "")
-    if not duration or not m:
-        raise cp.PolicyInputError(
-            f"session_duration: {duration!r} is not a duration like '1h0m0s' or '45m'"
-        )
-    h, mi, s = (int(g or 0) for g in m.groups())
-    return h * 3600 + mi * 60 + s
 
 
 def _validate(args: DeploymentsArgs) -> None:
@@ -77,25 +62,16 @@ def _validate(args: DeploymentsArgs) -> None:
             "arn:aws:iam::<12-digit account>:role/<name>, or set ciRoleEnabled: true so the "
             "program creates the role"
         )
-    if args.repo_dir is not None and (
-        not args.repo_dir or args.repo_dir.startswith("/") or ".." in args.repo_dir.split("/")
-    ):
-        raise cp.PolicyInputError(
-            f"repo_dir: {args.repo_dir!r} must be a folder inside the repository, "
-            "e.g. 'infra' (None for the root)"
-        )
-    if args.runtime not in limits.RUNTIME_GLIBC:
+    # The same rules as the stack's config (infra/config.py), for callers other than
+    # the program: the pre-run command must build a package the stack accepts.
+    if args.runtime not in SUPPORTED_RUNTIMES:
         raise cp.PolicyInputError(
             f"runtime: {args.runtime!r} is not supported; use one of "
-            f"{', '.join(sorted(limits.RUNTIME_GLIBC))}"
+            f"{', '.join(SUPPORTED_RUNTIMES)}"
         )
-    if args.architecture not in limits.ARCHITECTURES:
+    if args.architecture not in ARCHITECTURES:
         raise cp.PolicyInputError(
-            f"architecture: {args.architecture!r}; use one of {', '.join(limits.ARCHITECTURES)}"
-        )
-    if not 900 <= _seconds(args.session_duration) <= 43200:
-        raise cp.PolicyInputError(
-            f"session_duration: {args.session_duration!r} must be between 15m0s and 12h0m0s"
+            f"architecture: {args.architecture!r}; use one of {', '.join(ARCHITECTURES)}"
         )
     if not _SESSION_NAME_RE.match(session_name(args.stack)):
         raise cp.PolicyInputError(f"stack: {args.stack!r} makes an invalid AWS session name")
@@ -141,11 +117,6 @@ class Deployments(pulumi.ComponentResource):
         _validate(args)
         super().__init__("cloud-trading-bot:ci:Deployments", name, None, opts)
 
-        executor = (
-            svc.DeploymentSettingsExecutorContextArgs(executor_image=args.executor_image)
-            if args.executor_image
-            else None
-        )
         self.settings = svc.DeploymentSettings(
             f"{name}-settings",
             organization=args.organization,
@@ -158,20 +129,17 @@ class Deployments(pulumi.ComponentResource):
                 preview_pull_requests=args.preview_pull_requests,
                 # Review stacks would create whole new stacks per PR: not for this bot.
                 pull_request_template=False,
-                paths=list(args.paths) or None,
             ),
             source_context=svc.DeploymentSettingsSourceContextArgs(
-                git=svc.DeploymentSettingsGitSourceArgs(
-                    branch=f"refs/heads/{args.branch}",
-                    repo_dir=args.repo_dir,
-                )
+                # Pulumi.yaml is at the repository root, so no repo_dir.
+                git=svc.DeploymentSettingsGitSourceArgs(branch=f"refs/heads/{args.branch}")
             ),
             operation_context=svc.DeploymentSettingsOperationContextArgs(
                 oidc=svc.OperationContextOIDCArgs(
                     aws=svc.AWSOIDCConfigurationArgs(
                         role_arn=args.aws_role_arn,
                         session_name=session_name(args.stack),
-                        duration=args.session_duration,
+                        duration=SESSION_DURATION,
                     )
                 ),
                 pre_run_commands=pre_run_commands(args),
@@ -180,7 +148,9 @@ class Deployments(pulumi.ComponentResource):
                     skip_intermediate_deployments=True,
                 ),
             ),
-            executor_context=executor,
+            executor_context=svc.DeploymentSettingsExecutorContextArgs(
+                executor_image=EXECUTOR_IMAGE
+            ),
             cache_options=svc.DeploymentSettingsCacheOptionsArgs(enable=True),
             opts=pulumi.ResourceOptions(parent=self),
         )

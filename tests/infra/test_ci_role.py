@@ -220,7 +220,6 @@ class TestValidation:
             ),
             ({"deployer_policy": "{oops"}, "deployerPolicy"),
             ({"environment": "x" * 50}, "environment"),
-            ({"max_session_seconds": 60}, "max_session_seconds"),
         ],
     )
     def test_bad_input_fails_before_any_resource(self, overrides, key):
