@@ -16,7 +16,8 @@ Subjects, and why each is there (GitHub's OIDC docs):
   "deployment branches" rule (main only) is what binds it to the branch: docs/cicd.md.
   A role that trusts an environment trusts ONLY its environments (deploy_subjects);
 - `repo:O/R:pull_request`: any job of a pull_request event. Only the read-only preview
-  role trusts it, because a pull request runs code that has not been reviewed yet.
+  role trusts it (preview_subjects), because a pull request runs code that has not been
+  reviewed yet.
 """
 
 from __future__ import annotations
@@ -146,37 +147,24 @@ def check_pulumi_name(value: str | None, key: str) -> str:
     return value
 
 
-def github_subjects(
-    repository: str,
-    branch: str,
-    *,
-    environments: Iterable[str] = (),
-    pull_requests: bool = False,
-) -> list[str]:
-    """The exact `sub` claims a role trusts, sorted so the document diffs cleanly."""
-    check_repository(repository)
-    check_branch(branch)
-    subjects = {f"repo:{repository}:ref:refs/heads/{branch}"}
-    for env in environments:
-        subjects.add(f"repo:{repository}:environment:{check_environment(env)}")
-    if pull_requests:
-        subjects.add(f"repo:{repository}:pull_request")
-    return sorted(subjects)
-
-
 def deploy_subjects(repository: str, branch: str, environments: Iterable[str] = ()) -> list[str]:
     """Who may assume a deploy role: the jobs of the given GitHub environments, or, with
-    none, the jobs of the branch.
+    none, the jobs of the branch. Exact `sub` claims, sorted so the document diffs cleanly.
 
     With environments the branch is NOT trusted as well: the environment (required
     reviewers, deployment branches = main only) is the gate, and a bare-branch subject
     would let any job on that branch without the environment (the dev deploy, say)
-    assume the role and skip the approval."""
-    envs = list(environments)
-    subjects = github_subjects(repository, branch, environments=envs)
-    if envs:
-        subjects.remove(f"repo:{repository}:ref:refs/heads/{branch}")
-    return subjects
+    assume the role and skip the approval. The branch is checked either way: it is
+    still the one the environment's deployment-branch rule should name."""
+    check_repository(repository)
+    check_branch(branch)
+    subjects = {f"repo:{repository}:environment:{check_environment(e)}" for e in environments}
+    return sorted(subjects) or [f"repo:{repository}:ref:refs/heads/{branch}"]
+
+
+def preview_subjects(repository: str) -> list[str]:
+    """Who may assume a preview role: any job of a pull_request event."""
+    return [f"repo:{check_repository(repository)}:pull_request"]
 
 
 def pulumi_subjects(
@@ -374,8 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.role == "deploy":
                 subjects = deploy_subjects(args.repository, args.branch, args.environment)
             else:
-                check_repository(args.repository)
-                subjects = [f"repo:{args.repository}:pull_request"]
+                subjects = preview_subjects(args.repository)
             doc = trust_policy([github_trust_statement(provider, subjects)])
     except PolicyInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -70,7 +70,7 @@ def _validated(args: CiRoleArgs) -> tuple[list[str], list[str], list[str] | None
     """Checks every plain input before any resource exists; returns the subjects."""
     cp.check_pulumi_name(args.environment, "environment")
     deploy_subjects = cp.deploy_subjects(args.repository, args.branch, args.github_environments)
-    preview_subjects = [f"repo:{args.repository}:pull_request"]
+    preview_subjects = cp.preview_subjects(args.repository)
     # Config caps the environment at 16 characters; this component's own check
     # (a Pulumi name) allows 100, which IAM would refuse only at `pulumi up`.
     role = role_name(args.environment, "ci-preview")  # the longer of the two

@@ -33,19 +33,22 @@ class TestDeploySubjects:
             cp.deploy_subjects(REPO, "refs/heads/main", ["production"])
 
 
-class TestGithubSubjects:
-    def test_branch_only_by_default(self):
-        assert cp.github_subjects(REPO, "main") == [f"repo:{REPO}:ref:refs/heads/main"]
+class TestPreviewSubjects:
+    def test_only_pull_requests(self):
+        assert cp.preview_subjects(REPO) == [f"repo:{REPO}:pull_request"]
 
-    def test_environment_and_pull_request_subjects_are_exact_and_sorted(self):
-        subjects = cp.github_subjects(REPO, "main", environments=["production"], pull_requests=True)
-        assert subjects == sorted(
-            [
-                f"repo:{REPO}:environment:production",
-                f"repo:{REPO}:pull_request",
-                f"repo:{REPO}:ref:refs/heads/main",
-            ]
-        )
+    def test_bad_repository_names_the_key(self):
+        with pytest.raises(cp.PolicyInputError, match="githubRepository"):
+            cp.preview_subjects("acme/*")
+
+
+class TestSubjectInputs:
+    def test_subjects_are_exact(self):
+        subjects = [
+            *cp.deploy_subjects(REPO, "main", ["production", "production"]),
+            *cp.preview_subjects(REPO),
+        ]
+        assert subjects == [f"repo:{REPO}:environment:production", f"repo:{REPO}:pull_request"]
         assert not any("*" in s for s in subjects)
 
     @pytest.mark.parametrize(
@@ -61,22 +64,22 @@ class TestGithubSubjects:
     )
     def test_bad_repository_names_the_key(self, repo):
         with pytest.raises(cp.PolicyInputError, match="githubRepository") as err:
-            cp.github_subjects(repo, "main")
+            cp.deploy_subjects(repo, "main")
         assert "owner/repo" in str(err.value)
 
     @pytest.mark.parametrize("branch", ["", "refs/heads/main", "feature/../x", "main/", "a b", "*"])
     def test_bad_branch_names_the_key(self, branch):
         with pytest.raises(cp.PolicyInputError, match="githubBranch"):
-            cp.github_subjects(REPO, branch)
+            cp.deploy_subjects(REPO, branch)
 
     def test_bad_environment_names_the_key(self):
         with pytest.raises(cp.PolicyInputError, match="githubEnvironment"):
-            cp.github_subjects(REPO, "main", environments=["prod*"])
+            cp.deploy_subjects(REPO, "main", ["prod*"])
 
 
 class TestTrustStatements:
     def test_github_statement_pins_audience_and_exact_subjects(self):
-        subjects = cp.github_subjects(REPO, "main", environments=["production"])
+        subjects = cp.deploy_subjects(REPO, "main", ["production", "prod-eu"])
         stmt = cp.github_trust_statement(GITHUB_ARN, subjects)
         assert stmt["Principal"] == {"Federated": GITHUB_ARN}
         assert stmt["Action"] == "sts:AssumeRoleWithWebIdentity"
@@ -87,7 +90,7 @@ class TestTrustStatements:
         assert cond["token.actions.githubusercontent.com:sub"] == subjects
 
     def test_single_subject_is_a_plain_string(self):
-        stmt = cp.github_trust_statement(GITHUB_ARN, [f"repo:{REPO}:pull_request"])
+        stmt = cp.github_trust_statement(GITHUB_ARN, cp.preview_subjects(REPO))
         sub = stmt["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
         assert sub == f"repo:{REPO}:pull_request"
 
