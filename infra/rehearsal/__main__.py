@@ -77,13 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --stack {args.stack!r} is not a stack name", file=sys.stderr)
         return 2
 
-    overrides = {}
-    for item in args.config:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            print(f"error: --config {item!r}: expected KEY=VALUE", file=sys.stderr)
-            return 2
-        overrides[key] = value
+    from infra.rehearsal.errors import RehearsalError
+    from infra.rehearsal.program import parse_overrides
+
+    try:
+        overrides = parse_overrides(args.config)
+    except RehearsalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     from infra.rehearsal.run import rehearse
     from infra.rehearsal.summary import render

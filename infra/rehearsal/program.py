@@ -14,7 +14,7 @@ import contextlib
 import os
 import runpy
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from pulumi.runtime import settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra import config as stack_config
 from infra.rehearsal.errors import RehearsalError
 from infra.stackfile import StackFileError, config_string, read_stack_file
 
@@ -67,6 +68,28 @@ def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
         dict(stack_file.values),
         encrypted_keys=stack_file.secure_keys,
     )
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, str]:
+    """`--config KEY=VALUE` arguments (the rehearsal's, and stackinfo's for it) as a
+    dict, later ones winning. A malformed one is a RehearsalError naming it."""
+    overrides: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise RehearsalError(f"--config {item!r}: expected KEY=VALUE")
+        overrides[key] = value
+    return overrides
+
+
+def validate(config: StackConfig) -> stack_config.StackConfig:
+    """The program's own validation (infra.config.parse_config) of the values it will
+    be handed: a bad one is a ConfigError naming the key, before anything is built
+    or deployed. Only the program's namespace is checked (`aws:region` is the provider's)."""
+    prefix = f"{stack_config.NAMESPACE}:"
+    raw = {k[len(prefix) :]: v for k, v in config.values.items() if k.startswith(prefix)}
+    secret = {k[len(prefix) :] for k in config.secret_keys if k.startswith(prefix)}
+    return stack_config.parse_config(raw, stack=config.stack, secret_keys=secret)
 
 
 @dataclass

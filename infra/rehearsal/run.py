@@ -2,8 +2,9 @@
 
 Steps, each timed and reported; the first failure stops the run and names itself:
 
-  config     read Pulumi.yaml + Pulumi.<stack>.yaml
-  package    the build (cached) or the prebuilt CTB_ARTIFACT_MANIFEST; size budget
+  config     read Pulumi.yaml + Pulumi.<stack>.yaml, validated as the program does
+  package    the build (cached) or the prebuilt CTB_ARTIFACT_MANIFEST (infra.artifact,
+             as the program gets it); size budget
   emulator   moto_server on a free 127.0.0.1 port (always stopped afterwards)
   deploy     the real __main__.py under the engine: every resource created via boto3
   verify     download the function's code by S3 key + pinned version; sha256 and
@@ -29,12 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.artifact import get_artifact
+from infra.config import NAMESPACE
+from infra.config import StackConfig as ProgramConfig
 from infra.emulator import moto_server
 from infra.rehearsal import invoker
 from infra.rehearsal.engine import Aws, Created, EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
 from infra.rehearsal.localbucket import create_bucket
-from infra.rehearsal.program import StackConfig, load_stack_config, run_program
+from infra.rehearsal.program import StackConfig, load_stack_config, run_program, validate
 from infra.rehearsal.resources_s3 import apply_deferred_policies
 
 FUNCTION = "aws:lambda/function:Function"
@@ -203,11 +207,16 @@ def _rehearse(
     result = runner.result
     with runner.step("config") as step:
         config = load_stack_config(project_dir, stack).with_values(overrides)
-        config, adopt = _rehearsal_config(config, result, overrides)
+        # Validated as the program will validate it: a bad value fails here, naming
+        # the key, before any build.
+        config, adopt = _rehearsal_config(config, validate(config), result, overrides)
+        cfg = validate(config)
         step.detail = f"{len(config.values)} keys"
 
     with runner.step("package") as step:
-        artifact = _artifact(project_dir, config)
+        # The program's own getter: CTB_ARTIFACT_MANIFEST, else the cached build, and
+        # either must fit the stack's runtime, architecture and layer setting.
+        artifact = get_artifact(cfg, project_dir=project_dir)
         result.package = _package_summary(artifact)
         step.detail = f"{artifact.sha256[:12]}… {artifact.size:,} bytes"
 
@@ -251,18 +260,20 @@ def _show_emulator_log(runner: _Runner, log: Path, lines: int = 15) -> None:
 
 
 def _rehearsal_config(
-    config: StackConfig, result: Result, overrides: dict[str, Any]
+    config: StackConfig, cfg: ProgramConfig, result: Result, overrides: dict[str, Any]
 ) -> tuple[StackConfig, str | None]:
     """The stack's config as rehearsed, and the bucket to pre-create (adopt mode)."""
     adopt = None
-    if str(overrides.get("bucketOwner", "")).lower() == "false":
+    owner_key = f"{NAMESPACE}:bucketOwner"
+    asked = {k if ":" in k else f"{config.project}:{k}" for k in overrides}
+    if owner_key in asked and not cfg.bucket_owner:
         # Asked for explicitly: rehearse a non-owner stack adopting the shared bucket,
         # which is first created the way its owner would (infra.rehearsal.localbucket).
-        adopt = config.get("bucketName")
+        adopt = cfg.bucket_name
         result.notes.append(
             f"bucketOwner false: bucket {adopt} pre-created as its owner stack would make it"
         )
-    elif config.get("bucketOwner") != "true":
+    elif not cfg.bucket_owner:
         # The emulator is a fresh, empty account, like the dev-only account of docs/DESIGN.md
         # decision 1: this stack must own (create) the bucket, since no one else will.
         result.notes.append(
@@ -270,33 +281,12 @@ def _rehearsal_config(
             "stack creates the bucket (--config bucketOwner=false rehearses adopting it)"
         )
         config = config.with_values({"bucketOwner": True})
-    if not config.get("marketDataApiKey"):
+    if cfg.market_data_api_key is None:
         result.notes.append(
             "marketDataApiKey: a placeholder stands in for the key (a real one is never read)"
         )
         config = config.with_values({"marketDataApiKey": PLACEHOLDER_API_KEY}, secret=True)
     return config, adopt
-
-
-def _artifact(project_dir: Path, config: StackConfig) -> Any:
-    manifest = os.environ.get("CTB_ARTIFACT_MANIFEST")
-    if manifest:
-        from lambda_pkg.artifact import load_manifest
-
-        return load_manifest(Path(manifest))
-    try:
-        from lambda_pkg.api import ensure_artifact
-    except ImportError as exc:
-        raise RehearsalError(
-            f"the packager (lambda_pkg.api) is not available ({exc}); "
-            "set CTB_ARTIFACT_MANIFEST to a built manifest instead"
-        ) from None
-    return ensure_artifact(
-        project_dir=project_dir,
-        runtime=config.get("runtime") or "python3.12",
-        architecture=config.get("architecture") or "x86_64",
-        layer=config.get("dependencyLayer") == "true",
-    )
 
 
 def _package_summary(artifact: Any) -> dict[str, Any]:

@@ -245,19 +245,32 @@ def test_a_non_owner_stack_adopts_the_shared_bucket(artifact, monkeypatch):
     assert result.objects["data"]
 
 
-def test_a_bad_config_value_fails_the_deploy_step_as_a_user_error(artifact, monkeypatch):
+def test_a_bad_config_value_fails_the_config_step_as_a_user_error(artifact, monkeypatch):
+    # Validated as the program validates it, before any build or emulator.
     monkeypatch.setenv("CTB_ARTIFACT_MANIFEST", str(artifact.manifest_path))
-    urls: list[str] = []
-    result = rehearse(
-        ROOT,
-        "dev",
-        overrides={"memorySize": 5},
-        progress=lambda msg: urls.extend(msg.split()[-1:] if "127.0.0.1" in msg else []),
-    )
-    assert (result.ok, result.failed_step, result.user_error) == (False, "deploy", True)
+    result = rehearse(ROOT, "dev", overrides={"memorySize": 5})
+    assert (result.ok, result.failed_step, result.user_error) == (False, "config", True)
     assert "cloud-trading-bot:memorySize" in result.error
     assert result.resources == []
-    # The emulator it started is stopped again.
+
+
+def test_a_failed_deploy_stops_the_emulator_it_started(artifact, monkeypatch, tmp_path):
+    # GIVEN a program that fails part-way (a resource the engine has no handler for)
+    for name in ("__main__.py", "Pulumi.yaml", "Pulumi.dev.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    with (tmp_path / "__main__.py").open("a") as fh:
+        fh.write('\nimport pulumi_aws as _aws\n_aws.sqs.Queue("new-queue")\n')
+    monkeypatch.setenv("CTB_ARTIFACT_MANIFEST", str(artifact.manifest_path))
+    urls: list[str] = []
+    # WHEN it is rehearsed
+    result = rehearse(
+        tmp_path,
+        "dev",
+        overrides={"marketDataProvider": "fixture"},
+        progress=lambda msg: urls.extend(msg.split()[-1:] if "127.0.0.1" in msg else []),
+    )
+    # THEN the deploy step failed, and the emulator it started is stopped again
+    assert (result.failed_step, result.user_error) == ("deploy", False)
     (url,) = urls
     with pytest.raises((urllib.error.URLError, ConnectionError)):
         urllib.request.urlopen(url + "/moto-api/", timeout=2)  # noqa: S310
