@@ -421,6 +421,11 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
 assert set(_PARSERS) == KEY_NAMES  # noqa: S101 - a key without a rule is a programming error
 
 
+def _field_name(key: str) -> str:
+    """StackConfig's field for a config key: its snake_case (lambdaS3Key: lambda_s3_key)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
 def _describe(key: str, value: Any) -> str:
     shown = "<secret>" if key in SECRET_KEYS else repr(value)
     return f"{NAMESPACE}:{key} = {shown}"
@@ -494,42 +499,7 @@ def parse_config(
             f"invalid stack configuration for stack {stack!r}:\n  " + "\n  ".join(errors)
         )
 
-    return StackConfig(
-        environment=values["environment"],
-        bucket_name=values["bucketName"],
-        bucket_owner=values["bucketOwner"],
-        lambda_s3_key=values["lambdaS3Key"],
-        runtime=values["runtime"],
-        architecture=values["architecture"],
-        memory_size=values["memorySize"],
-        timeout=values["timeout"],
-        schedule=values["schedule"],
-        symbols=values["symbols"],
-        log_retention_days=values["logRetentionDays"],
-        reserved_concurrency=values["reservedConcurrency"],
-        dependency_layer=values["dependencyLayer"],
-        market_data_provider=values["marketDataProvider"],
-        log_level=values["logLevel"],
-        kms_key_arn=values["kmsKeyArn"],
-        lambda_noncurrent_versions=values["lambdaNoncurrentVersions"],
-        lambda_noncurrent_days=values["lambdaNoncurrentDays"],
-        deletion_protection=values["deletionProtection"],
-        max_retry_attempts=values["maxRetryAttempts"],
-        max_event_age_seconds=values["maxEventAgeSeconds"],
-        alarm_topic_arn=values["alarmTopicArn"],
-        tags=values["tags"],
-        deployments_enabled=values["deploymentsEnabled"],
-        ci_role_enabled=values["ciRoleEnabled"],
-        github_repository=values["githubRepository"],
-        github_branch=values["githubBranch"],
-        github_environment=values["githubEnvironment"],
-        github_oidc_provider_arn=values["githubOidcProviderArn"],
-        pulumi_oidc_provider_arn=values["pulumiOidcProviderArn"],
-        deploy_role_arn=values["deployRoleArn"],
-        deployments_push_to_deploy=values["deploymentsPushToDeploy"],
-        deployments_preview_pull_requests=values["deploymentsPreviewPullRequests"],
-        market_data_api_key=values["marketDataApiKey"],
-    )
+    return StackConfig(**{_field_name(key): values[key] for key in KEY_NAMES})
 
 
 def _all_runtime_keys() -> set[str]:
