@@ -115,41 +115,69 @@ def write_manifest(artifact: Artifact) -> None:
 
 
 _REQUIRED = ("zip", "sha256", "size", "unzipped_size", "runtime", "architecture")
+_REBUILD = "rebuild it with 'python -m lambda_pkg build'"
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
-def _from_json(data: dict[str, Any], manifest_path: Path, *, check: bool) -> Artifact:
-    missing = [k for k in _REQUIRED if k not in data]
-    if missing:
-        raise UserError(
-            f"{manifest_path}: manifest is missing {', '.join(missing)}; "
-            "rebuild it with 'python -m lambda_pkg build'"
+def _check_types(data: dict[str, Any], manifest_path: Path, prefix: str) -> None:
+    """Every field read here has the type the builder writes: a hand-edited or
+    foreign manifest is a one-line UserError, not a TypeError deep in a caller."""
+
+    def bad(key: str, expected: str) -> UserError:
+        value = repr(data[key])
+        value = value if len(value) <= 60 else value[:57] + "..."
+        return UserError(
+            f"{manifest_path}: manifest field {prefix}{key} is {value}, expected {expected}; "
+            f"{_REBUILD}"
         )
+
+    for key in ("zip", "runtime", "architecture"):
+        if not isinstance(data[key], str) or not data[key] or "\0" in data[key]:
+            raise bad(key, "a non-empty string")
+    sha = data["sha256"]
+    if not isinstance(sha, str) or len(sha) != 64 or not _HEX.issuperset(sha):
+        raise bad("sha256", "64 hex digits")
+    for key in ("size", "unzipped_size"):
+        value = data[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise bad(key, "a whole number of bytes")
+    for key in ("input_hash", "builder_version"):
+        if key in data and not isinstance(data[key], str):
+            raise bad(key, "a string")
+    if data.get("layer") and not isinstance(data["layer"], dict):
+        raise bad("layer", "an object describing the layer zip")
+
+
+def _from_json(
+    data: dict[str, Any], manifest_path: Path, *, check: bool, prefix: str = ""
+) -> Artifact:
+    missing = [prefix + k for k in _REQUIRED if k not in data]
+    if missing:
+        raise UserError(f"{manifest_path}: manifest is missing {', '.join(missing)}; {_REBUILD}")
+    _check_types(data, manifest_path, prefix)
     zip_path = manifest_path.parent / data["zip"]
     if check:
         if not zip_path.is_file():
-            raise UserError(
-                f"{manifest_path}: its package {zip_path} does not exist; "
-                "rebuild it with 'python -m lambda_pkg build'"
-            )
+            raise UserError(f"{manifest_path}: its package {zip_path} does not exist; {_REBUILD}")
         actual = sha256_file(zip_path)
         if actual != data["sha256"]:
             raise UserError(
                 f"{zip_path}: sha256 {actual} does not match its manifest ({data['sha256']}); "
-                "the file changed after the build: rebuild it with 'python -m lambda_pkg build'"
+                f"the file changed after the build: {_REBUILD}"
             )
     layer = data.get("layer")
     known = set(_REQUIRED) | {"input_hash", "builder_version", "layer", "sha256_b64", "schema"}
     return Artifact(
         path=zip_path,
         sha256=data["sha256"],
-        size=int(data["size"]),
-        unzipped_size=int(data["unzipped_size"]),
+        size=data["size"],
+        unzipped_size=data["unzipped_size"],
         input_hash=data.get("input_hash", ""),
         runtime=data["runtime"],
         architecture=data["architecture"],
         builder_version=data.get("builder_version", ""),
         manifest_path=manifest_path,
-        layer=_from_json(layer, manifest_path, check=check) if layer else None,
+        layer=_from_json(layer, manifest_path, check=check, prefix="layer.") if layer else None,
         extra={k: v for k, v in data.items() if k not in known},
     )
 
@@ -188,4 +216,8 @@ def load_manifest(path: Path | str, *, check: bool = True) -> Artifact:
         raise UserError(f"{path}: not a readable manifest JSON ({exc}); rebuild it") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: not a manifest (expected a JSON object); rebuild it")
-    return _from_json(data, path, check=check)
+    try:
+        return _from_json(data, path, check=check)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        # _check_types covers the fields read; this is the net for anything it misses.
+        raise UserError(f"{path}: not a valid manifest ({exc!r}); {_REBUILD}") from None

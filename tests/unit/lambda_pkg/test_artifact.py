@@ -72,3 +72,38 @@ def test_find_manifest_prefers_the_stem_manifest_and_needs_its_zip_named(tmp_pat
     (tmp_path / "pkg.manifest.json").write_text(json.dumps({"zip": "other.zip"}))
     (tmp_path / "manifest.json").write_text("[1]")
     assert find_manifest(zip_path) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"zip": 5}, "zip"),
+        ({"zip": ""}, "zip"),
+        ({"size": "x"}, "size"),
+        ({"size": None}, "size"),
+        ({"unzipped_size": 1.5}, "unzipped_size"),
+        ({"sha256": 7}, "sha256"),
+        ({"sha256": "not-hex"}, "sha256"),
+        ({"runtime": ["python3.12"]}, "runtime"),
+        ({"architecture": {}}, "architecture"),
+        ({"input_hash": 1}, "input_hash"),
+        ({"layer": 5}, "layer"),
+        ({"layer": "pkg-layer.zip"}, "layer"),
+        ({"layer": {"zip": 5}}, "layer."),
+    ],
+)
+@pytest.mark.parametrize("check", [True, False])
+def test_wrong_field_types_are_a_user_error_naming_manifest_and_fix(tmp_path, change, field, check):
+    # GIVEN a manifest the builder wrote, then edited by hand
+    art = _artifact(tmp_path)
+    write_manifest(art)
+    data = json.loads(art.manifest_path.read_text())
+    data.update(change)
+    art.manifest_path.write_text(json.dumps(data))
+    # WHEN it is loaded, THEN it is one UserError that names it, the field and the fix
+    with pytest.raises(UserError) as info:
+        load_manifest(art.manifest_path, check=check)
+    message = str(info.value)
+    assert str(art.manifest_path) in message
+    assert field in message
+    assert "rebuild it with 'python -m lambda_pkg build'" in message

@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import subprocess
@@ -110,6 +111,17 @@ def test_no_change_rebuild_returns_the_artifact_without_building(project, build,
     monkeypatch.setattr(builder, "_build", must_not_build)
     again = build(project)
     assert again == first
+
+
+def test_a_cached_manifest_with_wrong_field_types_is_rebuilt(project, build):
+    # GIVEN a cached build whose manifest was damaged by hand ("zip" is not a name)
+    first = build(project)
+    data = json.loads(first.manifest_path.read_text())
+    first.manifest_path.write_text(json.dumps({**data, "zip": 5}))
+    # WHEN the same inputs are built again, THEN the cache entry is rebuilt, not a crash
+    again = build(project)
+    assert again == first
+    assert load_manifest(first.manifest_path) == first
 
 
 def test_code_only_change_reuses_the_compressed_dependencies(project, build, monkeypatch):

@@ -192,6 +192,18 @@ def test_integrity_check_fails_for_another_build(deployed, tmp_path, capsys):
     assert "integrity check FAILED" in capsys.readouterr().err
 
 
+def test_status_manifest_with_wrong_field_types_is_a_user_error(tmp_path, capsys):
+    manifest = _manifest_for(tmp_path, b"code")
+    manifest.write_text(manifest.read_text().replace('"size": 4', '"size": "x"'))
+    # No AWS is reached: the manifest is read first.
+    code = main(["status", "--function", FUNCTION, "--manifest", str(manifest), "--endpoint-url",
+                 "http://127.0.0.1:9", "--max-attempts", "1"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert str(manifest) in err and "size" in err and "python -m lambda_pkg build" in err
+
+
 def test_status_bucket_without_key_is_a_user_error(capsys):
     assert main(["status", "--function", FUNCTION, "--bucket", BUCKET]) == 2
     assert "--bucket and --key go together" in capsys.readouterr().err

@@ -161,6 +161,15 @@ def test_runtime_flag_contradicting_the_manifest(tmp_path, capsys):
     _assert_user_error(code, err, "--runtime python3.11 contradicts the manifest")
 
 
+def test_a_manifest_with_wrong_field_types_is_a_user_error(tmp_path, capsys):
+    zip_path = make_zip(tmp_path / "a.zip")
+    manifest = tmp_path / "manifest.json"
+    write_test_manifest(zip_path, manifest)
+    manifest.write_text(manifest.read_text().replace('"zip": "a.zip"', '"zip": 5'))
+    code, err = _run(["upload", str(zip_path), BUCKET, KEY, "--manifest", str(manifest)], capsys)
+    _assert_user_error(code, err, str(manifest), "zip", "python -m lambda_pkg build")
+
+
 def test_zip_changed_since_its_manifest(tmp_path, capsys):
     zip_path = make_zip(tmp_path / "a.zip")
     write_test_manifest(zip_path, tmp_path / "manifest.json", sha256="0" * 64)
