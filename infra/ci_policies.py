@@ -234,7 +234,7 @@ def parse_policy(document: str | Mapping[str, Any], key: str = "deployerPolicy")
     if isinstance(document, str):
         try:
             data = json.loads(document)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise PolicyInputError(
                 f"{key}: not valid JSON ({exc}); pass the policy document from "
                 "infra.policies.deployer_policy() as a dict or json.dumps() of it"
@@ -245,21 +245,45 @@ def parse_policy(document: str | Mapping[str, Any], key: str = "deployerPolicy")
         raise PolicyInputError(
             f"{key}: not an IAM policy document (expected an object with a Statement list)"
         )
+    if data.get("Version", VERSION) not in (VERSION, "2008-10-17"):
+        raise PolicyInputError(f"{key}: Version {data['Version']!r} must be {VERSION!r}")
     statements = _as_list(data["Statement"])
     for i, stmt in enumerate(statements):
-        if not isinstance(stmt, dict) or "Effect" not in stmt:
-            raise PolicyInputError(f"{key}: Statement[{i}] has no Effect")
-        if "NotAction" in stmt or "NotResource" in stmt:
-            # An allow-everything-except statement cannot be narrowed to reads safely.
-            raise PolicyInputError(
-                f"{key}: Statement[{i}] uses NotAction/NotResource; list actions and "
-                "resources explicitly"
-            )
-        if any(a == "*" or a.endswith(":*") for a in _as_list(stmt.get("Action"))):
-            raise PolicyInputError(
-                f"{key}: Statement[{i}] grants a wildcard action; list the actions"
-            )
+        _check_statement(stmt, f"{key}: Statement[{i}]")
     return {"Version": data.get("Version", VERSION), "Statement": statements}
+
+
+def _strings(stmt: Mapping[str, Any], field: str, where: str) -> list[str]:
+    values = _as_list(stmt.get(field))
+    if not values or not all(isinstance(v, str) and v for v in values):
+        raise PolicyInputError(
+            f"{where}.{field}: {stmt.get(field)!r} must be a non-empty string or a "
+            "non-empty list of strings"
+        )
+    return values
+
+
+def _check_statement(stmt: Any, where: str) -> None:
+    """The statement shapes read_only_policy() relies on, so a malformed file fails with
+    a message naming the statement and the field rather than a traceback."""
+    if not isinstance(stmt, dict):
+        raise PolicyInputError(f"{where} is not an object")
+    if "Effect" not in stmt:
+        raise PolicyInputError(f"{where} has no Effect")
+    if stmt["Effect"] not in ("Allow", "Deny"):
+        raise PolicyInputError(f"{where}.Effect: {stmt['Effect']!r} must be 'Allow' or 'Deny'")
+    if "NotAction" in stmt or "NotResource" in stmt:
+        # An allow-everything-except statement cannot be narrowed to reads safely.
+        raise PolicyInputError(
+            f"{where} uses NotAction/NotResource; list actions and resources explicitly"
+        )
+    if any(a == "*" or a.endswith(":*") for a in _strings(stmt, "Action", where)):
+        raise PolicyInputError(f"{where} grants a wildcard action; list the actions")
+    _strings(stmt, "Resource", where)
+    if "Sid" in stmt and not isinstance(stmt["Sid"], str):
+        raise PolicyInputError(f"{where}.Sid: {stmt['Sid']!r} must be a string")
+    if "Condition" in stmt and not isinstance(stmt["Condition"], dict):
+        raise PolicyInputError(f"{where}.Condition: must be an object")
 
 
 def is_read_action(action: str) -> bool:
@@ -341,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="GitHub environment allowed to deploy (repeatable), e.g. production",
     )
-    trust.add_argument("--partition", default="aws")
+    trust.add_argument("--partition", default="aws", choices=("aws", "aws-cn", "aws-us-gov"))
     ro = sub.add_parser("read-only", help="the preview role's policy, from the deployer's")
     ro.add_argument("--policy", type=Path, required=True, help="deployer policy JSON file")
     args = parser.parse_args(argv)
@@ -349,9 +373,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "read-only":
             try:
                 text = args.policy.read_text(encoding="utf-8")
-            except OSError as exc:
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
                 raise PolicyInputError(
-                    f"--policy: cannot read {args.policy} ({exc.strerror}); write it with "
+                    f"--policy: cannot read {args.policy} ({reason}); write it with "
                     "'python -m infra.deployer_policy --stack dev --account-id ... --output FILE'"
                 ) from None
             doc = read_only_policy(text)

@@ -146,6 +146,46 @@ class TestParsePolicy:
                 {"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]},
                 "NotAction",
             ),
+            ({"Statement": ["s3:GetObject"]}, "Statement[0] is not an object"),
+            (
+                {"Statement": [{"Effect": "allow", "Action": "s3:GetObject", "Resource": "x"}]},
+                "Statement[0].Effect: 'allow' must be 'Allow' or 'Deny'",
+            ),
+            ({"Statement": [{"Effect": "Allow", "Action": [1]}]}, "Statement[0].Action: [1]"),
+            ({"Statement": [{"Effect": "Allow", "Resource": "x"}]}, "Statement[0].Action: None"),
+            (
+                {"Statement": [{"Effect": "Allow", "Action": {"s3": "Get"}, "Resource": "x"}]},
+                "Statement[0].Action",
+            ),
+            (
+                {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": [None]}]},
+                "Statement[0].Resource",
+            ),
+            ({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}]}, "Resource: None"),
+            (
+                {
+                    "Statement": [
+                        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "x", "Sid": 7}
+                    ]
+                },
+                "Statement[0].Sid",
+            ),
+            (
+                {
+                    "Statement": [
+                        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "x"},
+                        {
+                            "Effect": "Deny",
+                            "Action": "s3:DeleteObject",
+                            "Resource": "x",
+                            "Condition": [],
+                        },
+                    ]
+                },
+                "Statement[1].Condition",
+            ),
+            ({"Version": "2020-01-01", "Statement": []}, "Version '2020-01-01'"),
+            ("[" * 100_000, "not valid JSON"),
         ],
     )
     def test_bad_documents_name_the_key(self, doc, fragment):
@@ -296,3 +336,39 @@ class TestCommand:
         err = capsys.readouterr().err
         assert fragment in err
         assert err.count("\n") == 1
+
+    @pytest.mark.parametrize(
+        ("content", "fragment"),
+        [
+            ('{"Statement":[{"Effect":"Allow","Action":[1]}]}', "Statement[0].Action: [1]"),
+            ('{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":[2]}]}', "[2]"),
+            ('{"Statement":[7]}', "Statement[0] is not an object"),
+            (b"\xff\xfe{}", "not UTF-8 text"),
+        ],
+    )
+    def test_a_malformed_policy_file_is_one_line_not_a_traceback(
+        self, tmp_path, capsys, content, fragment
+    ):
+        path = tmp_path / "deployer.json"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        assert cp.main(["read-only", "--policy", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert fragment in err
+        assert err.startswith("error: ") and err.count("\n") == 1
+
+    @pytest.mark.parametrize("partition", ["aws-cn", "aws-us-gov"])
+    def test_trust_for_another_partition(self, capsys, partition):
+        argv = ["trust", "preview", "--repository", REPO, "--account", "123456789012"]
+        assert cp.main([*argv, "--partition", partition]) == 0
+        stmt = json.loads(capsys.readouterr().out)["Statement"][0]
+        assert stmt["Principal"]["Federated"].startswith(f"arn:{partition}:iam::")
+
+    def test_an_unknown_partition_is_refused(self, capsys):
+        argv = ["trust", "preview", "--repository", REPO, "--account", "123456789012"]
+        with pytest.raises(SystemExit) as exit_:
+            cp.main([*argv, "--partition", "aws:evil"])
+        assert exit_.value.code == 2
+        assert "invalid choice: 'aws:evil'" in capsys.readouterr().err
