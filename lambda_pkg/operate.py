@@ -73,8 +73,18 @@ class Rollback:
     code_sha256: str
 
 
+def check_rollback_args(*, to: int | None, steps: int) -> None:
+    """What can be refused without asking AWS; the CLI calls it before making a client."""
+    if to is not None:
+        if to < 1:
+            raise UserError(f"--to {to}: not a published version (versions start at 1)")
+    elif steps < 1:
+        raise UserError(f"--steps {steps}: must be 1 or more")
+
+
 def choose_target(versions: list[int], current: int, *, to: int | None, steps: int) -> int:
     """The version to move to: --to VERSION exactly, or --steps back from the current."""
+    check_rollback_args(to=to, steps=steps)
     if to is not None:
         if to not in versions:
             raise UserError(
@@ -84,8 +94,6 @@ def choose_target(versions: list[int], current: int, *, to: int | None, steps: i
         if to == current:
             raise UserError(f"--to {to}: the alias already points to version {to}")
         return to
-    if steps < 1:
-        raise UserError(f"--steps {steps}: must be 1 or more")
     earlier = [v for v in versions if v < current]
     if len(earlier) < steps:
         raise UserError(

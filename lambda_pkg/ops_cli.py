@@ -236,6 +236,8 @@ def cmd_upload(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     from lambda_pkg import operate
 
+    # A bad --steps/--to is refused before any AWS client exists (or is needed).
+    operate.check_rollback_args(to=args.to, steps=args.steps)
     lam = _aws(args).client("lambda")
     done = operate.rollback(lam, args.function, alias=args.alias, to=args.to, steps=args.steps)
     _out(

@@ -177,6 +177,9 @@ def test_zip_changed_since_its_manifest(tmp_path, capsys):
     _assert_user_error(code, err, "does not match its manifest")
 
 
+_NOWHERE = ["--endpoint-url", "http://127.0.0.1:9", "--max-attempts", "1"]
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
@@ -186,6 +189,15 @@ def test_zip_changed_since_its_manifest(tmp_path, capsys):
         (["upload", "a.zip", BUCKET, KEY, "--max-attempts", "0"], "--max-attempts 0"),
         (["rollback"], "--function"),
         (["rollback", "--function", "f", "--to", "1", "--steps", "2"], "not allowed with"),
+        # Refused before any AWS call: the endpoint is unreachable on purpose.
+        (
+            ["rollback", "--function", "f", "--steps", "0", *_NOWHERE],
+            "--steps 0: must be 1 or more",
+        ),
+        (
+            ["rollback", "--function", "f", "--to", "0", *_NOWHERE],
+            "--to 0: not a published version",
+        ),
     ],
 )
 def test_bad_command_lines_are_one_line_errors(tmp_path, argv, needle, capsys):
