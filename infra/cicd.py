@@ -7,13 +7,15 @@ are off unless `ciRoleEnabled` / `deploymentsEnabled` is set.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
 from infra.ci_role import CiRole, CiRoleArgs, PulumiDeploymentsTrust
 from infra.config import StackConfig
-from infra.deployments import Deployments, DeploymentsArgs
+
+if TYPE_CHECKING:
+    from infra.deployments import Deployments
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,10 @@ def wire_cicd(cfg: StackConfig, *, deployer: Any, tags: dict[str, str]) -> CiCd:
         pulumi.export("ci_preview_role_arn", ci_role.preview_role_arn)
     deployments = None
     if cfg.deployments_enabled:
+        # Imported here: pulumi_pulumiservice costs every preview tens of milliseconds,
+        # and the shipped stacks leave deployments off.
+        from infra.deployments import Deployments, DeploymentsArgs
+
         deployments = Deployments(
             "deployments",
             DeploymentsArgs(

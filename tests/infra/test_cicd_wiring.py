@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-from tests.infra.harness import SHIPPED_STACKS, run_program
+from tests.infra.harness import ROOT, SHIPPED_STACKS, run_program
 from tests.infra.test_program import assert_every_resource_sits_under_a_named_component
 
 CI_TYPES = {
@@ -63,3 +65,19 @@ def test_ci_role_and_deployments_are_wired_from_config(artifact):
         "cloud-trading-bot:ci:CiRole",
         "cloud-trading-bot:ci:Deployments",
     } <= assert_every_resource_sits_under_a_named_component(run)
+
+
+def test_a_stack_without_deployments_does_not_import_the_pulumi_service_provider(artifact):
+    # In a fresh interpreter: other tests import infra.deployments into this one.
+    script = (
+        "import sys\n"
+        "from tests.infra.harness import run_program\n"
+        f"run = run_program('dev', {str(artifact.manifest_path)!r})\n"
+        "assert run.outputs['function_name'], run.outputs\n"
+        "print('pulumi_pulumiservice' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
