@@ -90,8 +90,21 @@ PY
 fi
 
 # ---- the package -------------------------------------------------------------------
-# What this stack needs (runtime, architecture, layer) and its function's name.
-info="$("$VENV_PY" -m infra.rehearsal.stackinfo --stack "$STACK")" || exit 2
+# What this stack needs (runtime, architecture, layer) and its function's name. With
+# --local, the rehearsal's --config values (given before or after `--`) apply here too,
+# so the package is built for the settings the rehearsal deploys.
+PKG_CONFIG=(${CONFIG[@]+"${CONFIG[@]}"})
+if [ "$LOCAL" = true ]; then
+  set -- ${EXTRA[@]+"${EXTRA[@]}"}
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --config) if [ $# -ge 2 ]; then PKG_CONFIG+=(--config "$2"); shift; fi ;;
+      --config=*) PKG_CONFIG+=(--config "${1#--config=}") ;;
+    esac
+    shift
+  done
+fi
+info="$("$VENV_PY" -m infra.rehearsal.stackinfo --stack "$STACK" ${PKG_CONFIG[@]+"${PKG_CONFIG[@]}"})" || exit 2
 get() { sed -n "s/^$1=//p" <<<"$info"; }
 ENVIRONMENT="$(get environment)"
 FUNCTION="$(get function)"

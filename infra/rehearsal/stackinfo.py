@@ -4,6 +4,10 @@ name the function in the rollback hint), as `key=value` lines.
 
 Read from Pulumi.yaml and Pulumi.<stack>.yaml (infra.stackfile) and validated the way
 the program validates them, so a bad value fails here, naming the key, before any build.
+
+`--config KEY=VALUE` (repeatable) lays values over the stack's exactly as the
+rehearsal's own `--config` does (infra.rehearsal.program), so `deploy.sh --local
+--config runtime=python3.11` builds the package the rehearsal will deploy.
 """
 
 from __future__ import annotations
@@ -12,13 +16,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from infra.config import ConfigError, load_stack_file
+from infra.config import ConfigError, StackConfig, load_stack_file
+from infra.rehearsal.errors import RehearsalError
+from infra.rehearsal.program import load_stack_config, parse_overrides, validate
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
-def stack_info(project_dir: Path, stack: str) -> dict[str, str]:
-    cfg, _ = load_stack_file(stack, project_dir)
+def stack_info(
+    project_dir: Path, stack: str, overrides: dict[str, str] | None = None
+) -> dict[str, str]:
+    cfg: StackConfig
+    if overrides:
+        # The rehearsal's reading (deploy.sh takes --config with --local only).
+        cfg = validate(load_stack_config(project_dir, stack).with_values(overrides))
+    else:
+        # Encrypted values count as set: a real deploy has the CLI decrypt them.
+        cfg, _ = load_stack_file(stack, project_dir)
     return {
         "environment": cfg.environment,
         "runtime": cfg.runtime,
@@ -31,11 +45,18 @@ def stack_info(project_dir: Path, stack: str) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.rehearsal.stackinfo")
     parser.add_argument("--stack", required=True)
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a stack config value, as the rehearsal's --config does (repeatable)",
+    )
     parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR)
     args = parser.parse_args(argv)
     try:
-        info = stack_info(args.project_dir, args.stack)
-    except ConfigError as exc:
+        info = stack_info(args.project_dir, args.stack, parse_overrides(args.config))
+    except (ConfigError, RehearsalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for key, value in info.items():

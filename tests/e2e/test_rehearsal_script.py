@@ -60,7 +60,8 @@ def test_deploy_local_bad_config_value_exits_2_naming_the_key(tmp_path):
     env["CTB_ARTIFACT_MANIFEST"] = str(manifest)
     proc = run_deploy("--local", "--config", "memorySize=5", env=env)
     assert proc.returncode == 2
-    assert "error: rehearsal step 'config' failed" in proc.stderr
+    # Checked with the stack's settings before the package is chosen, so before the rehearsal
+    assert "error: invalid stack configuration for stack 'dev'" in proc.stderr
     assert "cloud-trading-bot:memorySize = '5'" in proc.stderr
     assert "Traceback" not in proc.stderr
 

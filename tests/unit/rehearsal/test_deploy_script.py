@@ -3,6 +3,9 @@ the prerequisites, the commands it runs, the rollback hint on failure, DEBUG."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from tests.unit.rehearsal.helpers import code_only_artifact, run_deploy, script_env
@@ -109,3 +112,48 @@ def test_help_is_the_usage_text_only(tmp_path):
     assert proc.stdout.startswith("Deploys the cloud trading bot")
     assert "--local" in proc.stdout
     assert "set -euo" not in proc.stdout
+
+
+def _recording_builds(tmp_path, env: dict) -> Path:
+    """Make the venv's python record a `-m lambda_pkg build` call (and fail it) instead
+    of building; every other call runs as before."""
+    log = tmp_path / "build.log"
+    python = Path(env["VENV"]) / "bin" / "python"
+    python.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1 $2 $3" = "-m lambda_pkg build" ]; then\n'
+        f'  printf "%s\\n" "$*" > "{log}"; exit 1\n'
+        "fi\n"
+        f'exec "{sys.executable}" "$@"\n'
+    )
+    return log
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--config", "runtime=python3.11", "--config", "dependencyLayer=True"],
+        ["--config=runtime=python3.11", "--", "--config", "dependencyLayer=True"],
+    ],
+)
+def test_local_builds_the_package_with_the_config_overrides(tmp_path, args):
+    # GIVEN no prebuilt package, and overrides of what the package is built for
+    env = script_env(tmp_path, pulumi=False, credentials=False)
+    log = _recording_builds(tmp_path, env)
+    # WHEN the local deploy runs
+    proc = run_deploy("--local", *args, env=env)
+    # THEN the package is built for the overridden runtime, with the layer
+    assert proc.returncode == 1, proc.stderr  # the recorded build "failed"
+    built = log.read_text().split()
+    assert built[built.index("--runtime") + 1] == "python3.11"
+    assert "--layer" in built
+    assert "building the Lambda package for stack dev (python3.11, x86_64)" in proc.stderr
+
+
+def test_local_bad_config_value_fails_before_the_build_naming_the_key(tmp_path):
+    env = script_env(tmp_path, pulumi=False, credentials=False)
+    log = _recording_builds(tmp_path, env)
+    proc = run_deploy("--local", "--config", "memorySize=abc", env=env)
+    assert proc.returncode == 2
+    assert "cloud-trading-bot:memorySize = 'abc': must be an integer" in proc.stderr
+    assert not log.exists()
