@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from lambda_pkg.awsclient import error_code
 from lambda_pkg.errors import UserError
 
 _SINCE = re.compile(r"^(\d+)([mhd])$")
@@ -132,9 +133,7 @@ def read_reports(logs: Any, log_group: str, since_seconds: int, *, now: float | 
         try:
             page = logs.filter_log_events(**params)
         except Exception as exc:
-            if getattr(exc, "response", {}).get("Error", {}).get("Code") == (
-                "ResourceNotFoundException"
-            ):
+            if error_code(exc) == "ResourceNotFoundException":
                 raise UserError(
                     f"log group {log_group} not found: the function has not run yet, or the name "
                     "or --region is wrong (pass --log-group to override)"

@@ -12,14 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambda_pkg.artifact import hex_to_b64
+from lambda_pkg.awsclient import error_code
 from lambda_pkg.errors import UserError
 
 DEFAULT_ALIAS = "live"
 DEFAULT_PAYLOAD = {"test": True}
-
-
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def _no_such_function(function: str) -> UserError:
@@ -39,7 +37,7 @@ def published_versions(lam: Any, function: str) -> list[int]:
         try:
             page = lam.list_versions_by_function(**params)
         except Exception as exc:
-            if _code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 raise _no_such_function(function) from None
             raise
         versions += [int(v["Version"]) for v in page.get("Versions", []) if v["Version"].isdigit()]
@@ -52,7 +50,7 @@ def get_alias(lam: Any, function: str, alias: str) -> dict[str, Any]:
     try:
         return lam.get_alias(FunctionName=function, Name=alias)
     except Exception as exc:
-        if _code(exc) != "ResourceNotFoundException":
+        if error_code(exc) != "ResourceNotFoundException":
             raise
         # Lambda says which is missing only in the message ("Function not found: ...").
         message = str(exc.response.get("Error", {}).get("Message", ""))  # type: ignore[attr-defined]
@@ -170,8 +168,7 @@ def find_s3_version(s3: Any, bucket: str, key: str, code_sha256: str) -> tuple[s
             if version["VersionId"] != "null":  # an unversioned object: the current one
                 params["VersionId"] = version["VersionId"]
             head = s3.head_object(**params)
-            sha_hex = head.get("Metadata", {}).get("sha256", "")
-            from_meta = _hex_b64(sha_hex)
+            from_meta = _metadata_b64(head.get("Metadata", {}).get("sha256", ""))
             if code_sha256 in {head.get("ChecksumSHA256"), from_meta}:
                 return version["VersionId"], bool(version.get("IsLatest"))
         if not page.get("IsTruncated"):
@@ -180,9 +177,10 @@ def find_s3_version(s3: Any, bucket: str, key: str, code_sha256: str) -> tuple[s
         paginator_params["VersionIdMarker"] = page.get("NextVersionIdMarker")
 
 
-def _hex_b64(hex_digest: str) -> str | None:
+def _metadata_b64(hex_digest: str) -> str | None:
+    """The sha256 metadata as Lambda's CodeSha256; None when it is not hex (another tool's)."""
     try:
-        return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+        return hex_to_b64(hex_digest)
     except ValueError:
         return None
 
@@ -202,7 +200,7 @@ def status(
     try:
         config = lam.get_function_configuration(FunctionName=function, Qualifier=version)
     except Exception as exc:
-        if _code(exc) == "ResourceNotFoundException":
+        if error_code(exc) == "ResourceNotFoundException":
             raise UserError(
                 f"--function {function}: no such Lambda function (version {version}) in this "
                 "account/region; check the name and --region"
@@ -269,7 +267,7 @@ def invoke(lam: Any, function: str, payload: bytes, *, qualifier: str | None = N
     try:
         response = lam.invoke(**params)
     except Exception as exc:
-        if _code(exc) == "ResourceNotFoundException":
+        if error_code(exc) == "ResourceNotFoundException":
             raise UserError(
                 f"--function {function}: no such Lambda function"
                 f"{' or qualifier ' + qualifier if qualifier else ''}; check the name and --region"

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from lambda_pkg import limits
+from lambda_pkg.awsclient import DEFAULT_MAX_ATTEMPTS
 from lambda_pkg.errors import UserError
-
-MiB = 1024 * 1024
+from lambda_pkg.upload import MULTIPART_THRESHOLD, PART_SIZE, S3_MIN_PART, MiB
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,9 +36,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-attempts",
         type=int,
-        default=5,
+        default=DEFAULT_MAX_ATTEMPTS,
         metavar="N",
-        help="attempts per AWS call for throttling/5xx/connection errors (default 5)",
+        help="attempts per AWS call for throttling/5xx/connection errors "
+        f"(default {DEFAULT_MAX_ATTEMPTS})",
     )
 
 
@@ -58,8 +59,6 @@ def _positive_mib(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of MiB") from None
-    from lambda_pkg.upload import S3_MIN_PART
-
     if value * MiB < S3_MIN_PART:
         raise argparse.ArgumentTypeError(
             f"{value} MiB is below S3's {S3_MIN_PART // MiB} MiB minimum part size"
@@ -99,12 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--multipart-threshold-mib",
         type=_positive_mib,
-        default=16 * MiB,
+        default=MULTIPART_THRESHOLD,
         metavar="N",
-        help="upload in parts above N MiB (default 16)",
+        help=f"upload in parts above N MiB (default {MULTIPART_THRESHOLD // MiB})",
     )
     up.add_argument(
-        "--part-size-mib", type=_positive_mib, default=8 * MiB, metavar="N", help="default 8"
+        "--part-size-mib",
+        type=_positive_mib,
+        default=PART_SIZE,
+        metavar="N",
+        help=f"default {PART_SIZE // MiB}",
     )
     up.add_argument("--json", action="store_true", help="print the result as JSON")
 

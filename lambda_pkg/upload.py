@@ -21,7 +21,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from lambda_pkg import BUILDER_VERSION, limits
-from lambda_pkg.artifact import find_manifest, load_manifest
+from lambda_pkg.artifact import find_manifest, hex_to_b64, load_manifest
+from lambda_pkg.awsclient import error_code
 from lambda_pkg.errors import UserError
 
 MiB = 1024 * 1024
@@ -59,7 +60,7 @@ class LocalPackage:
 
     @property
     def sha256_b64(self) -> str:
-        return base64.b64encode(bytes.fromhex(self.sha256)).decode("ascii")
+        return hex_to_b64(self.sha256)
 
     def composite(self, part_size: int) -> str:
         """S3's multipart checksum of this file for that part size."""
@@ -302,14 +303,6 @@ def object_version(response: dict[str, Any]) -> str | None:
     return None if version in (None, "", "null") else version
 
 
-def _not_found(exc: Exception) -> bool:
-    from botocore.exceptions import ClientError
-
-    return isinstance(exc, ClientError) and (
-        exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}
-    )
-
-
 def current_matches(s3: Any, bucket: str, key: str, pkg: LocalPackage, part_size: int):
     """The current object's HeadObject when it already holds this exact package,
     else None. Same content-derived metadata (sha256 first) and length, and a
@@ -319,7 +312,7 @@ def current_matches(s3: Any, bucket: str, key: str, pkg: LocalPackage, part_size
     try:
         head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     except Exception as exc:
-        if _not_found(exc):
+        if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
             return None
         raise
     stored = {k: head.get("Metadata", {}).get(k) for k in pkg.metadata}

@@ -41,3 +41,13 @@ def test_every_command_has_help(command, capsys):
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert f"python -m lambda_pkg {command}" in capsys.readouterr().out
+
+
+def test_upload_defaults_are_the_uploaders_own_constants():
+    from lambda_pkg.ops_cli import build_parser
+    from lambda_pkg.upload import MULTIPART_THRESHOLD, PART_SIZE
+
+    args = build_parser().parse_args(["upload", "a.zip", "b", "lambda/dev/a.zip"])
+    assert args.multipart_threshold_mib == MULTIPART_THRESHOLD
+    assert args.part_size_mib == PART_SIZE
+    assert args.max_attempts == awsclient.DEFAULT_MAX_ATTEMPTS

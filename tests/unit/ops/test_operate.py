@@ -136,6 +136,20 @@ def test_rollback_of_an_unknown_function(aws, capsys):
     assert "--function nope: no such Lambda function" in capsys.readouterr().err
 
 
+def test_an_error_without_a_response_is_not_masked():
+    # GIVEN a client error whose response is None (error_code is None-safe)
+    class Odd(Exception):
+        response = None
+
+    class Lam:
+        def get_alias(self, **_kw):
+            raise Odd("the real failure")
+
+    # THEN that error surfaces, not an AttributeError from reading its code
+    with pytest.raises(Odd, match="the real failure"):
+        operate.rollback(Lam(), FUNCTION)
+
+
 def test_choose_target_skips_newer_versions():
     # After a rollback to 2, versions 3 and 4 are newer; one more step goes to 1.
     assert operate.choose_target([1, 2, 3, 4], 2, to=None, steps=1) == 1
