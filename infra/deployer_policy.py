@@ -20,7 +20,7 @@ from typing import Any
 
 from infra.config import ConfigError, StackConfig, load_stack_file
 from infra.names import layer_prefix
-from infra.policies import bucket_arn, deployer_policy, parse_arn
+from infra.policies import deployer_policy, parse_arn
 from lambda_pkg.artifact import write_json_atomic
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ def policy_for_stack(
     cfg: StackConfig, *, partition: str, region: str, account_id: str
 ) -> dict[str, Any]:
     names = cfg.names
-    policy = deployer_policy(
+    return deployer_policy(
         partition=partition,
         region=region,
         account_id=account_id,
@@ -49,17 +49,9 @@ def policy_for_stack(
         function_name=names.function,
         role_name=names.role,
         layer_name=names.layer if cfg.dependency_layer else None,
+        layer_key_prefix=layer_prefix(cfg.environment) if cfg.dependency_layer else None,
         kms_key_arn=cfg.kms_key_arn,
     )
-    layers = layer_prefix(cfg.environment)
-    if cfg.dependency_layer and not layers.startswith(cfg.lambda_key_prefix):
-        # The layer zip's folder is fixed (names.layer_key), so a custom lambdaS3Key in
-        # another folder would leave the deploy unable to upload it: allow that folder
-        # too, and nothing wider. Only the upload needs it; versions are listed (by
-        # `lambda_pkg`) for the package key alone.
-        (objects,) = [s for s in policy["Statement"] if s["Sid"] == "PackageObjects"]
-        objects["Resource"].append(f"{bucket_arn(cfg.bucket_name, partition)}/{layers}*")
-    return policy
 
 
 def policy_for_function_arn(cfg: StackConfig, function_arn: str) -> dict[str, Any]:

@@ -133,6 +133,7 @@ def deployer_policy(
     function_name: str,
     role_name: str,
     layer_name: str | None = None,
+    layer_key_prefix: str | None = None,
     kms_key_arn: str | None = None,
 ) -> Policy:
     """The seed's "Minimum Permissions for Deployment", generated from the stack's names.
@@ -142,9 +143,16 @@ def deployer_policy(
     create the stack's other resources: the first `pulumi up` of a stack is run by
     an administrator (see docs/infra.md).
     """
-    if not key_prefix.endswith("/"):
-        raise ValueError(f"key_prefix must end in '/': {key_prefix!r}")
+    for prefix in (key_prefix, layer_key_prefix or "/"):
+        if not prefix.endswith("/"):
+            raise ValueError(f"key prefixes must end in '/': {prefix!r}")
     s3_bucket = bucket_arn(bucket, partition)
+    objects = [f"{s3_bucket}/{key_prefix}*"]
+    if layer_key_prefix and not layer_key_prefix.startswith(key_prefix):
+        # The layer's folder is fixed (names.layer_key): a lambdaS3Key in another folder
+        # would leave the deploy unable to upload it. Versions are listed (by
+        # `lambda_pkg`) for the package key alone, so only the objects need it.
+        objects.append(f"{s3_bucket}/{layer_key_prefix}*")
     function_arn = f"arn:{partition}:lambda:{region}:{account_id}:function:{function_name}"
     role_arn = f"arn:{partition}:iam::{account_id}:role/{role_name}"
     statements = [
@@ -160,7 +168,7 @@ def deployer_policy(
                 "s3:PutObject",
                 "s3:PutObjectTagging",
             ],
-            [f"{s3_bucket}/{key_prefix}*"],
+            objects,
         ),
         # ListBucket cannot be narrowed by prefix here: HeadBucket needs it, and
         # without it S3 answers 403 instead of 404 for a package not uploaded yet.
