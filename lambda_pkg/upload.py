@@ -504,7 +504,6 @@ def upload(
     """Skip-if-unchanged, upload, verify. The caller has run inspect_package,
     check_destination and check_bucket already."""
     multipart = pkg.size > multipart_threshold
-    result_parts = len(part_ranges(pkg.size, part_size)) if multipart else 1
     if not force:
         head = current_matches(s3, bucket, key, pkg, part_size)
         if head is not None:

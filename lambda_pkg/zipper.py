@@ -54,10 +54,6 @@ class Entry:
     size: int  # uncompressed bytes
     data: bytes | memoryview  # the compressed payload
 
-    @property
-    def compressed_size(self) -> int:
-        return len(self.data)
-
 
 def normalize_mode(st_mode: int) -> int:
     """0755 if any execute bit is set, else 0644: what the umask or checkout did is irrelevant."""
@@ -72,14 +68,6 @@ def make_entry(name: str, content: bytes, mode: int = 0o644) -> Entry:
     if len(packed) >= len(content):
         return Entry(name, mode, STORED, crc, len(content), content)
     return Entry(name, mode, DEFLATED, crc, len(content), packed)
-
-
-def entry_content(entry: Entry) -> bytes:
-    if entry.method == STORED:
-        return bytes(entry.data)
-    if entry.method == DEFLATED:
-        return zlib.decompress(entry.data, -15)
-    raise InternalError(f"{entry.name}: unsupported compression method {entry.method}")
 
 
 def renamed(entry: Entry, name: str) -> Entry:

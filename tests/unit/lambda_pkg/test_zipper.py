@@ -1,6 +1,7 @@
 import shutil
 import subprocess
 import zipfile
+import zlib
 
 import pytest
 
@@ -8,13 +9,21 @@ from lambda_pkg.errors import InternalError
 from lambda_pkg.zipper import (
     DEFLATED,
     STORED,
-    entry_content,
+    Entry,
     make_entry,
     read_segment,
     renamed,
     write_segment,
     write_zip,
 )
+
+
+def entry_content(entry: Entry) -> bytes:
+    """An entry's uncompressed bytes (only these tests need them)."""
+    if entry.method == STORED:
+        return bytes(entry.data)
+    assert entry.method == DEFLATED
+    return zlib.decompress(entry.data, -15)
 
 
 def _entries():
