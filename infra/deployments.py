@@ -21,12 +21,18 @@ import pulumi_pulumiservice as svc
 from infra import ci_policies as cp
 from infra.config import ARCHITECTURES, SUPPORTED_RUNTIMES
 from lambda_pkg import limits
+from lambda_pkg.platforms import python_version
 
 # AWS RoleSessionName: 2..64 of [\w+=,.@-].
 _SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
-# An image whose python3.12 matches the Lambda runtime, so the package ships .pyc files
-# compiled for it.
-EXECUTOR_IMAGE = "pulumi/pulumi-python-3.12"
+
+
+def executor_image(runtime: str) -> str:
+    """Pulumi's image whose Python is the Lambda runtime's, so the package ships .pyc
+    files compiled for it (another Python builds without bytecode: slower cold starts)."""
+    return f"pulumi/pulumi-python-{python_version(runtime)}"
+
+
 # The deploy role's session, as a Go duration (Pulumi Cloud's format): one hour, the
 # role's own maximum (infra/ci_role.py).
 SESSION_DURATION = "1h0m0s"
@@ -149,7 +155,7 @@ class Deployments(pulumi.ComponentResource):
                 ),
             ),
             executor_context=svc.DeploymentSettingsExecutorContextArgs(
-                executor_image=EXECUTOR_IMAGE
+                executor_image=executor_image(args.runtime)
             ),
             cache_options=svc.DeploymentSettingsCacheOptionsArgs(enable=True),
             opts=pulumi.ResourceOptions(parent=self),

@@ -117,6 +117,14 @@ class TestOptions:
         assert argv[argv.index("--runtime") + 1] == "python3.11"
         assert "--layer" in argv
 
+    @pytest.mark.parametrize("runtime", ["python3.11", "python3.13"])
+    def test_executor_python_follows_the_runtime(self, runtime):
+        # The build compiles bytecode with the image's python; another version would
+        # ship a package without it.
+        s = settings_of(build(runtime=runtime))
+        version = runtime.removeprefix("python")
+        assert s["executorContext"] == {"executorImage": f"pulumi/pulumi-python-{version}"}
+
     def test_another_branch(self):
         s = settings_of(build(branch="release"))
         assert s["sourceContext"]["git"] == {"branch": "refs/heads/release"}
