@@ -13,7 +13,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from infra.emulator import EMULATOR_ENV
-
-# What the Lambda Python runtime provides beside the function's package (pure Python).
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+from lambda_pkg.interpreters import find_interpreter as find_for_version
+from lambda_pkg.verify import RUNTIME_MODULES  # what the Lambda runtime has beside the package
 
 # Runs inside the subprocess. sys.path is the package, then the runtime dir, then the
 # standard library only (-I -S): what the package forgot to bundle fails here as on AWS.
@@ -82,52 +80,20 @@ class Invocation:
         }
 
 
-def _version_of(python: str) -> tuple[int, int] | None:
-    try:
-        out = subprocess.run(
-            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    m = re.fullmatch(r"(\d+)\.(\d+)", out.stdout.strip()) if out.returncode == 0 else None
-    return (int(m[1]), int(m[2])) if m else None
-
-
 def find_interpreter(runtime: str) -> tuple[str, bool]:
-    """(path, exact): an interpreter of the runtime's version when one works here,
-    else the current one (exact=False, and the summary says so)."""
-    m = re.fullmatch(r"python(\d+)\.(\d+)", runtime)
-    if not m:
-        return sys.executable, False
-    want = (int(m[1]), int(m[2]))
-    if sys.version_info[:2] == want:
-        return sys.executable, True
-    candidates: list[str] = []
-    try:  # The packager's finder knows where interpreters hide (pyenv, uv, ...).
-        from lambda_pkg.interpreters import find_interpreter as find_for_version
-
-        found = find_for_version(f"{want[0]}.{want[1]}")
-        if found is not None:
-            return found.path, True
-    except ImportError:
-        pass
-    on_path = shutil.which(runtime)
-    if on_path:
-        candidates.append(on_path)
-    for candidate in candidates:
-        if _version_of(candidate) == want:
-            return candidate, True
-    return sys.executable, False
+    """(path, exact): an interpreter of the runtime's version when the packager's
+    finder (lambda_pkg.interpreters: LAMBDA_PKG_PYTHON, this one, PATH, pyenv, uv)
+    has one that works, else the current one (exact=False, and the summary says so)."""
+    m = re.fullmatch(r"python(\d+\.\d+)", runtime)
+    found = find_for_version(m[1]) if m else None
+    return (found.path, True) if found is not None else (sys.executable, False)
 
 
 def runtime_dir(dest: Path) -> Path:
-    """A /var/runtime stand-in: links to this environment's boto3 and its pure-Python deps."""
+    """A /var/runtime stand-in: links to this environment's boto3 and its pure-Python
+    deps (the modules `lambda_pkg verify` also stands in for the runtime with)."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in RUNTIME_PACKAGES:
+    for name in RUNTIME_MODULES:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
             continue  # six and friends are optional for newer botocore

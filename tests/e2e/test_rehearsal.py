@@ -168,8 +168,8 @@ def test_both_invocations_ran_from_the_package(rehearsal):
 
 
 def test_the_handler_ran_on_the_functions_runtime_when_installed(rehearsal):
-    from infra.rehearsal.invoker import _version_of
     from lambda_pkg.interpreters import find_interpreter as find_for_version
+    from tests.unit.rehearsal.helpers import python_version_of
 
     result, _ = rehearsal
     interpreters = {inv.interpreter for inv in result.invocations}
@@ -177,7 +177,7 @@ def test_the_handler_ran_on_the_functions_runtime_when_installed(rehearsal):
         # Then it ran on this interpreter, and the summary says so.
         assert any("no python3.12 interpreter found" in n for n in result.notes)
         return
-    assert [_version_of(p) for p in interpreters] == [(3, 12)]
+    assert [python_version_of(p) for p in interpreters] == [(3, 12)]
     assert not any("interpreter" in n for n in result.notes)
 
 

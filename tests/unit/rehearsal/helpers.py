@@ -116,3 +116,16 @@ def code_only_artifact(directory: Path):
     )
     write_manifest(artifact)
     return artifact
+
+
+def python_version_of(python: str) -> tuple[int, int]:
+    """(major, minor) of the interpreter at `python`, as it reports itself."""
+    out = subprocess.run(
+        [python, "-c", "import sys; print(*sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
+    major, minor = out.stdout.split()
+    return int(major), int(minor)

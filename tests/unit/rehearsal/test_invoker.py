@@ -13,7 +13,7 @@ import pytest
 
 from infra.rehearsal import invoker
 from infra.rehearsal.run import judge
-from tests.unit.rehearsal.helpers import make_zip
+from tests.unit.rehearsal.helpers import make_zip, python_version_of
 
 HANDLER = """\
 import json, os
@@ -195,7 +195,7 @@ def test_the_lambda_runtime_version_is_used_when_installed():
         pytest.skip("no Python 3.12 on this machine")
     python, exact = invoker.find_interpreter("python3.12")
     assert exact is True
-    assert invoker._version_of(python) == (3, 12)
+    assert python_version_of(python) == (3, 12)
 
 
 @pytest.mark.parametrize(
@@ -222,3 +222,32 @@ def test_the_lambda_runtime_version_is_used_when_installed():
 def test_a_reported_failure_is_said_shortly(result, reason):
     # The reason names what failed, not the handler's whole report.
     assert judge(result) == reason
+
+
+def test_the_interpreter_is_the_packagers_find_or_this_one(tmp_path, monkeypatch):
+    # GIVEN a runtime of another version than this interpreter's, which the packager's
+    # finder does not find, and a `pythonX.Y` on PATH that only claims to be it
+    version = f"3.{sys.version_info[1] + 1}"
+    impostor = tmp_path / f"python{version}"
+    impostor.write_text(f"#!/bin/sh\necho {version}\n")
+    impostor.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(invoker, "find_for_version", lambda _version: None)
+    # WHEN an interpreter is looked for
+    found = invoker.find_interpreter(f"python{version}")
+    # THEN no second search second-guesses the finder: this interpreter, not exact
+    assert found == (sys.executable, False)
+
+
+def test_the_packagers_interpreter_is_used_as_found(monkeypatch):
+    from lambda_pkg.interpreters import Interpreter
+
+    asked: list[str] = []
+
+    def finder(version: str) -> Interpreter:
+        asked.append(version)
+        return Interpreter(path="/opt/py/bin/python3.12", version="3.12.9", cache_tag="", magic="")
+
+    monkeypatch.setattr(invoker, "find_for_version", finder)
+    assert invoker.find_interpreter("python3.12") == ("/opt/py/bin/python3.12", True)
+    assert asked == ["3.12"]
