@@ -1,32 +1,28 @@
 """`python -m lambda_pkg build|verify`: the packager's command line.
 
 User errors print one line on stderr and exit 2; anything else exits 1, also with
-one line (DEBUG=true or LAMBDA_PKG_DEBUG=1 adds the traceback). With --json, stdout carries only
-the JSON result; progress goes to stderr, and only on a terminal.
+one line (DEBUG=true adds the traceback): errors.report_failure, as for the
+operating commands. With --json, stdout carries only the JSON result; progress
+goes to stderr, and only on a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import traceback
-from typing import Any, NoReturn
+from typing import Any
 
 from lambda_pkg import limits
 from lambda_pkg.budget import mb, mib
-from lambda_pkg.errors import InternalError, UserError, debug_enabled
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UserError(f"{self.prog}: {message} (see --help)")
+from lambda_pkg.errors import InternalError, OneLineParser, UserError, describe, report_failure
 
 
 def _parser() -> argparse.ArgumentParser:
-    top = _Parser(prog="python -m lambda_pkg", description="Build and verify the Lambda package.")
-    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    top = OneLineParser(
+        prog="python -m lambda_pkg", description="Build and verify the Lambda package."
+    )
+    sub = top.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     b = sub.add_parser("build", help="build the package (cached; deterministic)")
     b.add_argument("--source", default=".", metavar="DIR", help="project root (default: .)")
     b.add_argument(
@@ -91,24 +87,15 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
         code = _build(args) if args.command == "build" else _verify(args)
     except UserError as exc:
-        code = _fail(exc, 2)
+        code = report_failure(str(exc), 2)
     except InternalError as exc:
-        code = _fail(exc, 1)
+        code = report_failure(str(exc) or "InternalError", 1)
     except KeyboardInterrupt:
-        code = _fail(KeyboardInterrupt("interrupted"), 130)
+        code = report_failure("interrupted", 130)
     except SystemExit as exc:  # --help
         code = int(exc.code or 0)
     except Exception as exc:
-        code = _fail(exc, 1, prefix=f"internal error: {type(exc).__name__}: ")
-    return code
-
-
-def _fail(exc: BaseException, code: int, prefix: str = "error: ") -> int:
-    # DEBUG=true is the switch every other command and script honours.
-    if os.environ.get("LAMBDA_PKG_DEBUG") or debug_enabled():
-        traceback.print_exc()
-    message = " ".join(str(exc).split()) or type(exc).__name__
-    print(prefix + message, file=sys.stderr)
+        code = report_failure(describe(exc), 1, unexpected=True)
     return code
 
 

@@ -1,11 +1,20 @@
-"""Error types shared by every lambda_pkg command.
+"""Error types and error reporting shared by every lambda_pkg command.
 
 A UserError is something the user can fix (a bad path, an oversize package,
 a missing bucket): the CLI prints its message on one line and exits 2, with no
-traceback. Anything else is a bug or an outage and exits 1.
+traceback. Anything else is a bug or an outage and exits 1, also with one line;
+DEBUG=true adds its traceback.
 """
 
+from __future__ import annotations
+
+import argparse
 import os
+import sys
+import traceback
+from typing import NoReturn
+
+DEBUG_HINT = "(run with DEBUG=true for details)"
 
 
 def debug_enabled() -> bool:
@@ -24,3 +33,37 @@ class InternalError(Exception):
     """A failure that is not the user's fault (a tool crashed, an invariant broke)."""
 
     exit_code = 1
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints the usage plus a message and exits; every lambda_pkg command
+    wants one line and exit 2, so a bad command line is a UserError."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def one_line(text: object, limit: int = 500) -> str:
+    """The text with its whitespace (newlines too) collapsed, cut at `limit` characters."""
+    return " ".join(str(text).split())[:limit]
+
+
+def describe(exc: BaseException) -> str:
+    """An unexpected exception as 'TypeName: message', on one line."""
+    message = one_line(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def report_failure(message: str, code: int, *, unexpected: bool = False) -> int:
+    """Print a failed command's one line, `error: <message>`, on stderr; return `code`.
+
+    Call it from the `except` block. Under DEBUG=true, a failure that is not a user
+    error (code != 2) prints its traceback first. Without DEBUG, an unexpected one
+    (a bug, an AWS error no rule knows) ends with a hint to set it.
+    """
+    if code != UserError.exit_code and debug_enabled():
+        traceback.print_exc()
+    elif unexpected:
+        message = f"{message} {DEBUG_HINT}"
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return code

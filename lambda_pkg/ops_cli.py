@@ -9,20 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import traceback
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from lambda_pkg import limits
 from lambda_pkg.awsclient import DEFAULT_MAX_ATTEMPTS
-from lambda_pkg.errors import UserError
+from lambda_pkg.errors import OneLineParser, UserError, describe, one_line, report_failure
 from lambda_pkg.upload import MULTIPART_THRESHOLD, PART_SIZE, S3_MIN_PART, MiB
-
-
-class _Parser(argparse.ArgumentParser):
-    # argparse prints usage plus a message and exits; we want one line and exit 2.
-    def error(self, message: str) -> NoReturn:
-        raise UserError(f"{self.prog}: {message} (see --help)")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -67,8 +60,8 @@ def _positive_mib(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    root = _Parser(prog="python -m lambda_pkg")
-    sub = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    root = OneLineParser(prog="python -m lambda_pkg")
+    sub = root.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     up = sub.add_parser("upload", help="validate, upload and verify a package in S3")
     up.add_argument("zip", metavar="ZIP", type=Path, help="the package, e.g. from lambda_pkg build")
@@ -348,32 +341,25 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     from botocore.exceptions import ClientError
 
-    from lambda_pkg.awsclient import RetriesExhausted, debug_enabled
+    from lambda_pkg.awsclient import RetriesExhausted
     from lambda_pkg.upload import ChecksumMismatch
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    code = 1
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except UserError as exc:
-        code, message = 2, str(exc)
+        return report_failure(str(exc), 2)
     except (ChecksumMismatch, RetriesExhausted) as exc:
-        message = str(exc)
+        return report_failure(str(exc), 1)
     except KeyboardInterrupt:
         print("interrupted: stopped before finishing; see the message above", file=sys.stderr)
         return 130
     except ClientError as exc:
         # An AWS error no rule above knows: say which call and what AWS said, on one line.
-        if debug_enabled():
-            traceback.print_exc()
-        message = f"{_client_error(exc)} (run with DEBUG=true for details)"
+        return report_failure(_client_error(exc), 1, unexpected=True)
     except Exception as exc:
-        if debug_enabled():
-            traceback.print_exc()
-        message = f"{type(exc).__name__}: {_one_line(exc)} (run with DEBUG=true for details)"
-    print(f"error: {' '.join(message.split())}", file=sys.stderr)
-    return code
+        return report_failure(describe(exc), 1, unexpected=True)
 
 
 def _client_error(exc: Any) -> str:
@@ -385,8 +371,4 @@ def _client_error(exc: Any) -> str:
     detail = " ".join(str(p) for p in (code, message) if p) or f"HTTP {status}"
     if status and str(status) != code:
         detail += f" (HTTP {status})"
-    return _one_line(f"AWS {getattr(exc, 'operation_name', '') or 'call'} failed: {detail}")
-
-
-def _one_line(exc: Any) -> str:
-    return " ".join(str(exc).split())[:500]
+    return one_line(f"AWS {getattr(exc, 'operation_name', '') or 'call'} failed: {detail}")

@@ -183,14 +183,29 @@ def test_unexpected_errors_exit_1_without_traceback(run, project, monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(builder, "_build", crash)
+    monkeypatch.delenv("DEBUG", raising=False)
     code, _, err = run("build", "--source", str(project), "--runtime", HOST_RUNTIME)
     assert code == 1
-    assert_one_line_error(err, r"^internal error: RuntimeError: boom")
+    # Worded as the operating commands word it (errors.report_failure).
+    assert_one_line_error(err, r"^error: RuntimeError: boom \(run with DEBUG=true for details\)$")
     # DEBUG=true, the project-wide switch, adds the traceback before the line
     monkeypatch.setenv("DEBUG", "true")
     code, _, err = run("build", "--source", str(project), "--runtime", HOST_RUNTIME)
     assert code == 1
     assert err.startswith("Traceback") and err.rstrip().endswith("RuntimeError: boom")
+
+
+def test_lambda_pkg_debug_is_not_a_switch(run, project, monkeypatch):
+    # DEBUG=true is the one switch; the old LAMBDA_PKG_DEBUG adds no traceback.
+    def crash(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(builder, "_build", crash)
+    monkeypatch.delenv("DEBUG", raising=False)
+    monkeypatch.setenv("LAMBDA_PKG_DEBUG", "1")
+    code, _, err = run("build", "--source", str(project), "--runtime", HOST_RUNTIME)
+    assert code == 1
+    assert_one_line_error(err, r"^error: RuntimeError: boom")
 
 
 # --- verify ------------------------------------------------------------------------

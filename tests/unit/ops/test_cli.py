@@ -21,8 +21,22 @@ def test_unexpected_error_is_one_line_and_exit_1(broken_rollback, monkeypatch, c
     monkeypatch.delenv("DEBUG", raising=False)
     assert main(["rollback", "--function", "f"]) == 1
     err = capsys.readouterr().err
+    # The same wording as build/verify (errors.report_failure).
     assert err.strip() == (
         "error: RuntimeError: something unexpected (run with DEBUG=true for details)"
+    )
+
+
+def test_both_command_lines_report_failures_the_same_way(monkeypatch, capsys):
+    from lambda_pkg import cli, ops_cli
+
+    # One parser class: a bad command line is one UserError line, exit 2, in both.
+    assert type(cli._parser()) is type(ops_cli.build_parser())
+    monkeypatch.setattr("lambda_pkg.verify.verify", lambda *a, **k: 1 / 0)
+    monkeypatch.delenv("DEBUG", raising=False)
+    assert cli.main(["verify", "x.zip"]) == 1
+    assert capsys.readouterr().err == (
+        "error: ZeroDivisionError: division by zero (run with DEBUG=true for details)\n"
     )
 
 
