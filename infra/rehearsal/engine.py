@@ -29,25 +29,14 @@ from infra.rehearsal.shapes import redact, unwrap
 Handler = Callable[["Aws", str, dict[str, Any]], tuple[str, dict[str, Any]]]
 Invoke = Callable[["Aws", dict[str, Any]], dict[str, Any]]
 
-# Filled by the @resource / @reader / @invoke decorators in the handler modules.
+# Filled by the @resource / @invoke decorators in the handler modules.
 CREATE: dict[str, Handler] = {}
-READ: dict[str, Handler] = {}
 INVOKES: dict[str, Invoke] = {}
 
 
 def resource(token: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         CREATE[token] = fn
-        return fn
-
-    return register
-
-
-def reader(token: str) -> Callable[[Handler], Handler]:
-    """A handler for `Resource.get(...)`: the resource already exists; return its state."""
-
-    def register(fn: Handler) -> Handler:
-        READ[token] = fn
         return fn
 
     return register
@@ -85,8 +74,6 @@ class Aws:
     partition: str = "aws"
     # Bucket policies validated but not yet applied (see resources_s3.bucket_policy).
     deferred_policies: dict[str, str] = field(default_factory=dict)
-    # Function name -> base64 sha256 of the object version it was created from.
-    function_code: dict[str, str] = field(default_factory=dict)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _account_id: str | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -149,9 +136,10 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         # An explicit provider (e.g. pulumi:providers:aws) has no cloud counterpart.
         if args.typ.startswith("pulumi:providers:"):
             return f"{args.name}-provider", inputs
+        # `Resource.get(...)`: the program reads no existing resource (it adopts the
+        # shared bucket through the getBucket invoke), so the engine has no readers.
         reading = args.custom is None and bool(args.resource_id)
-        table = READ if reading else CREATE
-        handler = table.get(args.typ)
+        handler = None if reading else CREATE.get(args.typ)
         with self._lock:
             if handler is None:
                 err: RehearsalError = UnsupportedTypeError(
@@ -160,9 +148,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
                 self._fail(err)
                 raise err
             try:
-                physical_id, outputs = handler(
-                    self.aws, args.resource_id if reading else args.name, unwrap(inputs)
-                )
+                physical_id, outputs = handler(self.aws, args.name, unwrap(inputs))
             except RehearsalError as exc:
                 self._fail(exc)
                 raise
@@ -170,11 +156,10 @@ class EmulatorMocks(pulumi.runtime.Mocks):
                 err = ResourceFailed(args.typ, args.name, _reason(exc))
                 self._fail(err)
                 raise err from exc
-            if not reading:
-                record = Created(args.typ, args.name, physical_id, redact(inputs), outputs)
-                self.created.append(record)
-                if self.on_created is not None:
-                    self.on_created(record)
+            record = Created(args.typ, args.name, physical_id, redact(inputs), outputs)
+            self.created.append(record)
+            if self.on_created is not None:
+                self.on_created(record)
         # The provider reports inputs back as outputs too; handler outputs win.
         return physical_id, {**inputs, **outputs}
 

@@ -97,7 +97,6 @@ def function(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
         lam.put_function_concurrency(
             FunctionName=fn_name, ReservedConcurrentExecutions=number(reserved)
         )
-    aws.function_code[fn_name] = sha
     arn = lam.get_function(FunctionName=fn_name)["Configuration"]["FunctionArn"]
     version_out = lam.list_versions_by_function(FunctionName=fn_name)["Versions"][-1]["Version"]
     invoke_prefix = f"arn:{aws.partition}:apigateway:{aws.region}:lambda:path/2015-03-31/functions"

@@ -1,8 +1,7 @@
-"""IAM, CloudWatch Logs, DynamoDB, Secrets Manager, KMS, EventBridge and alarms."""
+"""IAM, CloudWatch Logs, DynamoDB, Secrets Manager, EventBridge and alarms."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from infra.rehearsal.engine import Aws, resource
@@ -57,31 +56,6 @@ def role_policy(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]
         PolicyDocument=json_document("policy", inputs["policy"]),
     )
     return f"{inputs['role']}:{policy_name}", {"name": policy_name}
-
-
-@resource("aws:iam/policy:Policy")
-def policy(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
-    require(inputs, "policy")
-    policy_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
-    kwargs: dict[str, Any] = {
-        "PolicyName": policy_name,
-        "PolicyDocument": json_document("policy", inputs["policy"]),
-    }
-    if inputs.get("description"):
-        kwargs["Description"] = inputs["description"]
-    if inputs.get("path"):
-        kwargs["Path"] = inputs["path"]
-    created = aws.client("iam").create_policy(**kwargs)["Policy"]
-    outputs = {"name": policy_name, "arn": created["Arn"], "policyId": created["PolicyId"]}
-    return created["Arn"], outputs
-
-
-@resource("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-def role_policy_attachment(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
-    require(inputs, "role", "policyArn")
-    aws.client("iam").attach_role_policy(RoleName=inputs["role"], PolicyArn=inputs["policyArn"])
-    suffix = hashlib.sha256(inputs["policyArn"].encode()).hexdigest()[:8]
-    return f"{inputs['role']}-{suffix}", {}
 
 
 @resource("aws:cloudwatch/logGroup:LogGroup")
@@ -189,20 +163,6 @@ def secret_version(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, di
     # The value itself never goes into the outputs: Pulumi keeps it in the
     # (encrypted) inputs, and the summary must not print it.
     return f"{put['ARN']}|{put['VersionId']}", {"arn": put["ARN"], "versionId": put["VersionId"]}
-
-
-@resource("aws:kms/key:Key")
-def kms_key(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
-    kwargs: dict[str, Any] = {}
-    if inputs.get("description"):
-        kwargs["Description"] = inputs["description"]
-    if inputs.get("policy"):
-        kwargs["Policy"] = json_document("policy", inputs["policy"])
-    kms = aws.client("kms")
-    meta = kms.create_key(**kwargs)["KeyMetadata"]
-    if inputs.get("enableKeyRotation"):
-        kms.enable_key_rotation(KeyId=meta["KeyId"])
-    return meta["KeyId"], {"arn": meta["Arn"], "keyId": meta["KeyId"]}
 
 
 @resource("aws:cloudwatch/eventRule:EventRule")

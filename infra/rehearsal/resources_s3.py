@@ -11,7 +11,7 @@ from typing import Any
 
 import pulumi
 
-from infra.rehearsal.engine import Aws, reader, resource
+from infra.rehearsal.engine import Aws, resource
 from infra.rehearsal.shapes import json_document, require, tag_list, to_aws
 
 _HOSTED_ZONE_US_EAST_1 = "Z3AQBSTGFYJSTF"
@@ -45,13 +45,6 @@ def bucket(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     s3.create_bucket(**kwargs)
     if inputs.get("tags"):
         s3.put_bucket_tagging(Bucket=bucket_name, Tagging={"TagSet": tag_list(inputs["tags"])})
-    return bucket_name, bucket_outputs(aws, bucket_name)
-
-
-@reader("aws:s3/bucket:Bucket")
-def read_bucket(aws: Aws, bucket_name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
-    # `aws.s3.Bucket.get(...)`: a non-owner stack adopts the shared bucket.
-    aws.client("s3").head_bucket(Bucket=bucket_name)
     return bucket_name, bucket_outputs(aws, bucket_name)
 
 

@@ -9,7 +9,7 @@ import json
 import pulumi
 import pytest
 
-from infra.rehearsal.errors import ResourceFailed
+from infra.rehearsal.errors import ResourceFailed, UnsupportedTypeError
 from infra.rehearsal.resources_s3 import apply_deferred_policies
 
 TLS_POLICY = {
@@ -183,12 +183,15 @@ def test_package_in_an_unversioned_bucket_is_an_error(deploy):
         deploy("aws:s3/bucketObjectv2:BucketObjectv2", "pkg", bucket=bucket, key="k", content="x")
 
 
-def test_bucket_read_adopts_an_existing_bucket(engine, aws):
+def test_a_bucket_read_is_an_error_not_a_create(engine, aws):
+    # The program adopts the shared bucket through the getBucket invoke, never
+    # `Bucket.get`: a read would be a new program path, so it must fail, naming it.
     from pulumi.runtime import MockResourceArgs
 
-    aws.client("s3").create_bucket(Bucket="shared-bucket-1")
     args = MockResourceArgs(
         typ="aws:s3/bucket:Bucket", name="b", inputs={}, resource_id="shared-bucket-1", custom=None
     )
-    physical, out = engine.new_resource(args)
-    assert (physical, out["arn"]) == ("shared-bucket-1", "arn:aws:s3:::shared-bucket-1")
+    with pytest.raises(UnsupportedTypeError, match="read of resource type aws:s3/bucket:Bucket"):
+        engine.new_resource(args)
+    assert aws.client("s3").list_buckets()["Buckets"] == []
+    assert engine.created == []
