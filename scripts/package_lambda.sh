@@ -37,12 +37,6 @@ case "$out" in
   /*) ;;
   *) out="$PWD/$out" ;;
 esac
-# A directory gets lambda_deployment.zip inside it, as `build --output DIR/` does.
-if [ -d "$out" ] || [ "${out%/}" != "$out" ]; then
-  out="${out%/}/lambda_deployment.zip"
-fi
-stem="${out%.zip}"
-manifest="$stem.manifest.json"
 
 # A caller that already bootstrapped (scripts/test.sh, CI, tests) passes VENV_PY.
 if [ -z "${VENV_PY:-}" ]; then
@@ -59,12 +53,20 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 # With --json, stdout carries the build's JSON only; this summary goes to stderr.
 if [ "$json" = true ]; then exec 3>&2; else exec 3>&1; fi
 
-# Sizes from the manifest the build just wrote (not from whatever files lie around).
-read -r bytes layer_name layer_bytes < <("$VENV_PY" - "$manifest" <<'PY'
+# Where the build put the zip and its manifest (a directory gets lambda_deployment.zip
+# inside it): lambda_pkg.api.output_paths, the build's own rule. Sizes and the
+# direct-upload limit from the manifest it just wrote (not from files lying around).
+{
+  read -r out; read -r manifest; read -r bytes; read -r layer_name; read -r layer_bytes
+  read -r direct_limit
+} < <("$VENV_PY" - "$out" <<'PY'
 import json, sys
-m = json.load(open(sys.argv[1], encoding="utf-8"))
+from lambda_pkg.api import output_paths
+zip_path, manifest, _ = output_paths(sys.argv[1])
+m = json.loads(manifest.read_text(encoding="utf-8"))
 layer = m.get("layer") or {}
-print(m["size"], layer.get("zip", "-"), layer.get("size", 0))
+print(zip_path, manifest, m["size"], layer.get("zip", "-"), layer.get("size", 0),
+      m["report"]["direct_upload_limit"], sep="\n")
 PY
 )
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
@@ -83,8 +85,8 @@ env_prefix="CTB_ARTIFACT_MANIFEST=$(q "$manifest")"
     echo "Layer:    $(dirname "$out")/$layer_name, $(mib "$layer_bytes") ($layer_bytes bytes)"
   fi
   echo "Manifest: $manifest"
-  if [ "$bytes" -gt $((50 * 1024 * 1024)) ] || [ "$layer_bytes" -gt $((50 * 1024 * 1024)) ]; then
-    echo "          over the 50 MiB direct-upload limit: it deploys from S3 (both ways below do)"
+  if [ "$bytes" -gt "$direct_limit" ] || [ "$layer_bytes" -gt "$direct_limit" ]; then
+    echo "          over the $(mib "$direct_limit") direct-upload limit: it deploys from S3 (both ways below do)"
   fi
   echo
   echo "Next steps:"

@@ -147,3 +147,35 @@ def test_layer_json_and_errors(repo, wheelhouse, tmp_path):
         ["bash", str(repo / SCRIPT), "--help"], capture_output=True, text=True, check=False
     )
     assert helped.returncode == 0 and "Usage: scripts/package_lambda.sh" in helped.stdout
+
+
+def test_a_directory_output_gets_the_builds_own_names(repo, wheelhouse, tmp_path):
+    # GIVEN an output directory (the build's rule, lambda_pkg.api.output_paths, names the files)
+    result = run(repo, wheelhouse, "dist/", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    art = load_manifest(tmp_path / "dist" / "lambda_deployment.manifest.json")
+    assert f"Package:  {art.path}" in result.stdout
+    assert f"Manifest: {art.manifest_path}" in result.stdout
+
+
+def test_the_direct_upload_limit_is_the_manifests(repo, wheelhouse):
+    # GIVEN a packager whose direct-upload limit is below this tiny package's size
+    (repo / "lambda_pkg").unlink()
+    shutil.copytree(
+        REPO / "lambda_pkg", repo / "lambda_pkg", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    limits_py = repo / "lambda_pkg" / "limits.py"
+    text = limits_py.read_text()
+    assert "DIRECT_UPLOAD_ZIPPED_MAX = 50 * 1024 * 1024" in text
+    limits_py.write_text(
+        text.replace(
+            "DIRECT_UPLOAD_ZIPPED_MAX = 50 * 1024 * 1024", "DIRECT_UPLOAD_ZIPPED_MAX = 1024"
+        )
+    )
+    # WHEN the script builds
+    result = run(repo, wheelhouse, "out.zip")
+    # THEN its summary uses the limit the manifest records, not a hard-coded 50 MiB
+    assert result.returncode == 0, result.stderr
+    report = json.loads((repo / "out.manifest.json").read_text())["report"]
+    assert report["direct_upload_limit"] == 1024
+    assert "direct-upload limit: it deploys from S3" in result.stdout
