@@ -118,7 +118,6 @@ else
   build=(-m lambda_pkg build --source "$ROOT" --runtime "$(get runtime)"
          --architecture "$(get architecture)" --output "$out")
   [ "$(get layer)" = true ] && build+=(--layer)
-  if [ "$DEBUG" = "true" ]; then export LAMBDA_PKG_DEBUG=1; fi
   # Cached: with nothing changed this only hashes the inputs.
   "$VENV_PY" "${build[@]}" >&2 || die "the package build failed (see above); nothing was deployed" 1
   export CTB_ARTIFACT_MANIFEST="${out%.zip}.manifest.json"
