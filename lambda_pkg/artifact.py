@@ -182,10 +182,10 @@ def _from_json(
     )
 
 
-def find_manifest(zip_path: Path | str) -> Path | None:
-    """The manifest a build wrote beside this zip, if any: `<stem>.manifest.json`
-    (what `build --output` writes), then `manifest.json`. A candidate counts only
-    when it is a JSON object whose "zip" names this very file."""
+def read_manifest_beside(zip_path: Path | str) -> tuple[Path, dict[str, Any]] | None:
+    """The manifest a build wrote beside this zip, if any, with its JSON:
+    `<stem>.manifest.json` (what `build --output` writes), then `manifest.json`. A
+    candidate counts only when it is a JSON object whose "zip" names this very file."""
     zip_path = Path(zip_path)
     name = zip_path.name
     stem = name[:-4] if name.endswith(".zip") else name
@@ -198,8 +198,14 @@ def find_manifest(zip_path: Path | str) -> Path | None:
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and data.get("zip") == name:
-            return candidate
+            return candidate, data
     return None
+
+
+def find_manifest(zip_path: Path | str) -> Path | None:
+    """The path `read_manifest_beside` finds, for callers that load it themselves."""
+    found = read_manifest_beside(zip_path)
+    return found[0] if found else None
 
 
 def load_manifest(path: Path | str, *, check: bool = True) -> Artifact:

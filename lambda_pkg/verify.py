@@ -8,7 +8,6 @@ runtime provides), when an interpreter of the target version is available.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lambda_pkg import limits
-from lambda_pkg.artifact import find_manifest, sha256_file
+from lambda_pkg.artifact import read_manifest_beside, sha256_file
 from lambda_pkg.audit import audit_elf, is_shared_object, scan_secrets
 from lambda_pkg.budget import Sizes, assess
 from lambda_pkg.errors import UserError
@@ -55,15 +54,9 @@ class Result:
 
 
 def _read_manifest(zip_path: Path) -> dict[str, Any] | None:
-    """The JSON of the manifest beside the zip (artifact.find_manifest), if any."""
-    path = find_manifest(zip_path)
-    if path is None:
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    """The JSON of the manifest beside the zip, if any."""
+    found = read_manifest_beside(zip_path)
+    return found[1] if found else None
 
 
 def _owned_top_levels(names: list[str], zf: zipfile.ZipFile) -> set[str]:
