@@ -103,6 +103,24 @@ def _price(name: str, value: object) -> float:
     return number
 
 
+def _non_negative(name: str, value: object) -> float:
+    if isinstance(value, bool):
+        raise BarError(f"{name} must be a number, got bool")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise BarError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise BarError(f"{name} must be non-negative and finite, got {value!r}")
+    return number
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise BarError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def _volume(value: object) -> int | float:
     if isinstance(value, bool):
         raise BarError("volume must be a number, got bool")
@@ -128,6 +146,12 @@ class Bar:
     low: float
     close: float
     volume: int | float
+    # Corporate actions effective at this bar's open, and whether its session has closed
+    # (docs/CONTRACTS.md section 8). Prices above are raw, as traded; readers adjust with
+    # backend.adjust.back_adjust.
+    split: float = 1.0
+    dividend: float = 0.0
+    final: bool = True
 
     @classmethod
     def create(
@@ -141,6 +165,9 @@ class Bar:
         low: object,
         close: object,
         volume: object,
+        split: object = 1.0,
+        dividend: object = 0.0,
+        final: bool = True,
     ) -> Bar:
         if not isinstance(timestamp, datetime):
             raise BarError(f"timestamp must be a datetime, got {type(timestamp).__name__}")
@@ -163,6 +190,9 @@ class Bar:
             low=lo,
             close=c,
             volume=_volume(volume),
+            split=_price("split", split),
+            dividend=_non_negative("dividend", dividend),
+            final=_flag("final", final),
         )
 
     @property

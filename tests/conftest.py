@@ -3,7 +3,7 @@ in its own conftest.py; only what every suite needs lives here."""
 
 import pytest
 
-from infra.emulator import EMULATOR_ENV
+from localcloud.emulator import EMULATOR_ENV
 
 
 @pytest.fixture(autouse=True)

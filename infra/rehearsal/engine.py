@@ -22,7 +22,7 @@ import boto3
 import pulumi
 from botocore.config import Config
 
-from infra.emulator import EMULATOR_ENV
+from localcloud.emulator import EMULATOR_ENV
 from infra.rehearsal.errors import RehearsalError, ResourceFailed, UnsupportedTypeError
 from infra.rehearsal.shapes import redact, unwrap
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.emulator import EMULATOR_ENV
+from localcloud.emulator import EMULATOR_ENV
 from lambda_pkg.interpreters import find_interpreter as find_for_version
 from lambda_pkg.verify import RUNTIME_MODULES  # what the Lambda runtime has beside the package
 

@@ -33,7 +33,7 @@ from typing import Any
 from infra.artifact import get_artifact
 from infra.config import NAMESPACE
 from infra.config import StackConfig as ProgramConfig
-from infra.emulator import moto_server
+from localcloud.emulator import moto_server
 from infra.rehearsal import invoker
 from infra.rehearsal.engine import Aws, Created, EmulatorMocks
 from infra.rehearsal.errors import RehearsalError

@@ -13,7 +13,7 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from infra.emulator import moto_server
+from localcloud.emulator import moto_server
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,7 @@ def test_a_failure_inside_the_block_still_stops_it():
 
 _HOLDER = """
 import sys, time
-from infra.emulator import moto_server
+from localcloud.emulator import moto_server
 with moto_server() as url:
     print(url, flush=True)
     time.sleep(120)

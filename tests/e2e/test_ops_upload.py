@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from infra.emulator import EMULATOR_ENV, moto_server
+from localcloud.emulator import EMULATOR_ENV, moto_server
 
 pytestmark = pytest.mark.e2e
 

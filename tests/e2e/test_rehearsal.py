@@ -20,7 +20,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from infra.emulator import EMULATOR_ENV
+from localcloud.emulator import EMULATOR_ENV
 from infra.rehearsal.run import rehearse
 from lambda_pkg.artifact import Artifact
 from tests.unit.rehearsal.helpers import code_only_artifact

@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from infra.emulator import EMULATOR_ENV, moto_server
+from localcloud.emulator import EMULATOR_ENV, moto_server
 from tests.runtime_support import deploy
 
 pytestmark = pytest.mark.e2e

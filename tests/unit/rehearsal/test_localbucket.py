@@ -29,7 +29,7 @@ def test_refuses_an_endpoint_that_is_not_local(capsys):
 
 
 def test_no_emulator_listening_is_one_line(capsys):
-    from infra.emulator import free_port
+    from localcloud.emulator import free_port
 
     assert main(["--endpoint", f"http://127.0.0.1:{free_port()}"]) == 1
     err = capsys.readouterr().err
