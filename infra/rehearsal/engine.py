@@ -22,9 +22,9 @@ import boto3
 import pulumi
 from botocore.config import Config
 
-from localcloud.emulator import EMULATOR_ENV
 from infra.rehearsal.errors import RehearsalError, ResourceFailed, UnsupportedTypeError
 from infra.rehearsal.shapes import redact, unwrap
+from localcloud.emulator import EMULATOR_ENV
 
 Handler = Callable[["Aws", str, dict[str, Any]], tuple[str, dict[str, Any]]]
 Invoke = Callable[["Aws", dict[str, Any]], dict[str, Any]]

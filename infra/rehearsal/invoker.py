@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localcloud.emulator import EMULATOR_ENV
 from lambda_pkg.interpreters import find_interpreter as find_for_version
 from lambda_pkg.verify import RUNTIME_MODULES  # what the Lambda runtime has beside the package
+from localcloud.emulator import EMULATOR_ENV
 
 # Runs inside the subprocess. sys.path is the package, then the runtime dir, then the
 # standard library only (-I -S): what the package forgot to bundle fails here as on AWS.

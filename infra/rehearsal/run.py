@@ -33,13 +33,13 @@ from typing import Any
 from infra.artifact import get_artifact
 from infra.config import NAMESPACE
 from infra.config import StackConfig as ProgramConfig
-from localcloud.emulator import moto_server
 from infra.rehearsal import invoker
 from infra.rehearsal.engine import Aws, Created, EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
 from infra.rehearsal.localbucket import create_bucket
 from infra.rehearsal.program import StackConfig, load_stack_config, run_program, validate
 from infra.rehearsal.resources_s3 import apply_deferred_policies
+from localcloud.emulator import moto_server
 
 FUNCTION = "aws:lambda/function:Function"
 LAYER = "aws:lambda/layerVersion:LayerVersion"

@@ -20,9 +20,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from localcloud.emulator import EMULATOR_ENV
 from infra.rehearsal.run import rehearse
 from lambda_pkg.artifact import Artifact
+from localcloud.emulator import EMULATOR_ENV
 from tests.unit.rehearsal.helpers import code_only_artifact
 
 pytestmark = pytest.mark.e2e
