@@ -92,7 +92,7 @@ def test_it_dies_with_a_process_killed_outright(tmp_path):
 
 def test_a_port_taken_before_moto_binds_it_is_retried(monkeypatch):
     # GIVEN a "free" port that someone else takes before moto_server can bind it
-    from infra import emulator
+    from localcloud import emulator
 
     real_free_port = emulator.free_port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
