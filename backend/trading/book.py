@@ -68,6 +68,6 @@ def after_action(held: Holding, split: float, dividend: float, open_price: float
     if split == 1.0 or held.qty == 0:
         return ActionResult(held, cash)
     exact = held.qty * split
-    whole = int(math.trunc(exact))
+    whole = math.trunc(exact)
     cash += (exact - whole) * open_price
     return ActionResult(Holding(whole, held.avg_price / split, held.realised_pnl), cash)

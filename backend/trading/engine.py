@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from backend.models import Bar
 from backend.trading import risk
@@ -68,8 +69,8 @@ class Decision:
     refused_by: str = ""
     clipped_by: tuple[str, ...] = ()
 
-    def to_log(self) -> dict[str, object]:
-        doc: dict[str, object] = {
+    def to_log(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
             "symbol": self.symbol,
             "bar_time": self.bar_time,
             "action": self.action,
@@ -169,7 +170,16 @@ class Engine:
 
     # -- the step ----------------------------------------------------------------------
 
-    def step(self, events: Sequence[BarEvent], *, now: datetime) -> StepResult:
+    def step(
+        self,
+        events: Sequence[BarEvent],
+        *,
+        now: datetime,
+        before_commit: Callable[[str, Sequence[Decision]], None] | None = None,
+    ) -> StepResult:
+        """Process one date's bars (see the module docstring). `before_commit` gets the
+        decisions after they are made and before the equity and cursor are written (the
+        service writes its decision record there, so a crash before it re-runs it)."""
         events = sorted(events, key=lambda e: e.bar.symbol)
         day = max(e.bar.timestamp for e in events).strftime("%Y-%m-%d") if events else ""
         fills_before = self.fills_recorded
@@ -193,6 +203,8 @@ class Engine:
                 decisions.append(decision)
                 if self._sink is not None:
                     self._sink(decision)
+        if before_commit is not None:
+            before_commit(day, decisions)
         equity, gross, held = self._mark()
         self._record_equity(day, equity, gross, held)
         if self._track_cursor and events:
@@ -224,12 +236,12 @@ class Engine:
             dividends=self.cash.dividends + record.holding.qty * bar.dividend,
         )
         self.positions[bar.symbol], self.cash = self.ledger.record_action(
-            bar.symbol,
-            bar.iso_time,
-            bar.split,
-            bar.dividend,
-            replace(record, holding=result.holding),
-            cash,
+            symbol=bar.symbol,
+            bar_time=bar.iso_time,
+            split=bar.split,
+            dividend=bar.dividend,
+            position=replace(record, holding=result.holding),
+            cash=cash,
         )
 
     # -- 3. reconcile --------------------------------------------------------------------
@@ -324,6 +336,10 @@ class Engine:
 
     # -- 4. marks and the kill switch ----------------------------------------------------
 
+    def mark(self) -> tuple[float, float, int]:
+        """Equity, gross exposure and positions held, at the latest marks."""
+        return self._mark()
+
     def _mark(self) -> tuple[float, float, int]:
         value = 0.0
         gross = 0.0
@@ -346,7 +362,7 @@ class Engine:
 
     def _daily_loss(self, day: str, equity: float, now: datetime) -> None:
         previous = self._previous_close(day)
-        if self.kill.halted or previous is None:
+        if self.kill.halted or previous is None or day <= self.kill.resumed_through:
             return
         limit = self.config.risk.max_daily_loss_pct
         if risk.daily_loss_breached(equity, previous, limit):

@@ -128,6 +128,9 @@ class KillSwitch:
     halted: bool = False
     reason: str = ""
     since: str = ""
+    # After an operator resumes, the daily-loss check skips bars up to this day (the
+    # loss that halted it is already known and accepted).
+    resumed_through: str = ""
     version: int = 0
 
 
@@ -292,6 +295,7 @@ class Ledger:
             halted=bool(item["halted"]),
             reason=str(item["reason"]),
             since=str(item["since"]),
+            resumed_through=str(item.get("resumed_through", "")),
             version=int(item["version"]),
         )
 
@@ -386,6 +390,7 @@ class Ledger:
 
     def record_action(
         self,
+        *,
         symbol: str,
         bar_time: str,
         split: float,
@@ -413,11 +418,26 @@ class Ledger:
         return Cursor(merged, cursor.version + 1)
 
     def set_kill_switch(
-        self, current: KillSwitch, *, halted: bool, reason: str, since: str
+        self,
+        current: KillSwitch,
+        *,
+        halted: bool,
+        reason: str,
+        since: str,
+        resumed_through: str = "",
     ) -> KillSwitch:
-        item = {"pk": ACCOUNT, "sk": KILL, "halted": halted, "reason": reason, "since": since}
+        """Halt or resume, over the version read: the engine and an operator's `resume`
+        can never overwrite each other's change unseen."""
+        item = {
+            "pk": ACCOUNT,
+            "sk": KILL,
+            "halted": halted,
+            "reason": reason,
+            "since": since,
+            "resumed_through": resumed_through,
+        }
         self.store.write([Put(item, current.version)])
-        return KillSwitch(halted, reason, since, current.version + 1)
+        return KillSwitch(halted, reason, since, resumed_through, current.version + 1)
 
     def record_equity(self, point: EquityPoint) -> EquityPoint:
         """The day's equity (a re-run of the same day overwrites it, at the version read)."""

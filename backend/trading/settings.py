@@ -12,6 +12,7 @@ Every problem is reported at once, one line each, starting with the key it is ab
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import math
@@ -141,12 +142,12 @@ def _decode(value: Any) -> Any:
         return value  # a plain string (strategy names, modes): checked by the caller
 
 
-def _number(key: str, value: Any, kind: type, lo: float, hi: float, problems: list[str]) -> Any:
+def _number(  # noqa: PLR0917 - a checker's arguments read best in this order
+    key: str, value: Any, kind: type, lo: float, hi: float, problems: list[str]
+) -> Any:
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             value = json.loads(value)
-        except json.JSONDecodeError:
-            pass
     if isinstance(value, bool) or not isinstance(value, int | float):
         problems.append(f"{key}: must be a number, got {value!r}")
         return None
