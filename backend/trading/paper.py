@@ -42,6 +42,7 @@ class PaperBroker:
         self._marks: dict[str, float] = {}
         self._orders: dict[str, BrokerOrder] = {}
         self._pending: dict[str, list[str]] = {}
+        self._decided_at: dict[str, str] = {}  # client order id -> its decision bar's time
 
     def restore(
         self, *, cash: float, holdings: Mapping[str, Holding], open_orders: Iterable[Order]
@@ -113,6 +114,11 @@ class PaperBroker:
         if not pending:
             return
         for cid in pending:
+            if bar.iso_time <= self._decided_at.get(cid, ""):
+                # The decision bar itself (a step re-run after a restart): an order never
+                # fills at a bar it was decided on, only at a later bar's open.
+                self._pending.setdefault(symbol, []).append(cid)
+                continue
             order = self._orders[cid]
             qty = order.qty - order.filled_qty
             signed = qty if order.side == "buy" else -qty
@@ -144,4 +150,5 @@ class PaperBroker:
         )
         self._orders[order.client_order_id] = accepted
         self._pending.setdefault(order.symbol, []).append(order.client_order_id)
+        self._decided_at[order.client_order_id] = order.bar_time
         return accepted
