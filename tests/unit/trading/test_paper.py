@@ -9,7 +9,7 @@ from tests.unit.trading.helpers import bars
 
 
 def order(cid, side, qty, symbol="X"):
-    return Order(cid, "sma_crossover", symbol, "t", side, qty)
+    return Order(cid, "sma_crossover", symbol, "2000-01-01T00:00:00Z", side, qty)
 
 
 def test_average_cost_realised_and_unrealised_pnl():
