@@ -154,7 +154,9 @@ def test_the_secret_never_appears_in_any_log_output(fake, caplog):
     root.addHandler(handler)
     try:
         with redirect_stdout(out), redirect_stderr(err):
-            creds = parse_credentials(Secret(json.dumps({"key_id": KEY_ID, "secret_key": SECRET})), ARN)
+            creds = parse_credentials(
+                Secret(json.dumps({"key_id": KEY_ID, "secret_key": SECRET})), ARN
+            )
             broker = AlpacaBroker(credentials=creds, paper=True, url=fake.url)
             print(creds, repr(creds), broker)
             jsonlog.log(logging.INFO, "credentials", creds=creds)

@@ -25,7 +25,12 @@ def write_store(root, series):
             lines = []
             for b in history:
                 if b.timestamp.year == year:
-                    doc = {**b.to_json_dict(), "split": b.split, "dividend": b.dividend, "final": b.final}
+                    doc = {
+                        **b.to_json_dict(),
+                        "split": b.split,
+                        "dividend": b.dividend,
+                        "final": b.final,
+                    }
                     lines.append(json.dumps(doc, sort_keys=True))
             path.write_text("\n".join(lines) + "\n")
             keys.append(key)
@@ -61,7 +66,10 @@ def test_the_same_input_gives_the_same_bytes(tmp_path, capsys):
     write_store(tmp_path, {"AAA": bars("AAA", wave(300)), "BBB": bars("BBB", wave(300, 50, 25))})
     outputs = []
     for _ in range(2):
-        assert main(["--data", str(tmp_path), "--param", "fast=3", "--param", "slow=10", "--json"]) == 0
+        assert (
+            main(["--data", str(tmp_path), "--param", "fast=3", "--param", "slow=10", "--json"])
+            == 0
+        )
         outputs.append(capsys.readouterr().out)
     assert outputs[0] == outputs[1]
     doc = json.loads(outputs[0])
