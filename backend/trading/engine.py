@@ -149,7 +149,10 @@ class Engine:
         ledger = self.ledger
         self.cash = ledger.open_account(self._starting_cash())
         self.positions: dict[str, PositionRecord] = ledger.positions()
-        self.open: dict[str, Order] = {o.client_order_id: o for o in ledger.open_orders()}
+        self.open: dict[str, Order] = {}
+        self._open_by_symbol: dict[str, set[str]] = {}
+        for order in ledger.open_orders():
+            self._track(order)
         self.kill: KillSwitch = ledger.kill_switch()
         self.cursor = ledger.cursor()
         curve = ledger.equity_curve()
@@ -191,7 +194,7 @@ class Engine:
         for ev in events:
             self.broker.on_bar(ev.bar)
         if self.open:
-            self._reconcile({ev.bar.symbol: ev.bar.iso_time for ev in events})
+            self._reconcile(events)
         for ev in events:
             self.marks[ev.bar.symbol] = ev.bar.close
         equity, gross, held = self._mark()
@@ -246,7 +249,8 @@ class Engine:
 
     # -- 3. reconcile --------------------------------------------------------------------
 
-    def _reconcile(self, bars_now: Mapping[str, str]) -> None:
+    def _reconcile(self, events: Sequence[BarEvent]) -> None:
+        bars_now: dict[str, str] | None = None
         for cid in sorted(self.open):
             order = self.open[cid]
             known = self.broker.get_order(cid)
@@ -257,6 +261,8 @@ class Engine:
                         f"order {cid} is {order.status.value} in the ledger but unknown "
                         f"to the {self.broker.name} broker"
                     )
+                if bars_now is None:
+                    bars_now = {ev.bar.symbol: ev.bar.iso_time for ev in events}
                 if bars_now.get(order.symbol) == order.bar_time:
                     continue  # a re-run of its own bar: _decide sends it
                 self._store_order(order.moved(OrderStatus.CANCELED))
@@ -329,10 +335,17 @@ class Engine:
         return stored
 
     def _track(self, order: Order) -> None:
+        cid = order.client_order_id
         if order.status.terminal:
-            self.open.pop(order.client_order_id, None)
+            self.open.pop(cid, None)
+            ids = self._open_by_symbol.get(order.symbol)
+            if ids is not None:
+                ids.discard(cid)
+                if not ids:
+                    del self._open_by_symbol[order.symbol]
         else:
-            self.open[order.client_order_id] = order
+            self.open[cid] = order
+            self._open_by_symbol.setdefault(order.symbol, set()).add(cid)
 
     # -- 4. marks and the kill switch ----------------------------------------------------
 
@@ -380,9 +393,10 @@ class Engine:
     # -- 5. decide and send --------------------------------------------------------------
 
     def _pending(self, symbol: str) -> int:
-        if not self.open:
+        ids = self._open_by_symbol.get(symbol)
+        if not ids:
             return 0
-        return sum(o.remaining for o in self.open.values() if o.symbol == symbol)
+        return sum(self.open[cid].remaining for cid in ids)
 
     def _decide(self, ev: BarEvent, equity: float) -> Decision | None:
         bar = ev.bar
@@ -391,7 +405,7 @@ class Engine:
         held = position.holding.qty if position is not None else 0
         pending = 0
         cid = ""
-        if self.open:
+        if symbol in self._open_by_symbol:
             cid = client_order_id(self._namespace, self._strategy, symbol, bar.timestamp)
             existing = self.open.get(cid)
             if existing is not None:

@@ -83,7 +83,8 @@ def check_transition(current: OrderStatus, new: OrderStatus) -> None:
 
 
 def bar_stamp(bar_time: datetime) -> str:
-    return bar_time.strftime("%Y%m%d%H%M")
+    t = bar_time  # YYYYMMDDHHMM; formatted by hand: strftime is the slower path
+    return f"{t.year:04d}{t.month:02d}{t.day:02d}{t.hour:02d}{t.minute:02d}"
 
 
 def client_order_id(namespace: str, strategy: str, symbol: str, bar_time: datetime) -> str:
