@@ -65,8 +65,16 @@ def history(symbols: int, days: int) -> dict[str, list[Bar]]:
             open_ = price
             close = open_ * (1.0 + rng.gauss(0.0003, 0.015))
             series.append(
-                Bar(symbol, "1d", t, open_, max(open_, close) * 1.004, min(open_, close) * 0.996,
-                    close, 100_000 + rng.randrange(900_000))
+                Bar(
+                    symbol,
+                    "1d",
+                    t,
+                    open_,
+                    max(open_, close) * 1.004,
+                    min(open_, close) * 0.996,
+                    close,
+                    100_000 + rng.randrange(900_000),
+                )
             )
             price = close
         out[symbol] = series
@@ -109,9 +117,11 @@ def bench_backtest(symbols: int, years: int, runs: int) -> None:
     print(f"backtest  {symbols} symbols x {years} y = {bars:,} bars, sma_crossover 20/50")
     print(f"  wall   median {wall:.2f} s of {runs} ({', '.join(f'{x:.2f}' for x in walls)})")
     print(f"  cpu    median {cpu:.2f} s;  {bars / wall:,.0f} bars/s wall, {bars / cpu:,.0f} cpu")
-    print(f"  result {result.orders} orders, {len(result.trades)} trades, "
-          f"return {100 * result.total_return:.1f}%  (goal <= 2 s: "
-          f"{'met' if wall <= 2 else 'NOT met'} on this machine now)")
+    print(
+        f"  result {result.orders} orders, {len(result.trades)} trades, "
+        f"return {100 * result.total_return:.1f}%  (goal <= 2 s: "
+        f"{'met' if wall <= 2 else 'NOT met'} on this machine now)"
+    )
 
 
 def bench_service(symbols: int, steps: int) -> None:
@@ -120,22 +130,26 @@ def bench_service(symbols: int, steps: int) -> None:
     data = history(symbols, TABLE_BARS + steps + 1)
     names = sorted(data)
     config = parse_trading_config(
-        {"environment": "bench", "strategyParams": {"fast": 5, "slow": 20},
-         "riskLimits": {"maxOpenPositions": symbols, "maxStaleBars": 1000}}
+        {
+            "environment": "bench",
+            "strategyParams": {"fast": 5, "slow": 20},
+            "riskLimits": {"maxOpenPositions": symbols, "maxStaleBars": 1000},
+        }
     )
     os.environ.update(EMULATOR_ENV)
     with moto_server() as url:
         ddb = boto3.client("dynamodb", endpoint_url=url)
         ensure_table(ddb, "market")
 
-        def put(day: int) -> None:
-            from tests.unit.service.helpers import bar_item  # the fetcher's item layout
+        from tests.unit.service.helpers import bar_item  # the fetcher's item layout
 
-            for symbol in names:
-                ddb.put_item(TableName="market", Item=bar_item(data[symbol][day]))
+        def put(days: range) -> None:
+            items = [bar_item(data[s][d]) for d in days for s in names]
+            for i in range(0, len(items), 25):
+                batch = [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]
+                ddb.batch_write_item(RequestItems={"market": batch})
 
-        for day in range(TABLE_BARS):
-            put(day)
+        put(range(TABLE_BARS))
         cold, warm = [], []
         runner = None
         for run in range(steps):
@@ -156,18 +170,24 @@ def bench_service(symbols: int, steps: int) -> None:
             assert report.bars == symbols, report
         assert runner is not None
         for day in range(TABLE_BARS, TABLE_BARS + steps):
-            put(day)
+            put(range(day, day + 1))
             t = time.perf_counter()
             report = runner.step()
             warm.append(time.perf_counter() - t)
             assert report.bars == symbols, report
     print(f"service step  {symbols} symbols, moto_server on 127.0.0.1, paper broker")
-    print(f"  cold   median {statistics.median(cold):.2f} s of {steps} "
-          f"({', '.join(f'{x:.2f}' for x in cold)})  first step: full table history")
-    print(f"  warm   median {statistics.median(warm):.2f} s of {steps} "
-          f"({', '.join(f'{x:.2f}' for x in warm)})  one new bar per symbol")
-    print(f"  (goal <= 1 s: {'met' if statistics.median(warm) <= 1 else 'NOT met'} warm, "
-          f"{'met' if statistics.median(cold) <= 1 else 'NOT met'} cold, on this machine now)")
+    print(
+        f"  cold   median {statistics.median(cold):.2f} s of {steps} "
+        f"({', '.join(f'{x:.2f}' for x in cold)})  first step: full table history"
+    )
+    print(
+        f"  warm   median {statistics.median(warm):.2f} s of {steps} "
+        f"({', '.join(f'{x:.2f}' for x in warm)})  one new bar per symbol"
+    )
+    print(
+        f"  (goal <= 1 s: {'met' if statistics.median(warm) <= 1 else 'NOT met'} warm, "
+        f"{'met' if statistics.median(cold) <= 1 else 'NOT met'} cold, on this machine now)"
+    )
 
 
 def main() -> None:
@@ -177,8 +197,10 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--steps", type=int, default=3)
     args = p.parse_args()
-    print(f"Python {platform.python_version()} on {platform.machine()}, "
-          f"{os.cpu_count()} CPUs, {conditions()} (before)")
+    print(
+        f"Python {platform.python_version()} on {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, {conditions()} (before)"
+    )
     bench_backtest(args.symbols, args.years, args.runs)
     bench_service(args.symbols, args.steps)
     print(f"{conditions()} (after)")

@@ -72,21 +72,7 @@ class ServiceSettings:
         market = required("MARKET_DATA_TABLE", _TABLE_RE, "the market-data table's name")
         ledger = required("LEDGER_TABLE", _TABLE_RE, "the ledger table's name")
 
-        symbols: list[str] = []
-        for part in (p.strip() for p in env.get("SYMBOLS", "").split(",")):
-            if not part:
-                continue
-            try:
-                ticker = normalise_ticker(part)
-            except ValueError as err:
-                problems.append(f"SYMBOLS: {err}")
-                continue
-            if ticker not in symbols:
-                symbols.append(ticker)
-        if not symbols:
-            problems.append("SYMBOLS is not set: a comma-separated list of tickers, e.g. SPY,QQQ")
-        elif len(symbols) > MAX_SYMBOLS:
-            problems.append(f"SYMBOLS lists {len(symbols)} tickers: at most {MAX_SYMBOLS}")
+        symbols = _symbols(env.get("SYMBOLS", ""), problems)
 
         trading = _trading(env.get("TRADING_CONFIG", ""), environment, problems)
 
@@ -107,15 +93,7 @@ class ServiceSettings:
             problems.append(f"BROKER_URL={broker_url!r} is invalid: an http(s) URL")
 
         heartbeat = Path(env.get("HEARTBEAT_FILE", "").strip() or DEFAULT_HEARTBEAT)
-        poll = DEFAULT_POLL_SECONDS
-        raw_poll = env.get("POLL_SECONDS", "").strip()
-        if raw_poll:
-            try:
-                poll = float(raw_poll)
-            except ValueError:
-                poll = math.nan
-            if not math.isfinite(poll) or not 0.0 <= poll <= 3600.0:
-                problems.append(f"POLL_SECONDS={raw_poll!r} is invalid: seconds, 0-3600")
+        poll = _poll(env.get("POLL_SECONDS", "").strip(), problems)
         log_level = (env.get("LOG_LEVEL", "").strip() or "INFO").upper()
         if log_level not in LOG_LEVELS:
             problems.append(
@@ -139,6 +117,38 @@ class ServiceSettings:
             poll_seconds=poll,
             log_level=log_level,
         )
+
+
+def _symbols(raw: str, problems: list[str]) -> list[str]:
+    symbols: list[str] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            ticker = normalise_ticker(part)
+        except ValueError as err:
+            problems.append(f"SYMBOLS: {err}")
+            continue
+        if ticker not in symbols:
+            symbols.append(ticker)
+    if not symbols:
+        problems.append("SYMBOLS is not set: a comma-separated list of tickers, e.g. SPY,QQQ")
+    elif len(symbols) > MAX_SYMBOLS:
+        problems.append(f"SYMBOLS lists {len(symbols)} tickers: at most {MAX_SYMBOLS}")
+    return symbols
+
+
+def _poll(raw: str, problems: list[str]) -> float:
+    if not raw:
+        return DEFAULT_POLL_SECONDS
+    try:
+        poll = float(raw)
+    except ValueError:
+        poll = math.nan
+    if not math.isfinite(poll) or not 0.0 <= poll <= 3600.0:
+        problems.append(f"POLL_SECONDS={raw!r} is invalid: seconds, 0-3600")
+        return DEFAULT_POLL_SECONDS
+    return poll
 
 
 def _trading(text: str, environment: str, problems: list[str]) -> TradingConfig | None:

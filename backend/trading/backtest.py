@@ -185,6 +185,21 @@ def _pairs(items: Sequence[str], flag: str) -> dict[str, Any]:
     return out
 
 
+def _merge(raw: dict[str, Any], key: str, overrides: dict[str, Any]) -> None:
+    """Command-line K=V pairs over an object key, which may still be the CLI's JSON text."""
+    if not overrides:
+        return
+    given = raw.get(key) or {}
+    if isinstance(given, str):
+        try:
+            given = json.loads(given)
+        except json.JSONDecodeError:
+            raise UsageError(f"{key}: not a JSON object in the stack config") from None
+    if not isinstance(given, dict):
+        raise UsageError(f"{key}: must be an object (a YAML map)")
+    raw[key] = {**given, **overrides}
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m backend.trading.backtest",
@@ -243,16 +258,8 @@ def _config_and_source(
     if args.strategy:
         raw["strategy"] = args.strategy
         raw["strategyParams"] = {}
-    if args.param:
-        given = raw.get("strategyParams") or {}
-        if isinstance(given, str):
-            given = json.loads(given) if given.strip() else {}
-        raw["strategyParams"] = {**given, **_pairs(args.param, "--param")}
-    if args.risk:
-        given = raw.get("riskLimits") or {}
-        if isinstance(given, str):
-            given = json.loads(given) if given.strip() else {}
-        raw["riskLimits"] = {**given, **_pairs(args.risk, "--risk")}
+    _merge(raw, "strategyParams", _pairs(args.param, "--param"))
+    _merge(raw, "riskLimits", _pairs(args.risk, "--risk"))
     if args.cash is not None:
         raw["paperCash"] = args.cash
     # A backtest never trades live: the switch is irrelevant here, and a prod stack's

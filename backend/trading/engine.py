@@ -398,7 +398,9 @@ class Engine:
             return 0
         return sum(self.open[cid].remaining for cid in ids)
 
-    def _decide(self, ev: BarEvent, equity: float) -> Decision | None:
+    def _decide(  # noqa: PLR0911 - one exit per outcome: hold, refused, resent, placed, order
+        self, ev: BarEvent, equity: float
+    ) -> Decision | None:
         bar = ev.bar
         symbol = bar.symbol
         position = self.positions.get(symbol)

@@ -49,7 +49,7 @@ def _sign(x: int) -> int:
     return (x > 0) - (x < 0)
 
 
-def check(
+def check(  # noqa: PLR0911, PLR0912 - a checklist: each limit returns or clips in turn
     *,
     current: int,
     desired: int,

@@ -68,6 +68,7 @@ def test_sigterm_finishes_the_step_and_exits_promptly(emulated):
         assert heartbeat.exists()
         health = subprocess.run(
             [sys.executable, "-m", "backend.service", "health"],
+            check=False,
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -94,8 +95,12 @@ def test_sigterm_finishes_the_step_and_exits_promptly(emulated):
 def test_once_exits_and_a_second_run_resumes_from_the_ledger(emulated):
     env, _ = emulated
     args = [sys.executable, "-c", LAUNCH, "--replay", "10"]
-    first = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    first = subprocess.run(
+        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert first.returncode == 0, first.stderr
-    again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     decisions = [line for line in again.stdout.splitlines() if '"message":"decision"' in line]
     assert again.returncode == 0 and decisions == []

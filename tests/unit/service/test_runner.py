@@ -32,7 +32,7 @@ def run(args, env, capsys):
 
 
 def test_replay_trades_the_newest_bars_once_and_a_restart_adds_nothing(world, tmp_path, capsys):
-    ddb, s3 = world
+    ddb, _ = world
     history = {s: bars(s, wave_closes(60)) for s in ("AAA", "BBB")}
     put_bars(ddb, history["AAA"] + history["BBB"])
     env = service_env(["AAA", "BBB"], tmp_path / "hb.json")

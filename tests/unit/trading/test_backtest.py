@@ -7,7 +7,7 @@ import pytest
 
 from backend.trading import metrics
 from backend.trading.backtest import main, run_backtest
-from backend.trading.history import HistoryError, load_history, DirectorySource
+from backend.trading.history import DirectorySource, HistoryError, load_history
 from backend.trading.orders import Fill
 from backend.trading.settings import parse_trading_config
 from tests.unit.trading.helpers import bars

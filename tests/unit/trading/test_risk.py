@@ -17,7 +17,7 @@ LOOSE = RiskLimits(
 BOOK = Exposure(equity=100_000.0, gross_other=0.0, open_other=0)
 
 
-def run(limits=LOOSE, current=0, desired=100, price=10.0, book=BOOK, halted=False, behind=0):
+def run(*, limits=LOOSE, current=0, desired=100, price=10.0, book=BOOK, halted=False, behind=0):
     return check(
         current=current,
         desired=desired,

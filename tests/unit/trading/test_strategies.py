@@ -34,7 +34,7 @@ def test_sma_crossover_goes_long_on_the_bar_the_fast_average_crosses_above():
 
 
 def test_sma_crossover_matches_the_full_recompute_over_a_long_random_series():
-    rng = random.Random(7)
+    rng = random.Random(7)  # noqa: S311 - test data
     closes = [100.0]
     for _ in range(3000):
         closes.append(closes[-1] * (1 + rng.gauss(0, 0.02)))
@@ -51,7 +51,7 @@ def test_sma_crossover_matches_the_full_recompute_over_a_long_random_series():
 
 
 def test_rsi_signal_matches_analytics_rsi_and_its_thresholds():
-    rng = random.Random(3)
+    rng = random.Random(3)  # noqa: S311 - test data
     closes = [50.0]
     for _ in range(500):
         closes.append(closes[-1] + rng.gauss(0, 1))
@@ -91,7 +91,7 @@ def test_target_holds_while_warming_up():
 def test_a_split_in_history_does_not_change_the_signal():
     """Signals compare indicators with each other, so rescaling history (a 4:1 split
     adjusted away, or not yet) cannot move them."""
-    rng = random.Random(11)
+    rng = random.Random(11)  # noqa: S311 - test data
     closes = [200.0]
     for _ in range(120):
         closes.append(closes[-1] * (1 + rng.gauss(0, 0.02)))
