@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from backend import jsonlog  # noqa: E402
 from backend.models import Bar  # noqa: E402
 from backend.service.market import MarketData  # noqa: E402
 from backend.service.runner import Runner  # noqa: E402
@@ -150,6 +151,9 @@ def bench_service(symbols: int, steps: int) -> None:
                 ddb.batch_write_item(RequestItems={"market": batch})
 
         put(range(TABLE_BARS))
+        jsonlog.set_level("ERROR")  # one decision line per symbol would swamp the table
+        # The service's clock: just after the newest bar's close, so nothing is stale.
+        now = [data[names[0]][TABLE_BARS - 1].timestamp + timedelta(hours=7)]
         cold, warm = [], []
         runner = None
         for run in range(steps):
@@ -163,6 +167,7 @@ def bench_service(symbols: int, steps: int) -> None:
                 ledger=Ledger(DynamoStore(client=ddb, table_name=table)),
                 broker=PaperBroker(cash=config.paper_cash),
                 calendar=Weekdays(),
+                clock=lambda: now[0],
             )
             t = time.perf_counter()
             report = runner.step()
@@ -171,6 +176,7 @@ def bench_service(symbols: int, steps: int) -> None:
         assert runner is not None
         for day in range(TABLE_BARS, TABLE_BARS + steps):
             put(range(day, day + 1))
+            now[0] = data[names[0]][day].timestamp + timedelta(hours=7)
             t = time.perf_counter()
             report = runner.step()
             warm.append(time.perf_counter() - t)
@@ -196,13 +202,16 @@ def main() -> None:
     p.add_argument("--years", type=int, default=10)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--only", choices=("backtest", "service"), help="run one of the two")
     args = p.parse_args()
     print(
         f"Python {platform.python_version()} on {platform.machine()}, "
         f"{os.cpu_count()} CPUs, {conditions()} (before)"
     )
-    bench_backtest(args.symbols, args.years, args.runs)
-    bench_service(args.symbols, args.steps)
+    if args.only != "service":
+        bench_backtest(args.symbols, args.years, args.runs)
+    if args.only != "backtest":
+        bench_service(args.symbols, args.steps)
     print(f"{conditions()} (after)")
 
 
