@@ -141,6 +141,13 @@ def bench_service(symbols: int, steps: int) -> None:
     with moto_server() as url:
         ddb = boto3.client("dynamodb", endpoint_url=url)
         ensure_table(ddb, "market")
+        # Requests per step: the machine-independent half of the figure.
+        sent = [0]
+
+        def count(**_: object) -> None:
+            sent[0] += 1
+
+        ddb.meta.events.register("before-send.dynamodb", count)
 
         from tests.unit.service.helpers import bar_item  # the fetcher's item layout
 
@@ -155,6 +162,7 @@ def bench_service(symbols: int, steps: int) -> None:
         # The service's clock: just after the newest bar's close, so nothing is stale.
         now = [data[names[0]][TABLE_BARS - 1].timestamp + timedelta(hours=7)]
         cold, warm = [], []
+        cold_requests = warm_requests = 0
         runner = None
         for run in range(steps):
             table = f"ledger-{run}"
@@ -169,17 +177,19 @@ def bench_service(symbols: int, steps: int) -> None:
                 calendar=Weekdays(),
                 clock=lambda: now[0],
             )
-            t = time.perf_counter()
+            t, before = time.perf_counter(), sent[0]
             report = runner.step()
             cold.append(time.perf_counter() - t)
+            cold_requests = sent[0] - before
             assert report.bars == symbols, report
         assert runner is not None
         for day in range(TABLE_BARS, TABLE_BARS + steps):
             put(range(day, day + 1))
             now[0] = data[names[0]][day].timestamp + timedelta(hours=7)
-            t = time.perf_counter()
+            t, before = time.perf_counter(), sent[0]
             report = runner.step()
             warm.append(time.perf_counter() - t)
+            warm_requests = sent[0] - before
             assert report.bars == symbols, report
     print(f"service step  {symbols} symbols, moto_server on 127.0.0.1, paper broker")
     print(
@@ -193,6 +203,10 @@ def bench_service(symbols: int, steps: int) -> None:
     print(
         f"  (goal <= 1 s: {'met' if statistics.median(warm) <= 1 else 'NOT met'} warm, "
         f"{'met' if statistics.median(cold) <= 1 else 'NOT met'} cold, on this machine now)"
+    )
+    print(
+        f"  DynamoDB requests per step: cold {cold_requests}, warm {warm_requests} "
+        f"(the last step placed {report.orders} orders)"
     )
 
 
