@@ -1,0 +1,99 @@
+"""The ledger's conditional writes: the same semantics in memory and on DynamoDB."""
+
+import pytest
+
+from backend.trading.book import Holding
+from backend.trading.ledger import (
+    CashRecord,
+    Cursor,
+    EquityPoint,
+    LedgerConflict,
+    PositionRecord,
+    Put,
+)
+from backend.trading.orders import Fill, Order, OrderStatus
+
+
+def new_order(cid="c1"):
+    return Order(cid, "sma_crossover", "AAPL", "2024-01-02T14:30:00Z", "buy", 10)
+
+
+def test_an_intent_is_recorded_once(ledger):
+    stored, created = ledger.record_intent(new_order())
+    assert created and stored.version == 1
+    again, created = ledger.record_intent(new_order())
+    assert not created and again == stored
+    assert [o.client_order_id for o in ledger.open_orders()] == ["c1"]
+
+
+def test_an_order_update_needs_the_version_it_read(ledger):
+    stored, _ = ledger.record_intent(new_order())
+    submitted = ledger.update_order(stored.moved(OrderStatus.SUBMITTED))
+    assert ledger.order("c1").status is OrderStatus.SUBMITTED
+    with pytest.raises(LedgerConflict):  # a second writer with the old read
+        ledger.update_order(stored.moved(OrderStatus.CANCELED))
+    ledger.update_order(submitted.moved(OrderStatus.CANCELED))
+    assert ledger.open_orders() == []  # terminal: the open marker went in the same write
+
+
+def test_a_fill_is_one_transaction_and_cannot_be_booked_twice(ledger, store):
+    cash = ledger.open_account(1000.0)
+    stored, _ = ledger.record_intent(new_order())
+    fill = Fill("c1", 10, "AAPL", "buy", 10, 50.0, 0.5, "2024-01-03T14:30:00Z")
+    position = PositionRecord("AAPL", Holding(10, 50.0))
+    filled = stored.moved(OrderStatus.FILLED, filled_qty=10, filled_avg_price=50.0)
+    after = CashRecord(cash=1000.0 - 500.0 - 0.5, fees=0.5, version=cash.version)
+    ledger.record_fill(fill, filled, position, after)
+    assert ledger.positions()["AAPL"].holding == Holding(10, 50.0)
+    assert ledger.cash().cash == pytest.approx(499.5)
+    assert ledger.open_orders() == []
+    # The same fill again (a repeated step with the same reads): refused, nothing moves.
+    with pytest.raises(LedgerConflict):
+        ledger.record_fill(fill, filled, position, after)
+    assert len(ledger.fills()) == 1
+    assert ledger.cash().cash == pytest.approx(499.5)
+
+
+def test_a_failed_transaction_writes_nothing(ledger):
+    cash = ledger.open_account(1000.0)
+    stored, _ = ledger.record_intent(new_order())
+    fill = Fill("c1", 10, "AAPL", "buy", 10, 50.0, 0.0, "t")
+    stale_cash = CashRecord(cash=500.0, version=cash.version + 7)  # a version nobody has
+    with pytest.raises(LedgerConflict):
+        ledger.record_fill(
+            fill,
+            stored.moved(OrderStatus.FILLED, filled_qty=10),
+            PositionRecord("AAPL", Holding(10, 50.0)),
+            stale_cash,
+        )
+    assert ledger.fills() == [] and ledger.positions() == {}
+    assert ledger.order("c1").status is OrderStatus.INTENT
+
+
+def test_cursor_kill_switch_and_equity_are_versioned(ledger):
+    cursor = ledger.advance_cursor(Cursor(), {"AAPL": "2024-01-02T14:30:00Z"})
+    with pytest.raises(LedgerConflict):
+        ledger.advance_cursor(Cursor(), {"AAPL": "2024-01-03T14:30:00Z"})
+    cursor = ledger.advance_cursor(cursor, {"MSFT": "2024-01-02T14:30:00Z"})
+    assert ledger.cursor().bars == {
+        "AAPL": "2024-01-02T14:30:00Z",
+        "MSFT": "2024-01-02T14:30:00Z",
+    }
+    kill = ledger.set_kill_switch(ledger.kill_switch(), halted=True, reason="r", since="s")
+    assert ledger.kill_switch().halted and kill.version == 1
+    point = ledger.record_equity(EquityPoint("2024-01-02", 1.5, 1.0, 0.5, 1))
+    ledger.record_equity(EquityPoint("2024-01-02", 2.5, 1.0, 1.5, 1, point.version))
+    assert [p.equity for p in ledger.equity_curve()] == [2.5]
+
+
+def test_open_account_never_resets_an_existing_account(ledger):
+    ledger.open_account(1000.0)
+    ledger.store.write(
+        [Put({"pk": "ACCOUNT", "sk": "CASH", "cash": 5.0, "fees": 0.0, "dividends": 0.0}, expect=1)]
+    )
+    assert ledger.open_account(1000.0).cash == 5.0
+
+
+def test_floats_and_ints_round_trip_exactly(ledger):
+    ledger.open_account(0.1 + 0.2)
+    assert ledger.cash().cash == 0.1 + 0.2
