@@ -12,8 +12,6 @@ UNZIPPED_MAX = 262_144_000
 WARN_FRACTION = 0.8
 # Runtimes the packager supports, with the glibc of their Amazon Linux base.
 RUNTIME_GLIBC = {
-    "python3.9": (2, 26),
-    "python3.10": (2, 26),
     "python3.11": (2, 26),
     "python3.12": (2, 34),
     "python3.13": (2, 34),
