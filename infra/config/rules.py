@@ -125,7 +125,7 @@ def boolean(value: Any) -> bool:
         return value.lower() == "true"
     hint = ""
     if isinstance(value, str) and value.lower() in ("yes", "no", "on", "off", "y", "n", "1", "0"):
-        hint = " (YAML 1.1's yes/no/on/off are plain words to Pulumi)"
+        hint = " (Pulumi takes no other word: yes/no/on/off/1/0 are not booleans there)"
     raise Invalid(f"true or false{hint}")
 
 
@@ -248,7 +248,7 @@ def flat_object(value: Any, allowed: str, *, max_entries: int = 50) -> Mapping[s
             text(item, f"{allowed} ({name}: a short string)", max_len=256)
         elif not isinstance(item, bool | int | float):
             raise Invalid(
-                f"{allowed} ({name} is {kind_of(item)}: only numbers, true/false or text)"
+                f"{allowed} ({name} is {kind_of(item)}: numbers, true/false or text only)"
             )
     return MappingProxyType(dict(data))
 
