@@ -493,6 +493,20 @@ def _all_runtime_keys() -> set[str]:
     return keys
 
 
+def environment_warnings(cfg: StackConfig, stack: str) -> list[str]:
+    """An environment other than the stack's name is allowed (a stack `dev-alice` may
+    deploy `dev`), but it means this stack manages that environment's function, table,
+    package key and deployer policy: say so at every preview."""
+    if cfg.environment == stack:
+        return []
+    return [
+        f"{NAMESPACE}:environment = {cfg.environment!r} differs from the stack name "
+        f"{stack!r}: this stack manages environment {cfg.environment!r}'s resources "
+        f"({cfg.names.function}, {cfg.lambda_s3_key}); another stack deploying "
+        f"{cfg.environment!r} would fight over them"
+    ]
+
+
 def load_config() -> StackConfig:
     """Read this stack's config from the Pulumi engine and validate it."""
     prefix = f"{NAMESPACE}:"
@@ -511,7 +525,7 @@ def load_config() -> StackConfig:
     check_pulumi_names(
         cfg, organization=pulumi.get_organization(), project=pulumi.get_project(), stack=stack
     )
-    for message in cfg.owner_only_warnings:
+    for message in [*cfg.owner_only_warnings, *environment_warnings(cfg, stack)]:
         pulumi.log.warn(message)
     if cfg.market_data_api_key is None:
         return cfg

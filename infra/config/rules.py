@@ -236,6 +236,8 @@ _PARAM_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}", re.ASCII)
 def flat_object(value: Any, allowed: str, *, max_entries: int = 50) -> Mapping[str, Any]:
     """A map of names to plain values (numbers, booleans, strings): the shape of
     `strategyParams` and `riskLimits`. What each entry may be is their validator's job."""
+    if value is None or value == "":
+        return MappingProxyType({})
     data = json_value(value, dict, allowed)
     if len(data) > max_entries:
         raise Invalid(f"{allowed} (at most {max_entries} entries)")

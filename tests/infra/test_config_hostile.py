@@ -496,6 +496,15 @@ def test_live_trading_needs_prod_and_the_explicit_switch():
     assert any("liveTrading" in p for p in found), found
 
 
+def test_empty_maps_and_lists_mean_none():
+    cfg = parse_config(
+        {"tags": "", "strategyParams": "", "riskLimits": "", "serviceSubnetIds": ""},
+        stack="dev",
+    )
+    assert (dict(cfg.tags), dict(cfg.strategy_params), dict(cfg.risk_limits)) == ({}, {}, {})
+    assert cfg.service_subnet_ids == ()
+
+
 def test_trading_settings_are_the_typed_values():
     cfg = parse_config(
         {k: GOOD[k] for k in ("strategyParams", "riskLimits", "paperCash")}, stack="dev"

@@ -475,6 +475,17 @@ def test_lifecycle_settings_on_an_adopting_stack_are_reported_not_ignored(artifa
     assert run.outputs["bucket_name"] == BUCKET
 
 
+def test_an_environment_other_than_the_stack_name_is_reported(artifact, caplog):
+    # GIVEN the dev stack set to deploy environment "prod"
+    with caplog.at_level("WARNING"):
+        run = run_program("dev", artifact.manifest_path, overrides={"environment": "prod"})
+    # THEN the preview says whose resources this stack now manages
+    (message,) = _warnings(caplog)
+    assert "environment = 'prod' differs from the stack name 'dev'" in message
+    assert "market_data_fetcher-prod" in message
+    assert run.outputs["function_name"] == "market_data_fetcher-prod"
+
+
 @pytest.mark.parametrize("stack_name", SHIPPED_STACKS)
 def test_shipped_stacks_preview_without_warnings(artifact, caplog, stack_name):
     # prod owns the bucket (its rules apply); dev leaves the rules at their defaults
