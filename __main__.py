@@ -11,8 +11,8 @@ declared in Pulumi.yaml, documented in docs/infra.md):
   pulumiOidcProviderArn, deployRoleArn, deploymentsPushToDeploy,
   deploymentsPreviewPullRequests; the strategy service's (validated now, no resource
   yet): strategyEnabled, strategy, strategyParams, barInterval, riskLimits, tradingMode,
-  liveTrading, paperCash, taskCpu, taskMemory, serviceBaseImage, serviceNetwork,
-  serviceSubnetIds.
+  liveTrading, paperCash, paperSlippageBps, paperFeeRate, taskCpu, taskMemory,
+  serviceBaseImage, serviceNetwork, serviceSubnetIds.
 Env: CTB_ARTIFACT_MANIFEST deploys a prebuilt package instead of the cached build.
 """
 

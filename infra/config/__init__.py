@@ -118,7 +118,9 @@ class StackConfig:
     risk_limits: Mapping[str, Any]
     trading_mode: str
     live_trading: bool
-    paper_cash: int
+    paper_cash: float
+    paper_slippage_bps: float
+    paper_fee_rate: float
     task_cpu: int
     task_memory: int
     service_base_image: str | None
@@ -342,11 +344,18 @@ def _service_problems(raw: Mapping[str, Any], values: Mapping[str, Any]) -> list
     return problems
 
 
-def _trading(values: Mapping[str, Any]) -> list[str]:
+def _trading(values: Mapping[str, Any], environment: Any) -> list[str]:
     """The trading core's problems, with the others: only the keys whose type parsed
     (a broken one is already reported) and the environment the live switch needs."""
-    raw = {key: values[key] for key in TRADING_KEYS if key in values}
-    raw["environment"] = values.get("environment")
+    # Plain dicts, as the service's TRADING_CONFIG will carry them (not read-only views).
+    raw = {
+        key: dict(values[key]) if isinstance(values[key], Mapping) else values[key]
+        for key in TRADING_KEYS
+        if key in values
+    }
+    # Even an invalid environment (already reported) is passed: anything but "prod"
+    # keeps live trading refused.
+    raw["environment"] = values.get("environment") or str(environment)
     return [
         line if line.startswith(f"{NAMESPACE}:") else f"{NAMESPACE}:{line}"
         for line in trading_problems(raw)
@@ -418,7 +427,7 @@ def parse_config(
     errors += _ci_problems(raw, values)
     errors += _region_problems(region, values)
     errors += _service_problems(raw, values)
-    errors += _trading(values)
+    errors += _trading(values, raw.get("environment") or stack)
     if errors:
         raise ConfigError(
             f"invalid stack configuration for stack {stack!r}:\n  " + "\n  ".join(errors)

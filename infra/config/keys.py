@@ -216,6 +216,10 @@ def short_text(max_len: int, allowed: str) -> Callable[[Any], str]:
     return parse
 
 
+def _number(lo: float, hi: float, allowed: str) -> Callable[[Any], float]:
+    return lambda value: rules.number(value, lo, hi, allowed)
+
+
 def _flat(allowed: str) -> Callable[[Any], Any]:
     return lambda value: rules.flat_object(value, allowed)
 
@@ -225,8 +229,8 @@ class Key:
     """One config key: its Pulumi.yaml type, its default (None: computed or unset), its rule."""
 
     name: str
-    # Pulumi.yaml type: string | integer | boolean | array; "object" is declared there
-    # without a type, because the CLI accepts no object type in a project file.
+    # Pulumi.yaml type: string | integer | boolean | array; "object" and "number" (with a
+    # fraction) are declared there without a type: the CLI has neither in a project file.
     type: str
     default: Any
     parse: Callable[[Any], Any]
@@ -279,7 +283,10 @@ KEYS: tuple[Key, ...] = (
     Key("riskLimits", "object", {}, _flat("a map of risk limits to numbers or true/false")),
     Key("tradingMode", "string", "paper", short_text(32, "a trading mode")),
     Key("liveTrading", "boolean", False, boolean),
-    Key("paperCash", "integer", 100000, int_in(1, 10**12)),
+    # Numbers with a fraction: Pulumi.yaml has no type for them, so they are untyped there.
+    Key("paperCash", "number", 100000, _number(1, 1e12, "a cash amount from 1 to 1e12")),
+    Key("paperSlippageBps", "number", 5, _number(0, 1000, "basis points from 0 to 1000")),
+    Key("paperFeeRate", "number", 0, _number(0, 0.1, "a fraction of notional from 0 to 0.1")),
     Key("taskCpu", "integer", 256, service.task_cpu),
     Key("taskMemory", "integer", 512, service.task_memory),
     Key("serviceBaseImage", "string", "", service.base_image),

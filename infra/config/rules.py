@@ -152,6 +152,26 @@ def integer(value: Any, lo: int, hi: int | None, allowed: str | None = None) -> 
     return value
 
 
+_NUMBER_RE = re.compile(r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?(?:[eE][-+]?[0-9]{1,3})?")
+
+
+def number(value: Any, lo: float, hi: float, allowed: str) -> float:
+    """A finite decimal number from lo to hi: `5`, `0.25`, `1e-3`; not NaN, infinity,
+    hex, a boolean, or a number of more digits than a float holds."""
+    if isinstance(value, bool):
+        raise Invalid(f"{allowed} (not a boolean)")
+    if isinstance(value, str):
+        if not _NUMBER_RE.fullmatch(value):
+            raise Invalid(f"{allowed}, in decimal digits (e.g. 0.25)")
+        value = float(value)
+    if not isinstance(value, int | float):
+        raise Invalid(f"{allowed} (not {kind_of(value)})")
+    # Compared before any float(): a 5,000-digit int does not fit one.
+    if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:
+        raise Invalid(allowed)
+    return float(value)
+
+
 def int_in(lo: int, hi: int | None) -> Callable[[Any], int]:
     return lambda value: integer(value, lo, hi)
 

@@ -24,6 +24,8 @@ TRADING_KEYS = (
     "tradingMode",
     "liveTrading",
     "paperCash",
+    "paperSlippageBps",
+    "paperFeeRate",
 )
 TRADING_MODES = ("paper", "alpaca-paper", "alpaca-live")
 # The only environment that may trade real money (docs/CONTRACTS.md section 10).
@@ -32,18 +34,19 @@ LIVE_ENVIRONMENT = "prod"
 
 def trading_problems(raw: Mapping[str, Any]) -> list[str]:
     """Each problem with the trading keys, one line naming the key; empty when fine."""
-    # MERGE(lead): the trading core's validator is being written on another branch.
-    # When backend/trading/settings.py is here, replace the line below with:
+    # MERGE(lead): the trading core's validator is on the `trading` branch. When
+    # backend/trading/settings.py is here, replace the line below with:
     #
     #     from backend.trading.settings import TradingConfigError, parse_trading_config
     #
     #     try:
     #         parse_trading_config(raw)
     #     except TradingConfigError as exc:
-    #         return [str(problem) for problem in exc.problems]
+    #         return list(exc.problems)
     #     return []
     #
-    # (imported here, lazily: the program pays for it only when it validates.)
+    # (imported here, lazily: the program pays for it only when it validates; `raw`
+    # carries `environment`, which that function reads.)
     return _minimal_local_check(raw)
 
 
@@ -66,5 +69,10 @@ def _minimal_local_check(raw: Mapping[str, Any]) -> list[str]:
         problems.append(
             "tradingMode = 'alpaca-live': must come with liveTrading: true, the explicit "
             "switch for real money (or use alpaca-paper)"
+        )
+    if live and mode != "alpaca-live" and mode in TRADING_MODES:
+        problems.append(
+            f"liveTrading = True: must come with tradingMode: alpaca-live (it is {mode!r}), "
+            "or be false"
         )
     return problems

@@ -57,12 +57,14 @@ GOOD = {
     "deploymentsPreviewPullRequests": "true",
     "strategyEnabled": "false",
     "strategy": "rsi_mean_reversion",
-    "strategyParams": '{"period": 14, "oversold": 30}',
-    "barInterval": "1h",
+    "strategyParams": '{"fast": 10, "slow": 30}',  # the default strategy's parameters
+    "barInterval": "1d",
     "riskLimits": '{"maxOpenPositions": 3, "allowShort": false}',
     "tradingMode": "alpaca-paper",
     "liveTrading": "false",
-    "paperCash": "25000",
+    "paperCash": "25000.50",
+    "paperSlippageBps": "2.5",
+    "paperFeeRate": "0.001",
     "taskCpu": "256",  # alone: the default taskMemory (512) fits 256 only
     "taskMemory": "2048",
     "serviceBaseImage": f"public.ecr.aws/docker/library/python:3.12-slim@sha256:{DIGEST}",
@@ -118,6 +120,17 @@ def _hostile(key: str, kind: str) -> list[object]:
             1.5,
             512.0,
             float("nan"),
+            True,
+            10**5000,
+        ]
+    if kind == "number":
+        return [
+            *common,
+            *("nan", "NaN", "inf", "-inf", "1e999", "0x10", "1_000", "1,5", "", "true"),
+            *("[1]", '{"a": 1}', "-5", "\uff15", "5.", ".5", "1e5000", "1" * 30),
+            float("nan"),
+            float("inf"),
+            -5,
             True,
             10**5000,
         ]
@@ -510,7 +523,7 @@ def test_trading_settings_are_the_typed_values():
         {k: GOOD[k] for k in ("strategyParams", "riskLimits", "paperCash")}, stack="dev"
     )
     settings = cfg.trading_settings
-    assert settings["strategyParams"] == {"period": 14, "oversold": 30}
+    assert settings["strategyParams"] == {"fast": 10, "slow": 30}
     assert settings["riskLimits"] == {"maxOpenPositions": 3, "allowShort": False}
-    assert settings["paperCash"] == 25000
+    assert settings["paperCash"] == 25000.5
     assert settings["tradingMode"] == "paper"

@@ -601,7 +601,6 @@ def test_alarm_topic_is_notified(artifact):
         ("schedule", "cron(0 12 * * * *)"),
         ("lambdaS3Key", "lambda/prod/lambda_deployment.zip"),
         ("tags", {"environment": "spoofed"}),
-        ("liveTrading", True),
         ("taskMemory", 4096),
     ],
 )
@@ -610,6 +609,16 @@ def test_bad_config_fails_the_preview_before_any_resource(artifact, key, value):
     assert f"cloud-trading-bot:{key} = " in str(run.error)
     # One problem, one line under the heading, naming the key the user set.
     assert str(run.error).count("\n") == 1
+    assert run.resources == []
+
+
+def test_trading_problems_fail_the_preview_with_the_others(artifact):
+    # GIVEN live trading asked for on dev, and a memory size out of range
+    overrides = {"liveTrading": True, "tradingMode": "alpaca-live", "memorySize": 64}
+    run = run_program("dev", artifact.manifest_path, overrides=overrides, raises=ConfigError)
+    # THEN one error names both keys, before any resource exists
+    assert "cloud-trading-bot:liveTrading" in str(run.error)
+    assert "cloud-trading-bot:memorySize = '64'" in str(run.error)
     assert run.resources == []
 
 
