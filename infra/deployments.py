@@ -69,10 +69,9 @@ def _validate(args: DeploymentsArgs) -> None:
         )
     # The same lists as the stack's config (both from lambda_pkg.limits), for callers
     # other than the program: the pre-run command must build a package the stack accepts.
-    if args.runtime not in limits.RUNTIME_GLIBC:
+    if args.runtime not in limits.RUNTIMES:
         raise cp.PolicyInputError(
-            f"runtime: {args.runtime!r} is not supported; use one of "
-            f"{', '.join(limits.RUNTIME_GLIBC)}"
+            f"runtime: {args.runtime!r} is not supported; use one of {', '.join(limits.RUNTIMES)}"
         )
     if args.architecture not in limits.ARCHITECTURES:
         raise cp.PolicyInputError(

@@ -242,7 +242,7 @@ KEYS: tuple[Key, ...] = (
     Key("bucketName", "string", DEFAULT_BUCKET, bucket_name),
     Key("bucketOwner", "boolean", False, boolean),
     Key("lambdaS3Key", "string", "", lambda_key),
-    Key("runtime", "string", limits.DEFAULT_RUNTIME, rules.one_of(tuple(limits.RUNTIME_GLIBC))),
+    Key("runtime", "string", limits.DEFAULT_RUNTIME, rules.one_of(limits.RUNTIMES)),
     Key("architecture", "string", limits.DEFAULT_ARCHITECTURE, rules.one_of(limits.ARCHITECTURES)),
     Key("memorySize", "integer", 512, int_in(128, 10240)),
     Key("timeout", "integer", 300, int_in(1, 900)),

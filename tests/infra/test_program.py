@@ -14,7 +14,7 @@ import pytest
 from infra.config import ConfigError
 from infra.names import layer_key
 from infra.package import LayerMismatch
-from lambda_pkg.limits import RUNTIME_GLIBC
+from lambda_pkg.limits import RUNTIMES
 from tests.infra.harness import (
     SHIPPED_STACKS,
     is_secret,
@@ -295,7 +295,7 @@ def test_lambda_1_only_the_schedule_rule_may_invoke(run):
 
 
 def test_lambda_2_supported_runtime(run):
-    assert run.one("aws:lambda/function:Function").inputs["runtime"] in RUNTIME_GLIBC
+    assert run.one("aws:lambda/function:Function").inputs["runtime"] in RUNTIMES
 
 
 def test_lambda_6_every_taggable_resource_is_tagged(run, stack):
