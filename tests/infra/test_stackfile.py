@@ -247,3 +247,18 @@ def test_a_misspelt_namespace_in_a_stack_file_is_reported(tmp_path):
     write_stack(tmp_path, "config:\n  cloud-trading-bots:memorySize: 64\n", "qa")
     with pytest.raises(ConfigError, match=r"cloud-trading-bots: unknown config namespace"):
         load_stack_file("qa", tmp_path)
+
+
+def test_a_huge_number_in_a_stack_file_is_exit_2_naming_the_key(tmp_path, capsys):
+    # GIVEN a 5,000-digit memorySize in the stack file (int() alone would raise past 4,300)
+    from infra.rehearsal.stackinfo import main as stackinfo
+
+    shutil.copyfile(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    write_stack(tmp_path, "config:\n  memorySize: " + "9" * 5000 + "\n", "qa")
+    # WHEN deploy.sh asks stackinfo THEN exit 2, and the problem is one short line
+    assert stackinfo(["--stack", "qa", "--project-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if "memorySize" in x]
+    assert "cloud-trading-bot:memorySize = '9999" in line and "5,000-digit number" in line
+    assert len(line) < 200
