@@ -1,6 +1,6 @@
 """Cloud Trading Bot: the market-data Lambda, its package in S3 and what it uses.
 
-Config keys (namespace `cloud-trading-bot`; rules and defaults in infra/config.py,
+Config keys (namespace `cloud-trading-bot`; rules and defaults in infra/config/,
 declared in Pulumi.yaml, documented in docs/infra.md):
   environment, bucketName, bucketOwner, lambdaS3Key, runtime, architecture,
   memorySize, timeout, schedule, symbols, logRetentionDays, reservedConcurrency,
@@ -9,7 +9,10 @@ declared in Pulumi.yaml, documented in docs/infra.md):
   maxEventAgeSeconds, alarmTopicArn, tags, deploymentsEnabled, ciRoleEnabled,
   githubRepository, githubBranch, githubEnvironment, githubOidcProviderArn,
   pulumiOidcProviderArn, deployRoleArn, deploymentsPushToDeploy,
-  deploymentsPreviewPullRequests.
+  deploymentsPreviewPullRequests; the strategy service's (validated now, no resource
+  yet): strategyEnabled, strategy, strategyParams, barInterval, riskLimits, tradingMode,
+  liveTrading, paperCash, paperSlippageBps, paperFeeRate, taskCpu, taskMemory,
+  serviceBaseImage, serviceNetwork, serviceSubnetIds.
 Env: CTB_ARTIFACT_MANIFEST deploys a prebuilt package instead of the cached build.
 """
 

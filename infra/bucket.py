@@ -3,7 +3,10 @@ by every other stack (docs/DESIGN.md decision 1).
 
 S3 bucket names are global, so only one stack may create it. Destroying a stack
 must never delete shared packages, data or logs, so the owner's bucket is both
-`protect`ed and `retain_on_delete`.
+`protect`ed and `retain_on_delete`. Its settings are `retain_on_delete` too: deleting
+the BucketVersioning resource suspends versioning under every other stack's pinned
+packages, and deleting the others would drop encryption, Block Public Access, the
+TLS-only policy or the lifecycle rules of a bucket that lives on.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ import pulumi_aws as aws
 
 from infra.policies import tls_only_bucket_policy
 
+_SSE_DEFAULT = (
+    aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
+)
 # Every rule's incomplete multipart uploads are aborted after this many days.
 ABORT_MULTIPART_DAYS = 7
 
@@ -40,7 +46,7 @@ class BucketArgs:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def lifecycle_rules(args: BucketArgs) -> list[dict]:
+def lifecycle_rules(args: BucketArgs) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
     """Rules by prefix (docs/DESIGN.md decision 2). Current versions under lambda/ and
     data/ are never expired: lambda/ holds the live package, data/ is the bot's history."""
     return [
@@ -106,7 +112,9 @@ class DeploymentBucket(pulumi.ComponentResource):
         self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn})
 
     def _create(self, name: str, args: BucketArgs) -> None:
-        child = pulumi.ResourceOptions(parent=self)
+        # Every setting outlives the stack with the bucket (the module docstring says why).
+        # Not `protect`ed: unprotecting the bucket alone is the one step to delete it all.
+        child = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
             bucket=args.bucket_name,
@@ -139,18 +147,18 @@ class DeploymentBucket(pulumi.ComponentResource):
             opts=child,
         )
         if args.kms_key_arn:
-            default = {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn}
+            default = _SSE_DEFAULT(sse_algorithm="aws:kms", kms_master_key_id=args.kms_key_arn)
         else:
-            default = {"sse_algorithm": "AES256"}
+            default = _SSE_DEFAULT(sse_algorithm="AES256")
         encryption = aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,
             # An S3 Bucket Key cuts KMS requests (and cost) per object.
             rules=[
-                {
-                    "apply_server_side_encryption_by_default": default,
-                    "bucket_key_enabled": bool(args.kms_key_arn),
-                }
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=default,
+                    bucket_key_enabled=bool(args.kms_key_arn),
+                )
             ],
             opts=child,
         )
@@ -159,14 +167,14 @@ class DeploymentBucket(pulumi.ComponentResource):
             bucket=bucket.id,
             policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
             # S3 rejects a policy change while the public access block is being set.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
+            opts=child.merge(pulumi.ResourceOptions(depends_on=[public_access])),
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=bucket.id,
             rules=lifecycle_rules(args),
             # Noncurrent-version rules mean nothing until versioning is on.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            opts=child.merge(pulumi.ResourceOptions(depends_on=[versioning])),
         )
         # An object uploaded before versioning is on gets no version id to pin.
         self.ready = [versioning, encryption, ownership, policy]

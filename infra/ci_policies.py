@@ -42,19 +42,35 @@ PULUMI_OIDC_HOST = "api.pulumi.com/oidc"
 PULUMI_WRITE_OPERATIONS = ("update", "refresh")
 PULUMI_PREVIEW_OPERATION = "preview"
 
-REPOSITORY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
-# git check-ref-format, simplified: no "..", "//", "@{", leading/trailing "/", ".lock".
-BRANCH_RE = re.compile(r"^(?!/)(?!.*(?:\.\.|//|@\{|\.lock$))[A-Za-z0-9._/-]{1,200}(?<!/)$")
-# GitHub environment names: up to 255 characters, no control characters or quotes.
-ENVIRONMENT_RE = re.compile(r"^[A-Za-z0-9._ -]{1,255}$")
-PULUMI_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-# For infra/config.py's CI keys (deployRoleArn, githubOidcProviderArn, pulumiOidcProviderArn).
-ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+# Every pattern ends in \Z, not $ (which also matches before a trailing newline), and is
+# ASCII: \d and \w would accept Arabic-Indic digits and Cyrillic look-alikes.
+# GitHub: owner 1-39 letters, digits or '-'; a repository name that is not "." or ".."
+# (GitHub refuses both) and without the ".git" a clone URL adds.
+REPOSITORY_RE = re.compile(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.{1,2}\Z)(?!.*\.git\Z)[A-Za-z0-9._-]{1,100}\Z",
+    re.ASCII,
+)
+# git check-ref-format, simplified: no "..", "//", "@{", a component starting with "." or
+# "-", a leading or trailing "/", a trailing "." or ".lock".
+BRANCH_RE = re.compile(
+    r"^(?![-/.])(?!.*(?:\.\.|//|@\{|\.lock(?:/|\Z)|/\.|/-|\.\Z))[A-Za-z0-9._/-]{1,200}(?<!/)\Z",
+    re.ASCII,
+)
+# GitHub environment names: up to 255 characters, no control characters or quotes, and
+# no space at either end.
+ENVIRONMENT_RE = re.compile(r"^[A-Za-z0-9._-](?:[A-Za-z0-9._ -]{0,253}[A-Za-z0-9._-])?\Z", re.ASCII)
+PULUMI_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z", re.ASCII)
+# For Pulumi Deployments' role (infra/deployments.py); IAM role names are ASCII.
+ROLE_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/(?:[A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}\Z",
+    re.ASCII,
+)
 GITHUB_OIDC_PROVIDER_ARN_RE = re.compile(
-    r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$"
+    r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\.actions\.githubusercontent\.com\Z",
+    re.ASCII,
 )
 PULUMI_OIDC_PROVIDER_ARN_RE = re.compile(
-    r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/api\.pulumi\.com/oidc$"
+    r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/api\.pulumi\.com/oidc\Z", re.ASCII
 )
 
 # Reads that return data rather than configuration. The preview role never gets them,
@@ -102,7 +118,7 @@ class PolicyInputError(ValueError):
 
 
 def check_repository(value: str, key: str = "githubRepository") -> str:
-    if not isinstance(value, str) or not REPOSITORY_RE.match(value):
+    if not isinstance(value, str) or not REPOSITORY_RE.fullmatch(value):
         raise PolicyInputError(
             f"{key}: {value!r} is not a GitHub repository; use owner/repo, "
             "e.g. 'acme/cloud-trading-bot' (no URL, no .git)"
@@ -111,7 +127,7 @@ def check_repository(value: str, key: str = "githubRepository") -> str:
 
 
 def check_branch(value: str, key: str = "githubBranch") -> str:
-    if not isinstance(value, str) or not value or not BRANCH_RE.match(value):
+    if not isinstance(value, str) or not value or not BRANCH_RE.fullmatch(value):
         raise PolicyInputError(
             f"{key}: {value!r} is not a branch name; use the short name, e.g. 'main' "
             "(not refs/heads/main)"
@@ -124,7 +140,7 @@ def check_branch(value: str, key: str = "githubBranch") -> str:
 
 
 def check_environment(value: str, key: str = "githubEnvironment") -> str:
-    if not isinstance(value, str) or not ENVIRONMENT_RE.match(value):
+    if not isinstance(value, str) or not ENVIRONMENT_RE.fullmatch(value):
         raise PolicyInputError(
             f"{key}: {value!r} is not a GitHub environment name; use letters, digits, "
             "'.', '_', '-' or spaces, e.g. 'production'"
@@ -139,7 +155,7 @@ def check_pulumi_name(value: str | None, key: str) -> str:
             f"{key}: not set; Pulumi Deployments needs the Pulumi Cloud organization "
             "(run with a Pulumi Cloud backend, where pulumi.get_organization() knows it)"
         )
-    if not isinstance(value, str) or not PULUMI_NAME_RE.match(value):
+    if not isinstance(value, str) or not PULUMI_NAME_RE.fullmatch(value):
         raise PolicyInputError(
             f"{key}: {value!r} is not a Pulumi organization, project or stack name; "
             "use letters, digits, '.', '_' or '-'"

@@ -16,7 +16,7 @@ No access key exists anywhere: every credential is a short-lived STS session.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,8 +79,9 @@ def _validated(args: CiRoleArgs) -> tuple[list[str], list[str], list[str] | None
             f"environment: role name {role!r} is longer than {_ROLE_NAME_MAX} "
             "characters; use a shorter environment name"
         )
-    if _is_plain(args.deployer_policy):
-        cp.read_only_policy(args.deployer_policy)  # raises, naming the key, on bad input
+    policy = args.deployer_policy
+    if isinstance(policy, str | Mapping) and _is_plain(policy):
+        cp.read_only_policy(policy)  # raises, naming the key, on bad input
     pulumi_subjects = None
     pd = args.pulumi_deployments
     if pd is not None:
@@ -102,7 +103,7 @@ def _is_plain(value: Any) -> bool:
     return True
 
 
-def _policy_json(document: Any, transform) -> pulumi.Output[str]:
+def _policy_json(document: Any, transform: Callable[[Any], Any]) -> pulumi.Output[str]:
     # Output.from_input resolves Outputs nested inside a dict (ARNs, names).
     return pulumi.Output.from_input(document).apply(lambda d: json.dumps(transform(d)))
 

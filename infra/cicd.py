@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from infra.ci_role import CiRole, CiRoleArgs, PulumiDeploymentsTrust
-from infra.config import StackConfig
+from infra.config import NAMESPACE, ConfigError, StackConfig
 
 if TYPE_CHECKING:
     from infra.deployments import Deployments
@@ -22,6 +22,14 @@ if TYPE_CHECKING:
 class CiCd:
     ci_role: CiRole | None
     deployments: Deployments | None
+
+
+def _required(value: str | None, key: str) -> str:
+    # infra.config already refuses a config without it; checked again so that no role
+    # or setting is ever made with "None" in it.
+    if value is None:
+        raise ConfigError(f"{NAMESPACE}:{key}: must be set for the CI/CD resources")
+    return value
 
 
 def wire_cicd(cfg: StackConfig, *, deployer: Any, tags: dict[str, str]) -> CiCd:
@@ -41,7 +49,7 @@ def wire_cicd(cfg: StackConfig, *, deployer: Any, tags: dict[str, str]) -> CiCd:
             "ci",
             CiRoleArgs(
                 environment=cfg.environment,
-                repository=cfg.github_repository,
+                repository=_required(cfg.github_repository, "githubRepository"),
                 branch=cfg.github_branch,
                 deployer_policy=deployer,
                 github_environments=[cfg.github_environment] if cfg.github_environment else [],
@@ -64,9 +72,13 @@ def wire_cicd(cfg: StackConfig, *, deployer: Any, tags: dict[str, str]) -> CiCd:
                 organization=org,
                 project=project,
                 stack=stack,
-                repository=cfg.github_repository,
+                repository=_required(cfg.github_repository, "githubRepository"),
                 branch=cfg.github_branch,
-                aws_role_arn=ci_role.deploy_role_arn if ci_role else cfg.deploy_role_arn,
+                aws_role_arn=(
+                    ci_role.deploy_role_arn
+                    if ci_role
+                    else _required(cfg.deploy_role_arn, "deployRoleArn")
+                ),
                 push_to_deploy=cfg.deployments_push_to_deploy,
                 preview_pull_requests=cfg.deployments_preview_pull_requests,
                 runtime=cfg.runtime,

@@ -19,21 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import ConfigError, StackConfig, load_stack_file
+from infra.config.rules import REGION_RE, partition_of
 from infra.names import layer_prefix
 from infra.policies import deployer_policy, parse_arn
 from lambda_pkg.artifact import write_json_atomic
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-
-
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+_ACCOUNT_RE = re.compile(r"[0-9]{12}", re.ASCII)
 
 
 def policy_for_stack(
@@ -72,11 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
     ns = parser.parse_args(argv)
     try:
-        if not _ACCOUNT_RE.match(ns.account_id):
+        if not _ACCOUNT_RE.fullmatch(ns.account_id):
             raise ConfigError(f"--account-id {ns.account_id!r}: must be 12 digits")
         cfg, stack_file = load_stack_file(ns.stack, ns.project_dir)
         region = ns.region or stack_file.get("aws:region")
-        if not region or not _REGION_RE.match(str(region)):
+        if not region or not REGION_RE.fullmatch(str(region)):
             raise ConfigError(
                 f"region {region!r}: give --region (e.g. us-east-1) or set aws:region "
                 f"in Pulumi.{ns.stack}.yaml"

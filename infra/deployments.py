@@ -19,12 +19,11 @@ import pulumi
 import pulumi_pulumiservice as svc
 
 from infra import ci_policies as cp
-from infra.config import ARCHITECTURES, SUPPORTED_RUNTIMES
 from lambda_pkg import limits
 from lambda_pkg.platforms import python_version
 
 # AWS RoleSessionName: 2..64 of [\w+=,.@-].
-_SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
+_SESSION_NAME_RE = re.compile(r"[A-Za-z0-9_+=,.@-]{2,64}", re.ASCII)
 
 
 def executor_image(runtime: str) -> str:
@@ -62,24 +61,23 @@ def _validate(args: DeploymentsArgs) -> None:
     cp.check_pulumi_name(args.stack, "stack")
     cp.check_repository(args.repository)
     cp.check_branch(args.branch)
-    if isinstance(args.aws_role_arn, str) and not cp.ROLE_ARN_RE.match(args.aws_role_arn):
+    if isinstance(args.aws_role_arn, str) and not cp.ROLE_ARN_RE.fullmatch(args.aws_role_arn):
         raise cp.PolicyInputError(
             f"deployRoleArn: {args.aws_role_arn!r} is not an IAM role ARN; use "
             "arn:aws:iam::<12-digit account>:role/<name>, or set ciRoleEnabled: true so the "
             "program creates the role"
         )
-    # The same rules as the stack's config (infra/config.py), for callers other than
-    # the program: the pre-run command must build a package the stack accepts.
-    if args.runtime not in SUPPORTED_RUNTIMES:
+    # The same lists as the stack's config (both from lambda_pkg.limits), for callers
+    # other than the program: the pre-run command must build a package the stack accepts.
+    if args.runtime not in limits.RUNTIMES:
         raise cp.PolicyInputError(
-            f"runtime: {args.runtime!r} is not supported; use one of "
-            f"{', '.join(SUPPORTED_RUNTIMES)}"
+            f"runtime: {args.runtime!r} is not supported; use one of {', '.join(limits.RUNTIMES)}"
         )
-    if args.architecture not in ARCHITECTURES:
+    if args.architecture not in limits.ARCHITECTURES:
         raise cp.PolicyInputError(
-            f"architecture: {args.architecture!r}; use one of {', '.join(ARCHITECTURES)}"
+            f"architecture: {args.architecture!r}; use one of {', '.join(limits.ARCHITECTURES)}"
         )
-    if not _SESSION_NAME_RE.match(session_name(args.stack)):
+    if not _SESSION_NAME_RE.fullmatch(session_name(args.stack)):
         raise cp.PolicyInputError(f"stack: {args.stack!r} makes an invalid AWS session name")
     if not (args.push_to_deploy or args.preview_pull_requests):
         raise cp.PolicyInputError(

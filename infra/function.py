@@ -127,6 +127,11 @@ class MarketDataFunction(pulumi.ComponentResource):
             s3_key=args.package_key,
             # Pinned: a newer object at the same key changes nothing until deployed.
             s3_object_version=args.package_version,
+            # Lambda's own CodeSha256 of the zip (base64 SHA-256): the provider compares it
+            # with what AWS reports, so code changed outside Pulumi shows as drift in
+            # `pulumi preview --refresh`. source_code_hash is synthetic (pulumi-aws 7 says
+            # out-of-band changes escape it); it stays as the update trigger it always was.
+            code_sha256=args.code_sha256_b64,
             source_code_hash=args.code_sha256_b64,
             layers=args.layer_arns,
             publish=True,
@@ -179,7 +184,14 @@ class MarketDataFunction(pulumi.ComponentResource):
             }
         )
 
-    def _schedule(self, name, args: FunctionArgs, function, alias, tags) -> None:
+    def _schedule(
+        self,
+        name: str,
+        args: FunctionArgs,
+        function: aws.lambda_.Function,
+        alias: aws.lambda_.Alias,
+        tags: dict[str, str],
+    ) -> None:
         child = pulumi.ResourceOptions(parent=self)
         rule = aws.cloudwatch.EventRule(
             f"{name}-schedule",
@@ -209,7 +221,9 @@ class MarketDataFunction(pulumi.ComponentResource):
             opts=child,
         )
 
-    def _alarms(self, name, args: FunctionArgs, function, tags) -> None:
+    def _alarms(
+        self, name: str, args: FunctionArgs, function: aws.lambda_.Function, tags: dict[str, str]
+    ) -> None:
         actions = [args.alarm_topic_arn] if args.alarm_topic_arn else []
         for metric in ("Errors", "Throttles"):
             aws.cloudwatch.MetricAlarm(

@@ -28,8 +28,9 @@ class PackageArgs:
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
-def _object(name: str, *, key: str, artifact: Artifact, args: PackageArgs, parent):
-    sse = {"server_side_encryption": "aws:kms", "kms_key_id": args.kms_key_arn}
+def _object(
+    name: str, *, key: str, artifact: Artifact, args: PackageArgs, parent: pulumi.Resource
+) -> aws.s3.BucketObjectv2:
     return aws.s3.BucketObjectv2(
         name,
         bucket=args.bucket_name,
@@ -39,9 +40,26 @@ def _object(name: str, *, key: str, artifact: Artifact, args: PackageArgs, paren
         # S3 verifies the upload against this checksum (docs/DESIGN.md decision 9).
         checksum_algorithm="SHA256",
         metadata=artifact.metadata(),
-        **(sse if args.kms_key_arn else {}),
+        # Unset (None) without a key: the bucket's default encryption applies.
+        server_side_encryption="aws:kms" if args.kms_key_arn else None,
+        kms_key_id=args.kms_key_arn,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=args.depends_on),
     )
+
+
+class LayerMismatch(pulumi.RunError):
+    """Lambda published other bytes than the built layer zip."""
+
+
+def _checked_layer(arn: str, published: str | None, built: str) -> str:
+    # None: not reported (an engine that does not fill it in); nothing to compare.
+    if published is not None and published != built:
+        raise LayerMismatch(
+            f"layer {arn}: Lambda's CodeSha256 is {published}, but the built layer zip's is "
+            f"{built}: the published layer is not the package that was built. Rebuild and "
+            "deploy again (the object version it was published from is not the uploaded one)"
+        )
+    return arn
 
 
 class LambdaPackage(pulumi.ComponentResource):
@@ -49,8 +67,9 @@ class LambdaPackage(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PackageArgs, opts: pulumi.ResourceOptions | None = None):
         artifact = args.artifact
+        layer_key, layer_name = args.layer_key, args.layer_name
         # Checked before anything is registered, so a bad call leaves no half a package.
-        if artifact.layer is not None and not (args.layer_key and args.layer_name):
+        if artifact.layer is not None and not (layer_key and layer_name):
             raise ValueError("an artifact with a layer needs layer_key and layer_name")
         super().__init__("cloud-trading-bot:lambda:LambdaPackage", name, None, opts)
         code = _object(f"{name}-object", key=args.key, artifact=artifact, args=args, parent=self)
@@ -59,27 +78,37 @@ class LambdaPackage(pulumi.ComponentResource):
         self.sha256 = pulumi.Output.from_input(artifact.sha256)
         self.layer_arn: pulumi.Output[str] | None = None
 
-        if artifact.layer is not None:
+        if artifact.layer is not None and layer_key and layer_name:
             layer_zip = artifact.layer
             layer_object = _object(
                 f"{name}-layer-object",
-                key=args.layer_key,
+                key=layer_key,
                 artifact=layer_zip,
                 args=args,
                 parent=self,
             )
             layer = aws.lambda_.LayerVersion(
                 f"{name}-layer",
-                layer_name=args.layer_name,
+                layer_name=layer_name,
                 s3_bucket=layer_object.bucket,
                 s3_key=layer_object.key,
                 s3_object_version=layer_object.version_id,
                 source_code_hash=layer_zip.sha256_b64,
                 compatible_runtimes=[layer_zip.runtime],
                 compatible_architectures=[layer_zip.architecture],
+                # A dependency change publishes a new version; the old one stays, because
+                # the function versions published with it (the rollback targets) still
+                # use it. Old versions go when the layer is deleted by hand.
+                skip_destroy=True,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            self.layer_arn = layer.arn
+            # pulumi-aws 7 takes no code_sha256 input for a layer (it is an output only),
+            # and a published layer version's code can never change. What can go wrong is
+            # publishing other bytes than the built zip, so the function is given the
+            # layer only once Lambda's CodeSha256 of it is the zip's.
+            self.layer_arn = pulumi.Output.all(layer.arn, layer.code_sha256).apply(
+                lambda found: _checked_layer(found[0], found[1], layer_zip.sha256_b64)
+            )
 
         self.register_outputs(
             {

@@ -25,7 +25,9 @@ DYNAMODB_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:DescribeTable")
 XRAY_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
 
 
-def _statement(sid: str, actions: list[str] | tuple[str, ...], resources: list[str], **extra: Any):
+def _statement(
+    sid: str, actions: list[str] | tuple[str, ...], resources: list[str], **extra: Any
+) -> dict[str, Any]:
     return {
         "Sid": sid,
         "Effect": "Allow",

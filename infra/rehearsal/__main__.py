@@ -77,12 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --stack {args.stack!r} is not a stack name", file=sys.stderr)
         return 2
 
-    from infra.rehearsal.errors import RehearsalError
-    from infra.rehearsal.program import parse_overrides
+    from infra.config import ConfigError, parse_overrides
 
     try:
         overrides = parse_overrides(args.config)
-    except RehearsalError as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -14,82 +14,24 @@ import contextlib
 import os
 import runpy
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime import settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
-from infra import config as stack_config
+from infra.config import ConfigError, StackValues, read_stack_file
 from infra.rehearsal.errors import RehearsalError
-from infra.stackfile import StackFileError, config_string, read_stack_file
 
 
-@dataclass(frozen=True)
-class StackConfig:
-    project: str
-    stack: str
-    # Fully qualified keys (`project:key`, `aws:region`) -> the string form the
-    # CLI hands a program (JSON for lists, maps, numbers and booleans).
-    values: dict[str, str]
-    secret_keys: frozenset[str] = frozenset()
-    # Secure values in the stack file: encrypted, so only the Pulumi CLI can read them.
-    encrypted_keys: tuple[str, ...] = ()
-
-    def get(self, key: str, default: str | None = None) -> str | None:
-        qualified = key if ":" in key else f"{self.project}:{key}"
-        return self.values.get(qualified, default)
-
-    def with_values(self, extra: dict[str, Any], *, secret: bool = False) -> StackConfig:
-        values = dict(self.values)
-        keys = set(self.secret_keys)
-        for key, value in extra.items():
-            qualified = key if ":" in key else f"{self.project}:{key}"
-            values[qualified] = config_string(value)
-            if secret:
-                keys.add(qualified)
-        return StackConfig(self.project, self.stack, values, frozenset(keys), self.encrypted_keys)
-
-
-def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
-    """Pulumi.yaml's declared defaults, overlaid with Pulumi.<stack>.yaml's values
-    (infra.stackfile, the one reader of stack files)."""
+def load_stack_config(project_dir: Path, stack: str) -> StackValues:
+    """Pulumi.yaml's declared defaults, overlaid with Pulumi.<stack>.yaml's values, as
+    the strings the CLI hands a program (infra.config, the one reader of stack config)."""
     try:
-        stack_file = read_stack_file(project_dir, stack)
-    except StackFileError as exc:
+        return read_stack_file(project_dir, stack)
+    except ConfigError as exc:
         raise RehearsalError(str(exc)) from None
-    return StackConfig(
-        stack_file.project,
-        stack,
-        dict(stack_file.values),
-        encrypted_keys=stack_file.secure_keys,
-    )
-
-
-def parse_overrides(items: Iterable[str]) -> dict[str, str]:
-    """`--config KEY=VALUE` arguments (the rehearsal's, and stackinfo's for it) as a
-    dict, later ones winning. A malformed one is a RehearsalError naming it."""
-    overrides: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise RehearsalError(f"--config {item!r}: expected KEY=VALUE")
-        overrides[key] = value
-    return overrides
-
-
-def validate(config: StackConfig) -> stack_config.StackConfig:
-    """The program's own validation (infra.config.parse_config) of the values it will
-    be handed: a bad one is a ConfigError naming the key, before anything is built
-    or deployed. Only the program's namespace is checked (`aws:region` is the provider's)."""
-    prefix = f"{stack_config.NAMESPACE}:"
-    raw = {k[len(prefix) :]: v for k, v in config.values.items() if k.startswith(prefix)}
-    secret = {k[len(prefix) :] for k in config.secret_keys if k.startswith(prefix)}
-    return stack_config.parse_config(raw, stack=config.stack, secret_keys=secret)
 
 
 @dataclass
@@ -123,7 +65,7 @@ def _program_environment(project_dir: Path, env: dict[str, str]) -> Iterator[Non
 
 def run_program(
     project_dir: Path,
-    config: StackConfig,
+    config: StackValues,
     mocks: pulumi.runtime.Mocks,
     *,
     env: dict[str, str] | None = None,
@@ -132,30 +74,52 @@ def run_program(
     main = project_dir / "__main__.py"
     if not main.is_file():
         raise RehearsalError(f"{main} does not exist: there is no Pulumi program to rehearse")
-    # Fresh runtime state: a previous run's root stack, outputs or config must not leak.
-    settings.ROOT.set(None)
-    settings.SETTINGS.outputs.clear()
+    # Fresh runtime state (public APIs only): a previous run's root stack, outputs or
+    # config must not leak. reset_options drops the root stack; set_mocks makes a new one.
+    pulumi.runtime.reset_options(project=config.project, stack=config.stack, preview=False)
     pulumi.runtime.set_mocks(mocks, project=config.project, stack=config.stack, preview=False)
     pulumi.runtime.set_all_config(dict(config.values), sorted(config.secret_keys))
+    result = ProgramResult()
+
+    def recorder(name: str) -> Callable[[list[Any]], None]:
+        def record(pair: list[Any]) -> None:
+            result.outputs[name] = pair[0]
+            if pair[1]:
+                result.secret_outputs.add(name)
+
+        return record
+
+    def program() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+
+    def collect() -> pulumi.Output[list[Any]]:
+        root = pulumi.runtime.get_root_resource()
+        recorded: list[pulumi.Output[None]] = []
+        for name, value in (getattr(root, "outputs", None) or {}).items():
+            out: pulumi.Output[Any] = pulumi.Output.from_input(value)
+            is_secret: asyncio.Future[bool] = asyncio.ensure_future(out.is_secret())
+            secret: pulumi.Output[bool] = pulumi.Output.from_input(is_secret)
+            recorded.append(pulumi.Output.all(out, secret).apply(recorder(name)))
+        return pulumi.Output.all(*recorded)
+
+    # pulumi.runtime.test waits for every outstanding registration and for the Output
+    # the function returns, so when the first call returns every resource has been
+    # created, or the first failure is raised. The exports are read in a second call,
+    # once all is resolved: no Output of ours then waits on a failed registration.
+    # (pulumi ships `test` untyped.)
+    run = pulumi.runtime.test(program)  # type: ignore[no-untyped-call]
+    read_exports = pulumi.runtime.test(collect)  # type: ignore[no-untyped-call]
     try:
         with _program_environment(project_dir, env or {}):
-            # run_pulumi_func awaits every outstanding registration and Output, so when it
-            # returns, every resource has been created, or the first failure is raised.
-            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
-            root = settings.get_root_resource()
-            result = ProgramResult()
-            for name, value in (getattr(root, "outputs", None) or {}).items():
-                out = pulumi.Output.from_input(value)
-                result.outputs[name] = _sync_await(out.future())
-                if _sync_await(out.is_secret()):
-                    result.secret_outputs.add(name)
+            run()
+            read_exports()
     finally:
         _close_event_loop()
     return result
 
 
 def _close_event_loop() -> None:
-    """Close the loop Pulumi's _sync_await ran the program on.
+    """Close the loop Pulumi ran the program on (pulumi.runtime.test runs it there).
 
     Left open, it is closed by its finaliser at interpreter exit, in whatever order
     the sockets of its self-pipe are finalised: after a failed deploy that printed

@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from infra.artifact import get_artifact
-from infra.config import NAMESPACE
+from infra.config import NAMESPACE, StackValues, parse_values
 from infra.config import StackConfig as ProgramConfig
 from infra.rehearsal import invoker
 from infra.rehearsal.engine import Aws, Created, EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
 from infra.rehearsal.localbucket import create_bucket
-from infra.rehearsal.program import StackConfig, load_stack_config, run_program, validate
+from infra.rehearsal.program import load_stack_config, run_program
 from infra.rehearsal.resources_s3 import apply_deferred_policies
 from localcloud.emulator import moto_server
 
@@ -209,8 +209,8 @@ def _rehearse(
         config = load_stack_config(project_dir, stack).with_values(overrides)
         # Validated as the program will validate it: a bad value fails here, naming
         # the key, before any build.
-        config, adopt = _rehearsal_config(config, validate(config), result, overrides)
-        cfg = validate(config)
+        config, adopt = _rehearsal_config(config, parse_values(config), result, overrides)
+        cfg = parse_values(config)
         step.detail = f"{len(config.values)} keys"
 
     with runner.step("package") as step:
@@ -260,8 +260,8 @@ def _show_emulator_log(runner: _Runner, log: Path, lines: int = 15) -> None:
 
 
 def _rehearsal_config(
-    config: StackConfig, cfg: ProgramConfig, result: Result, overrides: dict[str, Any]
-) -> tuple[StackConfig, str | None]:
+    config: StackValues, cfg: ProgramConfig, result: Result, overrides: dict[str, Any]
+) -> tuple[StackValues, str | None]:
     """The stack's config as rehearsed, and the bucket to pre-create (adopt mode)."""
     adopt = None
     owner_key = f"{NAMESPACE}:bucketOwner"
@@ -321,7 +321,7 @@ def _package_summary(artifact: Any) -> dict[str, Any]:
 
 
 def _deploy(
-    project_dir: Path, config: StackConfig, artifact: Any, mocks: EmulatorMocks, runner: _Runner
+    project_dir: Path, config: StackValues, artifact: Any, mocks: EmulatorMocks, runner: _Runner
 ) -> dict[str, Any]:
     result = runner.result
     with runner.step("deploy") as step:

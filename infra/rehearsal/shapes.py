@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 # How Pulumi marks a secret on the wire: {_SIG_KEY: _SECRET_SIG, "value": ...}.
+# No public API exists for it (pulumi exports no way to tell a wrapped secret apart).
 from pulumi.runtime.rpc import _special_secret_sig as _SECRET_SIG
 from pulumi.runtime.rpc import _special_sig_key as _SIG_KEY
 

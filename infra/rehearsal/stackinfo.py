@@ -2,12 +2,13 @@
 scripts/deploy.sh needs before Pulumi runs (to build the matching package and to
 name the function in the rollback hint), as `key=value` lines.
 
-Read from Pulumi.yaml and Pulumi.<stack>.yaml (infra.stackfile) and validated the way
-the program validates them, so a bad value fails here, naming the key, before any build.
+Read from Pulumi.yaml and Pulumi.<stack>.yaml and validated the way the program
+validates them (infra.config, the one reader), so a bad value fails here, naming the
+key, before any build.
 
 `--config KEY=VALUE` (repeatable) lays values over the stack's exactly as the
-rehearsal's own `--config` does (infra.rehearsal.program), so `deploy.sh --local
---config runtime=python3.11` builds the package the rehearsal will deploy.
+rehearsal's own `--config` does, so `deploy.sh --local --config runtime=python3.11`
+builds the package the rehearsal will deploy.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from infra.config import ConfigError, StackConfig, load_stack_file
-from infra.rehearsal.errors import RehearsalError
-from infra.rehearsal.program import load_stack_config, parse_overrides, validate
+from infra.config import ConfigError, parse_overrides, parse_values, read_stack_file
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -26,13 +25,9 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 def stack_info(
     project_dir: Path, stack: str, overrides: dict[str, str] | None = None
 ) -> dict[str, str]:
-    cfg: StackConfig
-    if overrides:
-        # The rehearsal's reading (deploy.sh takes --config with --local only).
-        cfg = validate(load_stack_config(project_dir, stack).with_values(overrides))
-    else:
-        # Encrypted values count as set: a real deploy has the CLI decrypt them.
-        cfg, _ = load_stack_file(stack, project_dir)
+    # deploy.sh takes --config with --local only. Encrypted values count as set: a real
+    # deploy has the CLI decrypt them.
+    cfg = parse_values(read_stack_file(project_dir, stack).with_values(overrides or {}))
     return {
         "environment": cfg.environment,
         "runtime": cfg.runtime,
@@ -56,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         info = stack_info(args.project_dir, args.stack, parse_overrides(args.config))
-    except (ConfigError, RehearsalError) as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for key, value in info.items():

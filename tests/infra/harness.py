@@ -1,7 +1,7 @@
 """Harness: run the real program (`__main__.py`) under Pulumi mocks, once per stack YAML.
 
 `run_program("dev")` loads `Pulumi.yaml` and `Pulumi.dev.yaml` for real
-(infra.stackfile), sets their config the way the CLI passes it (every declared
+(infra.config.read_stack_file), sets their config the way the CLI passes it (every declared
 default too; strings, with arrays and objects as JSON), points
 CTB_ARTIFACT_MANIFEST at a small prebuilt package, runs the program inside a
 `@pulumi.runtime.test` function that returns every export (so the engine waits for
@@ -26,7 +26,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 
-from infra.stackfile import config_string, read_stack_file
+from infra.config import config_string, read_stack_file
 from lambda_pkg.artifact import Artifact, write_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,9 @@ REGION = "us-east-1"
 ORG = "acme"
 
 
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # pulumi.runtime.rpc._special_secret_sig
+# How a secret input reaches the mocks: pulumi.runtime.rpc._special_secret_sig, which
+# pulumi does not export (no public API tells a wrapped secret apart), so it is spelled out.
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 
 
 @dataclass
@@ -89,7 +91,7 @@ class ProgramRun:
         return found[0]
 
 
-def _fake_outputs(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+def _fake_outputs(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     """What AWS would add to the inputs: the ids and ARNs the program reads back."""
     out = dict(args.inputs)
     name = args.inputs.get("name") or args.name
@@ -107,6 +109,8 @@ def _fake_outputs(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         out["arn"] = arn.format("lambda", f"function:{args.inputs['functionName']}:{name}")
     elif t == "aws:lambda/layerVersion:LayerVersion":
         out["arn"] = arn.format("lambda", f"layer:{args.inputs['layerName']}:1")
+        # Lambda's CodeSha256 of the published zip: the uploaded one's, when all is well.
+        out["codeSha256"] = args.inputs.get("sourceCodeHash")
     elif t == "aws:iam/role:Role":
         out["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{name}"
     elif t == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
@@ -124,19 +128,26 @@ def _fake_outputs(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self, existing_buckets: set[str], run: ProgramRun):
+    def __init__(
+        self,
+        existing_buckets: set[str],
+        run: ProgramRun,
+        outputs: dict[str, dict[str, Any]] | None = None,
+    ):
         self.resources = run.resources
         self.pending: dict[tuple[str, str], Recorded] = {}
         self.calls = run.calls
         self.existing_buckets = existing_buckets
+        # By resource type: outputs AWS reports differently from the usual (a test's case).
+        self.outputs = outputs or {}
 
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         # Held until the monitor has the engine request too (RecordingMonitor): a run
         # that fails part-way must not list a resource whose registration never ended.
         self.pending[(args.typ, args.name)] = Recorded(args.typ, args.name, dict(args.inputs))
-        return f"{args.name}-id", _fake_outputs(args)
+        return f"{args.name}-id", {**_fake_outputs(args), **self.outputs.get(args.typ, {})}
 
-    def call(self, args: pulumi_mocks.MockCallArgs):
+    def call(self, args: pulumi.runtime.MockCallArgs):
         self.calls.append((args.token, dict(args.args)))
         if args.token == "aws:s3/getBucket:getBucket":
             bucket = args.args["bucket"]
@@ -148,7 +159,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """Keeps the resource options that only the engine request carries."""
+    """Keeps the resource options that only the engine request carries.
+
+    Mocks never see resource options (protect, retainOnDelete, parent, dependencies),
+    and pulumi exports no public monitor to hook, so this subclasses the mocks' own
+    monitor (pulumi.runtime.mocks.MockMonitor) and reads the gRPC request it gets."""
 
     def __init__(self, mocks: RecordingMocks):
         super().__init__(mocks)
@@ -174,9 +189,9 @@ def is_secret(value: Any) -> bool:
 
 def stack_config(stack: str) -> dict[str, str]:
     """The stack's config as the CLI hands it to the program: Pulumi.yaml's defaults
-    overlaid with Pulumi.<stack>.yaml, qualified keys, string values (infra.stackfile)."""
+    overlaid with Pulumi.<stack>.yaml, qualified keys, string values (read_stack_file)."""
     stack_file = read_stack_file(ROOT, stack)
-    assert not stack_file.secure_keys, "a shipped stack file holds no encrypted value"
+    assert not stack_file.encrypted_keys, "a shipped stack file holds no encrypted value"
     return dict(stack_file.values)
 
 
@@ -230,15 +245,17 @@ def run_under_mocks(
     secret_keys: list[str] | None = None,
     existing_buckets: set[str] | frozenset[str] = frozenset(),
     run: ProgramRun | None = None,
+    outputs: dict[str, dict[str, Any]] | None = None,
 ) -> ProgramRun:
     """Call `build()` under fresh mocks inside `@pulumi.runtime.test`, so the engine
     waits for every registration and for the Outputs `build` returns; their resolved
     values land in `run.outputs`. `run` (made here if not given) records every
     registration that ended, even when `build` raises."""
     run = run if run is not None else ProgramRun([], [])
-    mocks = RecordingMocks(set(existing_buckets), run)
+    mocks = RecordingMocks(set(existing_buckets), run, outputs)
     # A fresh root stack and config per run: runtime state is process-global.
-    pulumi.runtime.settings.ROOT.set(None)
+    # reset_options drops the root stack; set_mocks below makes a new one.
+    pulumi.runtime.reset_options(project=PROJECT, stack=stack, preview=False, organization=ORG)
     pulumi.runtime.set_all_config(config or {}, secret_keys or [])
     pulumi.runtime.set_mocks(
         mocks,
@@ -282,16 +299,19 @@ def run_program(
     secrets: dict[str, str] | None = None,
     existing_buckets: set[str] | None = None,
     raises: type[BaseException] | None = None,
+    outputs: dict[str, dict[str, Any]] | None = None,
 ) -> ProgramRun:
-    """Run __main__.py for `stack` under mocks. `overrides`/`drop` use short key names.
+    """Run __main__.py for `stack` under mocks. `overrides`/`drop` use short key names
+    (an override may also be qualified, `aws:region`).
 
+    `outputs` (by resource type) replaces outputs the mocks would report, as AWS might.
     `manifest=None` leaves CTB_ARTIFACT_MANIFEST unset: the program then calls the
     packager's cached build itself (the benchmark's case).
     With `raises`, the run must fail with that exception (kept in `run.error`), and
     `run.resources` shows what had been registered by then."""
     config = {k: v for k, v in stack_config(stack).items() if k.split(":", 1)[1] not in drop}
     for key, value in (overrides or {}).items():
-        config[f"{PROJECT}:{key}"] = config_string(value)
+        config[key if ":" in key else f"{PROJECT}:{key}"] = config_string(value)
     secret_keys = []
     for key, value in (secrets or {}).items():
         config[f"{PROJECT}:{key}"] = config_string(value)
@@ -306,14 +326,16 @@ def run_program(
 
     def program() -> dict[str, Any]:
         runpy.run_path(str(PROGRAM), run_name="__main__")
-        return pulumi.runtime.settings.get_root_resource().outputs
+        root = pulumi.runtime.get_root_resource()
+        assert root is not None
+        return getattr(root, "outputs", None) or {}
 
     run = ProgramRun([], [])
     try:
         with _manifest_env(manifest):
             run_under_mocks(
                 program, stack=stack, config=config, secret_keys=secret_keys,
-                existing_buckets=buckets, run=run,
+                existing_buckets=buckets, run=run, outputs=outputs,
             )  # fmt: skip
     except Exception as exc:
         if raises is None or not isinstance(exc, raises):

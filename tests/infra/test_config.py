@@ -34,7 +34,8 @@ def test_defaults_follow_the_design_table():
     assert cfg.schedule == "rate(15 minutes)"
     assert cfg.symbols == ("SPY", "QQQ", "AAPL")
     assert cfg.log_retention_days == 14
-    assert cfg.reserved_concurrency == 1
+    # Unreserved: a new account (quota 10) refuses any reservation (issue 10, section 5).
+    assert cfg.reserved_concurrency == -1
     assert cfg.dependency_layer is False
     assert cfg.market_data_api_key is None
     assert cfg.market_data_provider == "yfinance"
@@ -121,6 +122,21 @@ BAD_VALUES = [
     ("deployRoleArn", "my-role"),
     ("deploymentsPushToDeploy", "yes"),
     ("deploymentsPreviewPullRequests", "no"),
+    ("strategyEnabled", "maybe"),
+    ("strategy", "sma\ncrossover"),
+    ("strategyParams", "[1, 2]"),
+    ("barInterval", ""),
+    ("riskLimits", '{"maxOpenPositions": {"nested": 1}}'),
+    ("tradingMode", "paper\n"),
+    ("liveTrading", "yes"),
+    ("paperCash", "0"),
+    ("paperSlippageBps", "-1"),
+    ("paperFeeRate", "0.5"),
+    ("taskCpu", "300"),
+    ("taskMemory", "100"),
+    ("serviceBaseImage", "python:3.12-slim"),
+    ("serviceNetwork", "vpn"),
+    ("serviceSubnetIds", '["sg-0123abcd"]'),
 ]
 
 
@@ -256,7 +272,7 @@ def test_pulumi_yaml_declares_every_key_with_type_description_and_the_same_defau
     assert set(declared) == {k.name for k in KEYS}
     for key in KEYS:
         entry = declared[key.name]
-        if key.type == "object":
+        if key.type in ("object", "number"):  # no such type in a project file
             assert "type" not in entry, key.name
         else:
             assert entry["type"] == key.type, key.name

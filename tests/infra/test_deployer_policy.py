@@ -21,8 +21,8 @@ def allows(resources: list[str], arn: str) -> bool:
     [
         {"dependencyLayer": True},
         # The layer folder is fixed at lambda/<env>/layers/ (docs/CONTRACTS.md §4), so
-        # a package key in another folder leaves the layer outside the package's folder.
-        {"dependencyLayer": True, "lambdaS3Key": "lambda/custom/app.zip"},
+        # a package key in a folder below lambda/<env>/ leaves the layer outside it.
+        {"dependencyLayer": True, "lambdaS3Key": "lambda/dev/custom/app.zip"},
         {"dependencyLayer": True, "lambdaS3Key": "lambda/dev/sub/app.zip"},
     ],
 )
@@ -49,16 +49,17 @@ def test_the_layer_folder_is_added_only_when_outside_the_package_folder(layered_
     custom = run_program(
         "dev",
         layered_artifact.manifest_path,
-        overrides={"dependencyLayer": True, "lambdaS3Key": "lambda/custom/app.zip"},
+        overrides={"dependencyLayer": True, "lambdaS3Key": "lambda/dev/custom/app.zip"},
     )
     # Exactly the two folders: nothing wider than the layer folder itself.
     assert by_sid(custom.outputs["deployer_policy"])["PackageObjects"]["Resource"] == [
-        f"{bucket}/lambda/custom/*",
+        f"{bucket}/lambda/dev/custom/*",
         f"{bucket}/lambda/dev/layers/*",
     ]
 
 
 def test_without_a_layer_the_layer_folder_is_not_allowed(artifact):
-    run = run_program("dev", artifact.manifest_path, overrides={"lambdaS3Key": "lambda/x/app.zip"})
+    key = {"lambdaS3Key": "lambda/dev/x/app.zip"}
+    run = run_program("dev", artifact.manifest_path, overrides=key)
     resources = by_sid(run.outputs["deployer_policy"])["PackageObjects"]["Resource"]
-    assert resources == ["arn:aws:s3:::cloud-trading-bot-lambda-deployment-m6x4p8e/lambda/x/*"]
+    assert resources == ["arn:aws:s3:::cloud-trading-bot-lambda-deployment-m6x4p8e/lambda/dev/x/*"]

@@ -11,8 +11,10 @@ import json
 
 import pytest
 
-from infra.config import SUPPORTED_RUNTIMES, ConfigError
+from infra.config import ConfigError
 from infra.names import layer_key
+from infra.package import LayerMismatch
+from lambda_pkg.limits import RUNTIMES
 from tests.infra.harness import (
     SHIPPED_STACKS,
     is_secret,
@@ -73,9 +75,21 @@ def owner_run(owner_runs, stack):
 # ---- structure
 
 
+# What outlives a destroyed stack: the shared bucket and every setting on it (deleting
+# BucketVersioning would suspend versioning under the other stacks' pinned packages),
+# and an account's OIDC provider.
+BUCKET_SETTINGS = {
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+}
 RETAINED_TYPES = {
     "aws:s3/bucket:Bucket",
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
+    *BUCKET_SETTINGS,
 }
 
 
@@ -151,6 +165,8 @@ def test_object_key_version_and_hash_are_what_the_function_deploys(run, stack, a
     assert function["s3ObjectVersion"] == run.outputs["package_version"]
     assert function["s3ObjectVersion"].startswith("version-")
     assert function["sourceCodeHash"] == artifact.sha256_b64
+    # Lambda's own CodeSha256 of the zip: what drift detection compares with AWS.
+    assert function["codeSha256"] == artifact.sha256_b64
     assert obj.inputs["source"].path == str(artifact.path)
     assert obj.inputs["checksumAlgorithm"] == "SHA256"
     assert obj.inputs["metadata"] == artifact.metadata()
@@ -165,7 +181,8 @@ def test_function_settings_come_from_the_config(run, stack):
     assert function["architectures"] == ["x86_64"]
     assert function["memorySize"] == 512
     assert function["timeout"] == 300
-    assert function["reservedConcurrentExecutions"] == 1
+    # Unreserved by default: a new account (concurrency quota 10) refuses any reservation.
+    assert function["reservedConcurrentExecutions"] == -1
     assert function["loggingConfig"]["logFormat"] == "JSON"
     # dev's stack file sets DEBUG; prod keeps the default
     level = {"dev": "DEBUG", "prod": "INFO"}[stack]
@@ -179,7 +196,7 @@ def test_every_function_setting_reaches_aws_when_not_the_default(tmp_path):
     overrides = {
         "memorySize": 1024,
         "timeout": 60,
-        "reservedConcurrency": -1,
+        "reservedConcurrency": 5,
         "logLevel": "WARNING",
         "maxRetryAttempts": 0,
         "maxEventAgeSeconds": 3600,
@@ -194,7 +211,7 @@ def test_every_function_setting_reaches_aws_when_not_the_default(tmp_path):
     function = run.one("aws:lambda/function:Function").inputs
     assert (function["runtime"], function["architectures"]) == ("python3.13", ["arm64"])
     assert (function["memorySize"], function["timeout"]) == (1024, 60)
-    assert function["reservedConcurrentExecutions"] == -1
+    assert function["reservedConcurrentExecutions"] == 5
     # Lambda's log-level filter spells WARNING as WARN; the runtime reads Python's name
     assert function["loggingConfig"]["applicationLogLevel"] == "WARN"
     env = function["environment"]["variables"]
@@ -278,7 +295,7 @@ def test_lambda_1_only_the_schedule_rule_may_invoke(run):
 
 
 def test_lambda_2_supported_runtime(run):
-    assert run.one("aws:lambda/function:Function").inputs["runtime"] in SUPPORTED_RUNTIMES
+    assert run.one("aws:lambda/function:Function").inputs["runtime"] in RUNTIMES
 
 
 def test_lambda_6_every_taggable_resource_is_tagged(run, stack):
@@ -399,6 +416,17 @@ def test_s3_14_versioning_enabled_before_the_upload(owner_run):
     assert owner_run.depends_on(upload, versioning)
 
 
+def test_every_bucket_setting_is_retained_when_the_owner_stack_is_destroyed(owner_run):
+    # GIVEN the owner stack WHEN it is destroyed (after unprotecting the bucket)
+    # THEN none of the bucket's settings is deleted under the other stacks
+    settings = [r for r in owner_run.resources if r.type in BUCKET_SETTINGS]
+    assert {r.type for r in settings} == BUCKET_SETTINGS
+    for resource in settings:
+        assert resource.retain_on_delete, resource.type
+        # Only the bucket is protected: unprotecting it is the one step to delete it all.
+        assert not resource.protect, resource.type
+
+
 def test_owner_bucket_is_protected_retained_and_aes256_by_default(owner_run):
     bucket = owner_run.one("aws:s3/bucket:Bucket")
     assert bucket.inputs["bucket"] == BUCKET
@@ -447,6 +475,17 @@ def test_lifecycle_settings_on_an_adopting_stack_are_reported_not_ignored(artifa
     assert run.outputs["bucket_name"] == BUCKET
 
 
+def test_an_environment_other_than_the_stack_name_is_reported(artifact, caplog):
+    # GIVEN the dev stack set to deploy environment "prod"
+    with caplog.at_level("WARNING"):
+        run = run_program("dev", artifact.manifest_path, overrides={"environment": "prod"})
+    # THEN the preview says whose resources this stack now manages
+    (message,) = _warnings(caplog)
+    assert "environment = 'prod' differs from the stack name 'dev'" in message
+    assert "market_data_fetcher-prod" in message
+    assert run.outputs["function_name"] == "market_data_fetcher-prod"
+
+
 @pytest.mark.parametrize("stack_name", SHIPPED_STACKS)
 def test_shipped_stacks_preview_without_warnings(artifact, caplog, stack_name):
     # prod owns the bucket (its rules apply); dev leaves the rules at their defaults
@@ -486,12 +525,30 @@ def test_dependency_layer_is_uploaded_published_and_attached(layered_artifact):
     assert layer["s3Key"] == key
     assert layer["s3ObjectVersion"].startswith("version-")
     assert layer["sourceCodeHash"] == layer_zip.sha256_b64
+    # A new dependency set publishes a new version; the old one stays for rollbacks.
+    assert layer["skipDestroy"] is True
     assert layer["compatibleRuntimes"] == ["python3.12"]
     function = run.one("aws:lambda/function:Function").inputs
     assert function["layers"] == [
         "arn:aws:lambda:us-east-1:123456789012:layer:market_data_fetcher-dev-deps:1"
     ]
     assert "PublishLayer" in by_sid(run.outputs["deployer_policy"])
+
+
+def test_a_layer_published_from_other_bytes_is_never_attached(layered_artifact):
+    # GIVEN Lambda reports a CodeSha256 for the published layer that is not the built zip's
+    wrong = {"aws:lambda/layerVersion:LayerVersion": {"codeSha256": "A" * 43 + "="}}
+    run = run_program(
+        "dev",
+        layered_artifact.manifest_path,
+        overrides={"dependencyLayer": True},
+        outputs=wrong,
+        raises=LayerMismatch,
+    )
+    # THEN the update fails naming both hashes, and the function is never created
+    assert "A" * 43 + "=" in str(run.error)
+    assert layered_artifact.layer.sha256_b64 in str(run.error)
+    assert run.of_type("aws:lambda/function:Function") == []
 
 
 def test_api_key_becomes_a_secret_version_and_nothing_else(artifact):
@@ -538,11 +595,54 @@ def test_alarm_topic_is_notified(artifact):
         ("bucketName", "Bad_Bucket"),
         ("logRetentionDays", 10),
         ("schedule", "every day"),
+        # issue 10's hostile values, through the engine's config as the CLI passes it
+        ("environment", "dev\n"),
+        ("memorySize", "9" * 5000),
+        ("schedule", "cron(0 12 * * * *)"),
+        ("lambdaS3Key", "lambda/prod/lambda_deployment.zip"),
+        ("tags", {"environment": "spoofed"}),
+        ("taskMemory", 4096),
     ],
 )
 def test_bad_config_fails_the_preview_before_any_resource(artifact, key, value):
     run = run_program("dev", artifact.manifest_path, overrides={key: value}, raises=ConfigError)
     assert f"cloud-trading-bot:{key} = " in str(run.error)
+    # One problem, one line under the heading, naming the key the user set.
+    assert str(run.error).count("\n") == 1
+    assert run.resources == []
+
+
+def test_trading_problems_fail_the_preview_with_the_others(artifact):
+    # GIVEN live trading asked for on dev, and a memory size out of range
+    overrides = {"liveTrading": True, "tradingMode": "alpaca-live", "memorySize": 64}
+    run = run_program("dev", artifact.manifest_path, overrides=overrides, raises=ConfigError)
+    # THEN one error names both keys, before any resource exists
+    assert "cloud-trading-bot:liveTrading" in str(run.error)
+    assert "cloud-trading-bot:memorySize = '64'" in str(run.error)
+    assert run.resources == []
+
+
+def test_a_misspelt_namespace_fails_the_preview(artifact):
+    # GIVEN `cloud-trading-bots:memorySize` beside the real namespace's keys
+    run = run_program(
+        "dev",
+        artifact.manifest_path,
+        overrides={"cloud-trading-bots:memorySize": 1024},
+        raises=ConfigError,
+    )
+    assert "cloud-trading-bots: unknown config namespace; did you mean cloud-trading-bot" in str(
+        run.error
+    )
+    assert run.resources == []
+
+
+def test_the_stack_region_checks_the_arns(artifact):
+    # GIVEN a KMS key in another region than the stack's aws:region (us-east-1)
+    kms = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    run = run_program(
+        "prod", artifact.manifest_path, overrides={"kmsKeyArn": kms}, raises=ConfigError
+    )
+    assert "must be in the stack's region us-east-1" in str(run.error)
     assert run.resources == []
 
 

@@ -19,7 +19,18 @@ VARIANTS: list[tuple[str, dict, dict]] = [
     ("dev", {"bucketOwner": True}, {}),
     ("dev", {"bucketOwner": False}, {}),
     ("dev", {"dependencyLayer": True}, {}),
-    ("dev", {"kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/" + "0" * 32}, {}),
+    # A KMS key id is a UUID (or mrk- and 32 hex digits); the config refuses anything else.
+    (
+        "dev",
+        {
+            "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/"
+            + "0" * 8
+            + "-0000" * 3
+            + "-"
+            + "0" * 12
+        },
+        {},
+    ),
     ("dev", {"alarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms"}, {}),
     ("dev", {"schedule": ""}, {}),
     (
