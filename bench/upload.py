@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lambda_pkg import upload as up  # noqa: E402
-from lambda_pkg.awsclient import Aws, AwsSettings  # noqa: E402
 from localcloud.emulator import EMULATOR_ENV, moto_server  # noqa: E402
+from ops import upload as up  # noqa: E402
+from ops.session import Aws, AwsSettings  # noqa: E402
 
 KEY = "lambda/bench/lambda_deployment.zip"
 

@@ -1,7 +1,7 @@
 """`python -m lambda_pkg <command>`: routes each command to the module that owns it.
 
 build, verify                                  -> lambda_pkg.cli       (packaging)
-upload, rollback, status, invoke, coldstarts   -> lambda_pkg.ops_cli   (operating)
+upload, rollback, status, invoke, coldstarts   -> ops.cli   (operating)
 """
 
 import sys
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return cli.main(argv)
     if command in OPERATING:
-        from lambda_pkg import ops_cli
+        from ops import cli as ops_cli
 
         return ops_cli.main(argv)
     commands = ", ".join(sorted(PACKAGING) + sorted(OPERATING))

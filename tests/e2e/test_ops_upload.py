@@ -131,7 +131,7 @@ def test_status_and_rollback_over_http(server, s3, tmp_path, monkeypatch):
     client, bucket = s3
     for key, value in EMULATOR_ENV.items():
         monkeypatch.setenv(key, value)
-    from lambda_pkg.ops_cli import main
+    from ops.cli import main
 
     iam = boto3.client("iam", endpoint_url=server)
     role = iam.create_role(
@@ -162,8 +162,8 @@ def test_status_and_rollback_over_http(server, s3, tmp_path, monkeypatch):
     assert lam.get_alias(FunctionName=function, Name="live")["FunctionVersion"] == "1"
     versions = client.list_object_versions(Bucket=bucket, Prefix=KEY)["Versions"]
     (oldest,) = [v["VersionId"] for v in versions if not v["IsLatest"]]
-    from lambda_pkg import operate
-    from lambda_pkg.awsclient import Aws, AwsSettings
+    from ops import rollback as operate
+    from ops.session import Aws, AwsSettings
 
     aws = Aws(AwsSettings("us-east-1", server))
     st = operate.status(aws.client("lambda"), function, s3=aws.client("s3"), bucket=bucket, key=KEY)
@@ -224,9 +224,9 @@ def test_multipart_to_an_unversioned_bucket_over_http(server, tmp_path, versioni
     assert second.returncode == 0, second.stderr
     assert "unchanged" in second.stdout
     # AND status finds the (unversioned) object that holds a function's code
-    from lambda_pkg import operate
     from lambda_pkg.artifact import hex_to_b64, sha256_file
-    from lambda_pkg.awsclient import Aws, AwsSettings
+    from ops import rollback as operate
+    from ops.session import Aws, AwsSettings
 
     s3 = Aws(AwsSettings("us-east-1", server)).client("s3")
     found = operate.find_s3_version(s3, bucket, KEY, hex_to_b64(sha256_file(zip_path)))

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambda_pkg.awsclient import RetryingClient
+from ops.session import RetryingClient
 from tests.unit.ops.helpers import BUCKET, make_zip
 
 

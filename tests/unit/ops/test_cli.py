@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lambda_pkg import awsclient
-from lambda_pkg.ops_cli import main
+from ops import session as awsclient
+from ops.cli import main
 
 
 @pytest.fixture
@@ -13,8 +13,8 @@ def broken_rollback(monkeypatch):
     def boom(*_a, **_k):
         raise RuntimeError("something\nunexpected")
 
-    monkeypatch.setattr("lambda_pkg.operate.rollback", boom)
-    monkeypatch.setattr("lambda_pkg.awsclient.Aws.client", lambda self, _s: object())
+    monkeypatch.setattr("ops.rollback.rollback", boom)
+    monkeypatch.setattr("ops.session.Aws.client", lambda self, _s: object())
 
 
 def test_unexpected_error_is_one_line_and_exit_1(broken_rollback, monkeypatch, capsys):
@@ -28,7 +28,8 @@ def test_unexpected_error_is_one_line_and_exit_1(broken_rollback, monkeypatch, c
 
 
 def test_both_command_lines_report_failures_the_same_way(monkeypatch, capsys):
-    from lambda_pkg import cli, ops_cli
+    from lambda_pkg import cli
+    from ops import cli as ops_cli
 
     # One parser class: a bad command line is one UserError line, exit 2, in both.
     assert type(cli._parser()) is type(ops_cli.build_parser())
@@ -58,8 +59,8 @@ def test_every_command_has_help(command, capsys):
 
 
 def test_upload_defaults_are_the_uploaders_own_constants():
-    from lambda_pkg.ops_cli import build_parser
-    from lambda_pkg.upload import MULTIPART_THRESHOLD, PART_SIZE
+    from ops.cli import build_parser
+    from ops.upload import MULTIPART_THRESHOLD, PART_SIZE
 
     args = build_parser().parse_args(["upload", "a.zip", "b", "lambda/dev/a.zip"])
     assert args.multipart_threshold_mib == MULTIPART_THRESHOLD

@@ -8,9 +8,9 @@ import time
 import boto3
 import pytest
 
-from lambda_pkg.coldstarts import parse_report, parse_since, percentile
 from lambda_pkg.errors import UserError
-from lambda_pkg.ops_cli import main
+from ops.cli import main
+from ops.coldstarts import parse_report, parse_since, percentile
 
 FUNCTION = "market_data_fetcher-dev"
 GROUP = f"/aws/lambda/{FUNCTION}"
@@ -116,6 +116,6 @@ def test_coldstarts_missing_log_group(aws, capsys):
 
 
 def test_coldstarts_bad_since_fails_before_any_call(capsys, monkeypatch):
-    monkeypatch.setattr("lambda_pkg.awsclient.Aws.client", pytest.fail)
+    monkeypatch.setattr("ops.session.Aws.client", pytest.fail)
     assert main(["coldstarts", "--function", FUNCTION, "--since", "yesterday"]) == 2
     assert "--since 'yesterday'" in capsys.readouterr().err

@@ -14,10 +14,10 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import ANY, Stubber
 
-from lambda_pkg.awsclient import RetriesExhausted, RetryingClient, is_retryable
 from lambda_pkg.errors import UserError
-from lambda_pkg.ops_cli import main
-from lambda_pkg.upload import ChecksumMismatch, inspect_package, upload
+from ops.cli import main
+from ops.session import RetriesExhausted, RetryingClient, is_retryable
+from ops.upload import ChecksumMismatch, inspect_package, upload
 from tests.unit.ops.helpers import BUCKET, KEY, make_zip
 
 WRONG = base64.b64encode(b"\0" * 32).decode()

@@ -12,11 +12,11 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from lambda_pkg import operate
-from lambda_pkg.awsclient import RetryingClient
 from lambda_pkg.errors import UserError
-from lambda_pkg.ops_cli import main
-from lambda_pkg.upload import inspect_package, upload
+from ops import rollback as operate
+from ops.cli import main
+from ops.session import RetryingClient
+from ops.upload import inspect_package, upload
 from tests.unit.ops.helpers import BUCKET, KEY, write_test_manifest, zip_bytes
 
 FUNCTION = "market_data_fetcher-dev"
@@ -231,7 +231,7 @@ def _stub_invoke(monkeypatch, response):
     stub = Stubber(client)
     stub.add_response("invoke", response)
     stub.activate()
-    monkeypatch.setattr("lambda_pkg.awsclient.Aws.client", lambda self, _s: RetryingClient(client))
+    monkeypatch.setattr("ops.session.Aws.client", lambda self, _s: RetryingClient(client))
     return stub
 
 
@@ -248,9 +248,7 @@ def test_invoke_sends_the_default_payload_and_prints_the_response(monkeypatch, c
             {"StatusCode": 200, "Payload": _payload({"statusCode": 200}), "ExecutedVersion": "3"},
             {"FunctionName": FUNCTION, "Payload": b'{"test": true}', "LogType": "Tail"},
         )
-        monkeypatch.setattr(
-            "lambda_pkg.awsclient.Aws.client", lambda self, _s: RetryingClient(client)
-        )
+        monkeypatch.setattr("ops.session.Aws.client", lambda self, _s: RetryingClient(client))
         assert main(["invoke", "--function", FUNCTION]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out) == {"statusCode": 200}
@@ -277,7 +275,7 @@ def test_invoke_function_error_exits_non_zero(monkeypatch, capsys):
 
 
 def test_invoke_rejects_bad_json_before_any_call(monkeypatch, capsys):
-    monkeypatch.setattr("lambda_pkg.awsclient.Aws.client", pytest.fail)
+    monkeypatch.setattr("ops.session.Aws.client", pytest.fail)
     assert main(["invoke", "--function", FUNCTION, "--payload", "{test"]) == 2
     assert "--payload: not valid JSON" in capsys.readouterr().err
 

@@ -10,8 +10,8 @@ import boto3
 import pytest
 
 from lambda_pkg import BUILDER_VERSION
-from lambda_pkg.ops_cli import main
-from lambda_pkg.upload import (
+from ops.cli import main
+from ops.upload import (
     Progress,
     composite_sha256,
     hash_file,
@@ -191,7 +191,7 @@ def test_cli_reports_interrupt_with_exit_130(bucket, tmp_path, monkeypatch, caps
     def boom(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("lambda_pkg.upload._put_single", boom)
+    monkeypatch.setattr("ops.upload._put_single", boom)
     assert main(["upload", str(package), bucket, KEY]) == 130
     assert "interrupted" in capsys.readouterr().err
 

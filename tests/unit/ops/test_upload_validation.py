@@ -7,10 +7,10 @@ import pytest
 from botocore.stub import Stubber
 
 from lambda_pkg import limits
-from lambda_pkg.awsclient import RetryingClient
 from lambda_pkg.errors import UserError
-from lambda_pkg.ops_cli import main
-from lambda_pkg.upload import check_bucket
+from ops.cli import main
+from ops.session import RetryingClient
+from ops.upload import check_bucket
 from tests.unit.ops.helpers import BUCKET, KEY, make_zip, write_test_manifest
 
 

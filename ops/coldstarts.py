@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_pkg.awsclient import error_code
 from lambda_pkg.errors import UserError
+from ops.session import error_code
 
 _SINCE = re.compile(r"^(\d+)([mhd])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}

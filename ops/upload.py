@@ -22,8 +22,8 @@ from urllib.parse import urlencode
 
 from lambda_pkg import BUILDER_VERSION, limits
 from lambda_pkg.artifact import find_manifest, hex_to_b64, load_manifest
-from lambda_pkg.awsclient import error_code
 from lambda_pkg.errors import UserError
+from ops.session import error_code
 
 MiB = 1024 * 1024
 # Above this size the file goes up in parts: a failed part is retried alone, and

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lambda_pkg import awsclient
-from lambda_pkg.awsclient import Aws, AwsSettings, RetriesExhausted, redact
+from ops import session as awsclient
+from ops.session import Aws, AwsSettings, RetriesExhausted, redact
 
 
 class _Flaky(BaseHTTPRequestHandler):
@@ -130,7 +130,7 @@ def _closed_port() -> int:
 
 
 def test_an_unreachable_endpoint_is_one_user_error_line(tmp_path, capsys, monkeypatch):
-    from lambda_pkg.ops_cli import main
+    from ops.cli import main
     from tests.unit.ops.helpers import KEY, make_zip
 
     monkeypatch.setattr(awsclient, "BASE_DELAY", 0.001)
@@ -148,7 +148,7 @@ def test_an_unreachable_endpoint_is_one_user_error_line(tmp_path, capsys, monkey
 
 @pytest.mark.parametrize("url", ["notaurl", "ftp://host", "127.0.0.1:5000", "http://"])
 def test_a_malformed_endpoint_url_is_refused_before_any_call(url, capsys):
-    from lambda_pkg.ops_cli import main
+    from ops.cli import main
 
     assert main(["rollback", "--function", "f", "--endpoint-url", url]) == 2
     err = capsys.readouterr().err
@@ -159,7 +159,7 @@ def test_a_malformed_endpoint_url_is_refused_before_any_call(url, capsys):
 def test_an_unexpected_aws_error_names_the_call_on_one_line(monkeypatch, capsys):
     from botocore.exceptions import ClientError
 
-    from lambda_pkg.ops_cli import main
+    from ops.cli import main
 
     def bad_request(*_a, **_k):
         raise ClientError(
@@ -168,7 +168,7 @@ def test_an_unexpected_aws_error_names_the_call_on_one_line(monkeypatch, capsys)
             "ListVersionsByFunction",
         )  # fmt: skip
 
-    monkeypatch.setattr("lambda_pkg.operate.rollback", bad_request)
+    monkeypatch.setattr("ops.rollback.rollback", bad_request)
     monkeypatch.delenv("DEBUG", raising=False)
     assert main(["rollback", "--function", "f"]) == 1
     assert capsys.readouterr().err == (

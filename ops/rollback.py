@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambda_pkg.artifact import hex_to_b64
-from lambda_pkg.awsclient import error_code
 from lambda_pkg.errors import UserError
+from ops.session import error_code
 
 DEFAULT_ALIAS = "live"
 DEFAULT_PAYLOAD = {"test": True}

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from lambda_pkg import limits
-from lambda_pkg.awsclient import DEFAULT_MAX_ATTEMPTS
 from lambda_pkg.errors import OneLineParser, UserError, describe, one_line, report_failure
-from lambda_pkg.upload import MULTIPART_THRESHOLD, PART_SIZE, S3_MIN_PART, MiB
+from ops.session import DEFAULT_MAX_ATTEMPTS
+from ops.upload import MULTIPART_THRESHOLD, PART_SIZE, S3_MIN_PART, MiB
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _aws(args: argparse.Namespace):
-    from lambda_pkg.awsclient import Aws, AwsSettings
+    from ops.session import Aws, AwsSettings
 
     if args.max_attempts < 1 or args.max_attempts > 20:
         raise UserError(f"--max-attempts {args.max_attempts}: use 1 to 20")
@@ -159,7 +159,7 @@ def _warn(text: str) -> None:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    from lambda_pkg import upload as up
+    from ops import upload as up
 
     # Everything local first: nothing is sent before the input is known good.
     warnings = up.check_destination(args.bucket, args.key, allow_any_key=args.allow_any_key)
@@ -230,7 +230,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from lambda_pkg import operate
+    from ops import rollback as operate
 
     # A bad --steps/--to is refused before any AWS client exists (or is needed).
     operate.check_rollback_args(to=args.to, steps=args.steps)
@@ -248,8 +248,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from lambda_pkg import operate
     from lambda_pkg.artifact import load_manifest
+    from ops import rollback as operate
 
     if bool(args.bucket) != bool(args.key):
         raise UserError("status: --bucket and --key go together (the package's S3 location)")
@@ -289,7 +289,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    from lambda_pkg import operate
+    from ops import rollback as operate
 
     payload = operate.parse_payload(args.payload)
     lam = _aws(args).client("lambda")
@@ -317,7 +317,7 @@ def _pretty(body: str) -> str:
 
 
 def cmd_coldstarts(args: argparse.Namespace) -> int:
-    from lambda_pkg import coldstarts
+    from ops import coldstarts
 
     coldstarts.parse_since(args.since)  # a bad --since fails before any call
     logs = _aws(args).client("logs")
@@ -341,8 +341,8 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     from botocore.exceptions import ClientError
 
-    from lambda_pkg.awsclient import RetriesExhausted
-    from lambda_pkg.upload import ChecksumMismatch
+    from ops.session import RetriesExhausted
+    from ops.upload import ChecksumMismatch
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
