@@ -1,53 +1,66 @@
-"""`python -m lambda_pkg upload|rollback|status|invoke|coldstarts`: the operating commands.
+"""`python -m ops upload|status|rollback|invoke|coldstarts`: the command line.
 
+Every argument is checked here, before anything runs (ops.commands does the work).
 Results go to stdout, warnings and progress to stderr. A user error is one line
-and exit 2; a failed check (checksum, integrity, FunctionError) exits 1.
+and exit 2; a failed check (checksum, integrity, FunctionError) or the service's
+trouble exits 1; a signal exits 128 + its number. AWS errors are worded here, at
+the boundary, in one place (ops.failures).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from lambda_pkg import limits
-from lambda_pkg.errors import OneLineParser, UserError, describe, one_line, report_failure
-from ops.session import DEFAULT_MAX_ATTEMPTS
-from ops.upload import MULTIPART_THRESHOLD, PART_SIZE, S3_MIN_PART, MiB
+from lambda_pkg.errors import OneLineParser, UserError, describe, report_failure
+from ops.checksums import MULTIPART_THRESHOLD, PART_SIZE, S3_MIN_PART, MiB
+from ops.commands import COMMAND_HELP, COMMANDS
+from ops.session import DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT, CallLog
+
+PROG = "python -m ops"
+
+# Lambda's own name rules: a function name (or its ARN), an alias, a qualifier.
+_FUNCTION_RE = re.compile(
+    r"(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-9_-]{1,64}"
+)
+_ALIAS_RE = re.compile(r"(?!\d+$)[A-Za-z0-9_-]{1,128}")
+_QUALIFIER_RE = re.compile(r"\$LATEST|\d{1,10}|(?!\d+$)[A-Za-z0-9_-]{1,128}")
+_LOG_GROUP_RE = re.compile(r"[A-Za-z0-9_./#-]{1,512}")
+# botocore's own region rule, lower case: a malformed one never reaches a hostname.
+_REGION_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_PROFILE_RE = re.compile(r"[A-Za-z0-9_.+@=,:/-]{1,128}")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--region", help="AWS region (default: AWS_REGION / the profile's)")
-    parser.add_argument(
-        "--endpoint-url",
-        type=_endpoint_url,
-        metavar="URL",
-        help="send AWS calls here, e.g. a local emulator http://127.0.0.1:5000",
-    )
-    parser.add_argument(
-        "--max-attempts",
-        type=int,
-        default=DEFAULT_MAX_ATTEMPTS,
-        metavar="N",
-        help="attempts per AWS call for throttling/5xx/connection errors "
-        f"(default {DEFAULT_MAX_ATTEMPTS})",
-    )
+def _pattern(pattern: re.Pattern[str], what: str, *, empty: bool = False) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if (empty and text == "") or pattern.fullmatch(text):
+            return text
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+
+    return check
 
 
 def _endpoint_url(text: str) -> str:
     from urllib.parse import urlsplit
 
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # ValueError for a port that is not a number from 0 to 65535
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok or any(c.isspace() for c in text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an http(s) URL, e.g. http://127.0.0.1:5000"
         )
     return text
 
 
-def _positive_mib(text: str) -> int:
+def _mib(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -59,11 +72,74 @@ def _positive_mib(text: str) -> int:
     return value * MiB
 
 
-def build_parser() -> argparse.ArgumentParser:
-    root = OneLineParser(prog="python -m lambda_pkg")
-    sub = root.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+def _bounded(flag: str, low: int, high: int) -> Callable[[str], int]:
+    def check(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{flag} {value}: use {low} to {high}")
+        return value
 
-    up = sub.add_parser("upload", help="validate, upload and verify a package in S3")
+    return check
+
+
+_function = _pattern(_FUNCTION_RE, "a Lambda function name (1-64 letters, digits, - and _) or ARN")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--region",
+        type=_pattern(_REGION_RE, "a region name such as us-east-1"),
+        help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's)",
+    )
+    parser.add_argument(
+        "--endpoint-url",
+        type=_endpoint_url,
+        metavar="URL",
+        help="send AWS calls here, e.g. a local emulator http://127.0.0.1:5000 "
+        "(default: AWS_ENDPOINT_URL, else AWS)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=_pattern(_PROFILE_RE, "a profile name"),
+        help="a profile from ~/.aws/config (default: AWS_PROFILE)",
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=_bounded("--max-attempts", 1, MAX_ATTEMPTS_LIMIT),
+        default=DEFAULT_MAX_ATTEMPTS,
+        metavar="N",
+        help="attempts per AWS call for throttling/5xx/connection errors, botocore's "
+        f"standard retry mode (default {DEFAULT_MAX_ATTEMPTS})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    commands = "\n".join(f"  {name:<12}{text}" for name, text in COMMAND_HELP.items())
+    root = OneLineParser(
+        prog=PROG,
+        usage=f"{PROG} COMMAND [options]",
+        description="Operate the deployed Lambda function and its package in S3.",
+        epilog=f"commands:\n{commands}\n\n{PROG} COMMAND --help shows a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # The command list is the epilog above: argparse's own wraps long names badly.
+    sub = root.add_subparsers(
+        dest="command",
+        required=True,
+        parser_class=OneLineParser,
+        metavar="COMMAND",
+        help=argparse.SUPPRESS,
+    )
+
+    def command(name: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, prog=f"{PROG} {name}", help=COMMAND_HELP[name], description=COMMAND_HELP[name]
+        )
+
+    up = command("upload")
     up.add_argument("zip", metavar="ZIP", type=Path, help="the package, e.g. from lambda_pkg build")
     up.add_argument("bucket", metavar="BUCKET", help="the bucket name, without s3://")
     up.add_argument("key", metavar="KEY", help="e.g. lambda/dev/lambda_deployment.zip")
@@ -85,36 +161,49 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--allow-any-key",
         action="store_true",
-        help="only warn (instead of refusing) when KEY is not under lambda/",
+        help="only warn (instead of refusing) when KEY is not a package key under "
+        "lambda/<environment>/",
     )
     up.add_argument("--force", action="store_true", help="upload even if S3 has these bytes")
     up.add_argument(
         "--multipart-threshold-mib",
-        type=_positive_mib,
+        type=_mib,
         default=MULTIPART_THRESHOLD,
         metavar="N",
-        help=f"upload in parts above N MiB (default {MULTIPART_THRESHOLD // MiB})",
+        help=f"upload in parts from N MiB on (default {MULTIPART_THRESHOLD // MiB})",
     )
     up.add_argument(
         "--part-size-mib",
-        type=_positive_mib,
+        type=_mib,
         default=PART_SIZE,
         metavar="N",
         help=f"default {PART_SIZE // MiB}",
     )
+    up.add_argument(
+        "--max-concurrency",
+        type=_bounded("--max-concurrency", 1, 64),
+        default=10,
+        metavar="N",
+        help="parts sent at once (default 10, s3transfer's)",
+    )
     up.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    rb = sub.add_parser("rollback", help="move the alias to an earlier published version")
-    rb.add_argument("--function", required=True)
-    rb.add_argument("--alias", default="live")
+    rb = command("rollback")
+    rb.add_argument("--function", required=True, type=_function)
+    rb.add_argument("--alias", default="live", type=_pattern(_ALIAS_RE, "an alias name"))
     which = rb.add_mutually_exclusive_group()
     which.add_argument("--to", type=int, metavar="VERSION")
     which.add_argument("--steps", type=int, default=1)
     _common(rb)
 
-    st = sub.add_parser("status", help="alias -> version -> CodeSha256 -> S3 object version")
-    st.add_argument("--function", required=True)
-    st.add_argument("--alias", default="live", help="'' to show $LATEST")
+    st = command("status")
+    st.add_argument("--function", required=True, type=_function)
+    st.add_argument(
+        "--alias",
+        default="live",
+        type=_pattern(_ALIAS_RE, "an alias name", empty=True),
+        help="'' to show $LATEST",
+    )
     st.add_argument("--bucket", help="with --key: find the S3 object version the code came from")
     st.add_argument("--key")
     st.add_argument(
@@ -123,252 +212,65 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     _common(st)
 
-    iv = sub.add_parser("invoke", help="invoke the function once and print its response")
-    iv.add_argument("--function", required=True)
+    iv = command("invoke")
+    iv.add_argument("--function", required=True, type=_function)
     iv.add_argument("--payload", help='JSON event (default {"test": true})')
-    iv.add_argument("--qualifier", help="version or alias (default: unqualified, $LATEST)")
+    iv.add_argument(
+        "--qualifier",
+        type=_pattern(_QUALIFIER_RE, "a version number, $LATEST or an alias"),
+        help="version or alias (default: unqualified, $LATEST)",
+    )
     iv.add_argument("--logs", action="store_true", help="also print the last 4 KB of its log")
     _common(iv)
 
-    cs = sub.add_parser("coldstarts", help="count and percentiles of cold starts from REPORT lines")
-    cs.add_argument("--function", required=True)
+    cs = command("coldstarts")
+    cs.add_argument("--function", required=True, type=_function)
     cs.add_argument("--since", default="24h", help="30m, 24h, 7d ... (default 24h)")
-    cs.add_argument("--log-group", help="default /aws/lambda/<function>")
+    cs.add_argument(
+        "--log-group",
+        type=_pattern(_LOG_GROUP_RE, "a log group name"),
+        help="default /aws/lambda/<function>",
+    )
     cs.add_argument("--json", action="store_true")
     _common(cs)
     return root
 
 
-def _aws(args: argparse.Namespace):
-    from ops.session import Aws, AwsSettings
-
-    if args.max_attempts < 1 or args.max_attempts > 20:
-        raise UserError(f"--max-attempts {args.max_attempts}: use 1 to 20")
-    return Aws(AwsSettings(args.region, args.endpoint_url, args.max_attempts))
-
-
-def _out(text: str = "") -> None:
-    print(text)
-
-
-def _warn(text: str) -> None:
-    print(f"warning: {text}", file=sys.stderr)
-
-
-# --- commands -----------------------------------------------------------------------------
-
-
-def cmd_upload(args: argparse.Namespace) -> int:
-    from ops import upload as up
-
-    # Everything local first: nothing is sent before the input is known good.
-    warnings = up.check_destination(args.bucket, args.key, allow_any_key=args.allow_any_key)
-    pkg = up.inspect_package(
-        args.zip,
-        handler_file=args.handler_file,
-        runtime=args.runtime,
-        architecture=args.architecture,
-        manifest=args.manifest,
-        part_size=args.part_size_mib,
-        multipart_threshold=args.multipart_threshold_mib,
-    )
-    for warning in warnings:
-        _warn(warning)
-    aws = _aws(args)
-    s3 = aws.client("s3")
-    up.check_bucket(s3, args.bucket)
-    result = up.upload(
-        s3,
-        pkg,
-        args.bucket,
-        args.key,
-        multipart_threshold=args.multipart_threshold_mib,
-        part_size=args.part_size_mib,
-        force=args.force,
-        progress=up.Progress(pkg.size),
-    )
-    for warning in result.warnings:
-        _warn(warning)
-    if args.json:
-        _out(json.dumps(result.to_json(), indent=2))
-        return 0
-    if result.skipped:
-        _out(f"unchanged: {result.url} already holds sha256 {result.sha256}; sent 0 bytes")
-    else:
-        how = f"{result.parts} parts" if result.parts > 1 else "single PUT"
-        _out(f"uploaded {result.url} ({result.size / MiB:.1f} MiB, {how})")
-        _out(f"  verified    ChecksumSHA256 {result.checksum} matches the local file")
-    _out(f"  version id  {result.version_id or '(none: versioning is off)'}")
-    _out(f"  sha256      {result.sha256}")
-    _out(f"  CodeSha256  {result.sha256_b64}   (what Lambda will report)")
-    # CONTRACTS.md §4: the function of environment <env> is market_data_fetcher-<env>.
-    env = up.tags_for(result.key).get("environment")
-    function = f"market_data_fetcher-{env}" if env else "FUNCTION"
-    # The printed commands must work as printed: same region and endpoint as this run.
-    where = (f" --region {args.region}" if args.region else "") + (
-        f" --endpoint-url {args.endpoint_url}" if args.endpoint_url else ""
-    )
-    version = f" --s3-object-version {result.version_id}" if result.version_id else ""
-    _out("next steps:")
-    target = "this exact object version" if result.version_id else "this upload"
-    _out(f"  point the function at {target} (then test it):")
-    _out(
-        f"    aws lambda update-function-code --function-name {function} "
-        f"--s3-bucket {result.bucket} --s3-key {result.key}{version} --publish{where}"
-    )
-    _out(
-        f"    python -m lambda_pkg status --function {function} --alias '' "
-        f"--bucket {result.bucket} --key {result.key}{where}"
-    )
-    _out(f"    python -m lambda_pkg invoke --function {function}{where}")
-    if env:
-        _out(
-            f"  or deploy with the stack, which uploads and pins the package itself: "
-            f"scripts/deploy.sh --stack {env}"
-        )
-    return 0
-
-
-def cmd_rollback(args: argparse.Namespace) -> int:
-    from ops import rollback as operate
-
-    # A bad --steps/--to is refused before any AWS client exists (or is needed).
-    operate.check_rollback_args(to=args.to, steps=args.steps)
-    lam = _aws(args).client("lambda")
-    done = operate.rollback(lam, args.function, alias=args.alias, to=args.to, steps=args.steps)
-    _out(
-        f"rolled back {done.function} alias {done.alias}: version {done.from_version} -> "
-        f"{done.to_version} (CodeSha256 {done.code_sha256})"
-    )
-    _out(
-        f"  undo: python -m lambda_pkg rollback --function {done.function} "
-        f"--alias {done.alias} --to {done.from_version}"
-    )
-    return 0
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from lambda_pkg.artifact import load_manifest
-    from ops import rollback as operate
-
-    if bool(args.bucket) != bool(args.key):
-        raise UserError("status: --bucket and --key go together (the package's S3 location)")
-    manifest_b64 = None
-    if args.manifest:
-        # Only its sha256 is needed: CI may keep the manifest without the zip.
-        manifest_b64 = load_manifest(args.manifest, check=False).sha256_b64
-    aws = _aws(args)
-    lam = aws.client("lambda")
-    s3 = aws.client("s3") if args.bucket else None
-    st = operate.status(
-        lam,
-        args.function,
-        alias=args.alias or None,
-        s3=s3,
-        bucket=args.bucket,
-        key=args.key,
-        manifest_sha256_b64=manifest_b64,
-        manifest=str(args.manifest) if args.manifest else None,
-    )
-    if args.json:
-        _out(json.dumps(st.to_json(), indent=2))
-    else:
-        head = f"alias {st.alias} -> " if st.alias else ""
-        _out(f"{st.function}: {head}version {st.version}")
-        _out(
-            f"  CodeSha256  {st.code_sha256} ({st.code_size:,} bytes, modified {st.last_modified})"
-        )
-        if st.s3_version_id:
-            state = "current" if st.s3_is_latest else "noncurrent"
-            _out(f"  from        {st.s3_url} version {st.s3_version_id} ({state})")
-        if st.manifest_sha256_b64 and st.manifest_sha256_b64 == st.code_sha256:
-            _out(f"  integrity   OK: CodeSha256 equals the manifest's sha256_b64 ({st.manifest})")
-    for problem in st.problems:
-        print(f"error: {problem}", file=sys.stderr)
-    return 0 if st.ok else 1
-
-
-def cmd_invoke(args: argparse.Namespace) -> int:
-    from ops import rollback as operate
-
-    payload = operate.parse_payload(args.payload)
-    lam = _aws(args).client("lambda")
-    result = operate.invoke(lam, args.function, payload, qualifier=args.qualifier)
-    _out(_pretty(result.payload))
-    version = f", version {result.executed_version}" if result.executed_version else ""
-    print(f"status {result.status_code}{version}", file=sys.stderr)
-    if args.logs and result.log_tail:
-        print(result.log_tail, file=sys.stderr)
-    if result.function_error:
-        print(
-            f"error: the function failed ({result.function_error}); see the response above "
-            f"and its logs in /aws/lambda/{args.function}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-def _pretty(body: str) -> str:
-    try:
-        return json.dumps(json.loads(body), indent=2)
-    except ValueError:
-        return body
-
-
-def cmd_coldstarts(args: argparse.Namespace) -> int:
-    from ops import coldstarts
-
-    coldstarts.parse_since(args.since)  # a bad --since fails before any call
-    logs = _aws(args).client("logs")
-    result = coldstarts.coldstarts(logs, args.function, since=args.since, log_group=args.log_group)
-    if args.json:
-        _out(json.dumps(result.to_json(), indent=2))
-    else:
-        _out(coldstarts.format_table(result))
-    return 0
-
-
-COMMANDS = {
-    "upload": cmd_upload,
-    "rollback": cmd_rollback,
-    "status": cmd_status,
-    "invoke": cmd_invoke,
-    "coldstarts": cmd_coldstarts,
-}
+def _with_notes(message: str, exc: BaseException) -> str:
+    """The message, then what became of the work (an aborted upload), on one line."""
+    notes: list[str] = getattr(exc, "__notes__", [])
+    return "; ".join(part for part in [message, *notes] if part)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    from ops.session import RetriesExhausted
+    from ops import failures, signals
     from ops.upload import ChecksumMismatch
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    calls = CallLog()
+    profile_from = "AWS_PROFILE"
     try:
-        args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        with signals.interruptible():
+            args = build_parser().parse_args(argv)
+            profile_from = "--profile" if args.profile else "AWS_PROFILE"
+            code = COMMANDS[args.command](args, calls)
     except UserError as exc:
-        return report_failure(str(exc), 2)
-    except (ChecksumMismatch, RetriesExhausted) as exc:
-        return report_failure(str(exc), 1)
-    except KeyboardInterrupt:
-        print("interrupted: stopped before finishing; see the message above", file=sys.stderr)
-        return 130
-    except ClientError as exc:
-        # An AWS error no rule above knows: say which call and what AWS said, on one line.
-        return report_failure(_client_error(exc), 1, unexpected=True)
+        code = report_failure(_with_notes(str(exc), exc), 2)
+    except ChecksumMismatch as exc:
+        code = report_failure(_with_notes(str(exc), exc), 1)
+    except KeyboardInterrupt as exc:
+        what = _with_notes("", exc) or "interrupted: stopped before finishing"
+        print(f"error: {what} ({signals.signal_name(exc)})", file=sys.stderr)
+        code = signals.exit_code(exc)
+    except (BotoCoreError, ClientError) as exc:
+        failure = failures.explain(exc, calls.last, profile_from=profile_from)
+        if failure is not None:
+            code = report_failure(_with_notes(failure.message, exc), failure.exit_code)
+        else:
+            known = failures.unknown_client_error(exc) if isinstance(exc, ClientError) else None
+            code = report_failure(_with_notes(known or describe(exc), exc), 1, unexpected=True)
     except Exception as exc:
-        return report_failure(describe(exc), 1, unexpected=True)
-
-
-def _client_error(exc: Any) -> str:
-    """'AWS s3:HeadObject: 400 Bad Request' rather than botocore's sentence with its
-    '(reached max retries: 1)', which only reflects botocore's own retries being off."""
-    error = exc.response.get("Error", {})
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    code, message = error.get("Code", ""), error.get("Message", "")
-    detail = " ".join(str(p) for p in (code, message) if p) or f"HTTP {status}"
-    if status and str(status) != code:
-        detail += f" (HTTP {status})"
-    return one_line(f"AWS {getattr(exc, 'operation_name', '') or 'call'} failed: {detail}")
+        code = report_failure(_with_notes(describe(exc), exc), 1, unexpected=True)
+    return code
