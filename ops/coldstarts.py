@@ -38,15 +38,15 @@ def parse_since(text: str) -> int:
 
 
 @dataclass(frozen=True)
-class Report:
+class ReportLine:
     """One invocation's REPORT: its duration, and its Init Duration on a cold start."""
 
     duration_ms: float
     init_duration_ms: float | None = None
 
 
-def parse_report(message: str) -> Report | None:
-    """The Report in one log event, or None if it is not a REPORT record."""
+def parse_report(message: str) -> ReportLine | None:
+    """The ReportLine in one log event, or None if it is not a REPORT record."""
     text = message.strip()
     if text.startswith("{"):
         return _parse_json_report(text)
@@ -56,10 +56,10 @@ def parse_report(message: str) -> Report | None:
     if not duration:
         return None
     init = _INIT.search(text)
-    return Report(float(duration.group(1)), float(init.group(1)) if init else None)
+    return ReportLine(float(duration.group(1)), float(init.group(1)) if init else None)
 
 
-def _parse_json_report(text: str) -> Report | None:
+def _parse_json_report(text: str) -> ReportLine | None:
     """Lambda's JSON log format: {"type": "platform.report", "record": {"metrics": ...}}."""
     try:
         record = json.loads(text)
@@ -71,7 +71,7 @@ def _parse_json_report(text: str) -> Report | None:
     if "durationMs" not in metrics:
         return None
     init = metrics.get("initDurationMs")
-    return Report(float(metrics["durationMs"]), float(init) if init is not None else None)
+    return ReportLine(float(metrics["durationMs"]), float(init) if init is not None else None)
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 
 from lambda_pkg.errors import UserError
 from ops.cli import main
-from ops.coldstarts import Report, parse_report, parse_since, percentile, read_reports
+from ops.coldstarts import ReportLine, parse_report, parse_since, percentile, read_reports
 
 FUNCTION = "market_data_fetcher-dev"
 GROUP = f"/aws/lambda/{FUNCTION}"
@@ -28,8 +28,8 @@ def report(duration: float, init: float | None = None) -> str:
 
 
 def test_parse_text_report_lines():
-    assert parse_report(report(102.25, 350.5)) == Report(102.25, 350.5)
-    assert parse_report(report(7.0)) == Report(7.0, None)
+    assert parse_report(report(102.25, 350.5)) == ReportLine(102.25, 350.5)
+    assert parse_report(report(7.0)) == ReportLine(7.0, None)
     assert parse_report("START RequestId: x Version: $LATEST") is None
     assert parse_report("INFO fetched 3 symbols; Duration: 5 ms") is None
 
@@ -40,9 +40,9 @@ def test_parse_json_platform_report():
         "type": "platform.report",
         "record": {"requestId": "r", "metrics": {"durationMs": 12.5, "initDurationMs": 300.0}},
     }
-    assert parse_report(json.dumps(record)) == Report(12.5, 300.0)
+    assert parse_report(json.dumps(record)) == ReportLine(12.5, 300.0)
     record["record"]["metrics"].pop("initDurationMs")
-    assert parse_report(json.dumps(record)) == Report(12.5, None)
+    assert parse_report(json.dumps(record)) == ReportLine(12.5, None)
     assert parse_report(json.dumps({"type": "platform.start"})) is None
 
 
@@ -139,4 +139,4 @@ def test_reports_are_read_from_every_page():
             {**first, "nextToken": "t"},
         )
         messages = read_reports(client, GROUP, 1, now=2.0)
-    assert [parse_report(m) for m in messages] == [Report(1.0), Report(2.0, 9.0)]
+    assert [parse_report(m) for m in messages] == [ReportLine(1.0), ReportLine(2.0, 9.0)]
