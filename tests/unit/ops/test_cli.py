@@ -112,13 +112,16 @@ def test_lambda_pkg_help_lists_every_command_with_a_description(capsys):
     assert "python -m ops" in out  # says where the operator commands live now
 
 
-def test_every_packaging_command_is_listed_in_lambda_pkg_help():
+def test_every_packaging_command_is_listed_in_lambda_pkg_help(capsys):
+    import re
+
     from lambda_pkg import cli
     from lambda_pkg.__main__ import PACKAGING
 
-    parser = cli._parser()
-    (sub,) = [a for a in parser._actions if a.dest == "command"]
-    assert set(sub.choices) == set(PACKAGING)
+    # The packager's own parser names its commands in its usage: {build,verify,...}
+    assert cli.main(["--help"]) == 0
+    (choices,) = re.findall(r"\{([a-z,]+)\}", capsys.readouterr().out)[:1]
+    assert set(choices.split(",")) == set(PACKAGING)
 
 
 def test_the_old_command_forwards_with_a_note(capsys):
