@@ -141,7 +141,7 @@ def deployer_policy(
     """The seed's "Minimum Permissions for Deployment", generated from the stack's names.
 
     Enough to upload a new package under `key_prefix` and point the function (and
-    its `live` alias) at it, with `pulumi up` or `lambda_pkg upload`. Not enough to
+    its `live` alias) at it, with `pulumi up` or `python -m ops upload`. Not enough to
     create the stack's other resources: the first `pulumi up` of a stack is run by
     an administrator (see docs/infra.md).
     """
@@ -153,7 +153,7 @@ def deployer_policy(
     if layer_key_prefix and not layer_key_prefix.startswith(key_prefix):
         # The layer's folder is fixed (names.layer_key): a lambdaS3Key in another folder
         # would leave the deploy unable to upload it. Versions are listed (by
-        # `lambda_pkg`) for the package key alone, so only the objects need it.
+        # `python -m ops status`) for the package key alone, so only the objects need it.
         objects.append(f"{s3_bucket}/{layer_key_prefix}*")
     function_arn = f"arn:{partition}:lambda:{region}:{account_id}:function:{function_name}"
     role_arn = f"arn:{partition}:iam::{account_id}:role/{role_name}"
@@ -202,7 +202,7 @@ def deployer_policy(
             # The function itself, and its versions and aliases (":live", ":7").
             [function_arn, f"{function_arn}:*"],
         ),
-        # The seed's deployment test after an update: `lambda_pkg invoke` ({"test": true}).
+        # The seed's deployment test after an update: `python -m ops invoke` ({"test": true}).
         _statement("TestInvoke", ["lambda:InvokeFunction"], [function_arn, f"{function_arn}:*"]),
         _statement(
             "PassExecutionRole",

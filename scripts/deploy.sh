@@ -163,13 +163,13 @@ if the state and AWS disagree.
 
 To roll back the function to its previous published version (the alias 'live' moves back;
 the package object versions in S3 are kept):
-  $VENV_PY -m lambda_pkg rollback --function $FUNCTION
+  $VENV_PY -m ops rollback --function $FUNCTION
 To see what is live now:
-  $VENV_PY -m lambda_pkg status --function $FUNCTION
+  $VENV_PY -m ops status --function $FUNCTION
 EOF
   exit "$code"
 fi
 
 say "deployed stack $STACK (environment $ENVIRONMENT). Check it with:"
 echo "  pulumi stack output --stack $STACK" >&2
-echo "  $VENV_PY -m lambda_pkg invoke --function $FUNCTION --qualifier live    # {\"test\": true}" >&2
+echo "  $VENV_PY -m ops invoke --function $FUNCTION --qualifier live    # {\"test\": true}" >&2

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The seed's upload script, kept with its argument order, as a thin wrapper over
-# `python -m lambda_pkg upload` (validate, skip-if-unchanged, SHA-256 upload, verify).
+# `python -m ops upload` (validate, skip-if-unchanged, SHA-256 upload with s3transfer,
+# verify). docs/operations.md.
 #
 # Usage: scripts/upload_lambda_to_s3.sh <zip_file> <s3_bucket> <s3_key> [aws_region] [options]
-#   options go to `python -m lambda_pkg upload` (see --help), e.g. --endpoint-url URL.
-# Exit codes: 0 uploaded or unchanged, 2 bad input (one-line message), 1 failure.
+#   options go to `python -m ops upload` (see --help), e.g. --endpoint-url URL.
+# Exit codes: 0 uploaded or unchanged, 2 bad input (one-line message), 1 failure,
+# 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP (a multipart upload is aborted first).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,4 +33,4 @@ fi
 
 # The zip path stays relative to the caller's directory; only the import path changes.
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-exec "$VENV_PY" -m lambda_pkg upload "$zip_file" "$bucket" "$key" ${region[@]+"${region[@]}"} "$@"
+exec "$VENV_PY" -m ops upload "$zip_file" "$bucket" "$key" ${region[@]+"${region[@]}"} "$@"

@@ -146,7 +146,7 @@ def test_deployer_policy_is_scoped_to_bucket_prefix_function_and_role():
     function = "arn:aws:lambda:us-east-1:123456789012:function:market_data_fetcher-dev"
     assert statements["UpdateFunction"]["Resource"] == [function, f"{function}:*"]
     assert "lambda:UpdateFunctionCode" in statements["UpdateFunction"]["Action"]
-    # The post-deploy test (`lambda_pkg invoke`) may invoke this function only.
+    # The post-deploy test (`python -m ops invoke`) may invoke this function only.
     assert statements["TestInvoke"] == {
         "Sid": "TestInvoke",
         "Effect": "Allow",

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambda_pkg.awsclient import RetryingClient
+from ops.session import AwsSession, AwsSettings
 from tests.unit.ops.helpers import BUCKET, make_zip
 
 
@@ -33,14 +33,5 @@ def bucket(aws):
 
 @pytest.fixture
 def s3(aws):
-    """moto's S3 behind our retrying wrapper, with sleeps recorded instead of taken."""
-    client = RetryingClient(boto3.client("s3", region_name="us-east-1"), sleep=lambda _s: None)
-    return client
-
-
-@pytest.fixture
-def small_parts(monkeypatch):
-    # moto enforces S3's 5 MiB minimum part size; lower it so multipart tests stay fast.
-    import moto.s3.models
-
-    monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 256)
+    """moto's S3 through the session the commands use (botocore's standard retries)."""
+    return AwsSession(AwsSettings(region="us-east-1")).s3()

@@ -7,10 +7,11 @@ import time
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 
-from lambda_pkg.coldstarts import parse_report, parse_since, percentile
 from lambda_pkg.errors import UserError
-from lambda_pkg.ops_cli import main
+from ops.cli import main
+from ops.coldstarts import ReportLine, parse_report, parse_since, percentile, read_reports
 
 FUNCTION = "market_data_fetcher-dev"
 GROUP = f"/aws/lambda/{FUNCTION}"
@@ -27,8 +28,8 @@ def report(duration: float, init: float | None = None) -> str:
 
 
 def test_parse_text_report_lines():
-    assert parse_report(report(102.25, 350.5)) == (102.25, 350.5)
-    assert parse_report(report(7.0)) == (7.0, None)
+    assert parse_report(report(102.25, 350.5)) == ReportLine(102.25, 350.5)
+    assert parse_report(report(7.0)) == ReportLine(7.0, None)
     assert parse_report("START RequestId: x Version: $LATEST") is None
     assert parse_report("INFO fetched 3 symbols; Duration: 5 ms") is None
 
@@ -39,9 +40,9 @@ def test_parse_json_platform_report():
         "type": "platform.report",
         "record": {"requestId": "r", "metrics": {"durationMs": 12.5, "initDurationMs": 300.0}},
     }
-    assert parse_report(json.dumps(record)) == (12.5, 300.0)
+    assert parse_report(json.dumps(record)) == ReportLine(12.5, 300.0)
     record["record"]["metrics"].pop("initDurationMs")
-    assert parse_report(json.dumps(record)) == (12.5, None)
+    assert parse_report(json.dumps(record)) == ReportLine(12.5, None)
     assert parse_report(json.dumps({"type": "platform.start"})) is None
 
 
@@ -116,6 +117,26 @@ def test_coldstarts_missing_log_group(aws, capsys):
 
 
 def test_coldstarts_bad_since_fails_before_any_call(capsys, monkeypatch):
-    monkeypatch.setattr("lambda_pkg.awsclient.Aws.client", pytest.fail)
+    monkeypatch.setattr("ops.session.AwsSession.logs", pytest.fail)
     assert main(["coldstarts", "--function", FUNCTION, "--since", "yesterday"]) == 2
     assert "--since 'yesterday'" in capsys.readouterr().err
+
+
+def test_reports_are_read_from_every_page():
+    client = boto3.client("logs", region_name="us-east-1")
+    with Stubber(client) as stub:
+        first = {
+            "logGroupName": GROUP,
+            "startTime": 1000,
+            "filterPattern": '?REPORT ?"platform.report"',
+        }
+        stub.add_response(
+            "filter_log_events", {"events": [{"message": report(1.0)}], "nextToken": "t"}, first
+        )
+        stub.add_response(
+            "filter_log_events",
+            {"events": [{"message": report(2.0, 9.0)}]},
+            {**first, "nextToken": "t"},
+        )
+        messages = read_reports(client, GROUP, 1, now=2.0)
+    assert [parse_report(m) for m in messages] == [ReportLine(1.0), ReportLine(2.0, 9.0)]

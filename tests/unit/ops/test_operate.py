@@ -1,4 +1,5 @@
-"""Rollback and status against moto's Lambda with published versions; invoke via Stubber."""
+"""Rollback and status against moto's Lambda with published versions; invoke and
+pagination via Stubber."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from lambda_pkg import operate
-from lambda_pkg.awsclient import RetryingClient
 from lambda_pkg.errors import UserError
-from lambda_pkg.ops_cli import main
-from lambda_pkg.upload import inspect_package, upload
+from ops import invoke, rollback
+from ops.cli import main
+from ops.functions import published_versions
+from ops.package import inspect_package
+from ops.session import AwsSession, AwsSettings
+from ops.status import S3Source, find_s3_version
+from ops.upload import upload
 from tests.unit.ops.helpers import BUCKET, KEY, write_test_manifest, zip_bytes
 
 FUNCTION = "market_data_fetcher-dev"
@@ -47,7 +51,7 @@ def deployed(bucket, tmp_path):
         ),
     )["Role"]["Arn"]
     lam = boto3.client("lambda", region_name="us-east-1")
-    s3 = RetryingClient(boto3.client("s3", region_name="us-east-1"))
+    s3 = AwsSession(AwsSettings(region="us-east-1")).s3()
     codes, s3_versions = [], []
     for n in (1, 2, 3):
         code = zip_bytes(f"VERSION = {n}\n")
@@ -86,7 +90,9 @@ def test_rollback_one_step_moves_the_alias(deployed, capsys):
     out = capsys.readouterr().out
     assert "version 3 -> 2" in out
     assert _b64(deployed["codes"][1]) in out
-    assert "--to 3" in out  # the undo command
+    # The undo command, pasted as printed, reaches the same region (and the same
+    # endpoint when there is one: tests/e2e/test_ops_upload.py).
+    assert f"rollback --function {FUNCTION} --alias live --to 3 --region us-east-1" in out
 
 
 def test_repeated_rollbacks_walk_back_then_refuse(deployed, capsys):
@@ -147,12 +153,12 @@ def test_an_error_without_a_response_is_not_masked():
 
     # THEN that error surfaces, not an AttributeError from reading its code
     with pytest.raises(Odd, match="the real failure"):
-        operate.rollback(Lam(), FUNCTION)
+        rollback.rollback(Lam(), FUNCTION)
 
 
 def test_choose_target_skips_newer_versions():
     # After a rollback to 2, versions 3 and 4 are newer; one more step goes to 1.
-    assert operate.choose_target([1, 2, 3, 4], 2, to=None, steps=1) == 1
+    assert rollback.choose_target([1, 2, 3, 4], 2, to=None, steps=1) == 1
 
 
 def test_status_shows_alias_version_code_and_s3_version(deployed, capsys):
@@ -215,7 +221,7 @@ def test_status_manifest_with_wrong_field_types_is_a_user_error(tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 2, err
     assert "Traceback" not in err
-    assert str(manifest) in err and "size" in err and "python -m lambda_pkg build" in err
+    assert str(manifest) in err and "size" in err and "-m lambda_pkg build" in err
 
 
 def test_status_bucket_without_key_is_a_user_error(capsys):
@@ -231,7 +237,7 @@ def _stub_invoke(monkeypatch, response):
     stub = Stubber(client)
     stub.add_response("invoke", response)
     stub.activate()
-    monkeypatch.setattr("lambda_pkg.awsclient.Aws.client", lambda self, _s: RetryingClient(client))
+    monkeypatch.setattr("ops.session.AwsSession.lambda_", lambda self: client)
     return stub
 
 
@@ -248,9 +254,7 @@ def test_invoke_sends_the_default_payload_and_prints_the_response(monkeypatch, c
             {"StatusCode": 200, "Payload": _payload({"statusCode": 200}), "ExecutedVersion": "3"},
             {"FunctionName": FUNCTION, "Payload": b'{"test": true}', "LogType": "Tail"},
         )
-        monkeypatch.setattr(
-            "lambda_pkg.awsclient.Aws.client", lambda self, _s: RetryingClient(client)
-        )
+        monkeypatch.setattr("ops.session.AwsSession.lambda_", lambda self: client)
         assert main(["invoke", "--function", FUNCTION]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out) == {"statusCode": 200}
@@ -277,7 +281,7 @@ def test_invoke_function_error_exits_non_zero(monkeypatch, capsys):
 
 
 def test_invoke_rejects_bad_json_before_any_call(monkeypatch, capsys):
-    monkeypatch.setattr("lambda_pkg.awsclient.Aws.client", pytest.fail)
+    monkeypatch.setattr("ops.session.AwsSession.lambda_", pytest.fail)
     assert main(["invoke", "--function", FUNCTION, "--payload", "{test"]) == 2
     assert "--payload: not valid JSON" in capsys.readouterr().err
 
@@ -287,4 +291,62 @@ def test_invoke_unknown_function_is_a_user_error():
     with Stubber(client) as stub:
         stub.add_client_error("invoke", service_error_code="ResourceNotFoundException")
         with pytest.raises(UserError, match="no such Lambda function"):
-            operate.invoke(RetryingClient(client), "nope", b"{}")
+            invoke.invoke(client, "nope", b"{}")
+
+
+def test_an_oversized_payload_is_refused_before_any_call(monkeypatch, capsys):
+    monkeypatch.setattr("ops.session.AwsSession.lambda_", pytest.fail)
+    big = '{"x": "' + "a" * (6 * 1024 * 1024) + '"}'
+    assert main(["invoke", "--function", FUNCTION, "--payload", big]) == 2
+    assert "over Lambda's 6,291,456-byte limit" in capsys.readouterr().err
+
+
+# --- pagination: botocore's paginators follow every page ---------------------------------
+
+
+def _version(n: str) -> dict:
+    arn = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}:{n}"
+    return {"FunctionName": FUNCTION, "FunctionArn": arn, "Version": n}
+
+
+def test_published_versions_are_read_from_every_page():
+    client = boto3.client("lambda", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_response(
+            "list_versions_by_function",
+            {"Versions": [_version("$LATEST"), _version("1"), _version("2")], "NextMarker": "m"},
+            {"FunctionName": FUNCTION},
+        )
+        stub.add_response(
+            "list_versions_by_function",
+            {"Versions": [_version("3")]},
+            {"FunctionName": FUNCTION, "Marker": "m"},
+        )
+        assert published_versions(client, FUNCTION) == [1, 2, 3]
+
+
+def test_the_s3_version_is_found_on_a_later_page():
+    client = boto3.client("s3", region_name="us-east-1")
+    code = base64.b64encode(b"c" * 32).decode()
+    with Stubber(client) as stub:
+        stub.add_response(
+            "list_object_versions",
+            {
+                "Versions": [{"Key": KEY, "VersionId": "v3", "IsLatest": True}],
+                "IsTruncated": True,
+                "NextKeyMarker": KEY,
+                "NextVersionIdMarker": "v3",
+            },
+            {"Bucket": BUCKET, "Prefix": KEY},
+        )
+        stub.add_response("head_object", {"ChecksumSHA256": "other", "Metadata": {}})
+        stub.add_response(
+            "list_object_versions",
+            {
+                "Versions": [{"Key": KEY, "VersionId": "v2", "IsLatest": False}],
+                "IsTruncated": False,
+            },
+            {"Bucket": BUCKET, "Prefix": KEY, "KeyMarker": KEY, "VersionIdMarker": "v3"},
+        )
+        stub.add_response("head_object", {"ChecksumSHA256": code, "Metadata": {}})
+        assert find_s3_version(client, BUCKET, KEY, code) == S3Source("v2", False)

@@ -5,22 +5,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import signal
+import threading
 
 import boto3
 import pytest
 
 from lambda_pkg import BUILDER_VERSION
-from lambda_pkg.ops_cli import main
-from lambda_pkg.upload import (
-    Progress,
-    composite_sha256,
-    hash_file,
-    inspect_package,
-    part_ranges,
-    same_checksum,
-    upload,
-)
+from lambda_pkg.progress import Progress
+from ops.checksums import MiB, composite_sha256, hash_file, layout_for, part_ranges, same_checksum
+from ops.cli import main
+from ops.package import inspect_package
+from ops.upload import TransferSettings, upload
 from tests.unit.ops.helpers import BUCKET, KEY, make_zip, write_test_manifest
+
+PART = 5 * MiB  # S3's (and s3transfer's) smallest part
 
 
 def _b64(data: bytes) -> str:
@@ -32,11 +31,20 @@ def _count_body_bytes(client) -> list[int]:
     sent: list[int] = []
 
     def hook(request, **_):
-        # Content-Length is what goes on the wire (botocore may wrap the body in a stream).
-        sent.append(int(request.headers.get("Content-Length") or 0))
+        # What goes on the wire: Content-Length, or for a body streamed with its
+        # checksum in a trailer (aws-chunked, over https) the decoded length.
+        headers = request.headers
+        length = headers.get("x-amz-decoded-content-length") or headers.get("Content-Length")
+        sent.append(int(length or 0))
 
     client.meta.events.register("before-send.s3.*", hook)
     return sent
+
+
+def _multipart(path, *, parts: int = 5, threshold: int = PART):
+    """A package of `parts` 5 MiB parts (the last one short), inspected for that layout."""
+    zip_path = make_zip(path, payload=(parts - 1) * PART + 1000)
+    return inspect_package(zip_path, multipart_threshold=threshold, part_size=PART)
 
 
 def test_upload_stores_checksum_metadata_tags_and_prints_next_steps(bucket, package, capsys):
@@ -71,7 +79,7 @@ def test_upload_stores_checksum_metadata_tags_and_prints_next_steps(bucket, pack
 def test_identical_reupload_sends_zero_bytes_and_says_so(bucket, package, s3):
     pkg = inspect_package(package)
     first = upload(s3, pkg, bucket, KEY)
-    sent = _count_body_bytes(s3.client)
+    sent = _count_body_bytes(s3)
     # WHEN the same bytes are uploaded again
     second = upload(s3, pkg, bucket, KEY)
     # THEN nothing is sent and the existing version is reported
@@ -111,27 +119,28 @@ def test_force_uploads_even_when_unchanged(bucket, package, s3):
     assert not upload(s3, pkg, bucket, KEY, force=True).skipped
 
 
-def test_multipart_upload_has_composite_checksum_and_verifies(bucket, tmp_path, s3, small_parts):
+def test_multipart_upload_has_composite_checksum_and_verifies(bucket, tmp_path, s3):
     # GIVEN a package above the threshold
-    zip_path = make_zip(tmp_path / "big.zip", payload=300_000)
-    pkg = inspect_package(zip_path)
-    part_size = 64 * 1024
-    # WHEN it is uploaded in parts
-    result = upload(s3, pkg, bucket, KEY, multipart_threshold=100_000, part_size=part_size)
+    pkg = _multipart(tmp_path / "big.zip")
+    sent = _count_body_bytes(s3)
+    # WHEN it is uploaded in parts (s3transfer, in parallel)
+    result = upload(s3, pkg, bucket, KEY, transfer=TransferSettings(PART, PART))
     # THEN S3's composite checksum equals the one computed locally from the parts
-    data = zip_path.read_bytes()
-    chunks = [data[o : o + n] for o, n in part_ranges(len(data), part_size)]
+    data = pkg.path.read_bytes()
+    chunks = [data[o : o + n] for o, n in part_ranges(len(data), PART)]
     expected = composite_sha256([hashlib.sha256(c).digest() for c in chunks])
     assert result.parts == len(chunks) == 5
     assert result.checksum == expected and expected.endswith("-5")
     assert result.bytes_sent == len(data)
+    # AND each part went up once, with its own SHA-256 (what S3 checks per part)
+    assert sorted(sent, reverse=True)[:5] == sorted(map(len, chunks), reverse=True)
     # AND the object is whole, with metadata, and no upload is left open
     head = s3.head_object(Bucket=bucket, Key=KEY, ChecksumMode="ENABLED")
     assert head["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
     assert s3.get_object(Bucket=bucket, Key=KEY)["Body"].read() == data
     assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
     # AND an identical re-upload is skipped
-    again = upload(s3, pkg, bucket, KEY, multipart_threshold=100_000, part_size=part_size)
+    again = upload(s3, pkg, bucket, KEY, transfer=TransferSettings(PART, PART))
     assert again.skipped and again.bytes_sent == 0
 
 
@@ -151,38 +160,63 @@ def test_part_ranges_cover_the_file_and_respect_10000_parts():
     assert sum(n for _, n in huge) == 10_001 * 10
 
 
-def test_interrupted_multipart_upload_leaves_nothing_visible(
-    bucket, tmp_path, s3, small_parts, capsys
-):
-    zip_path = make_zip(tmp_path / "big.zip", payload=300_000)
-    pkg = inspect_package(zip_path)
+def test_the_layout_is_s3transfers_own():
+    # Multipart from the threshold on (s3transfer uses >=), parts of at least 5 MiB...
+    assert not layout_for(16 * MiB - 1, threshold=16 * MiB, part_size=8 * MiB).multipart
+    assert layout_for(16 * MiB, threshold=16 * MiB, part_size=8 * MiB).parts == 2
+    assert layout_for(20 * MiB, threshold=1, part_size=1).part_size == 5 * MiB
+    # ...and never more than 10,000 of them: the part size doubles, as s3transfer's does.
+    size = 10_001 * 8 * MiB
+    layout = layout_for(size, threshold=16 * MiB, part_size=8 * MiB)
+    assert layout.part_size == 16 * MiB and layout.parts <= 10_000
+    assert sum(n for _, n in layout.ranges()) == size
 
-    def interrupt(part_number):
-        if part_number == 2:
-            raise KeyboardInterrupt
 
-    # WHEN the user presses Ctrl-C after the second part
-    with pytest.raises(KeyboardInterrupt):
-        upload(s3, pkg, bucket, KEY, multipart_threshold=1, part_size=64 * 1024, on_part=interrupt)
+def _interrupt_after_part(client, number: int) -> None:
+    """Ctrl-C as a person would press it: SIGINT, to the main thread (where the
+    terminal's signal lands and Python raises KeyboardInterrupt) while the parts
+    are on their way in s3transfer's worker threads."""
+
+    def send_sigint(context, **_):
+        if context.get("ops_part_number") == number:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    client.meta.events.register("after-call.s3.UploadPart", send_sigint)
+
+
+def test_interrupted_multipart_upload_leaves_nothing_visible(bucket, tmp_path, s3):
+    pkg = _multipart(tmp_path / "big.zip")
+    _interrupt_after_part(s3, 2)
+    # WHEN the user presses Ctrl-C during the second part
+    with pytest.raises(KeyboardInterrupt) as raised:
+        upload(s3, pkg, bucket, KEY, transfer=TransferSettings(PART, PART, max_concurrency=1))
     # THEN no object exists, no multipart upload lingers, and the message says so
-    with pytest.raises(s3.client.exceptions.ClientError):
+    with pytest.raises(s3.exceptions.ClientError):
         s3.head_object(Bucket=bucket, Key=KEY)
     assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
-    err = capsys.readouterr().err
-    assert "upload interrupted: multipart upload aborted" in err
-    assert "is unchanged" in err
+    (note,) = raised.value.__notes__
+    assert note == f"upload interrupted: multipart upload aborted; s3://{bucket}/{KEY} is unchanged"
 
 
-def test_interrupt_keeps_the_previous_version_current(bucket, tmp_path, s3, small_parts):
+def test_interrupt_keeps_the_previous_version_current(bucket, tmp_path, s3):
     old = upload(s3, inspect_package(make_zip(tmp_path / "old.zip")), bucket, KEY)
-    new = inspect_package(make_zip(tmp_path / "new.zip", payload=300_000))
+    new = _multipart(tmp_path / "new.zip", parts=2)
+    _interrupt_after_part(s3, 1)
+    with pytest.raises(KeyboardInterrupt):
+        upload(s3, new, bucket, KEY, transfer=TransferSettings(PART, PART, max_concurrency=1))
+    assert s3.head_object(Bucket=bucket, Key=KEY)["VersionId"] == old.version_id
 
-    def interrupt(_n):
+
+def test_interrupted_single_put_says_nothing_changed(bucket, package, s3):
+    # A single PUT runs in the calling thread, where Ctrl-C lands: it stops there.
+    def interrupt(**_):
         raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        upload(s3, new, bucket, KEY, multipart_threshold=1, part_size=64 * 1024, on_part=interrupt)
-    assert s3.head_object(Bucket=bucket, Key=KEY)["VersionId"] == old.version_id
+    s3.meta.events.register("before-parameter-build.s3.PutObject", interrupt)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        upload(s3, inspect_package(package), bucket, KEY)
+    assert raised.value.__notes__ == [f"upload interrupted: s3://{bucket}/{KEY} is unchanged"]
+    assert "Versions" not in s3.list_object_versions(Bucket=bucket)
 
 
 def test_cli_reports_interrupt_with_exit_130(bucket, tmp_path, monkeypatch, capsys):
@@ -191,9 +225,9 @@ def test_cli_reports_interrupt_with_exit_130(bucket, tmp_path, monkeypatch, caps
     def boom(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("lambda_pkg.upload._put_single", boom)
+    monkeypatch.setattr("ops.upload.upload", boom)
     assert main(["upload", str(package), bucket, KEY]) == 130
-    assert "interrupted" in capsys.readouterr().err
+    assert capsys.readouterr().err == "error: interrupted: stopped before finishing (SIGINT)\n"
 
 
 def test_manifest_beside_the_zip_supplies_the_metadata(bucket, tmp_path, s3):
@@ -248,7 +282,7 @@ def test_json_output(bucket, package, capsys):
     assert result["skipped"] is False and result["version_id"]
 
 
-@pytest.mark.usefixtures("aws", "small_parts")
+@pytest.mark.usefixtures("aws")
 @pytest.mark.parametrize("versioning", [None, "Suspended"])
 @pytest.mark.parametrize("threshold", ["16", "5"])  # single PUT; multipart
 def test_unversioned_bucket_warns(tmp_path, s3, capsys, versioning, threshold):
@@ -288,14 +322,25 @@ class _FakeTTY:
 
 def test_progress_bar_draws_only_on_a_terminal():
     tty = _FakeTTY()
-    bar = Progress(100, stream=tty)
-    bar.advance(50)
-    bar.advance(50)
+    bar = Progress.on_terminal(tty).meter("upload", 100)
+    bar(50)
+    bar(50)
     assert "50%" in tty.text and "100%" in tty.text and tty.text.endswith("\n")
     quiet = _FakeTTY()
     quiet.isatty = lambda: False
-    Progress(100, stream=quiet).advance(100)
+    Progress.on_terminal(quiet).meter("upload", 100)(100)
     assert quiet.text == ""
+
+
+def test_the_meter_takes_rewinds_and_parallel_parts(tmp_path):
+    # s3transfer reports negative amounts when a retried part rewinds its body.
+    tty = _FakeTTY()
+    bar = Progress(enabled=True, stream=tty).meter("upload", 4 * MiB)
+    bar(3 * MiB)
+    bar(-2 * MiB)
+    assert " 25% 1.0/4.0 MiB" in tty.text.rsplit("\r", 1)[-1]
+    bar(3 * MiB)
+    assert tty.text.endswith("100% 4.0/4.0 MiB\n")
 
 
 def test_a_stored_object_with_a_wrong_checksum_is_not_unchanged(bucket, package, s3):
@@ -353,3 +398,28 @@ def test_next_steps_name_the_environments_function(bucket, package, capsys):
     assert f"status --function market_data_fetcher-dev --alias '' --bucket {bucket}" in steps
     assert "invoke --function market_data_fetcher-dev --region us-east-1" in steps
     assert "scripts/deploy.sh --stack dev" in steps
+    # The venv's interpreter, not a bare `python` that may lack boto3.
+    assert " -m ops status " in steps and "python -m lambda_pkg" not in steps
+
+
+def test_printed_commands_carry_the_endpoint_and_profile_from_the_environment(
+    tmp_path, monkeypatch
+):
+    from ops.session import AwsSession
+
+    # GIVEN a profile and an endpoint that come from the environment, not from flags
+    config = tmp_path / "config"
+    config.write_text("[profile ci]\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "ci")
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    session = AwsSession()
+    # THEN what a printed command must repeat is known: botocore honours the
+    # endpoint variables, and pasted later without them the command reaches AWS
+    assert session.region == "eu-west-1" and session.profile == "ci"
+    assert session.configured_endpoint("lambda") == "http://127.0.0.1:4566"
+    assert session.lambda_().meta.endpoint_url == "http://127.0.0.1:4566"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9000")
+    assert session.configured_endpoint("lambda") == "http://127.0.0.1:9000"

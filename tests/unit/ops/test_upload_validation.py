@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 
 from lambda_pkg import limits
-from lambda_pkg.awsclient import RetryingClient
-from lambda_pkg.errors import UserError
-from lambda_pkg.ops_cli import main
-from lambda_pkg.upload import check_bucket
+from ops.cli import main
+from ops.destination import tags_for
+from tests.unit.ops.faultproxy import Fault, FaultProxy, is_method
 from tests.unit.ops.helpers import BUCKET, KEY, make_zip, write_test_manifest
 
 
@@ -87,11 +85,68 @@ def test_key_outside_lambda_prefix_only_warns_with_the_flag(bucket, package, raw
     assert code == 0
     assert "warning: KEY 'other/x.zip' is not under lambda/" in captured.err
     assert raw_s3.head_object(Bucket=bucket, Key="other/x.zip")["ContentLength"] > 0
+    # Tagged as the project's, but with no environment: it is not lambda/<env>/...
+    tags = raw_s3.get_object_tagging(Bucket=bucket, Key="other/x.zip")["TagSet"]
+    assert tags == [{"Key": "project", "Value": "cloud-trading-bot"}]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        # Issue 10: this one uploaded, with an environment tag of '..'.
+        ("lambda/dev/../../data/prod/evil.zip", "has a '..' segment"),
+        ("lambda/dev/./x.zip", "has a '.' segment"),
+        ("lambda//x.zip", "has a '' segment"),
+        ("lambda/dev/x.zip\n", "control character(s) '\\n'"),
+        ("lambda/dev/\x00.zip", "control character(s)"),
+        ("lambda/" + "a" * 1100 + ".zip", "longer than S3's 1024 bytes"),
+    ],
+)
+@pytest.mark.parametrize("flag", [[], ["--allow-any-key"]])
+def test_keys_no_flag_lets_through(package, raw_s3, case, flag, capsys):
+    key, needle = case
+    code, err = _run(["upload", str(package), BUCKET, key, *flag], capsys)
+    _assert_user_error(code, err, "KEY", needle)
+    _nothing_written(raw_s3)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("lambda/dev.zip", "is not under lambda/<environment>/"),
+        ("lambda/Dev/x.zip", "'Dev' is not an environment name"),
+        ("lambda/d/x.zip", "'d' is not an environment name"),
+        ("lambda/dev/x y.zip", "has the segment 'x y.zip'"),
+        ("lambda/dev/package.tar", "does not end in .zip"),
+        ("data/prod/x.zip", "is not under lambda/<environment>/"),
+    ],
+)
+def test_keys_outside_a_package_key_are_refused_unless_allowed(package, raw_s3, case, capsys):
+    key, needle = case
+    code, err = _run(["upload", str(package), BUCKET, key], capsys)
+    _assert_user_error(code, err, needle, "--allow-any-key")
+    _nothing_written(raw_s3)
+
+
+def test_the_environment_tag_comes_only_from_a_package_key():
+    assert tags_for("lambda/dev/lambda_deployment.zip")["environment"] == "dev"
+    assert tags_for("lambda/prod/layers/deps-0123.zip")["environment"] == "prod"
+    for key in ("lambda/dev.zip", "lambda/../x.zip", "other/dev/x.zip", "lambda/Dev/x.zip"):
+        assert "environment" not in tags_for(key), key
 
 
 @pytest.mark.parametrize(
     ("bucket_arg", "needle"),
-    [("s3://ctb-test-bucket", "without s3://"), ("Bad_Bucket", "not a valid S3 bucket name")],
+    [
+        ("s3://ctb-test-bucket", "without s3://"),
+        ("Bad_Bucket", "not a valid S3 bucket name"),
+        ("ctb-test-bucket\n", "not a valid S3 bucket name"),
+        ("192.168.1.10", "not a valid S3 bucket name"),
+        ("xn--bucket", "not a valid S3 bucket name"),
+        ("my-bucket-s3alias", "not a valid S3 bucket name"),
+        ("a..b", "not a valid S3 bucket name"),
+        ("ab", "not a valid S3 bucket name"),
+    ],
 )
 def test_bad_bucket_argument(package, bucket_arg, needle, capsys):
     code, err = _run(["upload", str(package), bucket_arg, KEY], capsys)
@@ -108,26 +163,45 @@ def test_no_such_bucket(aws, package, capsys):
     _assert_user_error(code, err, "'missing-bucket' does not exist (NoSuchBucket)")
 
 
-def test_access_denied_on_the_bucket_is_distinct(aws):
-    # moto does not enforce permissions: a stubbed 403 is what S3 returns.
-    client = boto3.client("s3", region_name="us-east-1")
-    with Stubber(client) as stub:
-        stub.add_client_error("head_bucket", service_error_code="403", http_status_code=403)
-        with pytest.raises(UserError, match=r"access denied \(AccessDenied\) to bucket"):
-            check_bucket(RetryingClient(client), BUCKET)
+@pytest.mark.parametrize(
+    ("fault", "needle", "requests"),
+    [
+        # moto does not enforce permissions: a real 403 from a local server stands in.
+        (
+            Fault(is_method("HEAD"), 403, "AccessDenied"),
+            "access denied (AccessDenied) to bucket",
+            1,
+        ),
+        (
+            Fault(
+                is_method("HEAD"),
+                301,
+                "PermanentRedirect",
+                headers={"x-amz-bucket-region": "eu-west-1"},
+            ),
+            f"bucket '{BUCKET}' is in eu-west-1: pass --region eu-west-1",
+            2,  # botocore's S3 region redirector tries the named region once
+        ),
+        (Fault(is_method("HEAD"), 404, "NoSuchBucket"), f"'{BUCKET}' does not exist", 1),
+    ],
+)
+def test_bucket_errors_are_distinct_one_liners(package, fault, needle, requests, capsys):
+    proxy = FaultProxy(faults=[fault])
+    with proxy.running():
+        code, err = _run(["upload", str(package), BUCKET, KEY, "--endpoint-url", proxy.url], capsys)
+    _assert_user_error(code, err, needle)
+    assert proxy.count(is_method("HEAD")) == requests  # not retried: the user's to fix
 
 
-def test_bucket_in_another_region_names_it(aws):
-    client = boto3.client("s3", region_name="us-east-1")
-    with Stubber(client) as stub:
-        stub.add_client_error(
-            "head_bucket",
-            service_error_code="301",
-            http_status_code=301,
-            response_meta={"HTTPHeaders": {"x-amz-bucket-region": "eu-west-1"}},
-        )
-        with pytest.raises(UserError, match="pass --region eu-west-1"):
-            check_bucket(RetryingClient(client), BUCKET)
+def test_rejected_credentials(capsys):
+    # The JSON services say so in the body (HEAD has none).
+    post = is_method("POST")
+    proxy = FaultProxy(faults=[Fault(post, 400, "UnrecognizedClientException", json=True)])
+    with proxy.running():
+        argv = ["coldstarts", "--function", "f", "--endpoint-url", proxy.url]
+        code, err = _run(argv, capsys)
+    _assert_user_error(code, err, "AWS rejected the credentials (UnrecognizedClientException)")
+    assert "logs:FilterLogEvents" in err
 
 
 def test_missing_credentials(package, monkeypatch, capsys):
@@ -137,14 +211,6 @@ def test_missing_credentials(package, monkeypatch, capsys):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     code, err = _run(["upload", str(package), BUCKET, KEY], capsys)
     _assert_user_error(code, err, "no AWS credentials found")
-
-
-def test_rejected_credentials(aws):
-    client = boto3.client("s3", region_name="us-east-1")
-    with Stubber(client) as stub:
-        stub.add_client_error("head_bucket", service_error_code="InvalidAccessKeyId")
-        with pytest.raises(UserError, match="rejected the credentials"):
-            check_bucket(RetryingClient(client), BUCKET)
 
 
 def test_missing_region(package, monkeypatch, capsys):
@@ -167,7 +233,7 @@ def test_a_manifest_with_wrong_field_types_is_a_user_error(tmp_path, capsys):
     write_test_manifest(zip_path, manifest)
     manifest.write_text(manifest.read_text().replace('"zip": "a.zip"', '"zip": 5'))
     code, err = _run(["upload", str(zip_path), BUCKET, KEY, "--manifest", str(manifest)], capsys)
-    _assert_user_error(code, err, str(manifest), "zip", "python -m lambda_pkg build")
+    _assert_user_error(code, err, str(manifest), "zip", "-m lambda_pkg build")
 
 
 def test_zip_changed_since_its_manifest(tmp_path, capsys):
@@ -187,6 +253,8 @@ _NOWHERE = ["--endpoint-url", "http://127.0.0.1:9", "--max-attempts", "1"]
         (["upload", "a.zip", BUCKET, KEY, "--part-size-mib", "1"], "5 MiB minimum"),
         (["upload", "a.zip", BUCKET, KEY, "--runtime", "python2.7"], "invalid choice"),
         (["upload", "a.zip", BUCKET, KEY, "--max-attempts", "0"], "--max-attempts 0"),
+        (["upload", "a.zip", BUCKET, KEY, "--part-size-mib", "x"], "not a whole number of MiB"),
+        (["upload", "a.zip", BUCKET, KEY, "--max-concurrency", "0"], "--max-concurrency 0"),
         (["rollback"], "--function"),
         (["rollback", "--function", "f", "--to", "1", "--steps", "2"], "not allowed with"),
         # Refused before any AWS call: the endpoint is unreachable on purpose.

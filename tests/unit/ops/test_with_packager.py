@@ -6,7 +6,7 @@ from __future__ import annotations
 import boto3
 
 from lambda_pkg.api import ensure_artifact, place_artifact
-from lambda_pkg.ops_cli import main
+from ops.cli import main
 from tests.unit.ops.helpers import BUCKET, KEY
 
 

@@ -42,7 +42,7 @@ def test_failed_up_says_how_to_roll_back(tmp_path, manifest):
     proc = run_deploy("--stack", "dev", "--yes", env=env)
     assert proc.returncode == 3
     assert "pulumi up failed for stack dev (exit 3)" in proc.stderr
-    assert "-m lambda_pkg rollback --function market_data_fetcher-dev" in proc.stderr
+    assert "-m ops rollback --function market_data_fetcher-dev" in proc.stderr
 
 
 def test_missing_pulumi_cli_is_a_prerequisite_error_with_a_hint(tmp_path, manifest):

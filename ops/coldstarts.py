@@ -11,11 +11,14 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
-from lambda_pkg.awsclient import error_code
 from lambda_pkg.errors import UserError
+from ops.session import error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs import CloudWatchLogsClient
 
 _SINCE = re.compile(r"^(\d+)([mhd])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
@@ -34,9 +37,16 @@ def parse_since(text: str) -> int:
     return seconds
 
 
-def parse_report(message: str) -> tuple[float, float | None] | None:
-    """(duration_ms, init_duration_ms or None) from one log event, or None if it
-    is not a REPORT record."""
+@dataclass(frozen=True)
+class ReportLine:
+    """One invocation's REPORT: its duration, and its Init Duration on a cold start."""
+
+    duration_ms: float
+    init_duration_ms: float | None = None
+
+
+def parse_report(message: str) -> ReportLine | None:
+    """The ReportLine in one log event, or None if it is not a REPORT record."""
     text = message.strip()
     if text.startswith("{"):
         return _parse_json_report(text)
@@ -46,10 +56,10 @@ def parse_report(message: str) -> tuple[float, float | None] | None:
     if not duration:
         return None
     init = _INIT.search(text)
-    return float(duration.group(1)), float(init.group(1)) if init else None
+    return ReportLine(float(duration.group(1)), float(init.group(1)) if init else None)
 
 
-def _parse_json_report(text: str) -> tuple[float, float | None] | None:
+def _parse_json_report(text: str) -> ReportLine | None:
     """Lambda's JSON log format: {"type": "platform.report", "record": {"metrics": ...}}."""
     try:
         record = json.loads(text)
@@ -61,7 +71,7 @@ def _parse_json_report(text: str) -> tuple[float, float | None] | None:
     if "durationMs" not in metrics:
         return None
     init = metrics.get("initDurationMs")
-    return float(metrics["durationMs"]), float(init) if init is not None else None
+    return ReportLine(float(metrics["durationMs"]), float(init) if init is not None else None)
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -99,54 +109,47 @@ class ColdStarts:
             "since_seconds": self.since_seconds,
             "invocations": self.invocations,
             "cold_starts": self.init.count,
-            "init_duration_ms": self.init.__dict__,
-            "duration_ms": self.duration.__dict__,
+            "init_duration_ms": asdict(self.init),
+            "duration_ms": asdict(self.duration),
         }
 
 
 def summarise(messages: list[str], log_group: str, since_seconds: int) -> ColdStarts:
-    durations, inits = [], []
-    for message in messages:
-        parsed = parse_report(message)
-        if parsed is None:
-            continue
-        durations.append(parsed[0])
-        if parsed[1] is not None:
-            inits.append(parsed[1])
+    reports = [r for r in map(parse_report, messages) if r is not None]
+    durations = [r.duration_ms for r in reports]
+    inits = [r.init_duration_ms for r in reports if r.init_duration_ms is not None]
     return ColdStarts(
         log_group, since_seconds, len(durations), Stats.of(inits), Stats.of(durations)
     )
 
 
-def read_reports(logs: Any, log_group: str, since_seconds: int, *, now: float | None = None):
+def read_reports(
+    logs: CloudWatchLogsClient, log_group: str, since_seconds: int, *, now: float | None = None
+) -> list[str]:
     """Every REPORT message in the log group since `since_seconds` ago. The filter
-    pattern narrows the transfer; parse_report still checks each line."""
+    pattern narrows the transfer; parse_report still checks each line. botocore's
+    paginator follows nextToken, and each page gets the client's retries."""
     start_ms = int(((now if now is not None else time.time()) - since_seconds) * 1000)
-    params: dict[str, Any] = {
-        "logGroupName": log_group,
-        "startTime": start_ms,
+    pages = logs.get_paginator("filter_log_events").paginate(
+        logGroupName=log_group,
+        startTime=start_ms,
         # Text REPORT lines or JSON-format platform.report records.
-        "filterPattern": '?REPORT ?"platform.report"',
-    }
-    messages = []
-    while True:
-        try:
-            page = logs.filter_log_events(**params)
-        except Exception as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                raise UserError(
-                    f"log group {log_group} not found: the function has not run yet, or the name "
-                    "or --region is wrong (pass --log-group to override)"
-                ) from None
-            raise
-        messages += [event.get("message", "") for event in page.get("events", [])]
-        token = page.get("nextToken")
-        if not token or token == params.get("nextToken"):
-            return messages
-        params["nextToken"] = token
+        filterPattern='?REPORT ?"platform.report"',
+    )
+    try:
+        return [event.get("message", "") for page in pages for event in page.get("events", [])]
+    except Exception as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            raise UserError(
+                f"log group {log_group} not found: the function has not run yet, or the name "
+                "or --region is wrong (pass --log-group to override)"
+            ) from None
+        raise
 
 
-def coldstarts(logs: Any, function: str, *, since: str = "24h", log_group: str | None = None):
+def coldstarts(
+    logs: CloudWatchLogsClient, function: str, *, since: str = "24h", log_group: str | None = None
+) -> ColdStarts:
     seconds = parse_since(since)
     group = log_group or f"/aws/lambda/{function}"
     return summarise(read_reports(logs, group, seconds), group, seconds)
