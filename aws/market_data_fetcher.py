@@ -21,8 +21,10 @@ from typing import Any
 from backend import jsonlog
 from backend.clients import AwsClients
 from backend.events import EventError, FetchRequest, HealthRequest, parse_event
-from backend.fetcher import MAX_WORKERS, FetchJob, fetch_all
-from backend.layout import run_record_key
+from backend.fetcher import MAX_WORKERS, FetchJob, SymbolResult, fetch_all, fetch_period
+from backend.index import read_index, update_index
+from backend.layout import index_key, run_record_key
+from backend.market_calendar import MarketCalendar, get_calendar
 from backend.providers import Provider, get_provider
 from backend.settings import Settings, SettingsError
 from backend.storage import DynamoTable, S3ObjectStore
@@ -105,17 +107,24 @@ def handle(
     jsonlog.set_level(settings.log_level)
     jsonlog.bind(request_id=request_id, function=FUNCTION, environment=settings.environment)
     clients = clients or _clients()
-    objects = S3ObjectStore(client=clients.get("s3"), bucket=settings.bucket_name)
-    table = DynamoTable(client=clients.get("dynamodb"), table_name=settings.table_name)
 
     if isinstance(request, HealthRequest):
+        objects = S3ObjectStore(client=clients.get("s3"), bucket=settings.bucket_name)
+        table = DynamoTable(client=clients.get("dynamodb"), table_name=settings.table_name)
         return _health(settings, clients, objects, table, request_id)
+
+    calendar = get_calendar()  # exchange_calendars (pandas) loads here, once per container
+    if request.scheduled and not calendar.run_due(now()):
+        # Nothing can have changed since the last close: no AWS client, no provider
+        # call, no write (not even a run record); this answer and one log line.
+        return _market_closed(settings, calendar, request_id, now(), started)
 
     return _fetch(
         request,
         settings,
-        objects=objects,
-        table=table,
+        objects=S3ObjectStore(client=clients.get("s3"), bucket=settings.bucket_name),
+        table=DynamoTable(client=clients.get("dynamodb"), table_name=settings.table_name),
+        calendar=calendar,
         provider=provider or get_provider(settings.provider),
         request_id=request_id,
         context=context,
@@ -125,12 +134,55 @@ def handle(
     )
 
 
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _market(calendar: MarketCalendar, now: datetime) -> dict[str, Any]:
+    return {
+        "exchange": calendar.name,
+        "calendar": calendar.source,
+        "open": calendar.is_open(now),
+        "last_closed_session": calendar.last_closed_session(now).isoformat(),
+    }
+
+
+def _market_closed(
+    settings: Settings,
+    calendar: MarketCalendar,
+    request_id: str,
+    now: datetime,
+    started: float,
+) -> dict[str, Any]:
+    next_open = calendar.next_open(now)
+    market = _market(calendar, now)
+    response = {
+        "ok": True,
+        "mode": "fetch",
+        "status": "market_closed",
+        "request_id": request_id,
+        "environment": settings.environment,
+        "scheduled": True,
+        "market": market,
+        "next_open": _stamp(next_open) if next_open else None,
+        "duration_ms": round((time.monotonic() - started) * 1000),
+    }
+    jsonlog.log(
+        logging.INFO,
+        "market closed",
+        last_closed_session=market["last_closed_session"],
+        next_open=response["next_open"],
+    )
+    return response
+
+
 def _fetch(
     request: FetchRequest,
     settings: Settings,
     *,
     objects: S3ObjectStore,
     table: DynamoTable,
+    calendar: MarketCalendar,
     provider: Provider,
     request_id: str,
     context: Any,
@@ -138,11 +190,14 @@ def _fetch(
     started: float,
     max_workers: int,
 ) -> dict[str, Any]:
+    started_at = now()
+    key = index_key(settings.data_prefix)
     job = FetchJob(
         symbols=request.symbols or settings.symbols,
         interval=request.interval,
         period=request.period,
         data_prefix=settings.data_prefix,
+        index=read_index(objects, key),
     )
     jsonlog.log(
         logging.INFO,
@@ -150,18 +205,21 @@ def _fetch(
         symbols=len(job.symbols),
         interval=job.interval,
         period=job.period,
+        fetch_period=fetch_period(job.interval, job.period),
+        scheduled=request.scheduled,
         provider=settings.provider,
     )
-    started_at = now()
     results = fetch_all(
         job,
         provider=provider,
         objects=objects,
         table=table,
+        calendar=calendar,
         now=now,
         remaining_seconds=_remaining_seconds(context),
         max_workers=max_workers,
     )
+    index_written = _write_index(objects, key, results, now())
     failures = [r for r in results if r.status != "ok"]
     summary = {
         "request_id": request_id,
@@ -169,7 +227,10 @@ def _fetch(
         "provider": settings.provider,
         "interval": job.interval,
         "period": job.period,
-        "started_at": started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "fetch_period": fetch_period(job.interval, job.period),
+        "scheduled": request.scheduled,
+        "market": _market(calendar, started_at),
+        "started_at": _stamp(started_at),
         "duration_ms": round((time.monotonic() - started) * 1000),
         "symbols": list(job.symbols),
         "counts": {
@@ -177,29 +238,52 @@ def _fetch(
             "succeeded": len(results) - len(failures),
             "failed": len(failures),
         },
+        "dropped_rows": sum(r.dropped for r in results),
         "failures": [r.to_dict() for r in failures],
         "results": [r.to_dict() for r in results],
+        "index": key if index_written is not None else None,
     }
     record_key = _write_run_record(objects, settings, started_at, request_id, summary)
 
     level = logging.INFO if not failures else logging.WARNING
     jsonlog.log(
-        level, "fetch finished", counts=summary["counts"], duration_ms=summary["duration_ms"]
+        level,
+        "fetch finished",
+        counts=summary["counts"],
+        dropped_rows=summary["dropped_rows"],
+        duration_ms=summary["duration_ms"],
     )
     if len(failures) == len(results):
         reasons = "; ".join(f"{r.symbol}: {r.reason}" for r in failures[:10])
         raise AllSymbolsFailedError(f"all {len(results)} symbols failed ({reasons})")
 
+    shown = (
+        "request_id", "environment", "provider", "interval", "period", "fetch_period",
+        "scheduled", "market", "counts", "dropped_rows", "results", "index",
+    )  # fmt: skip
     return {
         "ok": not failures,
         "mode": "fetch",
         "status": "ok" if not failures else "partial",
-        **{k: summary[k] for k in ("request_id", "environment", "provider", "interval", "period")},
-        "counts": summary["counts"],
-        "results": summary["results"],
+        **{k: summary[k] for k in shown},
         "run_record": record_key,
         "duration_ms": summary["duration_ms"],
     }
+
+
+def _write_index(
+    objects: S3ObjectStore, key: str, results: list[SymbolResult], now: datetime
+) -> bool | None:
+    """Update the index with what the run stored. None: it could not be written; the
+    bars are stored, and the next run's index update covers them again."""
+    updates = [r.series for r in results if r.series is not None]
+    try:
+        return update_index(objects, key, updates, now=now)
+    except Exception as err:
+        jsonlog.log(
+            logging.ERROR, "index not written", key=key, error=f"{type(err).__name__}: {err}"
+        )
+        return None
 
 
 def _write_run_record(
