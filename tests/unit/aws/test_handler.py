@@ -62,8 +62,7 @@ def test_fetch_writes_bars_items_index_and_run_record(world, context):
         "last_closed_session": "2024-03-14",
     }
     assert [
-        (r["symbol"], r["status"], r["bars"], r["fetched"], r["added"])
-        for r in response["results"]
+        (r["symbol"], r["status"], r["bars"], r["fetched"], r["added"]) for r in response["results"]
     ] == [
         ("SPY", "ok", 5, 252, 251),  # Friday's session is still open: not history yet
         ("QQQ", "ok", 5, 251, 250),  # one of QQQ's sessions in that year is a bad row
