@@ -16,7 +16,6 @@ never calls a bar final before its session has closed.
 from __future__ import annotations
 
 import bisect
-import calendar
 import functools
 import threading
 import warnings
@@ -178,10 +177,12 @@ def _period_end(first: date, interval: str) -> date:
     months = _MONTHS.get(interval)
     if months is None:
         return first + timedelta(seconds=INTERVAL_SECONDS[interval])
+    # Bars of a month or a quarter start on the 1st (Yahoo's convention); the stdlib's
+    # `calendar` would do this too, but it imports `locale` into the handler's import.
     month = first.month - 1 + months
     year, month = first.year + month // 12, month % 12 + 1
-    day = min(first.day, calendar.monthrange(year, month)[1])
-    return date(year, month, day)
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return date(year, month, min(first.day, (following - timedelta(days=1)).day))
 
 
 def _from_exchange_calendars(name: str) -> MarketCalendar:
