@@ -256,3 +256,18 @@ def get_calendar(name: str = DEFAULT_EXCHANGE) -> MarketCalendar:
     """The calendar, loaded once per container (fetch threads share it)."""
     with _lock:  # functools.cache does not stop two threads building it at once
         return _load(name)
+
+
+# The questions of docs/CONTRACTS.md section 8, on the default exchange's calendar.
+
+
+def is_open(now: datetime) -> bool:
+    return get_calendar().is_open(now)
+
+
+def last_closed_session(now: datetime) -> date:
+    return get_calendar().last_closed_session(now)
+
+
+def session_close(day: date) -> datetime:
+    return get_calendar().session_close(day)

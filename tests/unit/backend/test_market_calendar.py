@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from backend import market_calendar
 from backend.market_calendar import (
     RUN_GRACE,
     SETTLE,
@@ -32,6 +33,13 @@ def test_the_library_backs_the_calendar(xnys):
     assert xnys.name == "XNYS"
     assert xnys.source.startswith("exchange_calendars ")
     assert get_calendar() is xnys  # loaded once per container
+
+
+def test_the_contract_functions_ask_the_default_exchange():
+    # docs/CONTRACTS.md section 8: what the strategy service and the backtester call.
+    assert market_calendar.is_open(utc(2024, 3, 15, 14, 30)) is True
+    assert market_calendar.last_closed_session(utc(2024, 3, 16)) == date(2024, 3, 15)
+    assert market_calendar.session_close(date(2024, 11, 29)) == utc(2024, 11, 29, 18, 0)
 
 
 @pytest.mark.parametrize(

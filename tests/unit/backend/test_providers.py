@@ -336,3 +336,31 @@ def test_duplicate_rows_for_one_session_keep_the_last(fake_yfinance):
     fake_yfinance.frame = FakeFrame([(day, 1.0, 2.0, 1.0, 1.5, 1), (day, 1.0, 2.0, 1.0, 1.7, 2)])
     (bar,) = yahoo.YFinanceProvider().fetch("AAPL", "1d", "5d").bars
     assert bar.close == 1.7
+
+
+def test_a_real_pandas_frame_converts_as_a_fake_one_does(fake_yfinance):
+    # pandas is in the dev environment (exchange_calendars brings it): the conversion
+    # contract against the real thing, an exchange-zone DatetimeIndex with actions.
+    import pandas as pd
+
+    index = pd.DatetimeIndex(["2024-03-07", "2024-03-08", "2024-03-11"]).tz_localize(
+        "America/New_York"
+    )
+    fake_yfinance.frame = pd.DataFrame(
+        {
+            "Open": [50.0, 50.5, 51.0],
+            "High": [51.0, 51.25, 52.0],
+            "Low": [49.5, 50.0, 50.0],
+            "Close": [50.5, 51.0, 51.5],
+            "Volume": [4000, 8000, 1000],
+            "Dividends": [0.0, 0.1, 0.0],
+            "Stock Splits": [0.0, 0.0, 4.0],
+        },
+        index=index,
+    )
+    bars = yahoo.YFinanceProvider().fetch("AAPL", "1d", "1mo").bars
+    assert [b.timestamp.day for b in bars] == [7, 8, 11]
+    assert [b.close for b in bars] == [202.0, 204.0, 51.5]
+    assert [b.volume for b in bars] == [1000, 2000, 1000]
+    assert [b.split for b in bars] == [1.0, 1.0, 4.0]
+    assert bars[1].dividend == pytest.approx(0.4)
