@@ -29,7 +29,7 @@ from backend.adjust import back_adjust
 from backend.analytics import WARMUP_BARS, summarise
 from backend.index import Index, Series
 from backend.layout import bar_object_key
-from backend.market_calendar import MarketCalendar
+from backend.market_calendar import CalendarError, MarketCalendar
 from backend.models import PERIOD_SECONDS, Bar
 from backend.providers import Batch, Provider, ProviderError, Rejected
 from backend.storage import DynamoTable, S3ObjectStore, bar_items, latest_item
@@ -210,10 +210,15 @@ def _fetch(symbol: str, job: FetchJob, provider: Provider) -> Batch:
 
 
 def _mark_final(bars: list[Bar], calendar: MarketCalendar, now: datetime) -> list[Bar]:
-    return [
-        bar if calendar.is_final(bar.timestamp, bar.interval, now) else replace(bar, final=False)
-        for bar in bars
-    ]
+    def final(bar: Bar) -> bool:
+        try:
+            return calendar.is_final(bar.timestamp, bar.interval, now)
+        except CalendarError:
+            # A date the calendar does not cover (a bar from the future): not final is
+            # the safe answer, it only keeps the bar out of the history for now.
+            return False
+
+    return [bar if final(bar) else replace(bar, final=False) for bar in bars]
 
 
 @dataclass(frozen=True, slots=True)

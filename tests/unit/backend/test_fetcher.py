@@ -274,3 +274,19 @@ def test_a_provider_answering_nonsense_fails_only_that_symbol(answer):
         ("BAD", "failed", "invalid_data"),
         ("AAPL", "ok", None),
     ]
+
+
+def test_a_bar_the_calendar_does_not_cover_is_not_final():
+    class FromTheFuture(ScriptedProvider):
+        def fetch(self, symbol, interval, period):
+            batch = super().fetch(symbol, interval, period)
+            odd = Bar.create(symbol=symbol, interval=interval,
+                             timestamp=datetime(2040, 1, 2, tzinfo=UTC),
+                             open=1, high=1, low=1, close=1, volume=1)  # fmt: skip
+            return Batch(bars=[*batch.bars, odd])
+
+    objects, table = MemoryObjects(), MemoryTable()
+    (result,) = _run(["AAPL"], provider=FromTheFuture(), objects=objects, table=table)
+    assert result.status == "ok" and result.last_final == "2024-03-14T00:00:00Z"
+    assert table.items[("BAR#AAPL#1d", "TS#2040-01-02T00:00:00Z")]["final"] == {"BOOL": False}
+    assert all(b.timestamp.year < 2040 for b in objects.bars("AAPL"))
