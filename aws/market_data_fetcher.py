@@ -8,7 +8,6 @@ are created on first use, so a cold start pays only for what the invocation need
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -20,14 +19,13 @@ from typing import Any
 
 from backend import jsonlog
 from backend.clients import AwsClients
-from backend.events import EventError, FetchRequest, HealthRequest, parse_event
-from backend.fetcher import MAX_WORKERS, FetchJob, fetch_all
-from backend.layout import run_record_key
+from backend.events import EventError, HealthRequest, parse_event
 from backend.providers import Provider, get_provider
 from backend.settings import Settings, SettingsError
 from backend.storage import DynamoTable, S3ObjectStore
 
 FUNCTION = "market_data_fetcher"
+FETCH_THREADS = 16  # backend.fetcher.MAX_WORKERS, which this module does not import
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 # Per container: clients and the cached API key survive between warm invocations.
 _container_clients: AwsClients | None = None
@@ -45,7 +43,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 def _clients() -> AwsClients:
     global _container_clients  # noqa: PLW0603 - the per-container cache is the point
     if _container_clients is None:
-        _container_clients = AwsClients(max_pool_connections=MAX_WORKERS + 4)
+        # One pooled connection per fetch thread (backend.fetcher.MAX_WORKERS), and spare.
+        _container_clients = AwsClients(max_pool_connections=FETCH_THREADS + 4)
     return _container_clients
 
 
@@ -70,7 +69,7 @@ def handle(
     clients: AwsClients | None = None,
     provider: Provider | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    max_workers: int = MAX_WORKERS,
+    max_workers: int = FETCH_THREADS,
 ) -> dict[str, Any]:
     """The handler with its collaborators injectable, for tests and the benchmark."""
     started = time.monotonic()
@@ -105,122 +104,40 @@ def handle(
     jsonlog.set_level(settings.log_level)
     jsonlog.bind(request_id=request_id, function=FUNCTION, environment=settings.environment)
     clients = clients or _clients()
-    objects = S3ObjectStore(client=clients.get("s3"), bucket=settings.bucket_name)
-    table = DynamoTable(client=clients.get("dynamodb"), table_name=settings.table_name)
 
     if isinstance(request, HealthRequest):
+        objects = S3ObjectStore(client=clients.get("s3"), bucket=settings.bucket_name)
+        table = DynamoTable(client=clients.get("dynamodb"), table_name=settings.table_name)
         return _health(settings, clients, objects, table, request_id)
 
-    return _fetch(
+    # The fetch path is imported when a fetch runs, so test mode's cold start skips it.
+    from backend import run
+    from backend.market_calendar import get_calendar
+
+    calendar = get_calendar()  # exchange_calendars (pandas) loads here, once per container
+    if request.scheduled and not calendar.run_due(now()):
+        # Nothing can have changed since the last close: no AWS client, no provider
+        # call, no write (not even a run record); this answer and one log line.
+        return run.market_closed(
+            settings, calendar, request_id=request_id, now=now(), started=started
+        )
+
+    response, all_failed = run.fetch(
         request,
         settings,
-        objects=objects,
-        table=table,
+        objects=S3ObjectStore(client=clients.get("s3"), bucket=settings.bucket_name),
+        table=DynamoTable(client=clients.get("dynamodb"), table_name=settings.table_name),
+        calendar=calendar,
         provider=provider or get_provider(settings.provider),
         request_id=request_id,
-        context=context,
+        remaining_seconds=_remaining_seconds(context),
         now=now,
         started=started,
         max_workers=max_workers,
     )
-
-
-def _fetch(
-    request: FetchRequest,
-    settings: Settings,
-    *,
-    objects: S3ObjectStore,
-    table: DynamoTable,
-    provider: Provider,
-    request_id: str,
-    context: Any,
-    now: Callable[[], datetime],
-    started: float,
-    max_workers: int,
-) -> dict[str, Any]:
-    job = FetchJob(
-        symbols=request.symbols or settings.symbols,
-        interval=request.interval,
-        period=request.period,
-        data_prefix=settings.data_prefix,
-    )
-    jsonlog.log(
-        logging.INFO,
-        "fetch started",
-        symbols=len(job.symbols),
-        interval=job.interval,
-        period=job.period,
-        provider=settings.provider,
-    )
-    started_at = now()
-    results = fetch_all(
-        job,
-        provider=provider,
-        objects=objects,
-        table=table,
-        now=now,
-        remaining_seconds=_remaining_seconds(context),
-        max_workers=max_workers,
-    )
-    failures = [r for r in results if r.status != "ok"]
-    summary = {
-        "request_id": request_id,
-        "environment": settings.environment,
-        "provider": settings.provider,
-        "interval": job.interval,
-        "period": job.period,
-        "started_at": started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "duration_ms": round((time.monotonic() - started) * 1000),
-        "symbols": list(job.symbols),
-        "counts": {
-            "requested": len(results),
-            "succeeded": len(results) - len(failures),
-            "failed": len(failures),
-        },
-        "failures": [r.to_dict() for r in failures],
-        "results": [r.to_dict() for r in results],
-    }
-    record_key = _write_run_record(objects, settings, started_at, request_id, summary)
-
-    level = logging.INFO if not failures else logging.WARNING
-    jsonlog.log(
-        level, "fetch finished", counts=summary["counts"], duration_ms=summary["duration_ms"]
-    )
-    if len(failures) == len(results):
-        reasons = "; ".join(f"{r.symbol}: {r.reason}" for r in failures[:10])
-        raise AllSymbolsFailedError(f"all {len(results)} symbols failed ({reasons})")
-
-    return {
-        "ok": not failures,
-        "mode": "fetch",
-        "status": "ok" if not failures else "partial",
-        **{k: summary[k] for k in ("request_id", "environment", "provider", "interval", "period")},
-        "counts": summary["counts"],
-        "results": summary["results"],
-        "run_record": record_key,
-        "duration_ms": summary["duration_ms"],
-    }
-
-
-def _write_run_record(
-    objects: S3ObjectStore,
-    settings: Settings,
-    started_at: datetime,
-    request_id: str,
-    summary: dict[str, Any],
-) -> str | None:
-    key = run_record_key(settings.logs_prefix, started_at.date(), request_id)
-    body = json.dumps(summary, sort_keys=True, indent=1).encode()
-    try:
-        objects.put(key, body, content_type="application/json")
-    except Exception as err:
-        # The bars are stored; losing the record must not turn the run into a failure
-        # (a retry would refetch everything). The error line is what alarms watch.
-        jsonlog.log(
-            logging.ERROR, "run record not written", key=key, error=f"{type(err).__name__}: {err}"
-        )
-        return None
-    return key
+    if all_failed:
+        raise AllSymbolsFailedError(all_failed)
+    return response
 
 
 def _health(

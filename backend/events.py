@@ -4,7 +4,8 @@ Accepted shapes (docs/runtime.md):
   {}                                                 fetch the configured symbols
   {"symbols": [...], "interval": "1d", "period": "5d"}  any subset of the three keys
   {"test": true}                                     health check, writes nothing
-  an EventBridge "Scheduled Event"                   same as {}
+  an EventBridge "Scheduled Event"                   same as {}, but only when the
+                                                     market calendar says a run is due
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class FetchRequest:
     symbols: tuple[str, ...] | None  # None: use the configured SYMBOLS
     interval: str = DEFAULT_INTERVAL
     period: str = DEFAULT_PERIOD
+    # From the schedule: skipped on a closed market. An explicit event always runs.
+    scheduled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,7 @@ def parse_event(event: object) -> FetchRequest | HealthRequest:
     if not isinstance(event, Mapping):
         raise EventError("event", f"must be a JSON object, got {type(event).__name__}")
     if _is_scheduled_event(event):
-        return FetchRequest(symbols=None)
+        return FetchRequest(symbols=None, scheduled=True)
 
     unknown = sorted(str(k) for k in event if k not in (*_FETCH_KEYS, "test"))
     if unknown:

@@ -3,7 +3,8 @@
 Every check uses only an action the execution role already needs (docs/runtime.md),
 so a passing report means the real run will be allowed too:
   settings  the environment variables parse (SettingsError lists every problem);
-  provider  the provider's libraries are in the package (found, not imported);
+  provider  the provider's libraries and the calendar's are in the package (found,
+            not imported); without exchange_calendars the weekday stand-in is a warning;
   secret    GetSecretValue on API_KEY_SECRET_ARN (value never shown);
   data/logs a PutObject under each prefix with an If-Match no object can satisfy:
             S3 authorises it, then refuses it, so nothing is stored;
@@ -25,6 +26,7 @@ OK, WARNING, ERROR = "ok", "warning", "error"
 PROBE_NAME = "_healthcheck/write-probe"
 # What each provider needs in the package, looked up without importing it.
 PROVIDER_MODULES = {"yfinance": ("yfinance", "pandas", "numpy"), "fixture": ()}
+CALENDAR_MODULE = "exchange_calendars"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,13 @@ def check_provider(settings: Settings) -> Check:
     if missing:
         return Check(
             "provider", ERROR, f"{settings.provider}: {', '.join(missing)} not in the package"
+        )
+    if importlib.util.find_spec(CALENDAR_MODULE) is None:
+        return Check(
+            "provider",
+            WARNING,
+            f"{settings.provider}; {CALENDAR_MODULE} not in the package: the exchange "
+            "calendar is a weekday stand-in (no holidays, no half-days)",
         )
     return Check("provider", OK, settings.provider)
 

@@ -22,7 +22,7 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 LOGGER_NAME = "market_data_fetcher"
 # Lambda's level names (docs: "Log-level filtering"); Python's WARNING is WARN there.
@@ -50,10 +50,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str, separators=(",", ":"))
 
 
-class _StdoutHandler(logging.StreamHandler):
+class _StdoutHandler(logging.StreamHandler[TextIO]):
     # Look stdout up on every write, so a replaced sys.stdout (tests) is honoured.
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self) -> TextIO:
         return sys.stdout
 
     @stream.setter

@@ -1,11 +1,15 @@
 """Where the runtime writes: S3 keys and DynamoDB keys. Pure functions, documented in
-docs/runtime.md; the execution role may write only under DATA_PREFIX and LOGS_PREFIX."""
+docs/runtime.md and docs/CONTRACTS.md section 8; the execution role may write only under
+DATA_PREFIX and LOGS_PREFIX."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+
+from backend.models import is_intraday
 
 LATEST_SK = "LATEST"
+INDEX_NAME = "index.json"
 # DynamoDB keeps recent bars for the bot; S3 keeps the history. The TTL attribute is
 # `expires_at` (docs/CONTRACTS.md section 5).
 BAR_TTL_SECONDS = 90 * 86400  # after the bar's own time
@@ -13,9 +17,22 @@ LATEST_TTL_SECONDS = 30 * 86400  # after the fetch: a symbol no longer fetched f
 MAX_TABLE_BARS = 100  # most recent bars per symbol and interval written to the table
 
 
-def bar_object_key(data_prefix: str, symbol: str, interval: str, day: date) -> str:
-    # One object per (symbol, interval, UTC date): a re-run overwrites it, never duplicates.
-    return f"{data_prefix}market/symbol={symbol}/interval={interval}/date={day:%Y-%m-%d}.json"
+def series_prefix(data_prefix: str, symbol: str, interval: str) -> str:
+    return f"{data_prefix}market/symbol={symbol}/interval={interval}/"
+
+
+def bar_object_key(data_prefix: str, symbol: str, interval: str, when: datetime) -> str:
+    """The object holding the bar that starts at `when`: one per year for daily and
+    longer bars (about 252 lines, so a run rewrites one small object), one per UTC date
+    for intraday bars (up to 1,440 lines of 1m bars)."""
+    prefix = series_prefix(data_prefix, symbol, interval)
+    if is_intraday(interval):
+        return f"{prefix}date={when:%Y-%m-%d}.jsonl"
+    return f"{prefix}year={when:%Y}.jsonl"
+
+
+def index_key(data_prefix: str) -> str:
+    return f"{data_prefix}{INDEX_NAME}"
 
 
 def run_record_key(logs_prefix: str, day: date, request_id: str) -> str:

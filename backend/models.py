@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -42,6 +43,20 @@ INTERVAL_SECONDS = {
     "1wk": 7 * 86400,
     "1mo": 30 * 86400,
     "3mo": 90 * 86400,
+}
+
+# Length of each period, for choosing which bars a run stores and for the fixture.
+# "ytd" depends on the date and "max" has no length; both are handled where used.
+PERIOD_SECONDS = {
+    "1d": 86400,
+    "5d": 5 * 86400,
+    "1mo": 31 * 86400,
+    "3mo": 92 * 86400,
+    "6mo": 183 * 86400,
+    "1y": 366 * 86400,
+    "2y": 731 * 86400,
+    "5y": 1827 * 86400,
+    "10y": 3653 * 86400,
 }
 
 # Letters, digits and the separators Yahoo uses: BRK-B, RDS.A, EURUSD=X, ^GSPC, BTC-USD,
@@ -167,7 +182,7 @@ class Bar:
         volume: object,
         split: object = 1.0,
         dividend: object = 0.0,
-        final: bool = True,
+        final: object = True,
     ) -> Bar:
         if not isinstance(timestamp, datetime):
             raise BarError(f"timestamp must be a datetime, got {type(timestamp).__name__}")
@@ -179,8 +194,16 @@ class Bar:
             _price(n, v)
             for n, v in (("open", open), ("high", high), ("low", low), ("close", close))
         )
+        when = timestamp.isoformat()
         if h < lo:
-            raise BarError(f"high {h} is below low {lo} at {timestamp.isoformat()}")
+            raise BarError(f"high {h} is below low {lo} at {when}")
+        # Open and close are trades inside the bar's range; one outside it is a bad
+        # print (Yahoo sends a few), and would poison every indicator built on it.
+        for name, value in (("open", o), ("close", c)):
+            if value > h:
+                raise BarError(f"{name} {value} is above high {h} at {when}")
+            if value < lo:
+                raise BarError(f"{name} {value} is below low {lo} at {when}")
         return cls(
             symbol=symbol,
             interval=interval,
@@ -209,4 +232,35 @@ class Bar:
             "low": self.low,
             "close": self.close,
             "volume": self.volume,
+            "split": self.split,
+            "dividend": self.dividend,
+            "final": self.final,
         }
+
+    @classmethod
+    def from_json_dict(cls, doc: Mapping[str, object]) -> Bar:
+        """The inverse of `to_json_dict`, validating again (a stored line is input too).
+        Lines written before the actions existed read as split 1, dividend 0, final."""
+        stamp = doc.get("timestamp")
+        if not isinstance(stamp, str):
+            raise BarError(f"timestamp must be an ISO-8601 string, got {stamp!r}")
+        try:
+            timestamp = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            raise BarError(f"timestamp {stamp!r} is not ISO-8601") from None
+        symbol, interval = doc.get("symbol"), doc.get("interval")
+        if not isinstance(symbol, str) or not isinstance(interval, str):
+            raise BarError("symbol and interval must be strings")
+        return cls.create(
+            symbol=symbol,
+            interval=interval,
+            timestamp=timestamp,
+            open=doc.get("open"),
+            high=doc.get("high"),
+            low=doc.get("low"),
+            close=doc.get("close"),
+            volume=doc.get("volume"),
+            split=doc.get("split", 1.0),
+            dividend=doc.get("dividend", 0.0),
+            final=doc.get("final", True),
+        )

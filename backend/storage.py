@@ -1,18 +1,25 @@
-"""Writing bars and run records: S3 objects and DynamoDB items, behind two small classes.
+"""Reading and writing bars and run records: S3 objects and DynamoDB items, behind two
+small classes.
 
 Both take a boto3 client (or anything with the same methods), so the fetcher can be
 tested with moto or with a plain fake. The only API calls made are listed in
 docs/runtime.md, so the execution role can be scoped to exactly those.
+
+Objects that more than one run may rewrite (a year of bars, the index) are written
+with S3's conditional writes: `If-None-Match: *` to create, `If-Match: <ETag>` to
+replace what was read. A run that lost a race gets 412, reads again, merges again and
+retries, so two overlapping runs never drop each other's bars.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,16 +28,21 @@ from backend.layout import (
     LATEST_SK,
     LATEST_TTL_SECONDS,
     MAX_TABLE_BARS,
-    bar_object_key,
     bar_pk,
     bar_sk,
 )
-from backend.models import Bar
+from backend.models import Bar, BarError
 
 BATCH_SIZE = 25  # DynamoDB's BatchWriteItem limit
 # An ETag no object can have: S3 answers a PutObject carrying it with 412 (the key
 # exists) or 404 (it does not), after authorising the write and before storing anything.
 IMPOSSIBLE_ETAG = '"00000000000000000000000000000000"'
+# A conditional write that lost a race: someone else wrote the object after we read it
+# (412), S3 saw two conditional writes at once (409), or it was deleted meanwhile (404).
+_LOST_RACE = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"}
+# Without s3:ListBucket (the role has none) S3 answers a read of a missing key with 403.
+_ABSENT = {"NoSuchKey", "AccessDenied"}
+NDJSON = "application/x-ndjson"
 
 
 class StorageError(RuntimeError):
@@ -46,30 +58,146 @@ def encode_bars(bars: Iterable[Bar]) -> bytes:
     )
 
 
-def bars_by_day(bars: Iterable[Bar]) -> dict[date, list[Bar]]:
-    days: dict[date, list[Bar]] = defaultdict(list)
-    for bar in bars:
-        days[bar.timestamp.date()].append(bar)
-    return dict(days)
+def decode_bars(body: bytes, *, key: str) -> list[Bar]:
+    bars = []
+    for number, line in enumerate(body.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+            if not isinstance(doc, dict):
+                raise BarError("not a JSON object")
+            bars.append(Bar.from_json_dict(doc))
+        except (ValueError, BarError) as err:
+            raise StorageError(
+                f"{key} line {number} is not a stored bar ({err}); repair or delete the "
+                "object, and a run with a long enough period rewrites it"
+            ) from None
+    return bars
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    body: bytes
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What a read found. `stored` is None when there is no object, or when the read
+    was denied, which S3 also answers for a missing key to a role without ListBucket
+    (`denied` tells the two apart for the error message, if it comes to one)."""
+
+    stored: Stored | None
+    denied: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    key: str
+    written: bool  # False: the object already held exactly these bars
+    bars: int  # bars in the object afterwards
+    added: int  # bars it did not hold before
+
+
+def _error_code(err: Exception) -> str:
+    response = getattr(err, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
 
 
 class S3ObjectStore:
-    def __init__(self, *, client: Any, bucket: str):
+    def __init__(
+        self,
+        *,
+        client: Any,
+        bucket: str,
+        max_attempts: int = 6,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self._client = client
         self._bucket = bucket
+        self._max_attempts = max_attempts
+        self._sleep = sleep
 
     def put(self, key: str, body: bytes, *, content_type: str) -> None:
         self._client.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)
 
-    def put_bars(
-        self, data_prefix: str, symbol: str, interval: str, bars: Sequence[Bar]
-    ) -> list[str]:
-        keys = []
-        for day, day_bars in sorted(bars_by_day(bars).items()):
-            key = bar_object_key(data_prefix, symbol, interval, day)
-            self.put(key, encode_bars(day_bars), content_type="application/x-ndjson")
-            keys.append(key)
-        return keys
+    def get(self, key: str) -> Lookup:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self._client.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as err:
+            code = _error_code(err)
+            if code in _ABSENT:
+                return Lookup(stored=None, denied=code == "AccessDenied")
+            raise
+        return Lookup(stored=Stored(body=response["Body"].read(), etag=str(response["ETag"])))
+
+    def put_if(self, key: str, body: bytes, *, content_type: str, etag: str | None) -> bool:
+        """Write `body` only if the object is still the one with `etag` (None: only if
+        there is no object). False when that no longer holds; the caller reads again."""
+        from botocore.exceptions import ClientError
+
+        condition = ("IfMatch", etag) if etag is not None else ("IfNoneMatch", "*")
+        kwargs = {"Bucket": self._bucket, "Key": key, "Body": body, "ContentType": content_type}
+        try:
+            _conditional_put(self._client, kwargs, *condition)
+        except ClientError as err:
+            if _error_code(err) in _LOST_RACE:
+                return False
+            raise
+        return True
+
+    def update(
+        self,
+        key: str,
+        change: Callable[[bytes | None], bytes],
+        *,
+        content_type: str,
+    ) -> tuple[bytes, bool]:
+        """Read-modify-write with conditional puts: `change(current body or None)` gives
+        the new body; it is called again on each retry, with what is there by then.
+        Returns (body, written); an unchanged body is not rewritten (no new version)."""
+        denied = False
+        for attempt in range(self._max_attempts):
+            if attempt:
+                # Full jitter: two runs that collided should not collide again.
+                self._sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))  # noqa: S311
+            lookup = self.get(key)
+            denied = denied or lookup.denied
+            current = lookup.stored
+            body = change(current.body if current else None)
+            if current is not None and body == current.body:
+                return body, False
+            etag = current.etag if current else None
+            if self.put_if(key, body, content_type=content_type, etag=etag):
+                return body, True
+        if denied:
+            raise StorageError(
+                f"s3:GetObject on {key} is denied and the object exists: the execution "
+                "role needs s3:GetObject on DATA_PREFIX (docs/runtime.md)"
+            )
+        raise StorageError(
+            f"{key} kept changing under this run ({self._max_attempts} conditional writes "
+            "refused): another run is writing the same series"
+        )
+
+    def merge_bars(self, key: str, bars: Sequence[Bar]) -> Merged:
+        """Add `bars` to the object at `key`. A bar already stored is kept as stored:
+        stored bars are final, and a final bar never changes (docs/CONTRACTS.md §8)."""
+        counts = {"bars": 0, "added": 0}
+
+        def change(current: bytes | None) -> bytes:
+            stored = {b.timestamp: b for b in decode_bars(current or b"", key=key)}
+            new = {b.timestamp: b for b in bars if b.timestamp not in stored}
+            counts["bars"], counts["added"] = len(stored) + len(new), len(new)
+            return encode_bars([*stored.values(), *new.values()])
+
+        _, written = self.update(key, change, content_type=NDJSON)
+        return Merged(key=key, written=written, bars=counts["bars"], added=counts["added"])
 
     def probe_write(self, key: str) -> str:
         """Prove PutObject is allowed on `key` without writing: a conditional put that can
@@ -82,14 +210,11 @@ class S3ObjectStore:
 
         kwargs = {"Bucket": self._bucket, "Key": key, "Body": b""}
         try:
-            if _supports_if_match(self._client):
-                self._client.put_object(**kwargs, IfMatch=IMPOSSIBLE_ETAG)
-            else:
-                _put_with_header(self._client, kwargs, "If-Match", IMPOSSIBLE_ETAG)
+            _conditional_put(self._client, kwargs, "IfMatch", IMPOSSIBLE_ETAG)
         except ClientError as err:
             # Only these two codes mean "authorised, bucket exists, nothing stored";
             # NoSuchBucket is also a 404, so the status alone would not do.
-            code = err.response.get("Error", {}).get("Code", "")
+            code = _error_code(err)
             if code in ("PreconditionFailed", "NoSuchKey"):
                 return code
             raise
@@ -98,22 +223,37 @@ class S3ObjectStore:
         raise StorageError(f"the S3 endpoint ignored If-Match and wrote {key!r}")
 
 
-def _supports_if_match(client: Any) -> bool:
-    # PutObject's IfMatch arrived in botocore 1.35 (2024); the runtime's boto3 may be older.
+_HEADERS = {"IfMatch": "If-Match", "IfNoneMatch": "If-None-Match"}
+_pending = threading.local()
+
+
+def _supports(client: Any, parameter: str) -> bool:
+    # PutObject's IfNoneMatch and IfMatch arrived in botocore 1.35 (2024); the Lambda
+    # runtime's boto3 may be older.
     model = client.meta.service_model.operation_model("PutObject")
-    return "IfMatch" in model.input_shape.members
+    return parameter in model.input_shape.members
 
 
-def _put_with_header(client: Any, kwargs: dict[str, Any], name: str, value: str) -> None:
-    def add_header(request: Any, **_: Any) -> None:
-        request.headers[name] = value
-
-    event = "before-sign.s3.PutObject"
-    client.meta.events.register_first(event, add_header, unique_id="ctb-probe-header")
+def _conditional_put(client: Any, kwargs: dict[str, Any], parameter: str, value: str) -> None:
+    if _supports(client, parameter):
+        client.put_object(**kwargs, **{parameter: value})
+        return
+    # An older botocore: add the header in a request hook. The hook reads it from a
+    # thread-local, so the fetch threads sharing the client never see each other's.
+    client.meta.events.register_first(
+        "before-sign.s3.PutObject", _add_pending_headers, unique_id="ctb-conditional-put"
+    )
+    _pending.headers = {_HEADERS[parameter]: value}
     try:
         client.put_object(**kwargs)
     finally:
-        client.meta.events.unregister(event, unique_id="ctb-probe-header")
+        _pending.headers = None
+
+
+def _add_pending_headers(request: Any, **_: Any) -> None:
+    headers = getattr(_pending, "headers", None)
+    for name, value in (headers or {}).items():
+        request.headers[name] = value
 
 
 def _number(value: float) -> dict[str, str]:
@@ -122,22 +262,31 @@ def _number(value: float) -> dict[str, str]:
     return {"N": str(Decimal(repr(value))) if isinstance(value, float) else str(value)}
 
 
+def _bar_attributes(bar: Bar) -> dict[str, Any]:
+    return {
+        "pk": {"S": bar_pk(bar.symbol, bar.interval)},
+        "symbol": {"S": bar.symbol},
+        "interval": {"S": bar.interval},
+        "ts": {"S": bar.iso_time},
+        "open": _number(bar.open),
+        "high": _number(bar.high),
+        "low": _number(bar.low),
+        "close": _number(bar.close),
+        "volume": _number(bar.volume),
+        "split": _number(bar.split),
+        "dividend": _number(bar.dividend),
+        "final": {"BOOL": bar.final},
+    }
+
+
 def bar_items(bars: Sequence[Bar]) -> list[dict[str, Any]]:
     """Items for the most recent MAX_TABLE_BARS bars, in DynamoDB's typed form."""
     items = []
     for bar in sorted(bars, key=lambda b: b.timestamp)[-MAX_TABLE_BARS:]:
         items.append(
             {
-                "pk": {"S": bar_pk(bar.symbol, bar.interval)},
+                **_bar_attributes(bar),
                 "sk": {"S": bar_sk(bar.iso_time)},
-                "symbol": {"S": bar.symbol},
-                "interval": {"S": bar.interval},
-                "ts": {"S": bar.iso_time},
-                "open": _number(bar.open),
-                "high": _number(bar.high),
-                "low": _number(bar.low),
-                "close": _number(bar.close),
-                "volume": _number(bar.volume),
                 "expires_at": _number(int(bar.timestamp.timestamp()) + BAR_TTL_SECONDS),
             }
         )
@@ -145,22 +294,20 @@ def bar_items(bars: Sequence[Bar]) -> list[dict[str, Any]]:
 
 
 def latest_item(
-    bars: Sequence[Bar], *, period: str, indicators: dict[str, float], fetched_at: datetime
+    bar: Bar,
+    *,
+    period: str,
+    indicators: dict[str, float],
+    history: int,
+    fetched_at: datetime,
 ) -> dict[str, Any]:
-    last = max(bars, key=lambda b: b.timestamp)
+    """The LATEST item: the newest final bar, raw (the newest bar is its own adjusted
+    value), and the indicators over `history` adjusted final bars ending with it."""
     item = {
-        "pk": {"S": bar_pk(last.symbol, last.interval)},
+        **_bar_attributes(bar),
         "sk": {"S": LATEST_SK},
-        "symbol": {"S": last.symbol},
-        "interval": {"S": last.interval},
         "period": {"S": period},
-        "ts": {"S": last.iso_time},
-        "open": _number(last.open),
-        "high": _number(last.high),
-        "low": _number(last.low),
-        "close": _number(last.close),
-        "volume": _number(last.volume),
-        "bars": _number(len(bars)),
+        "bars": _number(history),
         "fetched_at": {"S": fetched_at.strftime("%Y-%m-%dT%H:%M:%SZ")},
         "expires_at": _number(int(fetched_at.timestamp()) + LATEST_TTL_SECONDS),
     }
@@ -207,4 +354,5 @@ class DynamoTable:
         return requests
 
     def describe(self) -> dict[str, Any]:
-        return self._client.describe_table(TableName=self._table)["Table"]
+        description: dict[str, Any] = self._client.describe_table(TableName=self._table)["Table"]
+        return description

@@ -88,6 +88,10 @@ def execution_role_policy(
             ["s3:PutObject"],
             [f"{bucket_arn}/{data_prefix}*", f"{bucket_arn}/{logs_prefix}*"],
         ),
+        # Read back its own data only: a run merges new bars into the objects it wrote
+        # before and updates the index with conditional writes, which need the ETag.
+        # No ListBucket: the index says what exists (docs/runtime.md).
+        _statement("ReadOwnData", ["s3:GetObject"], [f"{bucket_arn}/{data_prefix}*"]),
         _statement("OwnTable", DYNAMODB_ACTIONS, [table_arn]),
         _statement("ReadOwnSecret", ["secretsmanager:GetSecretValue"], [secret_arn]),
         # X-Ray's write APIs have no resource-level permissions: "*" is the only form.

@@ -63,14 +63,19 @@ def test_fixture_run_against_moto_server():
         assert {c["name"]: c["status"] for c in report["checks"]}["secret"] == "warning"
         assert world.objects() == {} and world.items() == []
 
-        # WHEN a scheduled fetch runs: THEN bars, items and the run record land
+        # WHEN a fetch runs (today, whatever the market is doing): THEN a year of bars in
+        # one object per calendar year, the index, items and the run record land
         answer, logs = _invoke(env, {}, "req-fetch")
         assert answer["counts"] == {"requested": 3, "succeeded": 3, "failed": 0}
+        assert answer["market"]["calendar"].startswith("exchange_calendars")
         keys = world.objects()
-        assert sum(k.startswith("data/dev/market/symbol=SPY/interval=1d/") for k in keys) == 5
+        spy = sorted(k for k in keys if k.startswith("data/dev/market/symbol=SPY/interval=1d/"))
+        assert 1 <= len(spy) <= 2 and all("/year=" in k for k in spy)  # a year back
+        index = json.loads(keys["data/dev/index.json"])
+        assert index["series"]["SPY/1d"]["objects"] == spy
         assert "logs/dev/market_data_fetcher/" in answer["run_record"]
         assert answer["run_record"] in keys
-        assert len(world.items()) == 18
+        assert len(world.items()) == 3 * (5 + 1)  # the period's bars and LATEST
         assert {line["request_id"] for line in logs} == {"req-fetch"}
         # AND every line is one Lambda's log-level filter can read (level and timestamp)
         assert {line["level"] for line in logs} <= {"DEBUG", "INFO", "WARN", "ERROR", "FATAL"}

@@ -5,7 +5,7 @@ import dataclasses
 import json
 import sys
 import types
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -43,47 +43,137 @@ class FailingFor(FixtureProvider):
         return super().fetch(symbol, interval, period)
 
 
-def test_fetch_writes_bars_items_and_run_record(world, context):
-    # WHEN the schedule's empty event arrives
+SPY_2024 = "data/dev/market/symbol=SPY/interval=1d/year=2024.jsonl"
+SCHEDULED = {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+
+
+def test_fetch_writes_bars_items_index_and_run_record(world, context):
+    # WHEN an explicit fetch runs on Friday 2024-03-15 at 10:30 in New York (market open)
     response = _invoke(world, {}, context)
-    # THEN every configured symbol succeeded
+    # THEN every configured symbol succeeded; the first run puts the period's bars in
+    # the table and, the series being new, all it fetched into the S3 history: a year
+    # of sessions, the indicators' warm-up
     assert response["ok"] is True and response["status"] == "ok"
-    assert [(r["symbol"], r["status"], r["bars"]) for r in response["results"]] == [
-        ("SPY", "ok", 5),
-        ("QQQ", "ok", 5),
-        ("AAPL", "ok", 5),
+    assert response["fetch_period"] == "1y" and response["scheduled"] is False
+    assert response["market"] == {
+        "exchange": "XNYS",
+        "calendar": response["market"]["calendar"],
+        "open": True,
+        "last_closed_session": "2024-03-14",
+    }
+    assert [
+        (r["symbol"], r["status"], r["bars"], r["fetched"], r["added"]) for r in response["results"]
+    ] == [
+        ("SPY", "ok", 5, 252, 251),  # Friday's session is still open: not history yet
+        ("QQQ", "ok", 5, 251, 250),  # one of QQQ's sessions in that year is a bad row
+        ("AAPL", "ok", 5, 252, 251),
     ]
-    assert response["run_record"] == RUN_RECORD
-    # AND the bars are in S3 under the contract's keys, one object per day
+    assert response["dropped_rows"] == 1
+    assert response["run_record"] == RUN_RECORD and response["index"] == "data/dev/index.json"
+    # AND the final bars are in S3, raw, one object per symbol and year (changed by
+    # issue 12 from one adjusted object per day)
     objects = world.objects()
     bar_keys = sorted(k for k in objects if k.startswith("data/dev/market/"))
-    assert len(bar_keys) == 15
-    assert "data/dev/market/symbol=SPY/interval=1d/date=2024-03-15.json" in bar_keys
-    line = json.loads(objects["data/dev/market/symbol=SPY/interval=1d/date=2024-03-15.json"])
-    assert line["timestamp"] == "2024-03-15T00:00:00Z" and line["symbol"] == "SPY"
+    assert len(bar_keys) == 6 and SPY_2024 in bar_keys
+    lines = [json.loads(line) for line in objects[SPY_2024].splitlines()]
+    assert lines[0]["timestamp"] == "2024-01-02T00:00:00Z" and lines[0]["symbol"] == "SPY"
+    assert {"split", "dividend", "final"} <= set(lines[0])
+    # Friday's unfinished bar is not history yet: the newest stored bar is Thursday's.
+    assert lines[-1]["timestamp"] == "2024-03-14T00:00:00Z" and all(x["final"] for x in lines)
+    # AND the index lists every object, so a reader never lists the bucket
+    index = json.loads(objects["data/dev/index.json"])
+    assert sorted(o for s in index["series"].values() for o in s["objects"]) == bar_keys
+    assert index["series"]["SPY/1d"]["last"] == "2024-03-15T00:00:00Z"
+    assert index["series"]["SPY/1d"]["last_final"] == "2024-03-14T00:00:00Z"
     # AND the run record says what happened
     record = json.loads(objects[RUN_RECORD])
     assert record["request_id"] == context.aws_request_id
     assert record["symbols"] == ["SPY", "QQQ", "AAPL"]
     assert record["counts"] == {"requested": 3, "succeeded": 3, "failed": 0}
     assert record["failures"] == [] and isinstance(record["duration_ms"], int)
+    assert record["dropped_rows"] == 1 and record["index"] == "data/dev/index.json"
     # AND nothing was written outside the two prefixes
     assert all(k.startswith(("data/dev/", "logs/dev/")) for k in objects)
-    # AND DynamoDB has 5 bars + 1 LATEST item per symbol
+    # AND DynamoDB has the period's 5 bars + 1 LATEST item per symbol; LATEST is the
+    # last closed bar, with every indicator
     items = world.items()
     assert len(items) == 18
     latest = next(i for i in items if i["pk"]["S"] == "BAR#SPY#1d" and i["sk"]["S"] == "LATEST")
-    assert latest["ts"]["S"] == "2024-03-15T00:00:00Z"
+    assert latest["ts"]["S"] == "2024-03-14T00:00:00Z" and latest["final"] == {"BOOL": True}
+    assert {"return_1", "sma_20", "ema_20", "rsi_14"} <= set(latest)
     assert int(latest["expires_at"]["N"]) > NOW.timestamp()
+    live = next(i for i in items if i["sk"]["S"] == "TS#2024-03-15T00:00:00Z")
+    assert live["final"] == {"BOOL": False}
 
 
 def test_event_symbols_interval_and_period_are_used(world, context):
-    response = _invoke(world, {"symbols": ["msft"], "interval": "1h", "period": "1d"}, context)
-    assert [(r["symbol"], r["bars"]) for r in response["results"]] == [("MSFT", 24)]
-    assert response["interval"] == "1h"
-    keys = [k for k in world.objects() if k.startswith("data/")]
-    assert keys == ["data/dev/market/symbol=MSFT/interval=1h/date=2024-03-14.json",
-                    "data/dev/market/symbol=MSFT/interval=1h/date=2024-03-15.json"]  # fmt: skip
+    response = _invoke(world, {"symbols": ["msft"], "interval": "1m", "period": "1d"}, context)
+    (result,) = response["results"]
+    assert (result["symbol"], result["status"]) == ("MSFT", "ok")
+    assert response["interval"] == "1m" and response["fetch_period"] == "5d"
+    # Five sessions of minute bars, one object per UTC date; today's closed minutes too
+    keys = sorted(k for k in world.objects() if k.startswith("data/dev/market/"))
+    assert keys == [
+        f"data/dev/market/symbol=MSFT/interval=1m/date=2024-03-{d}.jsonl"
+        for d in (11, 12, 13, 14, 15)
+    ]
+
+
+def test_a_scheduled_run_on_a_closed_market_calls_nothing(world, context):
+    class Untouchable(FixtureProvider):
+        def fetch(self, symbol, interval, period):
+            raise AssertionError("the provider was called")
+
+    saturday = datetime(2024, 3, 16, 15, 0, tzinfo=UTC)
+    response = handle(SCHEDULED, context, env=world.env, clients=world.clients,
+                      provider=Untouchable(), now=lambda: saturday)  # fmt: skip
+    assert response == {
+        "ok": True,
+        "mode": "fetch",
+        "status": "market_closed",
+        "request_id": context.aws_request_id,
+        "environment": "dev",
+        "scheduled": True,
+        "market": {
+            "exchange": "XNYS",
+            "calendar": response["market"]["calendar"],
+            "open": False,
+            "last_closed_session": "2024-03-15",
+        },
+        "next_open": "2024-03-18T13:30:00Z",
+        "duration_ms": response["duration_ms"],
+    }
+    # Not one AWS call, nothing written.
+    assert world.clients.calls == []
+    assert world.objects() == {} and world.items() == []
+
+
+@pytest.mark.parametrize(
+    ("when", "runs"),
+    [
+        (datetime(2024, 3, 15, 14, 30, tzinfo=UTC), True),  # open
+        (datetime(2024, 3, 15, 22, 0, tzinfo=UTC), True),  # after the close: the final bar
+        (datetime(2024, 12, 25, 15, 0, tzinfo=UTC), False),  # Christmas
+        (datetime(2024, 3, 18, 3, 0, tzinfo=UTC), False),  # Sunday night
+    ],
+)
+def test_the_schedule_follows_the_exchange_calendar(world, context, when, runs):
+    response = _invoke(world, SCHEDULED, context, now=when)
+    assert (response["status"] != "market_closed") is runs
+    # An explicit event always runs, whatever the calendar says.
+    assert _invoke(world, {}, context, now=when)["status"] == "ok"
+
+
+def test_old_daily_objects_are_left_alone(world, context):
+    # GIVEN a bucket with an object in the layout used before issue 12 (adjusted prices,
+    # one object per day, .json)
+    old = "data/dev/market/symbol=SPY/interval=1d/date=2024-03-13.json"
+    world.s3.put_object(Bucket=world.bucket, Key=old, Body=b'{"close": 1.0}\n')
+    # WHEN the fetcher runs: THEN it neither reads, rewrites nor indexes it
+    _invoke(world, {}, context)
+    assert world.objects()[old] == b'{"close": 1.0}\n'
+    assert not any(c.params.get("Key") == old for c in world.clients.calls)
+    assert old not in world.objects()["data/dev/index.json"].decode()
 
 
 def test_rerun_overwrites_objects_and_adds_no_items(world, context):
@@ -278,6 +368,9 @@ def test_run_record_failure_is_logged_but_bars_still_count(world, context, capsy
             self.real = real
             self.meta = real.meta
 
+        def get_object(self, **kwargs):
+            return self.real.get_object(**kwargs)
+
         def put_object(self, **kwargs):
             if kwargs["Key"].startswith("logs/"):
                 raise PermissionError("AccessDenied on logs/")
@@ -306,20 +399,24 @@ def test_out_of_time_symbols_are_failures(world, context):
         _invoke(world, {}, dataclasses.replace(context, remaining_ms=2000))
 
 
-def test_fixture_bars_shift_with_the_clock_but_keep_their_values(world, context):
+def test_a_later_run_only_appends_to_the_history(world, context):
     _invoke(world, {}, context)
     before = world.objects()
-    _invoke(
-        world,
-        {},
-        dataclasses.replace(context, aws_request_id="next-day"),
-        now=NOW + timedelta(days=1),
-    )
+    # WHEN the next run comes after Friday's close
+    _invoke(world, SCHEDULED, dataclasses.replace(context, aws_request_id="evening"),
+            now=datetime(2024, 3, 15, 22, 0, tzinfo=UTC))  # fmt: skip
     after = world.objects()
-    new = {k for k in after if k.startswith("data/")} - set(before)
-    assert sorted(new) == [
-        f"data/dev/market/symbol={s}/interval=1d/date=2024-03-16.json"
-        for s in ("AAPL", "QQQ", "SPY")
-    ]
-    # The four overlapping days were rewritten by the second run with identical bytes.
-    assert all(after[k] == v for k, v in before.items() if k.startswith("data/"))
+    # THEN no new bar object, the 2023 objects untouched, and each 2024 object is the
+    # same bytes plus Friday's now final bar: a stored bar never changes
+    assert {k for k in after if "/market/" in k} == {k for k in before if "/market/" in k}
+    for key, body in before.items():
+        if "year=2023" in key:
+            assert after[key] == body
+        if "year=2024" in key:
+            assert after[key].startswith(body)
+            (added,) = after[key][len(body) :].splitlines()
+            assert json.loads(added)["timestamp"] == "2024-03-15T00:00:00Z"
+    # AND Friday's table item is rewritten as final, and LATEST moved to it
+    items = {(i["pk"]["S"], i["sk"]["S"]): i for i in world.items()}
+    assert items[("BAR#SPY#1d", "TS#2024-03-15T00:00:00Z")]["final"] == {"BOOL": True}
+    assert items[("BAR#SPY#1d", "LATEST")]["ts"] == {"S": "2024-03-15T00:00:00Z"}

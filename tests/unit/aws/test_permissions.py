@@ -11,6 +11,7 @@ Two ways, since moto enforces IAM only in part:
 """
 
 import contextlib
+import dataclasses
 import json
 import re
 from datetime import UTC, datetime
@@ -120,11 +121,17 @@ def test_test_mode_needs_only_the_execution_role(world, context):
 
 
 def test_fetch_needs_only_the_execution_role(world, context):
+    # Two runs: the second reads back what the first wrote (objects and index).
     response = _invoke(world, {}, context)
     assert response["ok"] is True
+    assert _invoke(world, {}, context)["ok"] is True
     denied, actions = _denied(world, world.clients.calls)
     assert denied == set()
-    assert actions == {"s3:PutObject", "dynamodb:BatchWriteItem"}
+    # Changed by issue 12: a run reads back its own data (s3:GetObject under
+    # DATA_PREFIX) to merge bars and update the index with conditional writes.
+    assert actions == {"s3:GetObject", "s3:PutObject", "dynamodb:BatchWriteItem"}
+    reads = {c.params["Key"] for c in world.clients.calls if c.operation == "GetObject"}
+    assert reads and all(k.startswith("data/dev/") for k in reads)
 
 
 def test_every_table_permission_of_the_role_is_used(world, context):
@@ -172,6 +179,43 @@ def test_prefix_probes_pass_under_enforced_iam_with_the_role_policy(
     # Enforcement is real: the role cannot list the bucket it just probed.
     with pytest.raises(Exception, match="AccessDenied"):
         world.clients.get("s3").list_objects_v2(Bucket=world.bucket)
+
+
+def _with_table_for_moto(policy):
+    # moto authorises DynamoDB calls against the resource "*", which the role's scoped
+    # statement never matches; the table's scoping is checked by the evaluation tests
+    # above. What is enforced here is S3, per key.
+    policy["Statement"].append(
+        {"Sid": "MotoTable", "Effect": "Allow", "Action": list(DYNAMODB_ACTIONS), "Resource": "*"}
+    )
+    return policy
+
+
+def test_fetches_pass_under_enforced_iam_with_the_role_policy(world, context, as_function_user):
+    as_function_user(_with_table_for_moto(_policy(world)))
+    for request_id in ("first", "second"):
+        response = _invoke(world, {}, dataclasses.replace(context, aws_request_id=request_id))
+        assert response["ok"] is True, response
+    assert response["index"] == "data/dev/index.json"
+
+
+def test_without_get_object_the_second_run_names_the_missing_permission(
+    world, context, as_function_user, capsys
+):
+    # GIVEN the policy as it was before issue 12: write-only
+    policy = _with_table_for_moto(_policy(world))
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "ReadOwnData"]
+    as_function_user(policy)
+    # The first run creates every object (a denied read looks like a missing key, and
+    # If-None-Match creates it), the second finds them there and cannot read them.
+    assert _invoke(world, {}, context)["ok"] is True
+    capsys.readouterr()
+    with pytest.raises(Exception, match="all 3 symbols failed"):
+        _invoke(world, {}, dataclasses.replace(context, aws_request_id="second"))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    errors = [line["error"] for line in lines if line["message"] == "symbol failed"]
+    assert len(errors) == 3
+    assert all("the execution role needs s3:GetObject on DATA_PREFIX" in e for e in errors)
 
 
 def test_prefix_probe_reports_access_denied_for_another_environments_role(

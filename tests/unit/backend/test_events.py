@@ -28,7 +28,9 @@ def test_eventbridge_schedule_envelope_means_configured_symbols():
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/x"],
         "detail": {},
     }
-    assert parse_event(scheduled) == FetchRequest(symbols=None)
+    # Marked as the schedule's, so a closed market skips it; an explicit {} always runs.
+    assert parse_event(scheduled) == FetchRequest(symbols=None, scheduled=True)
+    assert parse_event({}) == FetchRequest(symbols=None, scheduled=False)
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,15 @@ def test_provider_libraries_present_is_ok(monkeypatch):
     assert health.check_provider(SETTINGS).status == "ok"
 
 
+def test_a_package_without_the_calendar_library_is_a_warning(monkeypatch):
+    # It still runs, on the weekday stand-in (backend/market_calendar.py).
+    present = lambda name: None if name == "exchange_calendars" else object()  # noqa: E731
+    monkeypatch.setattr(health.importlib.util, "find_spec", present)
+    check = health.check_provider(SETTINGS)
+    assert check.status == "warning"
+    assert "exchange_calendars not in the package" in check.detail
+
+
 @pytest.mark.parametrize(
     ("description", "expected"),
     [

@@ -33,6 +33,35 @@ def test_high_below_low_is_rejected():
         _bar(high=9.0)
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"close": 11.5}, r"close 11\.5 is above high 11\.0"),
+        ({"close": 9.0}, r"close 9\.0 is below low 9\.5"),
+        ({"open": 12.0}, r"open 12\.0 is above high 11\.0"),
+        ({"open": 9.4}, r"open 9\.4 is below low 9\.5"),
+    ],
+)
+def test_open_and_close_must_lie_within_the_range(fields, message):
+    # Issue 12: a close above the high used to be accepted.
+    with pytest.raises(BarError, match=message):
+        _bar(**fields)
+
+
+def test_a_stored_line_reads_back_as_the_same_bar():
+    bar = _bar(split=4.0, dividend=0.25, final=False)
+    assert Bar.from_json_dict(bar.to_json_dict()) == bar
+    # A line written before the actions existed reads as unsplit, undivided and final.
+    legacy = {
+        k: v for k, v in _bar().to_json_dict().items() if k not in ("split", "dividend", "final")
+    }
+    assert Bar.from_json_dict(legacy) == _bar()
+    with pytest.raises(BarError, match="ISO-8601"):
+        Bar.from_json_dict({**legacy, "timestamp": "yesterday"})
+    with pytest.raises(BarError, match="close"):
+        Bar.from_json_dict({**legacy, "close": "n/a"})
+
+
 @pytest.mark.parametrize("field", ["open", "high", "low", "close"])
 @pytest.mark.parametrize("value", [0, -1.0, float("nan"), float("inf"), "abc", None, True])
 def test_prices_must_be_positive_finite_numbers(field, value):

@@ -1,20 +1,30 @@
 import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from backend.layout import BAR_TTL_SECONDS, MAX_TABLE_BARS, bar_object_key, run_record_key
+from backend.layout import (
+    BAR_TTL_SECONDS,
+    MAX_TABLE_BARS,
+    bar_object_key,
+    index_key,
+    run_record_key,
+)
 from backend.models import Bar
 from backend.storage import (
     DynamoTable,
     S3ObjectStore,
     StorageError,
     bar_items,
+    decode_bars,
     encode_bars,
     latest_item,
 )
 from tests.unit.backend.conftest import BUCKET, TABLE
+from tests.unit.backend.s3fakes import AlwaysRefused, RacingS3
 
 NOW = datetime(2024, 3, 15, 14, 30, tzinfo=UTC)
 
@@ -36,10 +46,20 @@ def _bars(n, symbol="AAPL", interval="1d", step=timedelta(days=1)):
 
 
 def test_key_layout_matches_the_contract():
+    day = datetime(2024, 3, 5, 14, 30, tzinfo=UTC)
     assert (
-        bar_object_key("data/dev/", "BRK-B", "1d", date(2024, 3, 5))
-        == "data/dev/market/symbol=BRK-B/interval=1d/date=2024-03-05.json"
+        bar_object_key("data/dev/", "BRK-B", "1d", day)
+        == "data/dev/market/symbol=BRK-B/interval=1d/year=2024.jsonl"
     )
+    assert (
+        bar_object_key("data/dev/", "BRK-B", "1wk", day)
+        == "data/dev/market/symbol=BRK-B/interval=1wk/year=2024.jsonl"
+    )
+    assert (
+        bar_object_key("data/dev/", "BRK-B", "5m", day)
+        == "data/dev/market/symbol=BRK-B/interval=5m/date=2024-03-05.jsonl"
+    )
+    assert index_key("data/dev/") == "data/dev/index.json"
     assert (
         run_record_key("logs/dev/", date(2024, 3, 5), "req-1")
         == "logs/dev/market_data_fetcher/date=2024-03-05/req-1.json"
@@ -61,20 +81,86 @@ def test_encoding_is_sorted_json_lines_and_stable():
         "low": 9.0,
         "close": 11.0,
         "volume": 0,
+        "split": 1.0,
+        "dividend": 0.0,
+        "final": True,
     }
+    assert decode_bars(body, key="k") == bars
 
 
-def test_put_bars_writes_one_object_per_day_and_overwrites_on_rerun(aws):
+def test_a_corrupt_stored_line_names_the_object_and_line():
+    body = encode_bars(_bars(2)) + b'{"symbol": "AAPL"}\n'
+    with pytest.raises(StorageError, match=r"data/x\.jsonl line 3 is not a stored bar"):
+        decode_bars(body, key="data/x.jsonl")
+
+
+KEY = "data/dev/market/symbol=AAPL/interval=1d/year=2024.jsonl"
+
+
+def _read(aws, key=KEY):
+    return decode_bars(aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read(), key=key)
+
+
+def test_merge_bars_creates_then_adds_and_keeps_stored_bars(aws):
     store = S3ObjectStore(client=aws.s3, bucket=BUCKET)
-    bars = _bars(3)
-    keys = store.put_bars("data/dev/", "AAPL", "1d", bars)
-    again = store.put_bars("data/dev/", "AAPL", "1d", bars)
-    assert keys == again
-    listed = aws.s3.list_objects_v2(Bucket=BUCKET)["Contents"]
-    assert sorted(o["Key"] for o in listed) == sorted(keys)
-    assert len(keys) == 3
-    body = aws.s3.get_object(Bucket=BUCKET, Key=keys[0])["Body"].read()
-    assert body == encode_bars(bars[:1])
+    bars = _bars(5)
+    first = store.merge_bars(KEY, bars[:3])
+    assert (first.written, first.bars, first.added) == (True, 3, 3)
+    # A later run brings two new bars and a different version of a stored one:
+    # the stored (final) bar is kept, the new ones are added, in time order.
+    changed = replace(bars[2], close=11.5)
+    second = store.merge_bars(KEY, [changed, *bars[3:]])
+    assert (second.written, second.bars, second.added) == (True, 5, 2)
+    assert _read(aws) == bars
+    # Nothing new: nothing written (no new object version in the versioned bucket).
+    third = store.merge_bars(KEY, bars[1:4])
+    assert (third.written, third.bars, third.added) == (False, 5, 0)
+
+
+def test_moto_enforces_the_conditions_the_writes_rely_on(aws):
+    # If the emulator ignored them, the race tests below would prove nothing.
+    store = S3ObjectStore(client=aws.s3, bucket=BUCKET)
+    assert store.put_if(KEY, b"a", content_type="text/plain", etag=None) is True
+    assert store.put_if(KEY, b"b", content_type="text/plain", etag=None) is False
+    etag = store.get(KEY).stored.etag
+    assert store.put_if(KEY, b"c", content_type="text/plain", etag='"0000"') is False
+    assert store.put_if(KEY, b"c", content_type="text/plain", etag=etag) is True
+    assert store.put_if(KEY, b"d", content_type="text/plain", etag=etag) is False
+    assert store.get(KEY).stored.body == b"c"
+
+
+@pytest.mark.parametrize("stored_first", [False, True])
+def test_a_run_that_loses_the_race_merges_again_and_loses_nothing(aws, stored_first):
+    bars = _bars(6)
+    if stored_first:
+        S3ObjectStore(client=aws.s3, bucket=BUCKET).merge_bars(KEY, bars[:2])
+    # GIVEN another run that stores bars 2-3 between this run's read and its write
+    racing = RacingS3(aws.s3, KEY, encode_bars(bars[:4]))
+    store = S3ObjectStore(client=racing, bucket=BUCKET, sleep=lambda s: None)
+    # WHEN this run adds bars 4-5
+    merged = store.merge_bars(KEY, bars[4:])
+    # THEN its first write was refused, the retry merged both runs' bars
+    assert len(racing.puts) == 2
+    assert (merged.written, merged.bars, merged.added) == (True, 6, 2)
+    assert _read(aws) == bars
+
+
+def test_a_write_that_keeps_losing_gives_up_with_a_clear_error():
+    sleeps = []
+    fake = AlwaysRefused()
+    store = S3ObjectStore(client=fake, bucket=BUCKET, max_attempts=4, sleep=sleeps.append)
+    with pytest.raises(StorageError, match="kept changing under this run"):
+        store.merge_bars(KEY, _bars(1))
+    assert fake.puts == 4
+    assert len(sleeps) == 3 and all(0 <= s <= 1.0 for s in sleeps)
+
+
+def test_a_denied_read_of_an_existing_object_says_which_permission_is_missing():
+    # Without s3:ListBucket S3 answers a read of a missing key with AccessDenied, so a
+    # denied read is first taken for "no object"; the refused create proves otherwise.
+    store = S3ObjectStore(client=AlwaysRefused("AccessDenied"), bucket=BUCKET, sleep=lambda s: None)
+    with pytest.raises(StorageError, match="needs s3:GetObject on DATA_PREFIX"):
+        store.merge_bars(KEY, _bars(1))
 
 
 def test_bar_items_keep_only_the_latest_bars_with_ttl():
@@ -88,12 +174,24 @@ def test_bar_items_keep_only_the_latest_bars_with_ttl():
     }
 
 
+def test_bar_items_carry_the_actions_and_finality():
+    bar = replace(_bars(1)[0], split=4.0, dividend=0.5, final=False)
+    (item,) = bar_items([bar])
+    assert (item["split"], item["dividend"], item["final"]) == (
+        {"N": "4.0"},
+        {"N": "0.5"},
+        {"BOOL": False},
+    )
+
+
 def test_latest_item_carries_indicators_and_fetch_time():
-    bars = _bars(3)
-    item = latest_item(bars, period="5d", indicators={"rsi_14": 55.5}, fetched_at=NOW)
+    bar = _bars(3)[-1]
+    item = latest_item(bar, period="5d", indicators={"rsi_14": 55.5}, history=250, fetched_at=NOW)
     assert item["sk"] == {"S": "LATEST"}
-    assert item["ts"] == {"S": bars[-1].iso_time}
+    assert item["ts"] == {"S": bar.iso_time}
+    assert item["final"] == {"BOOL": True}
     assert item["rsi_14"] == {"N": "55.5"}
+    assert item["bars"] == {"N": "250"}
     assert item["fetched_at"] == {"S": "2024-03-15T14:30:00Z"}
 
 
@@ -153,13 +251,36 @@ def test_write_probe_with_an_older_botocore_sends_the_header_itself(aws, monkeyp
     # The Lambda runtime's botocore may predate PutObject's IfMatch parameter.
     from backend import storage
 
-    monkeypatch.setattr(storage, "_supports_if_match", lambda client: False)
+    monkeypatch.setattr(storage, "_supports", lambda client, parameter: False)
     store = S3ObjectStore(client=aws.s3, bucket=BUCKET)
     assert store.probe_write("logs/dev/_healthcheck/write-probe") == "NoSuchKey"
     assert aws.s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
     # The header hook is removed afterwards: a normal put still works unconditionally.
     store.put("logs/dev/ok", b"1", content_type="text/plain")
     assert aws.s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 1
+
+
+def test_conditional_writes_with_an_older_botocore_stay_per_thread(aws, monkeypatch):
+    # The header hook is shared by the fetch threads' one client: each thread's
+    # condition must reach its own request only.
+    from backend import storage
+
+    monkeypatch.setattr(storage, "_supports", lambda client, parameter: False)
+    store = S3ObjectStore(client=aws.s3, bucket=BUCKET)
+    keys = [f"data/dev/t{i}.jsonl" for i in range(8)]
+
+    def create_twice(key):
+        return store.put_if(key, b"1", content_type="text/plain", etag=None), store.put_if(
+            key, b"2", content_type="text/plain", etag=None
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(create_twice, keys))
+    assert outcomes == [(True, False)] * len(keys)
+    assert {store.get(k).stored.body for k in keys} == {b"1"}
+    # And an unconditional put after them carries no leftover condition.
+    store.put(keys[0], b"3", content_type="text/plain")
+    assert store.get(keys[0]).stored.body == b"3"
 
 
 def test_write_probe_reports_a_missing_bucket(aws):
