@@ -14,16 +14,17 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lambda_pkg import deps as _deps
 from lambda_pkg import interpreters as _interpreters
 from lambda_pkg import platforms as _platforms
 from lambda_pkg import reqfile as _reqfile
 from lambda_pkg import sources as _sources
-from lambda_pkg.bytecode import compile_sources, pyc_name
 from lambda_pkg.errors import UserError
 from lambda_pkg.progress import Progress
+
+if TYPE_CHECKING:  # pip's machinery loads only when dependencies are resolved
+    from lambda_pkg.deps import DepsSpec
 
 # The service's own requirements (the Lambda's plus the broker SDK); the Lambda's
 # file is the fallback while a checkout has no service file yet.
@@ -55,6 +56,19 @@ collect_sources = _sources.collect_sources
 fingerprint = _sources.fingerprint
 
 
+def compile_sources(interp: Interpreter, items: Sequence[tuple[str, bytes]]) -> list[bytes | None]:
+    """.pyc bytes (unchecked-hash) for each (name, source), by the target interpreter."""
+    from lambda_pkg.bytecode import compile_sources as compile_all
+
+    return compile_all(interp, items)
+
+
+def pyc_name(py_name: str, cache_tag: str) -> str:
+    from lambda_pkg.bytecode import pyc_name as name
+
+    return name(py_name, cache_tag)
+
+
 def find_interpreter(runtime: str) -> Interpreter | None:
     return _interpreters.find_interpreter(python_version(runtime))
 
@@ -77,9 +91,11 @@ def _spec(
     architecture: str,
     interpreter: Interpreter | None,
     pip_args: Sequence[str],
-) -> _deps.DepsSpec:
+) -> DepsSpec:
+    from lambda_pkg.deps import DepsSpec
+
     # A container has no runtime-provided boto3, unlike Lambda: bundle it.
-    return _deps.DepsSpec(
+    return DepsSpec(
         requirements=reqs,
         runtime=runtime,
         architecture=architecture,
@@ -107,6 +123,7 @@ class Dependencies:
 
 
 def resolve_dependencies(
+    *,
     reqs: Requirements,
     runtime: str,
     architecture: str,
@@ -117,7 +134,9 @@ def resolve_dependencies(
 ) -> Dependencies:
     """The wheels for the target, stripped and audited as for the Lambda, unpacked."""
     spec = _spec(reqs, runtime, architecture, interpreter, pip_args)
-    segment = _deps.ensure_segment(spec, cache_dir, progress)
+    from lambda_pkg.deps import ensure_segment
+
+    segment = ensure_segment(spec, cache_dir, progress)
     files = []
     for e in segment.entries:
         data = bytes(e.data)

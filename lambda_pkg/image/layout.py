@@ -51,7 +51,9 @@ def write_layout(
 ) -> None:
     for digest in blobs:
         link_or_copy(store.path(digest), directory / "blobs" / digest.replace(":", "/"))
-    link_or_copy(store.path(manifest.digest), directory / "blobs" / manifest.digest.replace(":", "/"))
+    link_or_copy(
+        store.path(manifest.digest), directory / "blobs" / manifest.digest.replace(":", "/")
+    )
     layout = directory / "oci-layout"
     if not layout.is_file():
         write_json_atomic(layout, LAYOUT_FILE)

@@ -44,16 +44,21 @@ from lambda_pkg.image.store import BlobStore
 from lambda_pkg.image.tarlayer import ZLIB_ID, Layer, LayerFile, write_layer
 from lambda_pkg.progress import Progress
 
-LOCAL_BASE_VERSION = "local-base/1"
+LOCAL_BASE_VERSION = "local-base/2"
 NONROOT = 65532  # distroless' "nonroot" user and group
 SKIP_STDLIB = frozenset(
     {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "site-packages",
      "__pycache__", "__phello__"}
 )  # fmt: skip
 _SKIP_DYNLOAD = re.compile(r"^(_test|xx|_xx|_tkinter|_ctypes_test)")
-# Libraries a manylinux wheel may take from the system (PEP 599's list, the ones
-# a Python service can meet); the image needs them even if python itself does not.
-WHEEL_SYSTEM_LIBS = ("libstdc++.so.6", "libgcc_s.so.1", "libz.so.1")
+# Libraries a manylinux wheel may take from the system (PEP 599's list, less X11
+# and OpenGL); the image needs them even where python itself does not link them
+# (numpy links libpthread.so.0, which glibc >= 2.34 keeps as a stub).
+WHEEL_SYSTEM_LIBS = (
+    "libc.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libpthread.so.0", "libutil.so.1",
+    "libresolv.so.2", "libnsl.so.1", "libgcc_s.so.1", "libstdc++.so.6", "libz.so.1",
+    "libexpat.so.1",
+)  # fmt: skip
 PASSWD = (
     "root:x:0:0:root:/root:/sbin/nologin\n"
     f"nonroot:x:{NONROOT}:{NONROOT}:nonroot:/tmp:/sbin/nologin\n"
@@ -180,10 +185,28 @@ def build_local_base(runtime: str, architecture: str, store: BlobStore, progress
         return str(record["digest"])
     interp = _interpreter(runtime, architecture)
     py = _probe(interp)
-    ver = inputs.python_version(runtime)
     progress.step(f"building the local base from Python {py.version} ({py.executable})")
     files: dict[str, LayerFile] = {}
-    stdlib_dest = f"usr/local/lib/python{ver}"
+    sources = _stdlib(py, inputs.python_version(runtime), files)
+    progress.step(f"compiling {len(sources):,} standard library modules")
+    pycs = inputs.compile_sources(interp, [("/" + rel, data) for rel, data in sources])
+    for (rel, _), pyc in zip(sources, pycs, strict=True):
+        if pyc is not None:  # a few test-data modules do not compile; CPython skips them too
+            name = inputs.pyc_name(rel, interp.cache_tag)
+            files[name] = LayerFile(name, pyc)
+    _libraries(py, files)
+    _system_files(files)
+    progress.step(f"writing the base layer ({len(files):,} entries)")
+    layer = write_layer(files.values(), store)
+    digest = _write_image(layer, py.version, architecture, store)
+    store.save_record("base-local", key, {"digest": digest, "python": py.version})
+    return digest
+
+
+def _stdlib(py: _Python, ver: str, files: dict[str, LayerFile]) -> list[tuple[str, bytes]]:
+    """The interpreter, the standard library and its extension modules; returns the
+    modules to compile."""
+    dest = f"usr/local/lib/python{ver}"
     sources: list[tuple[str, bytes]] = []
     for dirpath, dirnames, filenames in os.walk(py.stdlib):
         here = Path(dirpath)
@@ -195,57 +218,49 @@ def build_local_base(runtime: str, architecture: str, store: BlobStore, progress
         for name in filenames:
             if name.endswith((".pyc", ".pyo", ".exe", ".a")):
                 continue
-            rel = f"{stdlib_dest}/{name}" if rel_dir == "." else f"{stdlib_dest}/{rel_dir}/{name}"
+            rel = f"{dest}/{name}" if rel_dir == "." else f"{dest}/{rel_dir}/{name}"
             data = (here / name).read_bytes()
             files[rel] = LayerFile(rel, data)
             if name.endswith(".py"):
                 sources.append((rel, data))
-    elf: list[Path] = [py.executable]
     for so in sorted(py.dynload.glob("*.so")):
-        if _SKIP_DYNLOAD.match(so.name):
-            continue
-        rel = f"{stdlib_dest}/lib-dynload/{so.name}"
-        files[rel] = LayerFile(rel, so.read_bytes(), mode=0o755)
-        elf.append(so)
-    progress.step(f"compiling {len(sources):,} standard library modules")
-    pycs = inputs.compile_sources(interp, [("/" + rel, data) for rel, data in sources])
-    for (rel, _), pyc in zip(sources, pycs, strict=True):
-        if pyc is not None:  # a few test-data modules do not compile; CPython skips them too
-            name = inputs.pyc_name(rel, interp.cache_tag)
-            files[name] = LayerFile(name, pyc)
-    libc = _libc()
-    libdir = os.path.realpath(libc.parent).lstrip("/")
+        if not _SKIP_DYNLOAD.match(so.name):
+            rel = f"{dest}/lib-dynload/{so.name}"
+            files[rel] = LayerFile(rel, so.read_bytes(), mode=0o755)
+    exe = f"usr/local/bin/python{ver}"
+    files[exe] = LayerFile(exe, py.executable.read_bytes(), mode=0o755)
+    for alias in ("python3", "python"):
+        files[f"usr/local/bin/{alias}"] = LayerFile(f"usr/local/bin/{alias}", link=f"python{ver}")
+    return sources
+
+
+def _libraries(py: _Python, files: dict[str, LayerFile]) -> None:
+    """Every library the interpreter and its extension modules link, and libpython."""
+    elf = [py.executable, *(Path(p) for p in sorted(py.dynload.glob("*.so")))]
+    elf = [p for p in elf if not _SKIP_DYNLOAD.match(p.name)]
     if py.libpython:
         elf.append(py.libpython)
     extra = [p for n in WHEEL_SYSTEM_LIBS if (p := _system_lib(n))]
     for lib in sorted(_ldd(elf + extra) | {str(p) for p in extra}):
-        if py.libpython and os.path.realpath(lib) == os.path.realpath(py.libpython):
-            continue
-        _add_library(lib, files)
+        if not (py.libpython and os.path.realpath(lib) == os.path.realpath(py.libpython)):
+            _add_library(lib, files)
     if py.libpython:  # a system directory, so no RUNPATH or ld.so.cache is needed
-        name = f"{libdir}/{Path(py.libpython).name}"
+        libdir = os.path.realpath(_libc().parent).lstrip("/")
+        name = f"{libdir}/{py.libpython.name}"
         files[name] = LayerFile(name, Path(os.path.realpath(py.libpython)).read_bytes(), 0o755)
-    files[f"usr/local/bin/python{ver}"] = LayerFile(
-        f"usr/local/bin/python{ver}", py.executable.read_bytes(), mode=0o755
-    )
-    for alias in ("python3", "python"):
-        files[f"usr/local/bin/{alias}"] = LayerFile(f"usr/local/bin/{alias}", link=f"python{ver}")
     for top in ("lib", "lib64", "bin", "sbin"):  # merged /usr, unless this host is not
         if not any(p.startswith(f"{top}/") for p in files):
             files[top] = LayerFile(top, link=f"usr/{top}")
+
+
+def _system_files(files: dict[str, LayerFile]) -> None:
     files["etc/passwd"] = LayerFile("etc/passwd", PASSWD.encode())
     files["etc/group"] = LayerFile("etc/group", GROUP.encode())
     files["tmp"] = LayerFile("tmp", mode=0o1777, directory=True)
     if CA_BUNDLE.is_file():
-        files["etc/ssl/certs/ca-certificates.crt"] = LayerFile(
-            "etc/ssl/certs/ca-certificates.crt", CA_BUNDLE.read_bytes()
-        )
+        name = "etc/ssl/certs/ca-certificates.crt"
+        files[name] = LayerFile(name, CA_BUNDLE.read_bytes())
     _add_tree(ZONEINFO, "usr/share/zoneinfo", files)
-    progress.step(f"writing the base layer ({len(files):,} entries)")
-    layer = write_layer(files.values(), store)
-    digest = _write_image(layer, py.version, architecture, store)
-    store.save_record("base-local", key, {"digest": digest, "python": py.version})
-    return digest
 
 
 def _add_tree(root: Path, dest: str, files: dict[str, LayerFile]) -> None:

@@ -158,9 +158,9 @@ def pick_platform(entries: list[PlatformEntry], architecture: str, where: str) -
     """The linux manifest for the Lambda-style architecture name (x86_64/arm64)."""
     arch, variant = PLATFORM[architecture]
     for entry in entries:
-        if entry.os == "linux" and entry.architecture == arch:
-            if variant is None or entry.variant in (None, variant):
-                return entry.descriptor
+        variant_ok = variant is None or entry.variant in (None, variant)
+        if entry.os == "linux" and entry.architecture == arch and variant_ok:
+            return entry.descriptor
     found = ", ".join(f"{e.os}/{e.architecture}" for e in entries) or "none"
     raise FormatError(f"{where}: no linux/{arch} image in the index (it has {found})")
 

@@ -15,6 +15,7 @@ Why not a library: see docs/service.md ("The registry protocol").
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -86,7 +87,9 @@ class Registry:
         body: bytes | BinaryIO | None = None,
         auth: bool = True,
     ) -> Response:
-        request = urllib.request.Request(url, data=body, method=method, headers=headers)
+        # url is the reference's base_url (http only for loopback, else https) or a
+        # Location the registry returned under it; no other scheme is ever built.
+        request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310
         if auth and self._auth:
             request.add_header("Authorization", self._auth)
         try:
@@ -127,7 +130,7 @@ class Registry:
     def _authenticate(self, challenge: str) -> bool:
         scheme, _, params = challenge.partition(" ")
         if scheme.lower() == "basic":
-            if not self.credentials or self._auth and self._auth.startswith("Basic"):
+            if not self.credentials or (self._auth and self._auth.startswith("Basic")):
                 return False
             self._auth = "Basic " + _basic(self.credentials)
             return True
@@ -137,9 +140,16 @@ class Registry:
         realm = fields.pop("realm", "")
         if not realm:
             return False
-        query = urllib.parse.urlencode({k: v for k, v in fields.items() if k in ("service", "scope")})
+        if not realm.startswith(("https://", f"{self.ref.base_url}/")):
+            raise RegistryError(
+                f"{self.ref.registry} sent a token realm that is not https: {realm}"
+            )
+        query = urllib.parse.urlencode(
+            {k: v for k, v in fields.items() if k in ("service", "scope")}
+        )
         headers = {"Authorization": "Basic " + _basic(self.credentials)} if self.credentials else {}
-        request = urllib.request.Request(f"{realm}?{query}", headers=headers)
+        # The scheme was checked just above (https, or this loopback registry's http).
+        request = urllib.request.Request(f"{realm}?{query}", headers=headers)  # noqa: S310
         try:
             with _OPENER.open(request, timeout=TIMEOUT) as resp:
                 data = json.loads(resp.read())
@@ -164,10 +174,8 @@ class Registry:
         resp = self.request("POST", self._url(f"blobs/uploads/?{query}"), ok=(201, 202))
         if resp.status == 202 and (location := resp.headers.get("Location")):
             # Cancel the upload it opened instead; it would expire anyway.
-            try:
+            with contextlib.suppress(RegistryError):
                 self.request("DELETE", urllib.parse.urljoin(self._url(""), location), ok=(204,))
-            except RegistryError:
-                pass
         return resp.status == 201
 
     def upload_blob(self, digest: str, path: Path) -> None:

@@ -22,14 +22,16 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
-import tarfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from lambda_pkg.errors import InternalError
 from lambda_pkg.image.store import BlobStore
+
+if TYPE_CHECKING:  # tarfile loads only when a layer is written
+    import tarfile
 
 MTIME = 1
 GZIP_LEVEL = 6
@@ -120,6 +122,8 @@ def with_parents(files: Iterable[LayerFile]) -> list[LayerFile]:
 
 
 def _info(f: LayerFile) -> tarfile.TarInfo:
+    import tarfile
+
     info = tarfile.TarInfo(f.path.strip("/"))
     info.mtime = MTIME
     info.uid, info.gid = f.uid, f.gid
@@ -135,6 +139,8 @@ def _info(f: LayerFile) -> tarfile.TarInfo:
 
 def write_layer(files: Iterable[LayerFile], store: BlobStore) -> Layer:
     """Write the layer's gzip blob into the store and describe it."""
+    import tarfile
+
     entries = with_parents(files)
     with store.staging() as (fh, tmp):
         sink = _GzipSink(fh)
