@@ -17,7 +17,6 @@ from tests.unit.image.helpers import (
     layer_file,
     layer_members,
     make_service_project,
-    make_wheel,
     write,
 )
 
