@@ -30,6 +30,7 @@ from lambda_pkg.image import checks, inputs, oci
 from lambda_pkg.image.base import Base, resolve_base
 from lambda_pkg.image.layout import write_layout
 from lambda_pkg.image.localbase import NONROOT
+from lambda_pkg.image.prune import prune, touch
 from lambda_pkg.image.reference import BadReference, Reference, parse_reference
 from lambda_pkg.image.store import BlobStore
 from lambda_pkg.image.tarlayer import ZLIB_ID, Layer, LayerFile, write_layer
@@ -255,6 +256,7 @@ def build_image(
     )  # fmt: skip
     image = replace(image, distributions=tuple(distributions))
     store.save_record("image", input_hash, image.to_json() | {"distributions": distributions})
+    prune(store)
     progress.done()
     return image, True
 
@@ -276,7 +278,10 @@ def _existing(store: BlobStore, input_hash: str) -> Image | None:
         return None
     sizes: list[tuple[str, int | None]] = [(image.digest, None), (image.config_digest, None)]
     sizes += [(layer.digest, layer.size) for layer in layers]
-    return image if all(store.has(d, s) for d, s in sizes) else None
+    if not all(store.has(d, s) for d, s in sizes):
+        return None
+    touch(store.record_path("image", input_hash))  # recently used: pruned last
+    return image
 
 
 def _layer_info(role: str, layer: Layer) -> LayerInfo:
