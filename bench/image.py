@@ -89,6 +89,55 @@ def ours(project: Path, cache: Path, base: Path) -> dict[str, Any]:
     return dict(json.loads(out.stdout))
 
 
+def layout(project: Path, cache: Path, base: Path, out: Path) -> None:
+    sh([PY, "-m", "lambda_pkg.image", "--source", str(project), "--base", str(base),
+        "--cache-dir", str(cache), "--output", str(out)])  # fmt: skip
+
+
+PUSH = (
+    "import sys; from pathlib import Path; from lambda_pkg.image.layout import read_layout; "
+    "from lambda_pkg.image.reference import parse_reference; "
+    "from lambda_pkg.image.transfer import push; "
+    "img = read_layout(Path(sys.argv[1]), 'x86_64'); "
+    "r = push(img.manifest_raw, img.blob, parse_reference(sys.argv[2])); print(len(r.uploaded))"
+)
+
+
+def bench_push(tmp: Path, runs: int) -> list[tuple[str, str, str, str]]:
+    """Our registry client against skopeo (containers/image), on a local docker-registry:
+    a first push, a code-only push, an unchanged push; each side to its own repository."""
+    if not (shutil.which("skopeo") and shutil.which("docker-registry")):
+        return [("push (needs skopeo and docker-registry)", "not run", "", "")]
+    from tests.e2e.image_support import registry_server
+
+    def ours_push(path: Path, repo: str) -> None:
+        sh([PY, "-c", PUSH, str(path), f"{host}/{repo}:1"])
+
+    def skopeo_push(path: Path, repo: str) -> None:
+        sh(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{path}",
+            f"docker://{host}/{repo}:1"])  # fmt: skip
+
+    rows = []
+    print("# push: lambda_pkg's client against skopeo ...", file=sys.stderr)
+    with registry_server(tmp / "registry") as host:
+        cold, code = tmp / "layout-cold", tmp / "ours-layout"
+        for label, first, then in (("first push", None, cold), ("code-only push", cold, code),
+                                   ("unchanged push", code, code)):  # fmt: skip
+            samples: dict[str, list[float]] = {"ours": [], "skopeo": []}
+            for i in range(runs):
+                for side, fn in (("ours", ours_push), ("skopeo", skopeo_push)):
+                    repo = f"{side}-{label.split()[0]}-{i}"
+                    if first is not None:
+                        fn(first, repo)
+                    samples[side].append(
+                        timed(lambda fn=fn, repo=repo, then=then: fn(then, repo))[0]
+                    )
+            o, s = (statistics.median(samples[k]) for k in ("ours", "skopeo"))
+            rows.append((f"{label} (median of {runs})", f"{o:.2f} s", f"{s:.2f} s (skopeo)",
+                         f"{s / o:.1f}x"))  # fmt: skip
+    return rows
+
+
 DOCKERFILE = """\
 FROM {base}
 COPY deps/ /{deps}/
@@ -168,6 +217,7 @@ def bench_ours(a: Path, b: Path, tmp: Path, base_dir: Path, runs: int) -> dict[s
     t_same, r_same = median_of(runs, lambda _i: ours(a, tmp / "cache-a", base_dir))
     assert r_same["built"] is False and r_same["digest"] == r_cold["digest"]
     r_other = ours(b, tmp / "cache-b", base_dir)
+    layout(a, tmp / "cache-a", base_dir, tmp / "layout-cold")
 
     def code_change(i: int) -> dict[str, Any]:
         with open(a / "aws" / "market_data_fetcher.py", "a") as fh:
@@ -180,8 +230,7 @@ def bench_ours(a: Path, b: Path, tmp: Path, base_dir: Path, runs: int) -> dict[s
     # what a first image build costs on a machine that has built the Lambda zip.
     shutil.rmtree(tmp / "cache-a" / "image")
     t_warm, _ = timed(lambda: ours(a, tmp / "cache-a", base_dir))
-    sh([PY, "-m", "lambda_pkg.image", "--source", str(a), "--base", str(base_dir),
-        "--cache-dir", str(tmp / "cache-a"), "--output", str(tmp / "ours-layout")])  # fmt: skip
+    layout(a, tmp / "cache-a", base_dir, tmp / "ours-layout")
     return {
         "cold": t_cold, "warm": t_warm, "same": t_same, "code": t_code, "result": r_cold,
         "code_layer": r_code["layers"][-1]["size"],
@@ -241,14 +290,21 @@ def main() -> int:
             ours_id = sh(["podman", "pull", "-q", f"oci:{tmp / 'ours-layout'}"]).stdout.split()[-1]
             tags.append(ours_id)
             o["size"] = podman_size(ours_id)
+            push_rows = bench_push(tmp, args.runs)
     finally:
         for t in reversed(tags):
             subprocess.run(["podman", "rmi", "-f", t], capture_output=True, check=False)
-    report(o, p, requirements, args.runs)
+    report(o, p, requirements, args.runs, push_rows)
     return 0
 
 
-def report(o: dict[str, Any], p: dict[str, Any], requirements: Path, runs: int) -> None:
+def report(
+    o: dict[str, Any],
+    p: dict[str, Any],
+    requirements: Path,
+    runs: int,
+    push_rows: list[tuple[str, str, str, str]],
+) -> None:
     mb = lambda n: f"{n / 1e6:.1f} MB"  # noqa: E731
     r = o["result"]
     compressed = sum(x["size"] for x in r["layers"])
@@ -274,7 +330,7 @@ def report(o: dict[str, Any], p: dict[str, Any], requirements: Path, runs: int) 
     print(f"sample: {ROOT.name} sources + {requirements.name} (dependency layer {deps})")
     print("| measure | lambda_pkg image | podman build | podman / ours |")
     print("|---|---|---|---|")
-    for row in rows:
+    for row in rows + push_rows:
         print("| " + " | ".join(row) + " |")
     goals = [
         ("code-only <= 1 s", o["code"] <= 1.0),
