@@ -5,3 +5,7 @@ digest, a dependency layer from the same wheels as the Lambda zip, and a code la
 each a deterministic tar. docs/service.md describes the builder; docs/CONTRACTS.md
 section 11 its interface.
 """
+
+from lambda_pkg.image.build import Image, LayerInfo, ensure_image
+
+__all__ = ["Image", "LayerInfo", "ensure_image"]
