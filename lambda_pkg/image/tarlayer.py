@@ -14,15 +14,19 @@ to write and is not accepted by every runtime an image may meet. The gzip header
 written here (no file name, mtime 0, OS 255 "unknown"), so only the deflate stream
 could differ between machines, and only if their zlib differs: the zlib version is
 part of every cache key, as for the Lambda zip. The uncompressed tar's digest (the
-diff_id, which the image config lists) does not depend on zlib at all.
+diff_id, which the image config lists) does not depend on zlib at all. The deflate
+stream is made of 1 MiB pieces compressed in parallel (see _GzipSink): one core
+compresses about 25 MB/s, and the dependency layer is 160 MB.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import struct
 import zlib
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
@@ -30,12 +34,17 @@ from typing import TYPE_CHECKING, BinaryIO
 from lambda_pkg.errors import InternalError
 from lambda_pkg.image.store import BlobStore
 
-if TYPE_CHECKING:  # tarfile loads only when a layer is written
+if TYPE_CHECKING:  # tarfile and the thread pool load only when a layer is written
     import tarfile
+    from concurrent.futures import Future
 
 MTIME = 1
 GZIP_LEVEL = 6
-ZLIB_ID = f"gzip-{GZIP_LEVEL}/zlib-{zlib.ZLIB_RUNTIME_VERSION}"
+CHUNK = 1 << 20  # bytes of tar per independently compressed piece
+_WINDOW = 32 * 1024  # deflate's window: how far back a piece may refer
+ZLIB_ID = f"gzip-{GZIP_LEVEL}-chunk{CHUNK}/zlib-{zlib.ZLIB_RUNTIME_VERSION}"
+# The last deflate block: empty, final, fixed Huffman codes (what Z_FINISH writes).
+_FINAL_BLOCK = b"\x03\x00"
 _GZIP_HEADER = b"\x1f\x8b\x08\x00" + struct.pack("<I", 0) + b"\x00\xff"
 
 
@@ -59,8 +68,21 @@ class Layer:
     files: int
 
 
+def _deflate(chunk: bytes, previous: bytes) -> bytes:
+    """One chunk of the deflate stream: primed with the 32 KiB before it, ending on a
+    byte boundary with a sync flush (an empty stored block), so chunks concatenate."""
+    zobj = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15, 9, zdict=previous[-_WINDOW:])
+    return zobj.compress(chunk) + zobj.flush(zlib.Z_SYNC_FLUSH)
+
+
 class _GzipSink:
-    """A file-like object tarfile writes to: compresses, hashes both sides, counts."""
+    """A file-like object tarfile writes to: compresses, hashes both sides, counts.
+
+    The tar is cut into fixed CHUNK-byte pieces compressed in parallel (pigz's method:
+    each piece primed with the previous 32 KiB, ended with a sync flush), which zlib
+    does without the GIL. The pieces depend on the bytes and CHUNK only, never on the
+    number of threads, so the output is the same on any machine with the same zlib.
+    """
 
     def __init__(self, out: BinaryIO) -> None:
         self.out = out
@@ -69,7 +91,13 @@ class _GzipSink:
         self.crc = 0
         self.raw_size = 0
         self.size = 0
-        self.zobj = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15, 9)
+        self.pending = bytearray()
+        self.previous = b""
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.workers = max(1, min(8, os.cpu_count() or 1))
+        self.pool = ThreadPoolExecutor(self.workers)
+        self.queue: deque[Future[bytes]] = deque()
         self._emit(_GZIP_HEADER)
 
     def _emit(self, data: bytes) -> None:
@@ -78,11 +106,20 @@ class _GzipSink:
             self.gz_hash.update(data)
             self.size += len(data)
 
+    def _submit(self, chunk: bytes) -> None:
+        self.queue.append(self.pool.submit(_deflate, chunk, self.previous))
+        self.previous = chunk
+        while len(self.queue) > 2 * self.workers or (self.queue and self.queue[0].done()):
+            self._emit(self.queue.popleft().result())
+
     def write(self, data: bytes) -> int:
         self.raw_hash.update(data)
         self.crc = zlib.crc32(data, self.crc)
         self.raw_size += len(data)
-        self._emit(self.zobj.compress(data))
+        self.pending += data
+        while len(self.pending) >= CHUNK:
+            self._submit(bytes(self.pending[:CHUNK]))
+            del self.pending[:CHUNK]
         return len(data)
 
     # The rest of tarfile's file-object protocol; a stream ("w|") only writes.
@@ -96,10 +133,16 @@ class _GzipSink:
         raise io.UnsupportedOperation("not seekable")
 
     def close(self) -> None:
-        pass
+        self.pool.shutdown(cancel_futures=True)
 
     def finish(self) -> None:
-        self._emit(self.zobj.flush())
+        if self.pending:
+            self._submit(bytes(self.pending))
+            self.pending.clear()
+        while self.queue:
+            self._emit(self.queue.popleft().result())
+        self.pool.shutdown()
+        self._emit(_FINAL_BLOCK)
         self._emit(struct.pack("<II", self.crc, self.raw_size & 0xFFFFFFFF))
 
 

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import tarfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,17 @@ def test_an_interrupted_write_leaves_no_blob(tmp_path):
         write_layer([LayerFile("a", b"1"), LayerFile("b", data=None)], store)
     assert not list(Path(tmp_path).rglob("blobs/*/*"))
     assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_a_layer_of_many_compressed_pieces_is_one_valid_gzip_stream(tmp_path):
+    # Over three 1 MiB pieces, with repeats across piece boundaries (the priming window).
+    block = hashlib.sha256(b"seed").digest() * 4096  # 128 KiB, compressible only by repeats
+    files = [LayerFile(f"data/{i:02d}.bin", block * 3) for i in range(10)]
+    store = BlobStore(tmp_path)
+    layer = write_layer(files, store)
+    blob = store.path(layer.digest).read_bytes()
+    raw = zlib.decompress(blob, 31)  # gzip framing: checks the CRC and the length too
+    assert hashlib.sha256(raw).hexdigest() == layer.diff_id[7:]
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        assert tar.extractfile("data/09.bin").read() == block * 3
+    assert layer.size < len(raw) / 2
