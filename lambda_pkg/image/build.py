@@ -17,8 +17,10 @@ A code-only change therefore writes one small layer, a config and a manifest.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -343,17 +345,49 @@ def _code_layer(
     ]
     if interp:
         py = [(f"/{APP_DIR}/{name}", data) for name, data in contents if name.endswith(".py")]
-        progress.step(f"compiling {len(py)} source modules")
-        for (name, _), pyc in zip(py, inputs.compile_sources(interp, py), strict=True):
-            if pyc is None:
-                raise UserError(
-                    f"{name.removeprefix(f'/{APP_DIR}/')} does not compile for Python "
-                    f"{interp.version}; fix the syntax"
-                )
+        for (name, _), pyc in zip(py, _bytecode(store, interp, py, progress), strict=True):
             files.append(LayerFile(inputs.pyc_name(name.lstrip("/"), interp.cache_tag), pyc))
     info = _layer_info("code", write_layer(files, store))
     store.save_record("layer-code", key, {"layer": asdict(info)})
     return info
+
+
+def _bytecode(
+    store: BlobStore,
+    interp: inputs.Interpreter,
+    sources: list[tuple[str, bytes]],
+    progress: Progress,
+) -> list[bytes]:
+    """The .pyc of each (path in the image, source), compiling only what no earlier build
+    compiled: a .pyc depends on the source, its path and the bytecode format alone, so
+    a code-only change compiles the files that changed."""
+    cache = store.root / "pyc"
+    keys = [
+        hashlib.sha256(f"{interp.bytecode_id}\0{name}\0".encode() + data).hexdigest()
+        for name, data in sources
+    ]
+    found: dict[int, bytes] = {}
+    for i, key in enumerate(keys):
+        with contextlib.suppress(OSError):
+            found[i] = (cache / key).read_bytes()
+            touch(cache / key)
+    todo = [i for i in range(len(sources)) if i not in found]
+    if todo:
+        progress.step(f"compiling {len(todo)} source modules")
+        compiled = inputs.compile_sources(interp, [sources[i] for i in todo])
+        cache.mkdir(parents=True, exist_ok=True)
+        for i, pyc in zip(todo, compiled, strict=True):
+            if pyc is None:
+                raise UserError(
+                    f"{sources[i][0].removeprefix(f'/{APP_DIR}/')} does not compile for Python "
+                    f"{interp.version}; fix the syntax"
+                )
+            with store.staging() as (fh, tmp):
+                fh.write(pyc)
+                fh.flush()
+                os.replace(tmp, cache / keys[i])
+            found[i] = pyc
+    return [found[i] for i in range(len(sources))]
 
 
 def _assemble(
