@@ -3,8 +3,9 @@
 After every build the image records beyond the KEEP_IMAGES most recently used are
 dropped (a no-change build touches its record, so "used" means built or asked for),
 as are compiled sources unused for a week; then every blob no kept image reaches
-is deleted, with the layer and base records that named them. A blob younger than MIN_AGE is never deleted: another
-build may have just written it and not yet recorded it. Output layouts written with
+is deleted, with the layer and base records that named them. A blob younger than
+MIN_AGE is never deleted: another build may have just written it and not yet
+recorded it. Output layouts written with
 `--output` hold hard links, so pruning the cache never empties them.
 """
 
