@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,9 +52,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# htpasswd line for user "ctb", password "s3cret" (bcrypt, cost 4: quick to verify).
+HTPASSWD = "ctb:$2b$04$pKjH0y0Ov85yjsZeMGBV/.f7PDlGibbiLOvWijarwJj.eyeFUtMMW\n"
+
+
 @contextlib.contextmanager
-def registry_server(workdir: Path) -> Iterator[str]:
-    """A docker-registry on a free loopback port with its own storage; yields host:port."""
+def registry_server(workdir: Path, *, basic_auth: bool = False) -> Iterator[str]:
+    """A docker-registry on a free loopback port with its own storage; yields host:port.
+    With basic_auth, it asks for user ctb / password s3cret (as ECR asks for AWS / token)."""
     exe = require_tool("docker-registry", "docker-registry")
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -65,6 +71,10 @@ def registry_server(workdir: Path) -> Iterator[str]:
         "delete: {enabled: true}}\n"
         f"http: {{addr: 127.0.0.1:{port}}}\n"
     )
+    if basic_auth:
+        (workdir / "htpasswd").write_text(HTPASSWD)
+        with open(config, "a") as fh:
+            fh.write(f"auth: {{htpasswd: {{realm: test, path: {workdir / 'htpasswd'}}}}}\n")
     log = open(workdir / "registry.log", "wb")  # noqa: SIM115  closed below
     proc = subprocess.Popen([exe, "serve", str(config)], stdout=log, stderr=log)
     try:
@@ -74,6 +84,10 @@ def registry_server(workdir: Path) -> Iterator[str]:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1) as r:
                     if r.status == 200:
                         break
+            except urllib.error.HTTPError as exc:
+                if exc.code == 401:  # up, and asking for credentials
+                    break
+                raise
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(

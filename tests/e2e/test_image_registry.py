@@ -13,6 +13,7 @@ from lambda_pkg.errors import UserError
 from lambda_pkg.image.base import resolve_base
 from lambda_pkg.image.build import ensure_image
 from lambda_pkg.image.reference import parse_reference
+from lambda_pkg.image.registry import Credentials
 from lambda_pkg.image.store import BlobStore
 from lambda_pkg.image.transfer import pull
 from lambda_pkg.progress import Progress
@@ -144,3 +145,18 @@ def test_the_cli_pushes_and_reports_what_it_sent(registry, wheelhouse, base, tmp
     assert result["push"]["reference"] == f"{registry}/ctb/cli:v1@{result['digest']}"
     assert len(result["push"]["uploaded"]) == len(result["layers"]) + 1
     assert _manifest_digest(registry, "ctb/cli", "v1") == result["digest"]
+
+
+def test_a_registry_that_asks_for_credentials_gets_them_once_challenged(build, tmp_path):
+    # Basic authentication, as ECR does with GetAuthorizationToken's user and password.
+    image = build(make_service_project(tmp_path / "p"))
+    with registry_server(tmp_path / "reg", basic_auth=True) as host:
+        with pytest.raises(UserError, match=r"^push to .*: HEAD .*: HTTP 401"):
+            image.push(f"{host}/ctb/private:1")
+        with pytest.raises(UserError, match=r"HTTP 401"):
+            image.push(f"{host}/ctb/private:1", Credentials("ctb", "wrong"))
+        result = image.push(f"{host}/ctb/private:1", Credentials("ctb", "s3cret"))
+        assert set(result.uploaded) == set(image.blobs())
+        pulled = BlobStore(tmp_path / "pulled")
+        ref = parse_reference(f"{host}/ctb/private@{image.digest}")
+        assert pull(ref, "x86_64", pulled, Credentials("ctb", "s3cret")) == image.digest
