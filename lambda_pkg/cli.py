@@ -82,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["image"]:  # the container image: its own parser (lambda_pkg.image)
+        from lambda_pkg.image.command import main as image_main
+
+        return image_main(argv[1:])
     code = 1
     try:
         args = _parser().parse_args(argv)
