@@ -14,6 +14,7 @@ import sys
 PACKAGING = {
     "build": "build the package (cached; deterministic)",
     "verify": "list a package and re-run its checks",
+    "image": "build the strategy service's OCI image (cached; deterministic; no Docker)",
 }
 OPERATING = ("upload", "rollback", "status", "invoke", "coldstarts")
 MOVED_NOTE = "note: 'python -m lambda_pkg {command}' is now 'python -m ops {command}'; forwarding"

@@ -78,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--no-import", action="store_true", help="skip importing the handler")
     v.add_argument("--json", action="store_true", help="print the result as JSON, nothing else")
+    # Listed for --help only: main() hands `image` to its own parser before this one runs.
+    sub.add_parser("image", help="build the strategy service's OCI image (see: image --help)")
     return top  # fmt: skip
 
 
