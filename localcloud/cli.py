@@ -193,12 +193,22 @@ def export_lines(state: CloudState) -> list[str]:
 
 
 def _port_free(port: int) -> bool:
+    """Could the front listen on `port`? (SO_REUSEADDR, as the server binds: a port
+    whose old connections linger in TIME_WAIT is free.)"""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
             return False
     return True
+
+
+def listening(port: int) -> bool:
+    """Does anything accept connections on 127.0.0.1:`port`?"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _log_tail(path: Path, lines: int = 8) -> str:
@@ -371,7 +381,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     if not _stop_pid(state.pid):
         raise RuntimeError(f"pid {state.pid} did not stop")
     deadline = time.monotonic() + 5
-    while not (_port_free(state.port) and _port_free(state.moto_port)):
+    while listening(state.port) or listening(state.moto_port):
         if time.monotonic() > deadline:
             raise RuntimeError(f"ports {state.port}/{state.moto_port} still in use after stopping")
         time.sleep(0.1)

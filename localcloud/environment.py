@@ -105,6 +105,10 @@ class ExecutionEnvironment:
         self._capture: LogCapture | None = None
         self._lock = threading.Lock()  # one invocation at a time
 
+    def usable(self) -> bool:
+        """Warm and alive: not killed, and its process has not exited on its own."""
+        return not self.dead and self._proc is not None and self._proc.poll() is None
+
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None

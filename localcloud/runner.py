@@ -212,6 +212,11 @@ class FunctionRunner:
                 )
             finally:
                 self._release_env(fn, slot)
+            if result.error_type is not None:
+                self.settings.log(
+                    f"{fn.name}:{fn.version} {request_id}: {result.error_type}: "
+                    f"{_message(result.payload)[:300]}"
+                )
             lines = self._platform_lines(fn, slot.env, result, cold)
             try:
                 self._logs.write(fn.log_group, self._stream(slot.env), lines)
@@ -255,7 +260,7 @@ class FunctionRunner:
         key = fn.environment_key()
         with self._lock:
             for slot in self._pool.get(key, []):
-                if not slot.busy and not slot.env.dead:
+                if not slot.busy and slot.env.usable():
                     slot.busy = True
                     return slot, False
         env = self._new_environment(fn)  # slow (fetch, unpack, maybe install): unlocked
@@ -312,7 +317,8 @@ class FunctionRunner:
             slot.env.stop()
 
     def _reap(self) -> None:
-        interval = max(0.2, min(5.0, self.settings.idle_seconds / 4))
+        idle_limit = self.settings.idle_seconds
+        interval = max(0.2, min(5.0, idle_limit / 4))
         while not self._closed.wait(interval):
             now = time.monotonic()
             with self._lock:
@@ -320,15 +326,16 @@ class FunctionRunner:
                     slot
                     for slots in self._pool.values()
                     for slot in slots
-                    if not slot.busy and now - slot.env.last_used > self.settings.idle_seconds
+                    if not slot.busy
+                    and (now - slot.env.last_used > idle_limit or not slot.env.usable())
                 ]
                 for slots in self._pool.values():
                     slots[:] = [slot for slot in slots if slot not in stale]
             for slot in stale:
-                self.settings.log(
-                    f"{slot.env.function.name}:{slot.env.function.version}: environment "
-                    f"{slot.env.env_id[:8]} retired after {self.settings.idle_seconds:g} s idle"
-                )
+                why = "exited" if not slot.env.usable() else f"retired after {idle_limit:g} s idle"
+                fn = slot.env.function
+                env_id = slot.env.env_id[:8]
+                self.settings.log(f"{fn.name}:{fn.version}: environment {env_id} {why}")
                 slot.env.stop()
 
     # --- logs ----------------------------------------------------------------------
