@@ -11,33 +11,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from lambda_pkg.errors import OneLineParser, UserError, describe, report_failure
-from localcloud.emulator import EMULATOR_ENV
-from localcloud.state import (
-    CloudState,
-    StateError,
-    default_cache_dir,
-    default_state_dir,
-    read_state,
-    remove_state,
-    state_path,
+from localcloud.control import (
+    LOG_FILE,
+    CloudSettings,
+    ensure_running,
+    export_lines,
+    running,
+    stop,
 )
+from localcloud.emulator import EMULATOR_ENV
+from localcloud.state import CloudState, default_cache_dir, default_state_dir
 
-ROOT = Path(__file__).resolve().parents[1]
-LOG_FILE = "localcloud.log"
-STARTUP_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 20.0
 NOT_RUNNING = 3
 
 
@@ -132,164 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
     return root
 
 
-# --- finding the running cloud ------------------------------------------------------
-
-
-def _probe(state: CloudState) -> dict[str, Any] | None:
-    """The cloud's status if it answers on its port with its own token, else None."""
-    try:
-        with urllib.request.urlopen(  # noqa: S310 - loopback, our own port
-            f"{state.url}/_localcloud/status", timeout=3
-        ) as answer:
-            doc = json.loads(answer.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) and doc.get("token") == state.token else None
-
-
-def _is_daemon(pid: int) -> bool:
-    """Is `pid` a `localcloud serve` process (not a stranger that reused the pid)?"""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: fall back to "some process has this pid"
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True
-    return b"localcloud" in cmdline and b"serve" in cmdline
-
-
-def _read(state_dir: Path) -> CloudState | None:
-    try:
-        return read_state(state_dir)
-    except StateError as exc:
-        raise UserError(str(exc)) from None
-
-
-def _running(state_dir: Path) -> tuple[CloudState, dict[str, Any]] | None:
-    state = _read(state_dir)
-    if state is None:
-        return None
-    status = _probe(state)
-    return (state, status) if status is not None else None
-
-
-def export_lines(state: CloudState) -> list[str]:
-    creds = {k: v for k, v in EMULATOR_ENV.items() if not k.endswith("REGION")}
-    return [
-        f"export AWS_ENDPOINT_URL={state.url}",
-        *(f"export {key}={value}" for key, value in creds.items()),
-        f"export AWS_DEFAULT_REGION={state.region}",
-        f"export AWS_REGION={state.region}",
-        # A profile would win over these credentials in some tools: none, here.
-        "unset AWS_PROFILE AWS_DEFAULT_PROFILE",
-    ]
-
-
 # --- commands -------------------------------------------------------------------------
 
 
-def _port_free(port: int) -> bool:
-    """Could the front listen on `port`? (SO_REUSEADDR, as the server binds: a port
-    whose old connections linger in TIME_WAIT is free.)"""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def listening(port: int) -> bool:
-    """Does anything accept connections on 127.0.0.1:`port`?"""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _log_tail(path: Path, lines: int = 8) -> str:
-    try:
-        tail = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
-    except OSError:
-        return ""
-    return "; its log ends:\n  " + "\n  ".join(tail) if tail else ""
-
-
-def cmd_up(args: argparse.Namespace) -> int:
-    state_dir: Path = args.state_dir.resolve()
-    found = _running(state_dir)
-    if found is not None:
-        state, _ = found
-        _err(f"localcloud: already running at {state.url} (pid {state.pid}); not starting another")
-        _print_env(state)
-        return 0
-    stale = _read(state_dir)
-    if stale is not None and _is_daemon(stale.pid):
-        raise UserError(
-            f"a local cloud (pid {stale.pid}) is recorded in {state_path(state_dir)} but does "
-            "not answer; stop it first: python -m localcloud down"
-        )
-    if stale is not None:
-        remove_state(state_dir)
-    if args.port and not _port_free(args.port):
-        raise UserError(f"--port {args.port}: already in use; pick another, or omit --port")
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log_path = state_dir / LOG_FILE
-    argv = [
-        sys.executable,
-        "-m",
-        "localcloud",
-        "serve",
-        "--state-dir",
-        str(state_dir),
-        "--cache-dir",
-        str(args.cache_dir.resolve()),
-        "--port",
-        str(args.port),
-        "--region",
-        args.region,
-        "--idle-seconds",
-        str(args.idle_seconds),
-        "--max-environments",
-        str(args.max_environments),
-    ]
-    if args.tick_seconds:
-        argv += ["--tick-seconds", str(args.tick_seconds)]
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # Its own session: Ctrl-C in this terminal, or this shell closing, leaves it up.
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            code = proc.returncode
-            raise_as = UserError if code == 2 else RuntimeError
-            raise raise_as(
-                f"the local cloud exited during start (code {code}){_log_tail(log_path)}"
-            )
-        started = _read(state_dir)
-        if started is not None and started.pid == proc.pid and _probe(started) is not None:
-            _err(
-                f"localcloud: up at {started.url} (moto_server {started.moto_url}, "
-                f"pid {started.pid}); log {log_path}"
-            )
-            _err('localcloud: paste these lines, or run: eval "$(python -m localcloud env)"')
-            _print_env(started)
-            return 0
-        time.sleep(0.1)
-    _stop_pid(proc.pid)
-    raise RuntimeError(f"the local cloud did not answer within {STARTUP_TIMEOUT_S:.0f} s"
-                       f"{_log_tail(log_path)}")  # fmt: skip
+def _settings(args: argparse.Namespace) -> CloudSettings:
+    return CloudSettings(
+        state_dir=args.state_dir.resolve(),
+        cache_dir=args.cache_dir.resolve(),
+        port=args.port,
+        region=args.region,
+        tick_seconds=args.tick_seconds,
+        idle_seconds=args.idle_seconds,
+        max_environments=args.max_environments,
+    )
 
 
 def _print_env(state: CloudState) -> None:
@@ -297,8 +141,23 @@ def _print_env(state: CloudState) -> None:
         _out(line)
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    state, started = ensure_running(settings)
+    if not started:
+        _err(f"localcloud: already running at {state.url} (pid {state.pid}); not starting another")
+    else:
+        _err(
+            f"localcloud: up at {state.url} (moto_server {state.moto_url}, pid {state.pid}); "
+            f"log {settings.state_dir / LOG_FILE}"
+        )
+        _err('localcloud: paste these lines, or run: eval "$(python -m localcloud env)"')
+    _print_env(state)
+    return 0
+
+
 def cmd_env(args: argparse.Namespace) -> int:
-    found = _running(args.state_dir.resolve())
+    found = running(args.state_dir)
     if found is None:
         raise UserError("no local cloud is running; start one: python -m localcloud up")
     _print_env(found[0])
@@ -307,7 +166,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir.resolve()
-    found = _running(state_dir)
+    found = running(state_dir)
     if found is None:
         if args.json:
             _out(json.dumps({"running": False, "state_dir": str(state_dir)}))
@@ -334,59 +193,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped by its parent) is not running.
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1]
-    except (OSError, IndexError):
-        return True
-    return not status.startswith("Z")
-
-
-def _stop_pid(pid: int) -> bool:
-    """SIGTERM, then SIGKILL to its process group; True once it is gone."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return True
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)  # its group: the daemon started its own session
-    except ProcessLookupError:
-        return True
-    time.sleep(0.5)
-    return not _alive(pid)
-
-
 def cmd_down(args: argparse.Namespace) -> int:
-    state_dir: Path = args.state_dir.resolve()
-    state = _read(state_dir)
-    if state is None:
-        _err(f"localcloud: not running (state dir {state_dir})")
-        return 0
-    if not _is_daemon(state.pid):
-        remove_state(state_dir)
+    stopped = stop(args.state_dir)
+    if stopped.state is not None:
+        _err(f"localcloud: stopped (pid {stopped.state.pid}); nothing is left running")
+    elif stopped.stale:
         _err("localcloud: not running (removed a stale state file)")
-        return 0
-    if not _stop_pid(state.pid):
-        raise RuntimeError(f"pid {state.pid} did not stop")
-    deadline = time.monotonic() + 5
-    while listening(state.port) or listening(state.moto_port):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"ports {state.port}/{state.moto_port} still in use after stopping")
-        time.sleep(0.1)
-    remove_state(state_dir)
-    _err(f"localcloud: stopped (pid {state.pid}); nothing is left running")
+    else:
+        _err(f"localcloud: not running (state dir {args.state_dir.resolve()})")
     return 0
 
 
@@ -395,7 +209,7 @@ def cmd_fire(args: argparse.Namespace) -> int:
 
     from localcloud.schedule import RuleError, fire
 
-    found = _running(args.state_dir.resolve())
+    found = running(args.state_dir)
     if found is None:
         raise UserError("no local cloud is running; start one: python -m localcloud up")
     state = found[0]
@@ -423,19 +237,9 @@ def cmd_fire(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from localcloud.daemon import ServeOptions, serve
+    from localcloud.daemon import serve
 
-    return serve(
-        ServeOptions(
-            state_dir=args.state_dir.resolve(),
-            cache_dir=args.cache_dir.resolve(),
-            port=args.port,
-            region=args.region,
-            tick_seconds=args.tick_seconds,
-            idle_seconds=args.idle_seconds,
-            max_environments=args.max_environments,
-        )
-    )
+    return serve(_settings(args))
 
 
 COMMANDS = {

@@ -16,9 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,23 +24,13 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 
+from localcloud.control import CloudSettings
 from localcloud.emulator import EMULATOR_ENV, moto_server
 from localcloud.front import FrontServer
 from localcloud.registry import CodeRegistry
 from localcloud.runner import FunctionRunner, RunnerSettings
 from localcloud.schedule import Ticker
 from localcloud.state import CloudState, remove_state, write_state
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    state_dir: Path
-    cache_dir: Path
-    port: int = 0  # 0: a free one
-    region: str = "us-east-1"
-    tick_seconds: float | None = None
-    idle_seconds: float = 300.0
-    max_environments: int = 4
 
 
 def log(message: str) -> None:
@@ -69,7 +57,7 @@ def clients_for(url: str, region: str) -> Callable[[str], Any]:
     return lambda name: made[name]
 
 
-def serve(opts: ServeOptions) -> int:
+def serve(opts: CloudSettings) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -358,3 +358,53 @@ def test_json_log_format_is_honoured_and_coldstarts_reads_it(cloud, make, probes
         "--endpoint-url", cloud.url, "--region", "us-east-1",
     )  # fmt: skip
     assert json.loads(summary)["cold_starts"] == 1
+
+
+def test_a_handler_that_cannot_load_is_lambdas_init_error(cloud, make, probes):
+    deploy_function(
+        make, "probe-noimport", bucket=probes, data=probe_zip("n"), handler="missing.handler"
+    )
+    answer = make("lambda").invoke(FunctionName="probe-noimport", Payload=b"{}", LogType="Tail")
+    body = json.loads(answer["Payload"].read())
+    assert answer["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.ImportModuleError"
+    assert body["errorMessage"].startswith("Unable to import module 'missing'")
+    tail = base64.b64decode(answer["LogResult"]).decode()
+    assert "INIT_REPORT Init Duration" in tail and "Error Type: Runtime.ImportModuleError" in tail
+
+
+def test_a_runtime_that_exits_is_an_exit_error_and_the_next_call_recovers(cloud, make, probes):
+    lam = make("lambda")
+    deploy_function(make, "probe-exit", bucket=probes, data=probe_zip("x"))
+    answer = lam.invoke(FunctionName="probe-exit", Payload=b'{"exit": 3}', LogType="Tail")
+    body = json.loads(answer["Payload"].read())
+    assert (answer["FunctionError"], body["errorType"]) == ("Unhandled", "Runtime.ExitError")
+    assert body["errorMessage"].endswith("Runtime exited with error: exit status 3")
+    assert (
+        "Status: error\tError Type: Runtime.ExitError"
+        in base64.b64decode(answer["LogResult"]).decode()
+    )
+    again = lam.invoke(FunctionName="probe-exit", Payload=b"{}")
+    assert "FunctionError" not in again
+
+
+def test_reserved_concurrency_throttles_a_second_synchronous_call(cloud, make, probes):
+    import threading
+
+    lam = make("lambda")
+    deploy_function(make, "probe-reserved", bucket=probes, data=probe_zip("r"))
+    lam.put_function_concurrency(FunctionName="probe-reserved", ReservedConcurrentExecutions=1)
+    lam.invoke(FunctionName="probe-reserved", Payload=b"{}")  # warm, so the next one is quick
+    slow = threading.Thread(
+        target=lambda: lam.invoke(FunctionName="probe-reserved", Payload=b'{"sleep": 3}')
+    )
+    slow.start()
+    time.sleep(1)
+    try:
+        with pytest.raises(lam.exceptions.TooManyRequestsException) as err:
+            lam.invoke(FunctionName="probe-reserved", Payload=b"{}")
+        assert err.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    finally:
+        slow.join()
+    # AND once the first is done, calls go through again
+    assert "FunctionError" not in lam.invoke(FunctionName="probe-reserved", Payload=b"{}")

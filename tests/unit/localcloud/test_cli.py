@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from localcloud.cli import export_lines, main
+from localcloud.cli import main
+from localcloud.control import export_lines
 from localcloud.state import CloudState, read_state, write_state
 
 
