@@ -40,8 +40,8 @@ def _du_mb(path: Path) -> float:
     return total / 1e6
 
 
-def one_run(dependency_set: str, work: Path) -> tuple[float, float, float]:
-    """(seconds, MB downloaded, MB installed) for one first run of `dependency_set`."""
+def one_run(dependency_set: str, work: Path) -> tuple[float, float, float, str]:
+    """(seconds, MB downloaded, MB installed, pip version) for one first run of a set."""
     clone = work / f"clone-{dependency_set}"
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -69,17 +69,18 @@ def one_run(dependency_set: str, work: Path) -> tuple[float, float, float]:
         sys.exit(f"bootstrap failed for {dependency_set}:\n{done.stderr[-2000:]}")
     downloaded = sum(float(n) * _UNIT[u] for n, u in _DOWNLOAD.findall(done.stderr + done.stdout))
     installed = _du_mb(clone / ".venv")
+    pip = subprocess.run(
+        [str(clone / ".venv" / "bin" / "python"), "-m", "pip", "--version"],
+        capture_output=True, text=True, check=False,
+    ).stdout.split(" from ")[0]  # fmt: skip
     shutil.rmtree(clone)
-    return seconds, downloaded, installed
+    return seconds, downloaded, installed, pip
 
 
 def conditions() -> str:
-    pip = subprocess.run(
-        [sys.executable, "-m", "pip", "--version"], capture_output=True, text=True, check=False
-    ).stdout.split(" from ")[0]
     return (
         f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, "
-        f"Python {sys.version.split()[0]}, {pip}, pip cache off (PIP_NO_CACHE_DIR=1), new venv"
+        "pip cache off (PIP_NO_CACHE_DIR=1), new venv from scripts/bootstrap.sh's Python"
     )
 
 
@@ -96,7 +97,8 @@ def main() -> None:
             print(
                 f"{dependency_set:>4}: median {seconds:.0f} s over {len(results)} run(s) "
                 f"(each: {', '.join(f'{r[0]:.0f}' for r in results)} s); "
-                f"downloaded {results[-1][1]:.0f} MB, venv {results[-1][2]:.0f} MB on disk",
+                f"downloaded {results[-1][1]:.0f} MB, venv {results[-1][2]:.0f} MB on disk, "
+                f"{results[-1][3]}, load average now {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
     print(f"after: load average {os.getloadavg()[0]:.2f}")

@@ -17,10 +17,10 @@ BOOTSTRAP_SET="${BOOTSTRAP_SET:-dev}"
 # The files of each set, in the order they are hashed; each set's last file -r's the others.
 case "$BOOTSTRAP_SET" in
   run) set_files=(requirements.txt requirements-local.txt)
-       # Measured on a fresh venv with an empty pip cache (docs/local.md, "First run").
-       set_size="about 150 MB to download, 560 MB installed (pulumi-aws is most of it)" ;;
+       # Measured on a fresh venv with an empty pip cache (docs/local.md, "A faster first run").
+       set_size="about 50 MB to download, 450 MB installed; pulumi-aws is most of it" ;;
   dev) set_files=(requirements.txt requirements-local.txt requirements-dev.txt)
-       set_size="about 230 MB to download, 820 MB installed" ;;
+       set_size="about 120 MB to download, 880 MB installed" ;;
   *) echo "error: BOOTSTRAP_SET=$BOOTSTRAP_SET: use run (the main job's dependencies) or dev (plus the test tools)" >&2
      exit 2 ;;
 esac
@@ -86,16 +86,19 @@ if ! venv_current; then
   req="${set_files[${#set_files[@]}-1]}"
   echo "==> installing the '$BOOTSTRAP_SET' dependencies ($req: $set_size on a first run) into $VENV" >&2
   started=$SECONDS
+  # --no-compile: pip would byte-compile every installed module (tens of thousands of
+  # files, pulumi-aws's alone) for about half the install time; Python compiles the
+  # few hundred a run imports, once, on first use (a few seconds).
   # Some machines' global pip config names local indexes that do not exist; pip
   # warns once per package about them. Drop that noise, keep every other message.
   status=0
   if [ "${DEBUG:-}" = true ]; then
-    "$VENV/bin/python" -m pip install --progress-bar on -r "$ROOT/$req" >&2 || status=$?
+    "$VENV/bin/python" -m pip install --no-compile --progress-bar on -r "$ROOT/$req" >&2 || status=$?
   elif [ -n "${PIP_QUIET:-}" ]; then
-    "$VENV/bin/python" -m pip install --quiet -r "$ROOT/$req" >&2 \
+    "$VENV/bin/python" -m pip install --no-compile --quiet -r "$ROOT/$req" >&2 \
       2> >(grep -v "is ignored: it is neither a file nor a directory" >&2) || status=$?
   else
-    "$VENV/bin/python" -m pip install --progress-bar off -r "$ROOT/$req" \
+    "$VENV/bin/python" -m pip install --no-compile --progress-bar off -r "$ROOT/$req" \
       2> >(grep -v "is ignored: it is neither a file nor a directory" >&2) |
       show_progress || status=$?
   fi
