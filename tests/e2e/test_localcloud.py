@@ -408,3 +408,49 @@ def test_reserved_concurrency_throttles_a_second_synchronous_call(cloud, make, p
         slow.join()
     # AND once the first is done, calls go through again
     assert "FunctionError" not in lam.invoke(FunctionName="probe-reserved", Payload=b"{}")
+
+
+def test_memory_above_the_functions_size_is_out_of_memory(cloud, make, probes):
+    deploy_function(make, "probe-oom", bucket=probes, data=probe_zip("m"), memory=128)
+    answer = make("lambda").invoke(FunctionName="probe-oom", Payload=b'{"alloc_mb": 300}')
+    body = json.loads(answer["Payload"].read())
+    assert (answer["FunctionError"], body["errorType"]) == ("Unhandled", "Runtime.OutOfMemory")
+    report = make("logs").filter_log_events(
+        logGroupName="/aws/lambda/probe-oom", filterPattern="REPORT"
+    )["events"][0]["message"]
+    assert "Error Type: Runtime.OutOfMemory" in report
+
+
+def test_a_failing_async_event_is_retried_as_its_invoke_config_says(cloud, make, probes):
+    lam = make("lambda")
+    deploy_function(make, "probe-retry", bucket=probes, data=probe_zip("r"))
+    deploy_function(make, "probe-noretry", bucket=probes, data=probe_zip("n"))
+    lam.put_function_event_invoke_config(FunctionName="probe-noretry", MaximumRetryAttempts=0)
+    for name in ("probe-retry", "probe-noretry"):
+        assert (
+            lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"boom": "x"}')[
+                "StatusCode"
+            ]
+            == 202
+        )
+
+    logs = make("logs")
+
+    def starts(name: str) -> list[str]:
+        try:
+            events = logs.filter_log_events(
+                logGroupName=f"/aws/lambda/{name}", filterPattern="START"
+            )["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return []  # nothing has run yet
+        return [
+            e["message"].split()[2] for e in events if e["message"].startswith("START RequestId:")
+        ]
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(starts("probe-retry")) < 3:
+        time.sleep(0.5)
+    # THEN the default (2 retries) runs it three times, with one request id, as Lambda does
+    attempts = starts("probe-retry")
+    assert len(attempts) == 3 and len(set(attempts)) == 1
+    assert len(starts("probe-noretry")) == 1

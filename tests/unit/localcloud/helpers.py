@@ -36,6 +36,10 @@ def handler(event, context):
         time.sleep(event["sleep"])
     if "exit" in event:
         os._exit(event["exit"])
+    if "alloc_mb" in event:
+        hog = b"x" * (event["alloc_mb"] << 20)  # written, so resident
+        time.sleep(2)
+        del hog
     if event.get("source") == "aws.events" or "record" in event:
         key = "events/" + context.aws_request_id + ".json"
         boto3.client("s3").put_object(Bucket=os.environ["BUCKET"], Key=key, Body=json.dumps(event))
