@@ -232,7 +232,10 @@ class ExecutionEnvironment:
                 elif box.exit_code is not None:
                     verdict = ("exit", "Runtime.ExitError", b"")
                 elif delivery.delivered_at is None:
-                    limit = box.spawned_at + box.init_limit_s + fn.timeout_s
+                    # Not taken yet: still initialising (init limit, then the timeout), or
+                    # a warm runtime about to ask for it (the timeout from now on).
+                    start = box.spawned_at + box.init_limit_s if cold else posted_at
+                    limit = start + fn.timeout_s
                     if now >= limit:
                         verdict = ("timeout", "Sandbox.Timedout", b"")
                     else:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +48,18 @@ _UPSTREAM_TIMEOUT_S = 300
 
 class FrontServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(
+        self,
+        request: socket.socket | tuple[bytes, socket.socket],
+        client_address: Any,  # typeshed's own type for it
+    ) -> None:
+        # A peer that went away (a killed environment, a client that gave up) is normal
+        # here; anything else still gets socketserver's traceback in the log.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     request_queue_size = 64
 
     def __init__(
