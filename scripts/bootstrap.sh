@@ -18,9 +18,9 @@ BOOTSTRAP_SET="${BOOTSTRAP_SET:-dev}"
 case "$BOOTSTRAP_SET" in
   run) set_files=(requirements.txt requirements-local.txt)
        # Measured on a fresh venv with an empty pip cache (docs/local.md, "A faster first run").
-       set_size="about 50 MB to download, 450 MB installed; pulumi-aws is most of it" ;;
+       set_size="about 50 MB to download, 250 MB on disk" ;;
   dev) set_files=(requirements.txt requirements-local.txt requirements-dev.txt)
-       set_size="about 120 MB to download, 880 MB installed" ;;
+       set_size="about 120 MB to download, 600 MB on disk" ;;
   *) echo "error: BOOTSTRAP_SET=$BOOTSTRAP_SET: use run (the main job's dependencies) or dev (plus the test tools)" >&2
      exit 2 ;;
 esac
@@ -84,7 +84,7 @@ fi
 
 if ! venv_current; then
   req="${set_files[${#set_files[@]}-1]}"
-  echo "==> installing the '$BOOTSTRAP_SET' dependencies ($req: $set_size on a first run) into $VENV" >&2
+  echo "==> installing the '$BOOTSTRAP_SET' dependencies from $req into $VENV (a first run: $set_size)" >&2
   started=$SECONDS
   # --no-compile: pip would byte-compile every installed module (tens of thousands of
   # files, pulumi-aws's alone) for about half the install time; Python compiles the
