@@ -164,8 +164,14 @@ class FunctionRunner:
     ) -> None:
         retries, max_age = self._async_config(fn, req.qualifier)
         for attempt in range(retries + 1):
-            if time.monotonic() - queued > max_age or self._closed.is_set():
-                self.settings.log(f"{fn.name}:{fn.version} event {request_id} dropped (too old)")
+            if self._closed.is_set():
+                self.settings.log(f"{fn.name} event {request_id} dropped: the cloud is stopping")
+                return
+            if time.monotonic() - queued > max_age:
+                self.settings.log(
+                    f"{fn.name} event {request_id} dropped: older than {max_age:g} s "
+                    "(MaximumEventAgeInSeconds)"
+                )
                 return
             try:
                 done = self._run(fn, req, request_id, wait=True)

@@ -391,18 +391,30 @@ def test_a_runtime_that_exits_is_an_exit_error_and_the_next_call_recovers(cloud,
 def test_reserved_concurrency_throttles_a_second_synchronous_call(cloud, make, probes):
     import threading
 
+    import boto3
+    from botocore.config import Config
+
     lam = make("lambda")
     deploy_function(make, "probe-reserved", bucket=probes, data=probe_zip("r"))
     lam.put_function_concurrency(FunctionName="probe-reserved", ReservedConcurrentExecutions=1)
     lam.invoke(FunctionName="probe-reserved", Payload=b"{}")  # warm, so the next one is quick
     slow = threading.Thread(
-        target=lambda: lam.invoke(FunctionName="probe-reserved", Payload=b'{"sleep": 3}')
+        target=lambda: lam.invoke(FunctionName="probe-reserved", Payload=b'{"sleep": 5}')
     )
     slow.start()
-    time.sleep(1)
+    time.sleep(1.5)
+    # A client that does not retry: botocore retries a throttle, as against AWS.
+    once = boto3.client(
+        "lambda",
+        endpoint_url=cloud.url,
+        region_name="us-east-1",
+        config=Config(retries={"mode": "standard", "max_attempts": 1}),
+        aws_access_key_id=EMULATOR_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=EMULATOR_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
     try:
-        with pytest.raises(lam.exceptions.TooManyRequestsException) as err:
-            lam.invoke(FunctionName="probe-reserved", Payload=b"{}")
+        with pytest.raises(once.exceptions.TooManyRequestsException) as err:
+            once.invoke(FunctionName="probe-reserved", Payload=b"{}")
         assert err.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
     finally:
         slow.join()
