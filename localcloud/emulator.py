@@ -44,7 +44,8 @@ class EmulatorError(RuntimeError):
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _moto_server_command() -> list[str]:
@@ -56,8 +57,8 @@ def _moto_server_command() -> list[str]:
     if found:
         return [found]
     raise EmulatorError(
-        "moto_server not found: install the test tools with "
-        "'pip install -r requirements-dev.txt' (it provides moto[server])"
+        "moto_server not found: install the local cloud's dependencies with "
+        "'pip install -r requirements-local.txt' (BOOTSTRAP_SET=run scripts/bootstrap.sh does it)"
     )
 
 
@@ -77,11 +78,12 @@ os.execv(sys.argv[2], sys.argv[2:])
 """
 
 
-def _command(argv: list[str]) -> list[str]:
+def dies_with_us(argv: list[str]) -> list[str]:
     """argv, wrapped so that it dies with this process where the OS can arrange it.
 
     Linux delivers the signal when the *thread* that started the child exits: enter
-    moto_server() in the thread that will use it (as the rehearsal and the tests do)."""
+    moto_server() in the thread that will use it (as the rehearsal and the tests do),
+    and start other children from a thread that lives as long as they should."""
     if not sys.platform.startswith("linux"):
         return argv
     return [sys.executable, "-I", "-S", "-c", _WITH_PARENT_DEATH_SIGNAL, str(os.getpid()), *argv]
@@ -91,7 +93,7 @@ class _ExitedEarly(EmulatorError):
     pass
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, deadline: float) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], deadline: float) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise _ExitedEarly(f"moto_server exited early with code {proc.returncode}")
@@ -107,7 +109,7 @@ def _wait_ready(url: str, proc: subprocess.Popen, deadline: float) -> None:
         raise _ExitedEarly(f"moto_server exited early with code {proc.returncode}")
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=5)
@@ -135,7 +137,7 @@ def moto_server(*, startup_timeout: float = 20.0, log_path: Path | None = None) 
         url = f"http://127.0.0.1:{port}"
         with open(log_path, "wb") if log_path else contextlib.nullcontext() as log:
             proc = subprocess.Popen(
-                _command([*command, "-H", "127.0.0.1", "-p", str(port)]),
+                dies_with_us([*command, "-H", "127.0.0.1", "-p", str(port)]),
                 stdout=log if log is not None else subprocess.DEVNULL,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
