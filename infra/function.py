@@ -18,8 +18,6 @@ from infra.names import ALIAS, Names
 from infra.policies import execution_role_policy, lambda_trust_policy
 
 HANDLER = "aws.market_data_fetcher.handler"
-# Lambda's JSON log levels are not Python's: WARNING is WARN there.
-_LAMBDA_LOG_LEVEL = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 
 
 @dataclass
@@ -136,12 +134,13 @@ class MarketDataFunction(pulumi.ComponentResource):
             layers=args.layer_arns,
             publish=True,
             environment={"variables": runtime_environment(args)},
-            logging_config={
-                "log_format": "JSON",
-                "log_group": log_group.name,
-                "application_log_level": _LAMBDA_LOG_LEVEL[args.log_level],
-                "system_log_level": "INFO",
-            },
+            # Text, not JSON: the platform's START/END/REPORT lines stay plain text, so
+            # the seed guide's `filter-log-events --filter-pattern REPORT` finds them (a
+            # JSON-format function writes `platform.report` records it cannot match). The
+            # runtime's own lines are JSON either way, filtered by LOG_LEVEL in the
+            # runtime itself (backend/jsonlog.py), so Lambda-side level filtering, which
+            # needs the JSON format, would add nothing.
+            logging_config={"log_format": "Text", "log_group": log_group.name},
             tracing_config={"mode": "Active"},
             tags=tags,
             # The role's rights must be in place before the first invocation.

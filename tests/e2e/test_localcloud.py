@@ -2,7 +2,7 @@
 
 One cloud for the module (`python -m localcloud up`), with what the program deploys
 for the runtime (bucket, table, secret) and the bot's own code as a code-only package
-built by lambda_pkg, uploaded by `lambda_pkg upload`, and deployed as the program
+built by lambda_pkg, uploaded by `ops upload`, and deployed as the program
 does: CreateFunction from the pinned S3 object version, published, alias `live`.
 Small probe functions cover what the bot's handler does not do on purpose (raise,
 sleep past its timeout, differ between versions, record the events it gets).
@@ -77,7 +77,7 @@ def bot(cloud, make, tmp_path_factory):
     world = deploy(bucket=BUCKET, client=make, provider="fixture")
     make("s3").put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     uploaded = _run_module(
-        "lambda_pkg", "upload", str(art.path), BUCKET, KEY, "--endpoint-url", cloud.url, "--json"
+        "ops", "upload", str(art.path), BUCKET, KEY, "--endpoint-url", cloud.url, "--json"
     )
     version = json.loads(uploaded)["version_id"]
     make("lambda").create_function(
@@ -242,11 +242,11 @@ def test_qualifiers_run_their_versions_code_and_rollback_is_observable(cloud, ma
     assert run(Qualifier="2") == ("2", "two")
     assert run(Qualifier="1") == ("1", "one")
     assert run() == ("$LATEST", "two")
-    # WHEN the alias is moved to 2 and `lambda_pkg rollback` moves it back
+    # WHEN the alias is moved to 2 and `ops rollback` moves it back
     lam.update_alias(FunctionName="probe-versions", Name="live", FunctionVersion="2")
     assert run(Qualifier="live") == ("2", "two")
     _run_module(
-        "lambda_pkg", "rollback", "--function", "probe-versions",
+        "ops", "rollback", "--function", "probe-versions",
         "--endpoint-url", cloud.url, "--region", "us-east-1",
     )  # fmt: skip
     # THEN `live` runs version 1's code again
@@ -318,14 +318,14 @@ def test_the_function_sees_lambdas_environment_and_only_the_local_cloud(cloud, m
     assert "Memory Size: 1024 MB" in report["events"][0]["message"]
 
 
-def test_lambda_pkg_invoke_and_coldstarts_work_against_it(cloud, bot):
+def test_ops_invoke_and_coldstarts_work_against_it(cloud, bot):
     out = _run_module(
-        "lambda_pkg", "invoke", "--function", FUNCTION, "--payload", '{"test": true}',
+        "ops", "invoke", "--function", FUNCTION, "--payload", '{"test": true}',
         "--endpoint-url", cloud.url, "--region", "us-east-1",
     )  # fmt: skip
     assert '"ok": true' in out
     summary = _run_module(
-        "lambda_pkg", "coldstarts", "--function", FUNCTION, "--since", "1h", "--json",
+        "ops", "coldstarts", "--function", FUNCTION, "--since", "1h", "--json",
         "--endpoint-url", cloud.url, "--region", "us-east-1",
     )  # fmt: skip
     result = json.loads(summary)
@@ -354,7 +354,7 @@ def test_json_log_format_is_honoured_and_coldstarts_reads_it(cloud, make, probes
     # The handler's plain print() lines are INFO: below the WARN application level.
     assert not any("probe event" in m for m in messages)
     summary = _run_module(
-        "lambda_pkg", "coldstarts", "--function", "probe-json", "--since", "1h", "--json",
+        "ops", "coldstarts", "--function", "probe-json", "--since", "1h", "--json",
         "--endpoint-url", cloud.url, "--region", "us-east-1",
     )  # fmt: skip
     assert json.loads(summary)["cold_starts"] == 1

@@ -183,10 +183,11 @@ def test_function_settings_come_from_the_config(run, stack):
     assert function["timeout"] == 300
     # Unreserved by default: a new account (concurrency quota 10) refuses any reservation.
     assert function["reservedConcurrentExecutions"] == -1
-    assert function["loggingConfig"]["logFormat"] == "JSON"
-    # dev's stack file sets DEBUG; prod keeps the default
+    # Text: the seed's `--filter-pattern REPORT` must match the platform's REPORT lines.
+    assert function["loggingConfig"]["logFormat"] == "Text"
+    assert "applicationLogLevel" not in function["loggingConfig"]
+    # dev's stack file sets DEBUG; prod keeps the default; the runtime filters by it
     level = {"dev": "DEBUG", "prod": "INFO"}[stack]
-    assert function["loggingConfig"]["applicationLogLevel"] == level
     assert function["environment"]["variables"]["LOG_LEVEL"] == level
 
 
@@ -212,8 +213,6 @@ def test_every_function_setting_reaches_aws_when_not_the_default(tmp_path):
     assert (function["runtime"], function["architectures"]) == ("python3.13", ["arm64"])
     assert (function["memorySize"], function["timeout"]) == (1024, 60)
     assert function["reservedConcurrentExecutions"] == 5
-    # Lambda's log-level filter spells WARNING as WARN; the runtime reads Python's name
-    assert function["loggingConfig"]["applicationLogLevel"] == "WARN"
     env = function["environment"]["variables"]
     assert (env["LOG_LEVEL"], env["SYMBOLS"], env["MARKET_DATA_PROVIDER"]) == (
         "WARNING",

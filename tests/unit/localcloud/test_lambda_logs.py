@@ -1,5 +1,5 @@
 """Lambda's platform log lines, in both log formats, read back by the project's own
-cold-start reader (lambda_pkg.coldstarts) and by CloudWatch's filter in the emulator."""
+cold-start reader (ops.coldstarts) and by CloudWatch's filter in the emulator."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambda_pkg.coldstarts import parse_report, summarise
+from ops.coldstarts import ReportLine, parse_report, summarise
 from localcloud.lambda_logs import (
     Formatter,
     LogLine,
@@ -34,8 +34,8 @@ def test_text_report_is_lambdas_and_coldstarts_reads_it():
         "Memory Size: 512 MB\tMax Memory Used: 61 MB\tInit Duration: 137.21 ms\t"
     )
     (warm,) = TEXT.report(0, "rid", WARM)
-    assert parse_report(cold.message) == (12.35, 137.21)
-    assert parse_report(warm.message) == (3.2, None)
+    assert parse_report(cold.message) == ReportLine(12.35, 137.21)
+    assert parse_report(warm.message) == ReportLine(3.2, None)
 
 
 def test_json_report_is_a_platform_record_coldstarts_reads():
@@ -43,7 +43,7 @@ def test_json_report_is_a_platform_record_coldstarts_reads():
     doc = json.loads(cold.message)
     assert doc["type"] == "platform.report" and doc["record"]["status"] == "success"
     assert doc["record"]["metrics"]["billedDurationMs"] == 150
-    assert parse_report(cold.message) == (12.35, 137.21)
+    assert parse_report(cold.message) == ReportLine(12.35, 137.21)
 
 
 def test_billed_duration_rounds_up_and_includes_a_cold_starts_init():
