@@ -9,7 +9,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ops.coldstarts import ReportLine, parse_report, summarise
 from localcloud.lambda_logs import (
     Formatter,
     LogLine,
@@ -20,6 +19,7 @@ from localcloud.lambda_logs import (
     tail,
 )
 from localcloud.registry import LoggingConfig
+from ops.coldstarts import ReportLine, parse_report, summarise
 
 TEXT = Formatter(LoggingConfig(), "python3.12", "us-east-1")
 JSON = Formatter(LoggingConfig("JSON", None, "WARN", "INFO"), "python3.12", "us-east-1")
