@@ -8,12 +8,12 @@ dynamic segment when section headers were stripped. Scanning the whole file for
 "GLIBC_2.x" strings would be simpler but can over-report (any string mentioning
 a version) and miss nothing the linker would check, so the precise table is used.
 
-Secrets: the project's own sources are scanned for AWS access key ids, private key
-blocks (a header *with a body*) and `aws_secret_access_key` *with a value*; a `.env`
-file anywhere in the package is refused by name. A hit on a line that says
-`pragma: allowlist secret` is a declared false positive and passes. Dependencies
-come from a public registry and cannot hold your credentials, and scanning them
-would flag their documentation examples.
+Secrets: every file of the package, the project's and the dependencies' alike, text
+or binary, in any encoding, is scanned for AWS access key ids, private key blocks (a
+header *with a body*) and `aws_secret_access_key` *with a value*; a `.env` file
+anywhere in the package is refused by name. A hit on a line that says
+`pragma: allowlist secret` is a declared false positive and passes; AWS's published
+`...EXAMPLE` keys never count.
 """
 
 from __future__ import annotations
@@ -101,11 +101,14 @@ def _verneed_names(data: bytes, is64: bool, end: str) -> list[str]:
                 return _walk_verneed(data, end, sec[4], sec[7], strtab)
         return []
     # No section headers: follow the dynamic segment instead.
-    loads, dynamic = [], None
+    loads: list[tuple[int, int, int]] = []
+    dynamic: tuple[int, int] | None = None
     for i in range(phnum):
         ph = struct.unpack_from(ph_fmt, data, phoff + i * phentsize)
         ptype, offset, vaddr, filesz = (
-            (ph[0], ph[2], ph[3], ph[5]) if is64 else (ph[0], ph[1], ph[2], ph[4])
+            (int(ph[0]), int(ph[2]), int(ph[3]), int(ph[5]))
+            if is64
+            else (int(ph[0]), int(ph[1]), int(ph[2]), int(ph[4]))
         )
         if ptype == PT_LOAD:
             loads.append((vaddr, offset, filesz))
@@ -198,8 +201,19 @@ class SecretHit:
 
 
 def scan_secrets(name: str, content: bytes) -> list[SecretHit]:
-    if b"\0" in content[:8192]:  # binary
-        return []
+    """Every key pattern in the file, whatever it is: text in any ASCII-compatible
+    encoding, UTF-16/UTF-32 text (scanned again with its NUL bytes removed, which turns
+    the ASCII characters of a key back into one run), or a binary file."""
+    hits = _scan(name, content)
+    if b"\0" in content:
+        seen = {(h.line, h.kind) for h in hits}
+        hits += [
+            h for h in _scan(name, content.replace(b"\0", b"")) if (h.line, h.kind) not in seen
+        ]
+    return sorted(hits, key=lambda h: (h.name, h.line))
+
+
+def _scan(name: str, content: bytes) -> list[SecretHit]:
     hits = []
     for kind, pattern in SECRET_PATTERNS:
         for match in pattern.finditer(content):
@@ -211,4 +225,4 @@ def scan_secrets(name: str, content: bytes) -> list[SecretHit]:
                 continue
             line = content.count(b"\n", 0, match.start()) + 1
             hits.append(SecretHit(name, line, kind))
-    return sorted(hits, key=lambda h: (h.name, h.line))
+    return hits

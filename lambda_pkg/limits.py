@@ -10,14 +10,15 @@ DIRECT_UPLOAD_ZIPPED_MAX = 50 * 1024 * 1024
 UNZIPPED_MAX = 262_144_000
 # Where the report starts to warn that the package is getting close to a limit.
 WARN_FRACTION = 0.8
-# Runtimes the packager supports, with the glibc of their Amazon Linux base.
+# The one list of Lambda targets the project supports (infra/config.py reads it too):
+# each Python runtime Lambda still supports, with the glibc of its Amazon Linux base
+# (python3.9 and 3.10 are deprecated by Lambda and are refused).
 RUNTIME_GLIBC = {
-    "python3.9": (2, 26),
-    "python3.10": (2, 26),
     "python3.11": (2, 26),
     "python3.12": (2, 34),
     "python3.13": (2, 34),
 }
+RUNTIMES = tuple(RUNTIME_GLIBC)
 ARCHITECTURES = ("x86_64", "arm64")
 DEFAULT_RUNTIME = "python3.12"
 DEFAULT_ARCHITECTURE = "x86_64"

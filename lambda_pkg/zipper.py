@@ -86,7 +86,7 @@ class _Sink:
     def __init__(self, fh: Any) -> None:
         self.fh, self.digest, self.pos, self.buf = fh, hashlib.sha256(), 0, bytearray()
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         self.buf += data
         self.pos += len(data)
         if len(self.buf) >= _FLUSH_AT:

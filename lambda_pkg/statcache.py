@@ -1,0 +1,62 @@
+"""Content hashes of source files, remembered by their stat stamp.
+
+A no-change rebuild should cost little more than start-up plus a walk: a file whose
+(size, mtime_ns, inode, ctime_ns) is what it was when it was last hashed still has
+that hash, so only changed files are read. ctime covers an edit that restores the
+mtime (`touch -r`), and a file modified within the last two seconds is not
+remembered at all (on a file system with coarse timestamps a second edit in the
+same tick would keep its stamp), so a stale hash is never trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from lambda_pkg.sources import SourceFile
+
+_RACY_NS = 2_000_000_000
+
+
+class HashCache:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.known: dict[str, list[object]] = {}
+        self.seen: dict[str, list[object]] = {}
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict):
+                self.known = data
+        self.now = time.time_ns()
+
+    def digest(self, src: SourceFile) -> str:
+        key = str(src.path)
+        stamp = list(src.stamp)
+        row = self.known.get(key)
+        if isinstance(row, list) and row[:4] == stamp and isinstance(row[4], str):
+            self.seen[key] = row
+            return row[4]
+        digest = hashlib.sha256(src.read()).hexdigest()
+        if self.now - src.stamp[1] > _RACY_NS:
+            self.seen[key] = [*stamp, digest]
+        return digest
+
+    def save(self) -> None:
+        """Write what this walk saw (and nothing else), if it differs; best effort."""
+        if self.seen == self.known:
+            return
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self.seen, separators=(",", ":")), encoding="utf-8")
+            os.replace(tmp, self.path)
+
+
+def fingerprint(sources: list[SourceFile], cache: HashCache) -> list[list[object]]:
+    """Path, mode and content hash of each file: what the input hash sees.
+    Neither mtimes nor the checkout path are part of it."""
+    return [[s.arcname, s.mode, cache.digest(s)] for s in sources]
