@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from lambda_pkg import BUILDER_VERSION, limits
 from lambda_pkg.artifact import Artifact, load_manifest
 from lambda_pkg.errors import UserError
-from lambda_pkg.interpreters import Interpreter, find_interpreter
+from lambda_pkg.interpreters import Interpreter, find_interpreter_memo
 from lambda_pkg.lock import Lock, check_lock_file, is_lock, lock_for
 from lambda_pkg.platforms import check_target, manylinux_platforms, python_version
 from lambda_pkg.progress import Progress
@@ -115,9 +115,9 @@ def prepare(
     sources = collect_sources(project)
     hashes = HashCache(cache / "hashes.json")
     files = fingerprint(sources, hashes)
+    lock, path, notes = _find_lock(project, requirements, runtime, architecture, hashes)
+    interp = find_interpreter_memo(python_version(runtime), hashes) if bytecode else None
     hashes.save()
-    lock, path, notes = _find_lock(project, requirements, runtime, architecture)
-    interp = find_interpreter(python_version(runtime)) if bytecode else None
     if bytecode and interp is None:
         notes.append(
             f"no python{python_version(runtime)} interpreter found (PATH, ~/.pyenv, uv): "
@@ -156,13 +156,17 @@ def prepare(
 
 
 def _find_lock(
-    project: Path, requirements: Path | str | None, runtime: str, architecture: str
+    project: Path,
+    requirements: Path | str | None,
+    runtime: str,
+    architecture: str,
+    hashes: HashCache,
 ) -> tuple[Lock | None, Path | None, list[str]]:
     """(lock, the file named, notes): the lock of the requirements input for this
     target, or the lock itself when one is given."""
     if requirements is not None and is_lock(Path(requirements)):
         return check_lock_file(Path(requirements), runtime, architecture), Path(requirements), []
-    reqs, note = find_requirements(project, requirements)
+    reqs, note = find_requirements(project, requirements, hashes)
     notes = [note] if note else []
     if reqs is None:
         return None, None, notes

@@ -180,7 +180,6 @@ def _lock(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from lambda_pkg.api import place_artifact
     from lambda_pkg.builder import ensure, prepare
     from lambda_pkg.progress import Progress
 
@@ -197,7 +196,11 @@ def _build(args: argparse.Namespace) -> int:
         pip_args=args.pip_arg,
     )
     art, built = ensure(plan, progress)
-    placed = place_artifact(art, args.output) if args.output else None
+    placed = None
+    if args.output:
+        from lambda_pkg.api import place_artifact  # shutil, tempfile: only when placing
+
+        placed = place_artifact(art, args.output)
     result = {
         **art.to_json(),
         "path": str(art.path),

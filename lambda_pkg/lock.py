@@ -19,10 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -182,6 +179,8 @@ def check_lock_file(path: Path, runtime: str, architecture: str) -> Lock:
 
 
 def find_uv() -> str:
+    import shutil
+
     try:
         from uv import find_uv_bin  # type: ignore[import-not-found,unused-ignore]
 
@@ -235,6 +234,8 @@ def _compile(
     index_args: Sequence[str],
     constraints: Path | None,
 ) -> None:
+    import subprocess
+
     cmd = [
         uv, "pip", "compile", "--no-config", "--system-certs", "--quiet", "--no-header",
         "--generate-hashes", "--only-binary", ":all:", "--no-annotate",
@@ -267,6 +268,8 @@ def write_lock(
     path = lock_path(requirements, runtime, architecture)
     path.parent.mkdir(parents=True, exist_ok=True)
     uv = find_uv()
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix=".lock-", dir=path.parent) as tmp:
         out = Path(tmp) / "out.txt"
         constraints = None

@@ -18,8 +18,12 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lambda_pkg.errors import UserError
+
+if TYPE_CHECKING:
+    from lambda_pkg.statcache import HashCache
 
 DEFAULT_NAMES = ("requirements_Version9.txt", "requirements-lambda.txt")
 _COMMENT = re.compile(r"(^|\s+)#.*$")
@@ -45,6 +49,7 @@ class Requirements:
     path: Path
     names: tuple[str, ...]  # canonical project names, in file order
     fingerprint: str  # sha256 of the normalised lines of the file and its includes
+    files: tuple[Path, ...] = ()  # the file and every file it includes
 
     @property
     def empty(self) -> bool:
@@ -52,23 +57,42 @@ class Requirements:
 
 
 def find_requirements(
-    project_dir: Path, explicit: Path | str | None
+    project_dir: Path, explicit: Path | str | None, cache: HashCache | None = None
 ) -> tuple[Requirements | None, str | None]:
-    """(requirements, note). The note says which file was used or why there is none."""
+    """(requirements, note). The note says which file was used or why there is none.
+    With a cache, an unchanged file (and includes) is not parsed again."""
     if explicit is not None:
         path = Path(explicit)
         if not path.is_file():
             raise UserError(f"--requirements {path}: no such file")
-        return parse(path), None
+        return _parse_cached(path, cache), None
     for name in DEFAULT_NAMES:
         path = project_dir / name
         if path.is_file():
             note = None if name == DEFAULT_NAMES[0] else f"using the fallback {name}"
-            return parse(path), note
+            return _parse_cached(path, cache), note
     return None, (
         f"no requirements file ({' or '.join(DEFAULT_NAMES)}) in {project_dir}: "
         "building the code only, without dependencies"
     )
+
+
+def _parse_cached(path: Path, cache: HashCache | None) -> Requirements:
+    if cache is None:
+        return parse(path)
+    key = f"requirements:{path.resolve()}"
+    if isinstance(memo := cache.recall(key), dict):
+        return Requirements(
+            path=path,
+            names=tuple(memo["names"]),
+            fingerprint=memo["fingerprint"],
+            files=tuple(Path(f) for f in memo["files"]),
+        )
+    reqs = parse(path)
+    value = {"names": list(reqs.names), "fingerprint": reqs.fingerprint,
+             "files": [str(f) for f in reqs.files]}  # fmt: skip
+    cache.remember(key, list(reqs.files), value)
+    return reqs
 
 
 def _logical_lines(path: Path) -> list[tuple[int, str]]:
@@ -100,9 +124,12 @@ def parse(path: Path) -> Requirements:
     path = Path(path)
     names: list[str] = []
     files: list[tuple[str, list[str]]] = []
-    _parse_into(path, path.resolve().parent, names, files, chain=[], done=set())
+    done: set[Path] = set()
+    _parse_into(path, path.resolve().parent, names, files, chain=[], done=done)
     digest = hashlib.sha256(json.dumps(files).encode()).hexdigest()
-    return Requirements(path=path, names=tuple(names), fingerprint=digest)
+    return Requirements(
+        path=path, names=tuple(names), fingerprint=digest, files=tuple(sorted(done))
+    )
 
 
 def _parse_into(

@@ -141,8 +141,8 @@ class _Walker:
             )
         if st.st_size > limits.UNZIPPED_MAX:
             raise UserError(
-                f"package too large: {rel} alone is {_size(st.st_size)}, over Lambda's {_size(limits.UNZIPPED_MAX)} "
-                "unzipped limit on its own; remove it (keep large data in S3)"
+                f"package too large: {rel} alone is {_size(st.st_size)}, over Lambda's "
+                f"{_size(limits.UNZIPPED_MAX)} unzipped limit; remove it (keep large data in S3)"
             )
         stamp = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         self.found.append(SourceFile(rel, read_path, normalize_mode(st.st_mode), st.st_size, stamp))

@@ -16,10 +16,20 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from lambda_pkg.sources import SourceFile
 
 _RACY_NS = 2_000_000_000
+
+
+def stamp(path: Path | str) -> list[int] | None:
+    """(size, mtime_ns, inode, ctime_ns) of the file itself (links followed), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
 
 class HashCache:
@@ -27,11 +37,31 @@ class HashCache:
         self.path = path
         self.known: dict[str, list[object]] = {}
         self.seen: dict[str, list[object]] = {}
+        self.memos: dict[str, dict[str, Any]] = {}
         with contextlib.suppress(OSError, ValueError):
             data = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(data, dict):
-                self.known = data
+            if isinstance(data, dict) and isinstance(data.get("files"), dict):
+                self.known = data["files"]
+                self.memos = data.get("memos") or {}
+        self.changed = False
         self.now = time.time_ns()
+
+    def recall(self, key: str) -> Any:
+        """A value remembered for key, if none of the files it was derived from changed."""
+        memo = self.memos.get(key)
+        if not isinstance(memo, dict) or not isinstance(memo.get("stamps"), dict):
+            return None
+        for path, old in memo["stamps"].items():
+            if stamp(path) != old:
+                return None
+        return memo.get("value")
+
+    def remember(self, key: str, paths: list[Path | str], value: Any) -> None:
+        stamps = {str(p): stamp(p) for p in paths}
+        if any(s is None or self.now - s[1] <= _RACY_NS for s in stamps.values()):
+            return
+        self.memos[key] = {"stamps": stamps, "value": value}
+        self.changed = True
 
     def digest(self, src: SourceFile) -> str:
         key = str(src.path)
@@ -47,12 +77,13 @@ class HashCache:
 
     def save(self) -> None:
         """Write what this walk saw (and nothing else), if it differs; best effort."""
-        if self.seen == self.known:
+        if self.seen == self.known and not self.changed:
             return
+        data = {"files": self.seen, "memos": self.memos}
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self.seen, separators=(",", ":")), encoding="utf-8")
+            tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
             os.replace(tmp, self.path)
 
 

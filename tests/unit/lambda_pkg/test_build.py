@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lambda_pkg import builder, deps, limits, zipper
+from lambda_pkg import builder, deps, interpreters, limits, zipper
 from lambda_pkg.api import load_manifest
 from lambda_pkg.errors import UserError
 
@@ -247,7 +247,7 @@ def test_bytecode_is_dropped_when_only_it_breaks_the_budget(tmp_path, build, mon
 
 
 def test_without_an_interpreter_it_says_so_and_builds_without_bytecode(project, build, monkeypatch):
-    monkeypatch.setattr(builder, "find_interpreter", lambda version: None)
+    monkeypatch.setattr(interpreters, "find_interpreter", lambda version: None)
     art = build(project, runtime="python3.12")
     assert not any(n.endswith(".pyc") for n in names(art.path))
     assert any("no python3.12 interpreter found" in n for n in art.details.notes)

@@ -2,15 +2,14 @@
 
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 
-from pathlib import Path
-
 from lambda_pkg import builder, cli, limits
 from lambda_pkg.__main__ import main
-from lambda_pkg.reqfile import DEFAULT_NAMES
 from lambda_pkg.api import load_manifest
+from lambda_pkg.reqfile import DEFAULT_NAMES
 
 from .conftest import HOST_RUNTIME, make_elf, make_project, offline, write
 
@@ -207,7 +206,7 @@ def test_pip_failure_is_one_line_with_the_log(run, project):
 
 
 def test_a_pip_arg_that_is_not_about_where_wheels_come_from_is_refused(run, project):
-    code, out, err = run(
+    code, _, err = run(
         "build", "--source", str(project), "--runtime", HOST_RUNTIME, "--pip-arg=--no-such-opt"
     )
     assert code == 2
