@@ -115,7 +115,7 @@ def prepare(
     sources = collect_sources(project)
     hashes = HashCache(cache / "hashes.json")
     files = fingerprint(sources, hashes)
-    lock, path, notes = _find_lock(project, requirements, runtime, architecture, hashes)
+    lock, path, notes = find_lock(project, requirements, runtime, architecture, hashes)
     interp = find_interpreter_memo(python_version(runtime), hashes) if bytecode else None
     hashes.save()
     if bytecode and interp is None:
@@ -155,7 +155,7 @@ def prepare(
     )
 
 
-def _find_lock(
+def find_lock(
     project: Path,
     requirements: Path | str | None,
     runtime: str,
