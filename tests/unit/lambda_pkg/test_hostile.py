@@ -112,14 +112,14 @@ def test_names_with_control_characters_or_backslashes_are_refused(tmp_path, name
         ("./wheels/evil-1.0-py3-none-any.whl", r"is a URL, path or VCS requirement"),
         ("/abs/evil", r"is a URL, path or VCS requirement"),
         ("-e .", r"editable requirements cannot be packaged"),
-        ("--index-url https://example.invalid/simple", r"--index-url in a requirements file changes"),
+        ("--index-url https://example.invalid/simple", r"--index-url in a requirements file"),
         ("--extra-index-url=https://x.invalid/", r"--extra-index-url in a requirements file"),
         ("--find-links /tmp/wheels", r"--find-links in a requirements file changes where"),
         ("--trusted-host example.invalid", r"--trusted-host in a requirements file"),
         ("-f /tmp/wheels", r"-f in a requirements file changes where packages come from"),
         ("six --config-settings=x=y", r"unsupported option '--config-settings=x=y'"),
         ("--config-settings x=y", r"--config-settings configures building a package from source"),
-        ("six==${VERSION}", r"'VERSION' in \$\{\.\.\.\} would be read from the build's environment"),
+        ("six==${VERSION}", r"'VERSION' in \$\{\.\.\.\} would be read from the build's env"),
         ("-r req.txt", r"-r req\.txt includes a file that includes it \(req\.txt -> req\.txt\)"),
         ("-r https://example.invalid/r.txt", r"only local files can be included"),
         ("-r ../../outside.txt", r"is outside the project"),
@@ -170,7 +170,7 @@ def test_markers_are_evaluated_for_the_target_not_the_host(tmp_path, wheelhouse,
 
 def test_a_missing_lock_names_the_command_that_creates_it(project, build):
     with pytest.raises(UserError, match=r"no lock for requirements_Version9\.txt on python3\.\d+ "
-                       r"x86_64 .*create it with: python -m lambda_pkg\.lock --target"):  # fmt: skip
+                       r"x86_64 .*create it with: python -m lambda_pkg\.lock "):  # fmt: skip
         build(project, lock_first=False)
 
 
@@ -283,14 +283,17 @@ def raw_wheel(directory: Path, name: str, files: dict[str, bytes], record: dict[
          r"liar/__init__\.py does not match its RECORD entry"),
         ({"liar/__init__.py": b"X = 1\n", "liar/extra.py": b""},
          {"liar/__init__.py": b"X = 1\n"}, r"RECORD does not match the wheel's contents"),
-        ({"../escape.py": b"X = 1\n"}, {"../escape.py": b"X = 1\n"}, r"unsafe path '\.\./escape\.py'"),
-        ({"liar.pth": b"import os; os.system('id')\n"}, {"liar.pth": b"import os; os.system('id')\n"},
+        ({"../escape.py": b"X = 1\n"}, {"../escape.py": b"X = 1\n"},
+         r"unsafe path '\.\./escape\.py'"),
+        ({"liar.pth": b"import os\n"}, {"liar.pth": b"import os\n"},
          r"liar\.pth is a \.pth file, which would run code whenever Python starts"),
         ({"liar/.env": b"TOKEN=x\n"}, {"liar/.env": b"TOKEN=x\n"}, r"liar/\.env:1: a \.env file"),
-        ({"liar/k.py": b"K = 'AKIAABCDEFGHIJKLMNOP'\n"}, {"liar/k.py": b"K = 'AKIAABCDEFGHIJKLMNOP'\n"},
+        ({"liar/k.py": b"K = 'AKIAABCDEFGHIJKLMNOP'\n"},
+         {"liar/k.py": b"K = 'AKIAABCDEFGHIJKLMNOP'\n"},
          r"secret scan: liar-1\.0-py3-none-any\.whl: liar/k\.py:1: looks like an AWS access key"),
         ({"liar/k.txt": "K = 'AKIAABCDEFGHIJKLMNOP'\n".encode("utf-16")},
-         {"liar/k.txt": "K = 'AKIAABCDEFGHIJKLMNOP'\n".encode("utf-16")}, r"liar/k\.txt:1: looks like"),
+         {"liar/k.txt": "K = 'AKIAABCDEFGHIJKLMNOP'\n".encode("utf-16")},
+         r"liar/k\.txt:1: looks like"),
         ({"boto3/__init__.py": b"X = 1\n"}, {"boto3/__init__.py": b"X = 1\n"},
          r"installs boto3/__init__\.py, shadowing boto3, which the Lambda runtime provides"),
     ],
