@@ -259,7 +259,7 @@ def _touch(path: Path) -> None:
 def _code_entries(plan: Plan, progress: Progress) -> list[Entry]:
     """The project's own files and their bytecode, compressed, after the secret scan."""
     from lambda_pkg.audit import scan_secrets
-    from lambda_pkg.bytecode import compile_sources, pyc_name
+    from lambda_pkg.bytecode import compile_cached, pyc_name
     from lambda_pkg.zipper import make_entry
 
     contents = {s.arcname: s.read() for s in plan.sources}
@@ -277,9 +277,9 @@ def _code_entries(plan: Plan, progress: Progress) -> list[Entry]:
     if plan.interpreter:
         py = [s.arcname for s in plan.sources if s.arcname.endswith(".py")]
         progress.step(f"compiling {len(py)} source modules")
-        for name, pyc in zip(
-            py, compile_sources(plan.interpreter, [(n, contents[n]) for n in py]), strict=True
-        ):
+        items = [(n, contents[n]) for n in py]
+        pycs = compile_cached(plan.interpreter, items, plan.cache_dir / "pyc")
+        for name, pyc in zip(py, pycs, strict=True):
             if pyc is None:
                 raise UserError(
                     f"{name} does not compile for Python {plan.interpreter.version}; fix the syntax"
