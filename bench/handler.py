@@ -1,11 +1,21 @@
-"""Benchmark the runtime: handler import time, and fetch throughput against moto_server.
+"""Benchmark the runtime: handler import time, `import yfinance` from the built package,
+and fetch throughput against moto_server.
 
     .venv/bin/python bench/handler.py [--symbols 100] [--latency 0.05] [--imports 10]
+                                      [--package ZIP]
+
+Conditions (load average, cores, Python, cache state) are printed first; every time is
+a median of several runs.
 
 1. Import time: `import aws.market_data_fetcher` in a fresh interpreter, measured inside
    the process (so interpreter start-up is not counted), median of N runs, with the
    venv's Python and, if present, python3.12 (the Lambda runtime's version).
-2. Throughput: N symbols from a provider that sleeps `latency` seconds per symbol (a
+2. `import yfinance` from the package (the handler imports it lazily, on the first fetch:
+   the cold-start figure that counts): the package (--package, or the repository's own
+   build from its lock, cached in .build) unzipped, then `python3.12 -I -S -B -c "import
+   sys; sys.path.insert(0, DIR); import yfinance"`, timed from the outside (start-up
+   included), median of N; with and without the package's bytecode.
+3. Throughput: N symbols from a provider that sleeps `latency` seconds per symbol (a
    stand-in for Yahoo's round trip), stored in S3 and DynamoDB on a moto_server on
    127.0.0.1, sequentially (1 worker) and with the handler's default pool.
 """
@@ -28,6 +38,7 @@ from aws.market_data_fetcher import handle  # noqa: E402
 from backend.fetcher import MAX_WORKERS  # noqa: E402
 from backend.models import MAX_SYMBOLS  # noqa: E402
 from backend.providers.fixture import FixtureProvider  # noqa: E402
+from bench.packager import conditions  # noqa: E402
 from lambda_pkg.interpreters import find_interpreter  # noqa: E402
 from localcloud.emulator import EMULATOR_ENV, moto_server, reset  # noqa: E402
 from tests.runtime_support import RecordingClients, deploy  # noqa: E402
@@ -109,12 +120,57 @@ def _int_in(lo: int, hi: int):
     return parse
 
 
+def yfinance_import(package: Path | None, runs: int) -> None:
+    """`import yfinance` from the unzipped package with the runtime's Python."""
+    import tempfile
+    import zipfile
+
+    from lambda_pkg.api import ensure_artifact
+
+    py312 = find_interpreter("3.12")
+    if py312 is None:
+        print("  no python3.12 found: skipped")
+        return
+    if package is None:
+        art = ensure_artifact(project_dir=ROOT, runtime="python3.12")
+        package, cache = art.path, "the repository's build (from its lock, cached in .build)"
+    else:
+        cache = str(package)
+    with tempfile.TemporaryDirectory(prefix="bench-yf-") as tmp:
+        with zipfile.ZipFile(package) as zf:
+            zf.extractall(tmp)
+        code = f"import sys; sys.path.insert(0, {tmp!r}); import yfinance"
+        cmd = [py312.path, "-I", "-S", "-B", "-c", code]
+        subprocess.run(cmd, check=True, capture_output=True)  # page cache warm, as on Lambda
+        with_pyc = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            with_pyc.append(time.perf_counter() - start)
+        for pyc in Path(tmp).rglob("__pycache__"):
+            for f in pyc.iterdir():
+                f.unlink()
+        without = []
+        for _ in range(min(runs, 3)):
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            without.append(time.perf_counter() - start)
+    print(f"  package: {cache}")
+    print(
+        f"  with bytecode    median {statistics.median(with_pyc):5.2f} s   "
+        f"max {max(with_pyc):5.2f} s   ({runs} runs; python3.12 {py312.version}; goal <= 0.7 s)"
+    )
+    print(f"  without bytecode median {statistics.median(without):5.2f} s   ({len(without)} runs)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=_int_in(1, MAX_SYMBOLS), default=100)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--imports", type=_int_in(1, 1000), default=10)
+    parser.add_argument("--package", type=Path, help="a built zip (default: build this repo)")
     args = parser.parse_args()
+    print(conditions("conditions"))
 
     print("== import aws.market_data_fetcher (fresh process, in-process timer)")
     pythons = [("venv " + sys.version.split()[0], sys.executable)]
@@ -127,6 +183,9 @@ def main() -> None:
             f"  {label:<14} median {statistics.median(times) * 1000:6.1f} ms   "
             f"max {max(times) * 1000:6.1f} ms   ({args.imports} runs; goal <= 150 ms)"
         )
+
+    print("== import yfinance from the package (fresh process, start-up included)")
+    yfinance_import(args.package, args.imports)
 
     print(f"== fetch {args.symbols} symbols, {args.latency * 1000:.0f} ms latency, moto_server")
     os.environ.update(EMULATOR_ENV)
@@ -144,6 +203,7 @@ def main() -> None:
             )
     speedup = results["sequential"] / results[f"pool of {MAX_WORKERS}"]
     print(f"  speed-up       {speedup:.1f}x   (goal >= 4x)")
+    print(conditions("conditions at the end"))
 
 
 if __name__ == "__main__":
