@@ -97,7 +97,7 @@ def _parse_cached(path: Path, cache: HashCache | None) -> Requirements:
 
 def _logical_lines(path: Path) -> list[tuple[int, str]]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM, as pip reads it
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text; save the requirements file as UTF-8") from None
     except OSError as exc:

@@ -157,7 +157,14 @@ class Package:
                     if left < 0:
                         break
                     yield chunk
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as exc:
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            NotImplementedError,
+            OSError,
+            RuntimeError,
+        ) as exc:  # RuntimeError: encrypted; NotImplementedError: an unknown compression
             raise self.lie(info, str(exc)) from None
         if left != 0:
             raise self.lie(info, "its data does not match the size its header declares")
@@ -246,10 +253,10 @@ def verify(
             # Nothing is inflated past the limit: the budget problem is the answer.
             result.notes.append("contents not checked: the package is over the unzipped limit")
             return result
+        unsafe = pkg.problems or (layer.problems if layer else [])
         _audit(result, pkg)
         if layer:
             _audit(result, layer)
-        unsafe = pkg.problems or (layer.problems if layer else [])
         if import_check and handler in names and not unsafe:
             _import_check(pkg, layer, handler=handler, function=function, result=result)
         elif import_check and unsafe:
@@ -283,6 +290,8 @@ def _audit(result: Result, pkg: Package) -> None:
     dependencies too; .pyc files hold nothing their scanned sources do not)."""
     for info in pkg.infos:
         name = info.filename
+        if info.flag_bits & 0x1:  # encrypted: reported already, unreadable
+            continue
         if is_env_file(name.rsplit("/", 1)[-1]):
             result.problems.append(f"secret scan: {name}:1: a .env file is in the package")
         if is_shared_object(name):

@@ -23,6 +23,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambda_pkg import limits
 from lambda_pkg.audit import is_shared_object, scan_secrets
 from lambda_pkg.errors import UserError
 from lambda_pkg.sources import is_env_file
@@ -114,7 +115,8 @@ def _inflate(wheel: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
                 out += chunk
                 if len(out) > info.file_size:
                     break
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        # RuntimeError: an encrypted member; NotImplementedError: an unknown compression
         raise UserError(
             f"{wheel}: member {info.filename} is corrupt ({exc}); drop or re-download it"
         ) from None
@@ -139,6 +141,12 @@ def read_wheel(path: Path, *, excluded: frozenset[str]) -> Wheel:
         raise UserError(f"{wheel}: not a valid wheel ({exc})") from None
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
+        declared = sum(i.file_size for i in infos)
+        if declared > limits.UNZIPPED_MAX:
+            raise UserError(
+                f"{wheel}: unpacks to {declared:,} bytes, over Lambda's {limits.UNZIPPED_MAX:,}"
+                "-byte unzipped limit on its own; drop the dependency"
+            )
         names = [i.filename for i in infos]
         for name in names:
             _check_member_name(wheel, name)

@@ -365,3 +365,25 @@ def test_a_killed_builds_temp_directory_is_swept_by_the_next_build(tmp_path, bui
         # THEN the killed one's directory is gone and the live one's is not
         assert not left.exists()
         assert alive.is_dir()
+
+
+def test_a_wheel_that_unpacks_past_the_limit_is_refused_before_it_is_inflated(
+    tmp_path, build, monkeypatch
+):
+    from lambda_pkg import limits
+
+    house = tmp_path / "house"
+    house.mkdir()
+    raw_wheel(house, "bomb", {"bomb/z.bin": bytes(2_000_000)}, {"bomb/z.bin": bytes(2_000_000)})
+    root = make_project(tmp_path / "p", requirements="bomb\n")
+    lock(root, house)
+    monkeypatch.setattr(limits, "UNZIPPED_MAX", 1_000_000)
+    with pytest.raises(UserError, match=r"bomb-1\.0-py3-none-any\.whl: unpacks to 2,00\d,\d+ "
+                       r"bytes, over Lambda's 1,000,000-byte unzipped limit"):  # fmt: skip
+        build(root, lock_first=False, pip_args=offline(house))
+
+
+def test_a_requirements_file_with_a_byte_order_mark_reads_as_pip_reads_it(tmp_path):
+    path = tmp_path / "req.txt"
+    path.write_bytes("\ufeffrequests\nsix\n".encode())
+    assert parse(path).names == ("requests", "six")

@@ -200,3 +200,18 @@ def test_a_broken_handler_still_fails_verify(tmp_path, build):
     result = verify(zipped)
     assert any("boom at import" in p for p in result.problems)
     assert os.path.exists(zipped)
+
+
+def test_an_encrypted_entry_is_a_problem_not_a_crash(tmp_path, capsys):
+    z = zip_of(tmp_path / "enc.zip", [(HANDLER, b"def handler(e, c): pass\n")])
+    data = bytearray(z.read_bytes())
+    for sig, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(sig)
+        flags = struct.unpack_from("<H", data, at + offset)[0]
+        struct.pack_into("<H", data, at + offset, flags | 1)
+    z.write_bytes(bytes(data))
+    code = main(["verify", str(z)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "Traceback" not in captured.err
+    assert f"entry '{HANDLER}' is encrypted" in captured.out
