@@ -311,19 +311,26 @@ def _hidden_dirs() -> list[str]:
     return sorted(h for h in homes if os.path.isdir(h))
 
 
-def _sandbox(command: list[str], binds: list[tuple[str, str]]) -> list[str] | None:
+def _bind(src: str, dst: str, *, directory: bool) -> str:
+    make = f"mkdir -p {quote(dst)}" if directory else f": > {quote(dst)}"
+    return f"{make} && mount --bind {quote(src)} {quote(dst)}"
+
+
+def _sandbox(
+    command: list[str], binds: list[tuple[str, str]], restore: list[tuple[str, str]]
+) -> list[str] | None:
     """`command` inside new user, network and mount namespaces (unshare) where every
-    home directory is an empty tmpfs; `binds` (the interpreter, the runtime's modules)
+    home directory is an empty tmpfs. `binds` (the runtime's modules, the interpreter)
     are bind-mounted into the throwaway directory first, so they stay reachable even
-    when they live in a home. None when the kernel or the tools do not allow it."""
+    when they live in a home; `restore` then mounts a stashed one back at its own path
+    inside the emptied home (an interpreter finds its libraries by absolute path).
+    None when the kernel or the tools do not allow it."""
     unshare = shutil.which("unshare")
     if not unshare:
         return None
-    steps = []
-    for src, dst in binds:
-        make = f"mkdir -p {quote(dst)}" if os.path.isdir(src) else f": > {quote(dst)}"
-        steps.append(f"{make} && mount --bind {quote(src)} {quote(dst)}")
+    steps = [_bind(src, dst, directory=os.path.isdir(src)) for src, dst in binds]
     steps += [f"mount -t tmpfs -o size=1m,mode=755 tmpfs {quote(h)}" for h in _hidden_dirs()]
+    steps += [_bind(src, dst, directory=os.path.isdir(dst)) for src, dst in restore]
     steps.append('exec "$@"')
     wrapped = [unshare, "--user", "--map-root-user", "--net", "--mount", "--",
                "sh", "-ec", "; ".join(steps), "sh", *command]  # fmt: skip
@@ -332,6 +339,20 @@ def _sandbox(command: list[str], binds: list[tuple[str, str]]) -> list[str] | No
         capture_output=True, check=False, timeout=30, start_new_session=True,
     )  # fmt: skip
     return wrapped if probe.returncode == 0 else None
+
+
+def _runtime_modules(task: Path, runtime_dir: Path) -> list[tuple[Path, Path]]:
+    """(host copy, where it goes) for each module the Lambda runtime provides that the
+    package does not bundle: the host's (pure Python) copies stand in for the runtime's."""
+    runtime_dir.mkdir()
+    links = []
+    for module in RUNTIME_MODULES:
+        spec = find_spec(module)
+        if spec and spec.origin and not (task / module).exists():
+            origin = Path(spec.origin)
+            src = origin.parent if origin.name == "__init__.py" else origin
+            links.append((src, runtime_dir / src.name))
+    return links
 
 
 def _import_check(
@@ -358,22 +379,13 @@ def _import_check(
         if layer:
             layer.extract(root / "opt")
             path.append(str(root / "opt" / "python"))
-        runtime_dir = root / "runtime"
-        runtime_dir.mkdir()
-        binds: list[tuple[str, str]] = []
-        links: list[tuple[Path, Path]] = []
-        for module in RUNTIME_MODULES:
-            # Stand in for the runtime's own copies (pure Python) with the host's.
-            spec = find_spec(module)
-            if spec and spec.origin and not (task / module).exists():
-                origin = Path(spec.origin)
-                src = origin.parent if origin.name == "__init__.py" else origin
-                binds.append((str(src), str(runtime_dir / src.name)))
-                links.append((src, runtime_dir / src.name))
-        path.append(str(runtime_dir))
-        prefix = Path(os.path.realpath(interp.path)).parents[1]
-        binds.append((str(prefix), str(root / "python")))
-        python = root / "python" / Path(os.path.realpath(interp.path)).relative_to(prefix)
+        links = _runtime_modules(task, root / "runtime")
+        binds = [(str(src), str(link)) for src, link in links]
+        path.append(str(root / "runtime"))
+        python = os.path.realpath(interp.path)
+        prefix = str(Path(python).parents[1])
+        binds.append((prefix, str(root / "python")))
+        restore = [(str(root / "python"), prefix)]
         home = root / "home"
         home.mkdir()
         module = handler.removesuffix(".py").replace("/", ".")
@@ -393,14 +405,17 @@ def _import_check(
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
         }
-        argv = [str(python), "-I", "-S", "-B", "-c", code]
-        command = _sandbox(argv, binds)
+        argv = [python, "-I", "-S", "-B", "-c", code]
+        command = _sandbox(argv, binds, restore)
         if command is None:
             result.notes.append(
                 "import check ran without namespace isolation (no unshare): the package's "
                 "code could read what your user can read and reach the network"
             )
             for src, link in links:
+                if link.is_dir() and not link.is_symlink():  # left by the namespace probe
+                    link.rmdir()
+                link.unlink(missing_ok=True)
                 os.symlink(src, link)
             command = [interp.path, *argv[1:]]
         start = time.monotonic()

@@ -144,8 +144,8 @@ def read_wheel(path: Path, *, excluded: frozenset[str]) -> Wheel:
         declared = sum(i.file_size for i in infos)
         if declared > limits.UNZIPPED_MAX:
             raise UserError(
-                f"{wheel}: unpacks to {declared:,} bytes, over Lambda's {limits.UNZIPPED_MAX:,}"
-                "-byte unzipped limit on its own; drop the dependency"
+                f"package too large: {wheel} alone unpacks to {declared:,} bytes, over "
+                f"Lambda's {limits.UNZIPPED_MAX:,}-byte limit (unzipped); drop the dependency"
             )
         names = [i.filename for i in infos]
         for name in names:
