@@ -8,7 +8,8 @@ import pytest
 
 from lambda_pkg import builder, cli, limits
 from lambda_pkg.__main__ import main
-from lambda_pkg.api import load_manifest
+from lambda_pkg.api import ensure_artifact, load_manifest
+from lambda_pkg.errors import UserError
 from lambda_pkg.reqfile import DEFAULT_NAMES
 
 from .conftest import HOST_RUNTIME, make_elf, make_project, offline, write
@@ -336,3 +337,15 @@ def test_verify_of_a_foreign_architecture_audits_but_does_not_import(run, tmp_pa
     assert result["architecture"] == "arm64"
     assert result["import_seconds"] is None
     assert any("import check skipped" in n for n in result["notes"])
+
+
+@pytest.mark.parametrize("runtime", ["python3.9", "python3.10"])
+def test_runtimes_lambda_deprecated_are_refused(run, project, runtime):
+    # Issue 11: the supported runtimes are lambda_pkg.limits.RUNTIMES, defined once.
+    assert runtime not in limits.RUNTIMES
+    code, out, err = run("build", "--source", str(project), "--runtime", runtime)
+    assert code == 2
+    assert out == ""
+    assert_one_line_error(err, rf"argument --runtime: invalid choice: '{runtime}'")
+    with pytest.raises(UserError, match=rf"--runtime '{runtime}' is not supported"):
+        ensure_artifact(project_dir=project, runtime=runtime)
