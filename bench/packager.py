@@ -267,6 +267,7 @@ def main() -> int:  # noqa: PLR0915  (one scenario, read top to bottom)
 
         n_cold = n_code = None
         naive_zip = naive_zip_b = None
+        naive_same, naive_size, naive_unzipped, sam_size = False, 0, 0, 0
         if not args.no_naive:
             assert shutil.which("zip"), "the naive side needs Info-ZIP zip"
             print("# naive pip -t + zip -r ...", file=sys.stderr)
@@ -274,6 +275,7 @@ def main() -> int:  # noqa: PLR0915  (one scenario, read top to bottom)
             naive_sha = sha256(naive_zip)
             n_code, _, naive_zip_b = median_of(args.runs, lambda _i: naive(b, tmp / "naive-b"))
             naive_same = sha256(naive_zip_b) == naive_sha
+            naive_size, naive_unzipped = naive_zip.stat().st_size, unzipped(naive_zip)
 
         s_cold = s_cached = s_code = None
         if sam and target_py:
@@ -324,10 +326,10 @@ def main() -> int:  # noqa: PLR0915  (one scenario, read top to bottom)
          "", ratio(t_same, s_cached)),
         (f"code-only change ({runs})", sec(t_code), sec(n_code), f"{sec(s_code)} (--cached)",
          ratio(t_code, n_code), ratio(t_code, s_code)),
-        ("zipped size", mb(r_cold["size"]), mb(naive_zip.stat().st_size) if naive_zip else "",
+        ("zipped size", mb(r_cold["size"]), mb(naive_size) if naive_zip else "",
          "(a directory)", "", ""),
         ("unzipped size", mb(r_cold["unzipped_size"]),
-         mb(unzipped(naive_zip)) if naive_zip else "", mb(sam_size) if s_cold else "", "", ""),
+         mb(naive_unzipped) if naive_zip else "", mb(sam_size) if s_cold else "", "", ""),
         ("unzipped, no bytecode", mb(r_nopyc["unzipped_size"]), "", "", "", ""),
         ("same sha256: other path, umask, mtimes",
          "yes" if r_other["sha256"] == r_cold["sha256"] else "NO",
