@@ -85,6 +85,9 @@ def top_distributions(dists: Sequence[Distribution], n: int = 10) -> list[Distri
 def check_unzipped(total: int, dists: Sequence[Distribution]) -> None:
     """Over the unzipped limit is an error: Lambda would refuse the function."""
     if total > limits.UNZIPPED_MAX:
+        # A caller still passing the manifest's JSON (infra/rehearsal/run.py until it
+        # reads Artifact.details) gets the same message, not an AttributeError.
+        dists = [Distribution.from_json(d) if isinstance(d, dict) else d for d in dists]
         top = ", ".join(f"{d.name} {mb(d.unzipped)}" for d in top_distributions(dists, 3))
         raise UserError(
             f"package too large: {total:,} bytes unzipped (function plus layers), over Lambda's "

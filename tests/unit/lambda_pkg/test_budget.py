@@ -3,7 +3,7 @@ import os
 import pytest
 
 from lambda_pkg import limits
-from lambda_pkg.budget import Distribution, Sizes, assess
+from lambda_pkg.budget import Distribution, Sizes, assess, check_unzipped
 from lambda_pkg.errors import UserError
 
 from .conftest import write
@@ -83,3 +83,10 @@ def test_a_synthetic_large_zip_is_reported_over_the_direct_upload_limit(
     art = build(project)
     assert art.size > 200_000
     assert any(r.startswith("needs S3 deployment") for r in art.details.report["recommendations"])
+
+
+def test_check_unzipped_names_the_largest_from_the_manifests_json_too():
+    # infra/rehearsal/run.py passes the manifest's distributions as JSON objects
+    as_json = [d.to_json() for d in DISTS]
+    with pytest.raises(UserError, match=r"largest: pandas 60\.0 MB, numpy 40\.0 MB"):
+        check_unzipped(limits.UNZIPPED_MAX + 1, as_json)
