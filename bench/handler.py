@@ -1,7 +1,11 @@
-"""Benchmark the runtime: handler import time, the closed-market answer, and fetch
-throughput against moto_server.
+"""Benchmark the runtime: handler import time, the closed-market answer, `import
+yfinance` from the built package, and fetch throughput against moto_server.
 
     .venv/bin/python bench/handler.py [--symbols 100] [--latency 0.05] [--imports 10]
+                                      [--package ZIP]
+
+Conditions (load average, cores, Python, cache state) are printed first; every time is
+a median of several runs.
 
 1. Import time: `import aws.market_data_fetcher` in a fresh interpreter, measured inside
    the process (so interpreter start-up is not counted), median of N runs, with the
@@ -9,7 +13,12 @@ throughput against moto_server.
 2. A scheduled run on a closed market (Saturday): cold, in a fresh interpreter from the
    handler's import to its `market_closed` answer (the exchange calendar's first load
    included: exchange_calendars and pandas), and warm, the same call again in-process.
-3. Throughput: N symbols from a provider that sleeps `latency` seconds per symbol (a
+3. `import yfinance` from the package (the handler imports it lazily, on the first fetch:
+   the cold-start figure that counts): the package (--package, or the repository's own
+   build from its lock, cached in .build) unzipped, then `python3.12 -I -S -B -c "import
+   sys; sys.path.insert(0, DIR); import yfinance"`, timed from the outside (start-up
+   included), median of N; with and without the package's bytecode.
+4. Throughput: N symbols from a provider that sleeps `latency` seconds per symbol (a
    stand-in for Yahoo's round trip), stored in S3 and DynamoDB on a moto_server on
    127.0.0.1, sequentially (1 worker) and with the handler's default pool, for a first
    run (a year of history per symbol) and the next day's run.
@@ -36,6 +45,7 @@ from aws.market_data_fetcher import handle  # noqa: E402
 from backend.fetcher import MAX_WORKERS  # noqa: E402
 from backend.models import MAX_SYMBOLS  # noqa: E402
 from backend.providers.fixture import FixtureProvider  # noqa: E402
+from bench.packager import conditions  # noqa: E402
 from lambda_pkg.interpreters import find_interpreter  # noqa: E402
 from localcloud.emulator import EMULATOR_ENV, moto_server, reset  # noqa: E402
 from tests.runtime_support import RecordingClients, deploy  # noqa: E402
@@ -74,11 +84,6 @@ def import_times(python: Path | str, runs: int) -> list[float]:
         )
         times.append(float(out.stdout))
     return times
-
-
-def conditions() -> str:
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"load average {load}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}"
 
 
 def closed_market_times(runs: int) -> tuple[list[float], list[float]]:
@@ -171,14 +176,58 @@ def _int_in(lo: int, hi: int):
     return parse
 
 
+def yfinance_import(package: Path | None, runs: int) -> None:
+    """`import yfinance` from the unzipped package with the runtime's Python."""
+    import tempfile
+    import zipfile
+
+    from lambda_pkg.api import ensure_artifact
+
+    py312 = find_interpreter("3.12")
+    if py312 is None:
+        print("  no python3.12 found: skipped")
+        return
+    if package is None:
+        art = ensure_artifact(project_dir=ROOT, runtime="python3.12")
+        package, cache = art.path, "the repository's build (from its lock, cached in .build)"
+    else:
+        cache = str(package)
+    with tempfile.TemporaryDirectory(prefix="bench-yf-") as tmp:
+        with zipfile.ZipFile(package) as zf:
+            zf.extractall(tmp)
+        code = f"import sys; sys.path.insert(0, {tmp!r}); import yfinance"
+        cmd = [py312.path, "-I", "-S", "-B", "-c", code]
+        subprocess.run(cmd, check=True, capture_output=True)  # page cache warm, as on Lambda
+        with_pyc = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            with_pyc.append(time.perf_counter() - start)
+        for pyc in Path(tmp).rglob("__pycache__"):
+            for f in pyc.iterdir():
+                f.unlink()
+        without = []
+        for _ in range(min(runs, 3)):
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            without.append(time.perf_counter() - start)
+    print(f"  package: {cache}")
+    print(
+        f"  with bytecode    median {statistics.median(with_pyc):5.2f} s   "
+        f"max {max(with_pyc):5.2f} s   ({runs} runs; python3.12 {py312.version}; goal <= 0.7 s)"
+    )
+    print(f"  without bytecode median {statistics.median(without):5.2f} s   ({len(without)} runs)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=_int_in(1, MAX_SYMBOLS), default=100)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--imports", type=_int_in(1, 1000), default=10)
+    parser.add_argument("--package", type=Path, help="a built zip (default: build this repo)")
     args = parser.parse_args()
+    print(conditions("conditions"))
 
-    print(f"== conditions: {conditions()}")
     print("== import aws.market_data_fetcher (fresh process, in-process timer)")
     pythons = [("venv " + sys.version.split()[0], sys.executable)]
     py312 = find_interpreter("3.12")  # the packager's finder: pyenv shims here are broken
@@ -204,8 +253,11 @@ def main() -> None:
         f"max {max(warm) * 1e6:6.1f} us   (100 calls, calendar cached in the container)"
     )
 
+    print("== import yfinance from the package (fresh process, start-up included)")
+    yfinance_import(args.package, args.imports)
+
     print(f"== fetch {args.symbols} symbols, {args.latency * 1000:.0f} ms latency, moto_server")
-    print(f"   ({conditions()})")
+    print(conditions("conditions"))
     os.environ.update(EMULATOR_ENV)
     symbols = [f"SYM{i:03d}" for i in range(args.symbols)]
     with moto_server() as url:
@@ -225,6 +277,7 @@ def main() -> None:
     for run in ("first run", "next day"):
         speedup = results["sequential", run] / results[f"pool of {MAX_WORKERS}", run]
         print(f"  speed-up       {run:<10} {speedup:.1f}x   (goal >= 4x)")
+    print(conditions("conditions at the end"))
 
 
 if __name__ == "__main__":

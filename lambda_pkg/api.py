@@ -1,9 +1,13 @@
 """The packager's Python API (docs/CONTRACTS.md section 1).
 
     art = ensure_artifact(project_dir=Path("."), runtime="python3.12", architecture="x86_64")
+    deps = resolve_dependencies(project_dir=Path("."), requirements="requirements-service.txt",
+                                runtime="python3.12", architecture="x86_64", bundle_boto3=True)
 
-Hashes the inputs first and builds only when no artifact exists for that hash.
-Never prints to stdout; raises lambda_pkg.errors.UserError for anything the user can fix.
+ensure_artifact hashes the inputs first and builds only when no artifact exists for
+that hash. resolve_dependencies gives the same locked, audited dependency files the
+zip gets, for another packaging (the container image). Neither prints to stdout; both
+raise lambda_pkg.errors.UserError for anything the user can fix.
 """
 
 from __future__ import annotations
@@ -12,17 +16,104 @@ import json
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lambda_pkg import limits
 from lambda_pkg.artifact import Artifact, load_manifest, stage_json
+from lambda_pkg.budget import Distribution
 from lambda_pkg.builder import ZIP_NAME, Plan, ensure, prepare
-from lambda_pkg.errors import UserError
+from lambda_pkg.errors import InternalError, UserError
 from lambda_pkg.progress import Progress
+from lambda_pkg.zipper import STORED, Entry
 
-__all__ = ["Artifact", "Plan", "ensure_artifact", "load_manifest", "place_artifact", "prepare"]
+__all__ = [
+    "Artifact",
+    "DependencyFile",
+    "DependencySet",
+    "Plan",
+    "ensure_artifact",
+    "load_manifest",
+    "place_artifact",
+    "prepare",
+    "resolve_dependencies",
+]
+
+
+@dataclass(frozen=True)
+class DependencyFile:
+    """One file of the dependencies, as it goes into site-packages (or the zip's root)."""
+
+    name: str  # '/'-separated path relative to site-packages, e.g. "numpy/__init__.py"
+    mode: int  # 0o644 or 0o755
+    size: int  # bytes once read
+    _entry: Entry = field(repr=False, compare=False)
+
+    def read(self) -> bytes:
+        """The file's bytes (inflated from the cache on demand, CRC-checked)."""
+        e = self._entry
+        data = bytes(e.data) if e.method == STORED else zlib.decompress(e.data, -15)
+        if len(data) != e.size or zlib.crc32(data) != e.crc:
+            raise InternalError(f"dependency cache entry {e.name} is damaged; clear the cache")
+        return data
+
+
+@dataclass(frozen=True)
+class DependencySet:
+    """The locked, audited dependencies for one target: what the zip ships."""
+
+    runtime: str
+    architecture: str
+    lock: Path | None  # None: the requirements list nothing
+    lock_sha256: str  # sha256 of the lock's pins and hashes ("" without a lock)
+    distributions: tuple[Distribution, ...]
+    files: tuple[DependencyFile, ...]  # sorted by name; .pyc for the target included
+
+
+def resolve_dependencies(
+    *,
+    project_dir: Path | str = ".",
+    requirements: Path | str | None = None,
+    runtime: str = limits.DEFAULT_RUNTIME,
+    architecture: str = limits.DEFAULT_ARCHITECTURE,
+    cache_dir: Path | str | None = None,
+    bundle_boto3: bool = False,
+    bytecode: bool = True,
+    pip_args: Sequence[str] = (),
+) -> DependencySet:
+    """The dependency files for `requirements` (an input file, whose lock for this target
+    is used, or a lock itself; None: the Lambda's requirements) on this target.
+
+    The same code path as the zip's dependencies: exactly the lock's wheels, hash-checked
+    and policed (wheels.py), stripped, ELF-audited and secret-scanned, with bytecode for
+    the target's Python, cached under cache_dir/deps keyed on the lock. bundle_boto3=True
+    keeps boto3/botocore/s3transfer (a container has no runtime that provides them).
+    """
+    from lambda_pkg.builder import find_lock
+    from lambda_pkg.deps import DepsSpec, ensure_segment
+    from lambda_pkg.interpreters import find_interpreter
+    from lambda_pkg.platforms import check_target, python_version
+    from lambda_pkg.statcache import HashCache
+
+    check_target(runtime, architecture)
+    project = Path(project_dir).absolute()
+    cache = Path(cache_dir).absolute() if cache_dir else project / ".build"
+    lock, _, _ = find_lock(
+        project, requirements, runtime, architecture, HashCache(cache / "hashes.json")
+    )
+    if lock is None or not lock.pins:
+        return DependencySet(runtime, architecture, lock.path if lock else None, "", (), ())
+    interp = find_interpreter(python_version(runtime)) if bytecode else None
+    spec = DepsSpec(lock, runtime, architecture, bundle_boto3, interp, tuple(pip_args))
+    if pip_args:
+        from lambda_pkg.deps import check_pip_args
+
+        check_pip_args(tuple(pip_args))
+    segment = ensure_segment(spec, cache, Progress(False))
+    files = tuple(DependencyFile(e.name, e.mode, e.size, e) for e in segment.entries)
+    return DependencySet(runtime, architecture, lock.path, lock.digest, tuple(segment.dists), files)
 
 
 def ensure_artifact(

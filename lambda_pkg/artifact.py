@@ -1,8 +1,9 @@
 """The built artifact and its manifest: what every other part (uploader, Pulumi
 program, rehearsal) knows about a package without rebuilding it.
 
-The manifest is JSON beside the zip. Only the fields read here are a contract;
-the builder may add more (largest distributions, recommendations, ...).
+The manifest is JSON beside the zip. The fields of Artifact are the contract; the
+builder's report (files, sources, distributions, the size report, notes) is a
+BuildDetails record, written into the same JSON object as flat keys.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lambda_pkg.budget import Distribution
 from lambda_pkg.errors import UserError
 
 MANIFEST_SCHEMA = 1
@@ -36,6 +38,64 @@ def hex_to_b64(hex_digest: str) -> str:
 
 
 @dataclass(frozen=True)
+class Bytecode:
+    python: str  # the interpreter that compiled it, e.g. "3.12.3"
+    cache_tag: str
+    files: int
+
+
+@dataclass(frozen=True)
+class BuildDetails:
+    """What the builder reports about a zip beyond the contract's fields."""
+
+    files: int = 0
+    prefix: str | None = None  # a layer's entries live under it ("python/")
+    sources: tuple[str, ...] = ()
+    requirements: str | None = None
+    lock: str | None = None
+    bytecode: Bytecode | None = None
+    distributions: tuple[Distribution, ...] = ()
+    largest_distributions: tuple[Distribution, ...] = ()
+    report: dict[str, Any] = field(default_factory=dict)  # budget.Report.to_json()
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        if self.prefix is not None:  # a layer
+            return {"files": self.files, "prefix": self.prefix}
+        return {
+            "files": self.files,
+            "sources": list(self.sources),
+            "requirements": self.requirements,
+            "lock": self.lock,
+            "bytecode": asdict(self.bytecode) if self.bytecode else None,
+            "distributions": [d.to_json() for d in self.distributions],
+            "largest_distributions": [d.to_json() for d in self.largest_distributions],
+            "report": self.report,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BuildDetails:
+        def dists(key: str) -> tuple[Distribution, ...]:
+            items = data.get(key) or []
+            return tuple(Distribution.from_json(d) for d in items if isinstance(d, dict))
+
+        bytecode = data.get("bytecode")
+        return cls(
+            files=int(data.get("files") or 0),
+            prefix=data.get("prefix"),
+            sources=tuple(data.get("sources") or ()),
+            requirements=data.get("requirements"),
+            lock=data.get("lock"),
+            bytecode=Bytecode(**bytecode) if isinstance(bytecode, dict) else None,
+            distributions=dists("distributions"),
+            largest_distributions=dists("largest_distributions"),
+            report=data.get("report") or {},
+            notes=tuple(data.get("notes") or ()),
+        )
+
+
+@dataclass(frozen=True)
 class Artifact:
     path: Path
     sha256: str
@@ -47,7 +107,13 @@ class Artifact:
     builder_version: str
     manifest_path: Path
     layer: Artifact | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    details: BuildDetails = field(default_factory=BuildDetails, compare=False, repr=False)
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The details as the manifest's JSON holds them, for readers of the old field
+        (infra/rehearsal/run.py reads "distributions"); new code reads `details`."""
+        return self.details.to_json()
 
     @property
     def sha256_b64(self) -> str:
@@ -65,7 +131,7 @@ class Artifact:
 
     def to_json(self) -> dict[str, Any]:
         data = {
-            **self.extra,
+            **self.details.to_json(),
             "schema": MANIFEST_SCHEMA,
             "zip": self.path.name,
             "sha256": self.sha256,
@@ -178,7 +244,7 @@ def _from_json(
         builder_version=data.get("builder_version", ""),
         manifest_path=manifest_path,
         layer=_from_json(layer, manifest_path, check=check, prefix="layer.") if layer else None,
-        extra={k: v for k, v in data.items() if k not in known},
+        details=BuildDetails.from_json({k: v for k, v in data.items() if k not in known}),
     )
 
 

@@ -8,18 +8,20 @@ dynamic segment when section headers were stripped. Scanning the whole file for
 "GLIBC_2.x" strings would be simpler but can over-report (any string mentioning
 a version) and miss nothing the linker would check, so the precise table is used.
 
-Secrets: the project's own sources are scanned for AWS access key ids, private key
-blocks (a header *with a body*) and `aws_secret_access_key` *with a value*; a `.env`
-file anywhere in the package is refused by name. A hit on a line that says
-`pragma: allowlist secret` is a declared false positive and passes. Dependencies
-come from a public registry and cannot hold your credentials, and scanning them
-would flag their documentation examples.
+Secrets: every file of the package, the project's and the dependencies' alike, text
+or binary, in any encoding, is scanned for AWS access key ids, private key blocks (a
+header *with a body*) and `aws_secret_access_key` *with a value*; a `.env` file
+anywhere in the package is refused by name. A hit on a line that says
+`pragma: allowlist secret` is a declared false positive and passes; AWS's published
+`...EXAMPLE` keys never count.
 """
 
 from __future__ import annotations
 
+import mmap
 import re
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lambda_pkg.platforms import ELF_MACHINE, glibc_ceiling
@@ -27,8 +29,13 @@ from lambda_pkg.platforms import ELF_MACHINE, glibc_ceiling
 SHT_GNU_VERNEED = 0x6FFFFFFE
 DT_STRTAB, DT_VERNEED, DT_VERNEEDNUM = 5, 0x6FFFFFFE, 0x6FFFFFFF
 PT_LOAD, PT_DYNAMIC = 1, 2
+_MAX_VERNEED = 4096
 _GLIBC = re.compile(r"GLIBC_(\d+)\.(\d+)(?:\.\d+)?$")
 MACHINE_NAMES = {62: "x86_64", 183: "aarch64", 3: "i386", 40: "arm", 8: "mips", 21: "ppc64"}
+
+
+# An ELF image in memory or mapped from a file (verify maps large libraries: mmap).
+Buffer = bytes | mmap.mmap
 
 
 class ElfError(ValueError):
@@ -46,7 +53,7 @@ def is_shared_object(name: str) -> bool:
     return bool(re.search(r"\.so(\.\d+)*$", base))
 
 
-def parse_elf(data: bytes) -> ElfInfo:
+def parse_elf(data: Buffer) -> ElfInfo:
     if data[:4] != b"\x7fELF":
         raise ElfError("not an ELF file (built for another OS?)")
     if len(data) < 64 or data[4] not in (1, 2) or data[5] not in (1, 2):
@@ -55,23 +62,26 @@ def parse_elf(data: bytes) -> ElfInfo:
     machine = struct.unpack_from(end + "H", data, 18)[0]
     try:
         names = _verneed_names(data, is64, end)
-    except struct.error:
+    except (struct.error, IndexError):
         raise ElfError("truncated ELF tables") from None
     versions = [(int(m[1]), int(m[2])) for n in names if (m := _GLIBC.match(n))]
     return ElfInfo(machine=machine, glibc=max(versions) if versions else None)
 
 
-def _cstr(data: bytes, offset: int) -> str:
-    end = data.index(b"\0", offset)
-    return data[offset:end].decode("ascii", "replace")
+def _cstr(data: Buffer, offset: int) -> str:
+    end = data.find(b"\0", offset)
+    if end < 0:
+        raise ElfError("truncated ELF string table")
+    return bytes(data[offset:end]).decode("ascii", "replace")
 
 
-def _walk_verneed(data: bytes, end: str, offset: int, count: int, strtab: int) -> list[str]:
+def _walk_verneed(data: Buffer, end: str, offset: int, count: int, strtab: int) -> list[str]:
     names: list[str] = []
-    for _ in range(count):
+    # Counts come from the file: capped, so a hostile table cannot loop for hours.
+    for _ in range(min(count, _MAX_VERNEED)):
         _, cnt, _file, aux, nxt = struct.unpack_from(end + "HHIII", data, offset)
         a = offset + aux
-        for _ in range(cnt):
+        for _ in range(min(cnt, _MAX_VERNEED)):
             _hash, _flags, _other, name, anext = struct.unpack_from(end + "IHHII", data, a)
             names.append(_cstr(data, strtab + name))
             if not anext:
@@ -83,7 +93,7 @@ def _walk_verneed(data: bytes, end: str, offset: int, count: int, strtab: int) -
     return names
 
 
-def _verneed_names(data: bytes, is64: bool, end: str) -> list[str]:
+def _verneed_names(data: Buffer, is64: bool, end: str) -> list[str]:
     if is64:
         phoff, shoff = struct.unpack_from(end + "QQ", data, 0x20)
         phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", data, 0x36)
@@ -101,11 +111,14 @@ def _verneed_names(data: bytes, is64: bool, end: str) -> list[str]:
                 return _walk_verneed(data, end, sec[4], sec[7], strtab)
         return []
     # No section headers: follow the dynamic segment instead.
-    loads, dynamic = [], None
+    loads: list[tuple[int, int, int]] = []
+    dynamic: tuple[int, int] | None = None
     for i in range(phnum):
         ph = struct.unpack_from(ph_fmt, data, phoff + i * phentsize)
         ptype, offset, vaddr, filesz = (
-            (ph[0], ph[2], ph[3], ph[5]) if is64 else (ph[0], ph[1], ph[2], ph[4])
+            (int(ph[0]), int(ph[2]), int(ph[3]), int(ph[5]))
+            if is64
+            else (int(ph[0]), int(ph[1]), int(ph[2]), int(ph[4]))
         )
         if ptype == PT_LOAD:
             loads.append((vaddr, offset, filesz))
@@ -138,7 +151,7 @@ def _verneed_names(data: bytes, is64: bool, end: str) -> list[str]:
     )
 
 
-def audit_elf(name: str, data: bytes, *, runtime: str, architecture: str) -> str | None:
+def audit_elf(name: str, data: Buffer, *, runtime: str, architecture: str) -> str | None:
     """A one-line problem for this shared object, or None when it fits the target."""
     try:
         info = parse_elf(data)
@@ -198,8 +211,38 @@ class SecretHit:
 
 
 def scan_secrets(name: str, content: bytes) -> list[SecretHit]:
-    if b"\0" in content[:8192]:  # binary
-        return []
+    """Every key pattern in the file, whatever it is: text in any ASCII-compatible
+    encoding, UTF-16/UTF-32 text (scanned again with its NUL bytes removed, which turns
+    the ASCII characters of a key back into one run), or a binary file."""
+    hits = _scan(name, content)
+    if b"\0" in content:
+        seen = {(h.line, h.kind) for h in hits}
+        hits += [
+            h for h in _scan(name, content.replace(b"\0", b"")) if (h.line, h.kind) not in seen
+        ]
+    return sorted(hits, key=lambda h: (h.name, h.line))
+
+
+_OVERLAP = 4096
+
+
+def scan_stream(name: str, chunks: Iterable[bytes]) -> list[SecretHit]:
+    """scan_secrets over a file read in chunks (verify never holds a whole member in
+    memory): each window overlaps the previous one by more than any key is long."""
+    found: dict[tuple[int, str], SecretHit] = {}
+    tail, lines_before = b"", 0
+    for chunk in chunks:
+        buf = tail + chunk
+        for hit in scan_secrets(name, buf):
+            line = lines_before + hit.line
+            found.setdefault((line, hit.kind), SecretHit(name, line, hit.kind))
+        cut = max(0, len(buf) - _OVERLAP)
+        lines_before += buf.count(b"\n", 0, cut)
+        tail = buf[cut:]
+    return sorted(found.values(), key=lambda h: h.line)
+
+
+def _scan(name: str, content: bytes) -> list[SecretHit]:
     hits = []
     for kind, pattern in SECRET_PATTERNS:
         for match in pattern.finditer(content):
@@ -211,4 +254,4 @@ def scan_secrets(name: str, content: bytes) -> list[SecretHit]:
                 continue
             line = content.count(b"\n", 0, match.start()) + 1
             hits.append(SecretHit(name, line, kind))
-    return sorted(hits, key=lambda h: (h.name, h.line))
+    return hits

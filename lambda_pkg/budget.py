@@ -6,7 +6,8 @@ thresholds with small files).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lambda_pkg import limits
@@ -26,6 +27,26 @@ def mb(n: int) -> str:
 
 
 @dataclass
+class Distribution:
+    """One installed distribution and its share of the package."""
+
+    name: str
+    version: str
+    wheel: str
+    wheel_sha256: str
+    files: int = 0
+    unzipped: int = 0  # bytes, bytecode included
+    zipped: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Distribution:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
 class Sizes:
     zipped: int
     unzipped: int
@@ -38,7 +59,7 @@ class Sizes:
 @dataclass
 class Report:
     sizes: Sizes
-    distributions: list[dict[str, Any]] = field(default_factory=list)
+    distributions: list[Distribution] = field(default_factory=list)
     recommendations: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -57,16 +78,17 @@ class Report:
         }
 
 
-def top_distributions(dists: list[dict[str, Any]], n: int = 10) -> list[dict[str, Any]]:
-    top = sorted(dists, key=lambda d: (-d["unzipped"], d["name"]))[:n]
-    keys = ("name", "version", "unzipped", "zipped", "files")
-    return [{k: d[k] for k in keys if k in d} for d in top]
+def top_distributions(dists: Sequence[Distribution], n: int = 10) -> list[Distribution]:
+    return sorted(dists, key=lambda d: (-d.unzipped, d.name))[:n]
 
 
-def check_unzipped(total: int, dists: list[dict[str, Any]]) -> None:
+def check_unzipped(total: int, dists: Sequence[Distribution]) -> None:
     """Over the unzipped limit is an error: Lambda would refuse the function."""
     if total > limits.UNZIPPED_MAX:
-        top = ", ".join(f"{d['name']} {mb(d['unzipped'])}" for d in top_distributions(dists, 3))
+        # A caller still passing the manifest's JSON (infra/rehearsal/run.py until it
+        # reads Artifact.details) gets the same message, not an AttributeError.
+        dists = [Distribution.from_json(d) if isinstance(d, dict) else d for d in dists]
+        top = ", ".join(f"{d.name} {mb(d.unzipped)}" for d in top_distributions(dists, 3))
         raise UserError(
             f"package too large: {total:,} bytes unzipped (function plus layers), over Lambda's "
             f"{limits.UNZIPPED_MAX:,}-byte limit"
@@ -77,7 +99,7 @@ def check_unzipped(total: int, dists: list[dict[str, Any]]) -> None:
 
 def assess(
     sizes: Sizes,
-    dists: list[dict[str, Any]],
+    dists: Sequence[Distribution],
     *,
     architecture: str,
     layer: bool,
@@ -104,9 +126,9 @@ def assess(
             f"{total:,} bytes unzipped is over {limits.WARN_FRACTION:.0%} of the "
             f"{limits.UNZIPPED_MAX:,}-byte limit"
         )
-    boto = [d for d in dists if d["name"] in BOTO]
+    boto = [d for d in dists if d.name in BOTO]
     if boto:
-        saved = sum(d["unzipped"] for d in boto)
+        saved = sum(d.unzipped for d in boto)
         rec.append(
             f"leave boto3 out: the runtime provides boto3/botocore/s3transfer; building without "
             f"--bundle-boto3 saves {mb(saved)} unzipped"

@@ -19,25 +19,28 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lambda_pkg import BUILDER_VERSION, limits
-from lambda_pkg.artifact import Artifact, load_manifest, write_manifest
-from lambda_pkg.audit import scan_secrets
-from lambda_pkg.budget import Sizes, assess, check_unzipped
-from lambda_pkg.bytecode import compile_sources, pyc_name
-from lambda_pkg.deps import DepsSpec, Segment, ensure_segment
+from lambda_pkg.artifact import Artifact, load_manifest
 from lambda_pkg.errors import UserError
-from lambda_pkg.interpreters import Interpreter, find_interpreter
+from lambda_pkg.interpreters import Interpreter, find_interpreter_memo
+from lambda_pkg.lock import Lock, check_lock_file, is_lock, lock_for
 from lambda_pkg.platforms import check_target, manylinux_platforms, python_version
 from lambda_pkg.progress import Progress
-from lambda_pkg.reqfile import Requirements, find_requirements
-from lambda_pkg.sources import SourceFile, collect_sources, fingerprint
-from lambda_pkg.zipper import COMPRESS_LEVEL, Entry, make_entry, renamed, write_zip
+from lambda_pkg.reqfile import find_requirements
+from lambda_pkg.sources import SourceFile, collect_sources
+from lambda_pkg.statcache import HashCache, fingerprint
+from lambda_pkg.zipper import COMPRESS_LEVEL
+
+# Only a build needs these; a no-change rebuild never imports them (start-up time).
+if TYPE_CHECKING:
+    from lambda_pkg.deps import DepsSpec
+    from lambda_pkg.zipper import Entry
 
 ZIP_NAME = "lambda_deployment.zip"
 LAYER_NAME = "lambda_layer.zip"
@@ -56,10 +59,12 @@ class Plan:
     layer: bool
     bundle_boto3: bool
     sources: list[SourceFile]
-    requirements: Requirements | None
+    requirements: Path | None  # the human-edited input (or the lock, when given one)
+    lock: Lock | None  # None: code only
     interpreter: Interpreter | None
     pip_args: tuple[str, ...]
     input_hash: str
+    digests: dict[str, str] = field(default_factory=dict)  # arcname -> sha256 hashed
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -72,10 +77,12 @@ class Plan:
 
     @property
     def deps(self) -> DepsSpec | None:
-        if self.requirements is None or self.requirements.empty:
+        if self.lock is None or not self.lock.pins:
             return None
+        from lambda_pkg.deps import DepsSpec
+
         return DepsSpec(
-            requirements=self.requirements,
+            lock=self.lock,
             runtime=self.runtime,
             architecture=self.architecture,
             bundle_boto3=self.bundle_boto3,
@@ -96,15 +103,21 @@ def prepare(
     bytecode: bool = True,
     pip_args: Sequence[str] = (),
 ) -> Plan:
-    """Phase one: validate and hash every input. Reads the sources; runs nothing heavy."""
+    """Phase one: validate and hash every input. Reads only what changed since the last
+    walk (statcache.py); runs nothing heavy, resolves nothing."""
     check_target(runtime, architecture)
+    if pip_args:
+        from lambda_pkg.deps import check_pip_args
+
+        check_pip_args(tuple(pip_args))
     project = Path(project_dir).absolute()
+    cache = Path(cache_dir).absolute() if cache_dir else project / ".build"
     sources = collect_sources(project)
-    reqs, note = find_requirements(project, requirements)
-    notes = [note] if note else []
-    if reqs is not None and reqs.empty:
-        notes.append(f"{reqs.path.name} lists no requirements: building the code only")
-    interp = find_interpreter(python_version(runtime)) if bytecode else None
+    hashes = HashCache(cache / "hashes.json")
+    files = fingerprint(sources, hashes)
+    lock, path, notes = find_lock(project, requirements, runtime, architecture, hashes)
+    interp = find_interpreter_memo(python_version(runtime), hashes) if bytecode else None
+    hashes.save()
     if bytecode and interp is None:
         notes.append(
             f"no python{python_version(runtime)} interpreter found (PATH, ~/.pyenv, uv): "
@@ -119,25 +132,48 @@ def prepare(
         "platforms": manylinux_platforms(runtime, architecture),
         "bytecode": interp.bytecode_id if interp else None,
         "compression": [COMPRESS_LEVEL, zlib.ZLIB_RUNTIME_VERSION],
-        "requirements": reqs.fingerprint if reqs else None,
+        "lock": lock.digest if lock else None,
         "pip_args": list(pip_args),
-        "sources": fingerprint(sources),
+        "sources": files,
     }
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     return Plan(
         project_dir=project,
-        cache_dir=Path(cache_dir).absolute() if cache_dir else project / ".build",
+        cache_dir=cache,
         runtime=runtime,
         architecture=architecture,
         layer=layer,
         bundle_boto3=bundle_boto3,
         sources=sources,
-        requirements=reqs,
+        requirements=path,
+        lock=lock,
         interpreter=interp,
         pip_args=tuple(pip_args),
         input_hash=digest,
+        digests={str(f[0]): str(f[2]) for f in files},
         notes=notes,
     )
+
+
+def find_lock(
+    project: Path,
+    requirements: Path | str | None,
+    runtime: str,
+    architecture: str,
+    hashes: HashCache,
+) -> tuple[Lock | None, Path | None, list[str]]:
+    """(lock, the file named, notes): the lock of the requirements input for this
+    target, or the lock itself when one is given."""
+    if requirements is not None and is_lock(Path(requirements)):
+        return check_lock_file(Path(requirements), runtime, architecture), Path(requirements), []
+    reqs, note = find_requirements(project, requirements, hashes)
+    notes = [note] if note else []
+    if reqs is None:
+        return None, None, notes
+    if reqs.empty:
+        notes.append(f"{reqs.path.name} lists no requirements: building the code only")
+        return None, reqs.path, notes
+    return lock_for(reqs, runtime, architecture), reqs.path, notes
 
 
 def existing(plan: Plan) -> Artifact | None:
@@ -222,7 +258,14 @@ def _touch(path: Path) -> None:
 
 def _code_entries(plan: Plan, progress: Progress) -> list[Entry]:
     """The project's own files and their bytecode, compressed, after the secret scan."""
+    from lambda_pkg.audit import scan_secrets
+    from lambda_pkg.bytecode import compile_cached, pyc_name
+    from lambda_pkg.zipper import make_entry
+
     contents = {s.arcname: s.read() for s in plan.sources}
+    for name, content in contents.items():
+        if hashlib.sha256(content).hexdigest() != plan.digests.get(name):
+            raise UserError(f"{name} changed while it was being packaged; build again")
     hits = [h for s in plan.sources for h in scan_secrets(s.arcname, contents[s.arcname])]
     if hits:
         more = f" (and {len(hits) - 1} more)" if len(hits) > 1 else ""
@@ -234,9 +277,9 @@ def _code_entries(plan: Plan, progress: Progress) -> list[Entry]:
     if plan.interpreter:
         py = [s.arcname for s in plan.sources if s.arcname.endswith(".py")]
         progress.step(f"compiling {len(py)} source modules")
-        for name, pyc in zip(
-            py, compile_sources(plan.interpreter, [(n, contents[n]) for n in py]), strict=True
-        ):
+        items = [(n, contents[n]) for n in py]
+        pycs = compile_cached(plan.interpreter, items, plan.cache_dir / "pyc")
+        for name, pyc in zip(py, pycs, strict=True):
             if pyc is None:
                 raise UserError(
                     f"{name} does not compile for Python {plan.interpreter.version}; fix the syntax"
@@ -246,18 +289,45 @@ def _code_entries(plan: Plan, progress: Progress) -> list[Entry]:
     return entries
 
 
-def _merge(code: list[Entry], deps: list[Entry]) -> list[Entry]:
+def _check_clashes(code: list[Entry], deps: list[Entry]) -> None:
+    """A dependency may not write into the project's own packages and modules (the
+    Lambda would import the dependency's backend/ instead of yours), even in a layer."""
     names = {e.name for e in code}
-    clashes = [e.name for e in deps if e.name in names]
+    tops = {n.split("/", 1)[0] for n in names if not n.endswith(".pyc")}
+    clashes = [e.name for e in deps if e.name in names or e.name.split("/", 1)[0] in tops]
     clash = min(clashes, key=lambda n: (n.endswith(".pyc"), n), default=None)
     if clash:
         raise UserError(
             f"{clash} is both a project file and part of a dependency; rename the project module"
+            if clash in names
+            else f"a dependency installs {clash}, inside the project's own "
+            f"{clash.split('/', 1)[0]}; drop that dependency or rename the project's package"
         )
-    return sorted(code + deps, key=lambda e: e.name)
+
+
+def unzipped(entries: list[Entry]) -> int:
+    return sum(e.size for e in entries)
+
+
+def _fit(code: list[Entry], deps: list[Entry], notes: list[str]) -> tuple[list[Entry], list[Entry]]:
+    """The bytecode ships only while the package stays within the unzipped limit."""
+    if unzipped(code) + unzipped(deps) <= limits.UNZIPPED_MAX:
+        return code, deps
+    slim_code = [e for e in code if not e.name.endswith(".pyc")]
+    slim_deps = [e for e in deps if not e.name.endswith(".pyc")]
+    if unzipped(slim_code) + unzipped(slim_deps) > limits.UNZIPPED_MAX:
+        return code, deps
+    notes.append("bytecode left out: with it the package would exceed the unzipped limit")
+    return slim_code, slim_deps
 
 
 def _build(plan: Plan, progress: Progress) -> Artifact:
+    from lambda_pkg.artifact import BuildDetails, Bytecode, write_manifest
+    from lambda_pkg.budget import Sizes, assess, check_unzipped, top_distributions
+    from lambda_pkg.deps import Segment, ensure_segment
+    from lambda_pkg.tmpdirs import OWNER, work_dir
+    from lambda_pkg.zipper import renamed, write_zip
+
     code = _code_entries(plan, progress)
     segment = Segment(entries=[], dists=[])
     if spec := plan.deps:
@@ -267,31 +337,17 @@ def _build(plan: Plan, progress: Progress) -> Artifact:
             plan.cache_dir / "deps", KEEP_SEGMENTS, keep=plan.cache_dir / "deps" / segment.key[:32]
         )
     notes = [*plan.notes, *segment.notes]
-    deps = segment.entries
-
-    def unzipped(entries: list[Entry]) -> int:
-        return sum(e.size for e in entries)
-
-    # The bytecode ships only while the package stays within the unzipped limit.
-    total = unzipped(code) + unzipped(deps)
-    if total > limits.UNZIPPED_MAX and plan.interpreter:
-        slim_code = [e for e in code if not e.name.endswith(".pyc")]
-        slim_deps = segment.without_bytecode()
-        if unzipped(slim_code) + unzipped(slim_deps) <= limits.UNZIPPED_MAX:
-            notes.append("bytecode left out: with it the package would exceed the unzipped limit")
-            code, deps = slim_code, slim_deps
+    code, deps = _fit(code, segment.entries, notes)
     check_unzipped(unzipped(code) + unzipped(deps), segment.dists)
 
+    _check_clashes(code, deps)
     if plan.layer and deps:
         layer_entries = [renamed(e, LAYER_PREFIX + e.name) for e in deps]
         zip_entries = code
     else:
-        layer_entries, zip_entries = [], _merge(code, deps)
+        layer_entries, zip_entries = [], sorted(code + deps, key=lambda e: e.name)
 
-    tmp_root = plan.cache_dir / "tmp"
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"art-{plan.input_hash[:12]}-", dir=tmp_root))
-    try:
+    with work_dir(plan.cache_dir, f"art-{plan.input_hash[:12]}") as work:
         progress.step(f"writing {len(zip_entries) + len(layer_entries):,} entries")
         sha, size = write_zip(work / ZIP_NAME, zip_entries)
         layer_art = None
@@ -314,7 +370,7 @@ def _build(plan: Plan, progress: Progress) -> Artifact:
                 architecture=plan.architecture,
                 builder_version=BUILDER_VERSION,
                 manifest_path=plan.manifest_path,
-                extra={"files": len(layer_entries), "prefix": LAYER_PREFIX},
+                details=BuildDetails(files=len(layer_entries), prefix=LAYER_PREFIX),
             )
         report = assess(sizes, segment.dists, architecture=plan.architecture, layer=plan.layer)
         dep_pycs = sum(1 for e in deps if e.name.endswith(".pyc"))
@@ -330,24 +386,25 @@ def _build(plan: Plan, progress: Progress) -> Artifact:
             builder_version=BUILDER_VERSION,
             manifest_path=plan.manifest_path,
             layer=layer_art,
-            extra={
-                "files": len(zip_entries),
-                "sources": [s.arcname for s in plan.sources],
-                "requirements": plan.requirements.path.name if plan.requirements else None,
-                "bytecode": (
-                    {
-                        "python": plan.interpreter.version,
-                        "cache_tag": plan.interpreter.cache_tag,
-                        "files": code_pycs + dep_pycs,
-                    }
+            details=BuildDetails(
+                files=len(zip_entries),
+                sources=tuple(s.arcname for s in plan.sources),
+                requirements=plan.requirements.name if plan.requirements else None,
+                lock=plan.lock.path.name if plan.lock else None,
+                bytecode=(
+                    Bytecode(
+                        python=plan.interpreter.version,
+                        cache_tag=plan.interpreter.cache_tag,
+                        files=code_pycs + dep_pycs,
+                    )
                     if plan.interpreter and code_pycs + dep_pycs
                     else None
                 ),
-                "distributions": segment.dists,
-                "largest_distributions": report.distributions,
-                "report": report.to_json(),
-                "notes": notes,
-            },
+                distributions=tuple(segment.dists),
+                largest_distributions=tuple(top_distributions(segment.dists)),
+                report=report.to_json(),
+                notes=tuple(notes),
+            ),
         )
         # The manifest goes in the work directory first; the whole directory then
         # replaces nothing (its name is new) in one rename.
@@ -357,18 +414,15 @@ def _build(plan: Plan, progress: Progress) -> Artifact:
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():  # a stale, incomplete or tampered directory for the same inputs
             shutil.rmtree(final)
+        (work / OWNER).unlink()
         os.replace(work, final)
         (final / ".stat.json").write_text(json.dumps(_stat(art)))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     progress.done()
     return art
 
 
 def _moved(art: Artifact, directory: Path) -> Artifact:
     """The same artifact with its files (and manifest) in another directory."""
-    from dataclasses import replace
-
     layer = art.layer and replace(
         art.layer,
         path=directory / art.layer.path.name,

@@ -1,4 +1,5 @@
-"""`python -m lambda_pkg build|verify`: the packager's command line.
+"""`python -m lambda_pkg build|verify` and `python -m lambda_pkg.lock`: the packager's
+command line.
 
 User errors print one line on stderr and exit 2; anything else exits 1, also with
 one line (DEBUG=true adds the traceback): errors.report_failure, as for the
@@ -59,7 +60,50 @@ def _parser() -> argparse.ArgumentParser:
         help="extra option for pip download (repeatable), e.g. --pip-arg=--no-index",
     )
     b.add_argument("--json", action="store_true", help="print the result as JSON, nothing else")
-    v = sub.add_parser("verify", help="list a package and re-run its checks")
+    lk = sub.add_parser(
+        "lock",
+        help="resolve the requirements into hash-pinned locks, one per target (needs uv)",
+        description="Resolve requirements_Version9.txt (and requirements-service.txt, "
+        "constrained to the Lambda's versions) for each target with uv, and write "
+        "locks/<input>.<runtime>-<architecture>.txt with every file pinned by hash. "
+        "Builds install exactly these files; run this after editing a requirements file.",
+    )
+    lk.add_argument("--source", default=".", metavar="DIR", help="project root (default: .)")
+    lk.add_argument(
+        "--requirements",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="inputs to lock (repeatable); the first constrains the others; default: "
+        "requirements_Version9.txt, then requirements-service.txt if present",
+    )
+    lk.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="RUNTIME/ARCH",
+        type=_target,
+        help="e.g. python3.12/arm64 (repeatable); default: python3.12/x86_64 plus every "
+        "target that already has a lock",
+    )
+    lk.add_argument("--index-url", metavar="URL", help="resolve from this index, not PyPI")
+    lk.add_argument(
+        "--find-links",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also look for wheels here (repeatable)",
+    )
+    lk.add_argument("--no-index", action="store_true", help="only --find-links, no index")
+    v = sub.add_parser(
+        "verify",
+        help="list a package and re-run its checks (imports the handler: runs its code)",
+        description="List a package and re-run every pre-upload check. Unless --no-import "
+        "is given, it EXECUTES the package's code: it imports the handler with the target "
+        "Python, in a throwaway directory, with an empty environment (no credentials), "
+        "python -I, a time limit, as user nobody when run as root, and without network "
+        "when user namespaces are available (unshare).",
+    )
     v.add_argument("zip", metavar="ZIP")
     v.add_argument(
         "--handler",
@@ -76,7 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--architecture", choices=limits.ARCHITECTURES, help="default: from the manifest"
     )
-    v.add_argument("--no-import", action="store_true", help="skip importing the handler")
+    v.add_argument(
+        "--no-import",
+        action="store_true",
+        help="skip importing the handler (the only step that runs the package's code)",
+    )
     v.add_argument("--json", action="store_true", help="print the result as JSON, nothing else")
     # Listed for --help only: main() hands `image` to its own parser before this one runs.
     sub.add_parser("image", help="build the strategy service's OCI image (see: image --help)")
@@ -91,7 +139,8 @@ def main(argv: list[str]) -> int:
     code = 1
     try:
         args = _parser().parse_args(argv)
-        code = _build(args) if args.command == "build" else _verify(args)
+        commands = {"build": _build, "verify": _verify, "lock": _lock}
+        code = commands[args.command](args)
     except UserError as exc:
         code = report_failure(str(exc), 2)
     except InternalError as exc:
@@ -105,8 +154,38 @@ def main(argv: list[str]) -> int:
     return code
 
 
+def _target(text: str) -> tuple[str, str]:
+    runtime, _, arch = text.partition("/")
+    if runtime not in limits.RUNTIME_GLIBC or arch not in limits.ARCHITECTURES:
+        choices = ", ".join(f"{r}/{a}" for r in limits.RUNTIMES for a in limits.ARCHITECTURES)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a target; use one of {choices}")
+    return runtime, arch
+
+
+def _lock(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lambda_pkg.lock import lock_project
+
+    index: list[str] = []
+    if args.index_url:
+        index += ["--index-url", args.index_url]
+    for link in args.find_links:
+        index += ["--find-links", link]
+    if args.no_index:
+        index.append("--no-index")
+    for lock in lock_project(
+        Path(args.source),
+        requirements=[Path(r) for r in args.requirements],
+        targets=args.target,
+        index_args=index,
+    ):
+        print(f"locked {lock.input_name} for {lock.runtime} {lock.architecture}: "
+              f"{lock.path} ({len(lock.pins)} pins)")  # fmt: skip
+    return 0
+
+
 def _build(args: argparse.Namespace) -> int:
-    from lambda_pkg.api import place_artifact
     from lambda_pkg.builder import ensure, prepare
     from lambda_pkg.progress import Progress
 
@@ -123,7 +202,11 @@ def _build(args: argparse.Namespace) -> int:
         pip_args=args.pip_arg,
     )
     art, built = ensure(plan, progress)
-    placed = place_artifact(art, args.output) if args.output else None
+    placed = None
+    if args.output:
+        from lambda_pkg.api import place_artifact  # shutil, tempfile: only when placing
+
+        placed = place_artifact(art, args.output)
     result = {
         **art.to_json(),
         "path": str(art.path),

@@ -1,63 +1,76 @@
-"""Dependencies: resolve binary wheels for the target, turn them into a cached segment.
+"""Dependencies: download exactly the lock's wheels for the target, turn them into a
+cached segment.
 
-pip *downloads* the wheels (`pip download --only-binary=:all: --platform ...
---python-version --implementation cp`); the builder then reads each wheel itself
-instead of letting `pip install --target` unpack it. A wheel is a zip already, so
-every member that is kept is copied with its compressed bytes as they are: nothing
-is decompressed and compressed again except the new .pyc files. Wheels are
-immutable, so the same resolved wheels always give the same bytes.
+pip only *downloads* (`pip download --no-deps --require-hashes --only-binary=:all:
+--platform ... --python-version --implementation cp -r LOCK`): no resolver runs, every
+file must match a hash of the lock, nothing is built from source, and pip's ambient
+configuration (config files, PIP_* variables, the host's indexes and constraints) is
+switched off, so only the lock and the explicit --pip-arg options decide what arrives.
+The builder then reads each wheel itself (wheels.py: every member checked, nothing run)
+instead of letting `pip install --target` unpack it. A wheel is a zip already, so every
+member that is kept is copied with its compressed bytes as they are.
 
-The result is a *segment* (see zipper.py) cached under
-`<cache>/deps/<key>/`, where key = hash(requirements, runtime, architecture,
-bundle_boto3, platform tags, pip options, bytecode format, builder version).
+The result is a *segment* (see zipper.py) cached under `<cache>/deps/<key>/`, where
+key = hash(lock pins and hashes, runtime, architecture, bundle_boto3, platform tags,
+pip options, bytecode format, builder version).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
-import shutil
-import struct
 import subprocess
 import sys
-import tempfile
-import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from lambda_pkg import BUILDER_VERSION
 from lambda_pkg.audit import audit_elf, is_shared_object
+from lambda_pkg.budget import Distribution
 from lambda_pkg.bytecode import compile_sources, pyc_name
-from lambda_pkg.errors import InternalError, UserError
+from lambda_pkg.errors import InternalError, UserError, one_line
 from lambda_pkg.interpreters import Interpreter
+from lambda_pkg.lock import REFRESH, Lock
 from lambda_pkg.platforms import glibc_ceiling, manylinux_platforms, python_version
 from lambda_pkg.progress import Progress
-from lambda_pkg.reqfile import Requirements
 from lambda_pkg.strip import doc_dirs, imported_test_dirs, simple_reason, test_dirs
-from lambda_pkg.zipper import (
-    DEFLATED,
-    STORED,
-    Entry,
-    make_entry,
-    normalize_mode,
-    read_segment,
-    write_segment,
-)
+from lambda_pkg.tmpdirs import work_dir
+from lambda_pkg.wheels import Member, read_wheel
+from lambda_pkg.zipper import Entry, make_entry, read_segment, write_segment
 
 # Provided by every Python Lambda runtime; bundled only with --bundle-boto3.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
-_WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
+# --pip-arg options: where wheels come from, and how to reach it. Anything else could
+# change what pip does with them, and the lock already says what to install.
+PIP_ARGS = frozenset({
+    "--no-index", "--find-links", "-f", "--index-url", "-i", "--extra-index-url",
+    "--trusted-host", "--cert", "--client-cert", "--proxy", "--timeout", "--retries",
+})  # fmt: skip
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(?::[^/@\s]*)?@")
+
+
+def redact(text: str) -> str:
+    """user:password@ in any URL replaced, so index credentials never reach a log."""
+    return _CREDENTIALS.sub(r"\g<scheme>****@", text)
+
+
+def check_pip_args(args: tuple[str, ...]) -> None:
+    for arg in args:
+        option = arg.split("=", 1)[0]
+        if arg.startswith("-") and option not in PIP_ARGS:
+            raise UserError(
+                f"--pip-arg {redact(arg)}: only options that say where wheels come from are "
+                f"accepted ({', '.join(sorted(PIP_ARGS))}); the lock decides what is installed"
+            )
 
 
 @dataclass(frozen=True)
 class DepsSpec:
-    requirements: Requirements
+    lock: Lock
     runtime: str
     architecture: str
     bundle_boto3: bool
@@ -68,10 +81,14 @@ class DepsSpec:
     def platforms(self) -> list[str]:
         return manylinux_platforms(self.runtime, self.architecture)
 
+    @property
+    def excluded(self) -> frozenset[str]:
+        return frozenset() if self.bundle_boto3 else RUNTIME_PROVIDED
+
     def key(self) -> str:
         data = {
             "builder": BUILDER_VERSION,
-            "requirements": self.requirements.fingerprint,
+            "lock": self.lock.digest,
             "runtime": self.runtime,
             "architecture": self.architecture,
             "bundle_boto3": self.bundle_boto3,
@@ -88,18 +105,19 @@ class Segment:
     """The dependencies, ready to be merged into a zip."""
 
     entries: list[Entry]
-    dists: list[dict[str, Any]]
+    dists: list[Distribution]
     notes: list[str] = field(default_factory=list)
     key: str = ""
 
-    def without_bytecode(self) -> list[Entry]:
-        return [e for e in self.entries if not e.name.endswith(".pyc")]
+    def top_levels(self) -> set[str]:
+        return {e.name.split("/", 1)[0] for e in self.entries}
 
 
 def pip_command(spec: DepsSpec, dest: Path) -> list[str]:
     cmd = [
-        sys.executable, "-m", "pip", "download",
+        sys.executable, "-I", "-m", "pip", "download", "--isolated",
         "--dest", str(dest),
+        "--no-deps", "--require-hashes",
         "--only-binary=:all:",
         "--implementation", "cp",
         "--python-version", python_version(spec.runtime),
@@ -109,30 +127,44 @@ def pip_command(spec: DepsSpec, dest: Path) -> list[str]:
     ]  # fmt: skip
     for tag in spec.platforms:
         cmd += ["--platform", tag]
-    return [*cmd, *spec.pip_args, "-r", str(spec.requirements.path)]
+    return [*cmd, *spec.pip_args, "-r", str(spec.lock.path)]
+
+
+def pip_env() -> dict[str, str]:
+    """The build's environment for pip, without any of pip's own configuration."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
+    env["PIP_CONFIG_FILE"] = os.devnull  # pip then reads no config file at all
+    return env
 
 
 def classify_pip_failure(output: str, spec: DepsSpec, log: Path) -> Exception:
-    """One clear error from pip's output. Not finding a wheel or conflicting pins is
-    the user's to fix (exit 2); anything else is reported as pip failing (exit 1)."""
+    """One clear error from pip's output: the user's to fix (exit 2) when a wheel is
+    missing or a hash does not match; anything else is pip failing (exit 1)."""
     ceiling = ".".join(map(str, glibc_ceiling(spec.runtime)))
     cp = "cp" + python_version(spec.runtime).replace(".", "")
     target = f"{spec.runtime} on {spec.architecture} ({cp}, manylinux glibc <= {ceiling})"
+    lock = spec.lock.path.name
     if m := re.search(r"No matching distribution found for (\S+)", output):
         return UserError(
-            f"no wheel of {m.group(1)} for {target}: pin a version that ships one, choose "
-            f"another runtime or architecture, or drop it (pip log: {log})"
+            f"no wheel of {m.group(1)} for {target} on the index (pinned by {lock}): check "
+            f"--pip-arg, or refresh the lock with {REFRESH} (pip log: {log})"
         )
-    if "ResolutionImpossible" in output or "conflicting dependencies" in output:
-        conflict = re.search(r"Cannot install ([^\n]+)", output)
-        detail = conflict.group(1).strip() if conflict else "see the log"
-        return UserError(f"conflicting requirements: cannot install {detail} (pip log: {log})")
+    if "DO NOT MATCH THE HASHES" in output:
+        found = re.search(r"^\s+(\S+) from \S+", output.split("DO NOT MATCH", 1)[1], re.M)
+        what = found.group(1) if found else "a wheel"
+        return UserError(
+            f"{what}: the downloaded file matches no hash in {lock}: the index served other "
+            f"bytes than when the lock was made; check the index, or refresh the lock with "
+            f"{REFRESH} if the release really changed (pip log: {log})"
+        )
     errors = [ln.strip() for ln in output.splitlines() if ln.strip().startswith("ERROR")]
     last = errors[-1] if errors else (output.strip().splitlines() or ["no output"])[-1]
-    return InternalError(f"pip failed: {last[:300]} (pip log: {log})")
+    return InternalError(f"pip failed: {one_line(last, 300)} (pip log: {log})")
 
 
 def run_pip(spec: DepsSpec, dest: Path, log: Path, progress: Progress) -> None:
+    import importlib.util
+
     if importlib.util.find_spec("pip") is None:
         raise UserError(
             f"pip is not installed for {sys.executable}; install it (python -m ensurepip) "
@@ -142,76 +174,20 @@ def run_pip(spec: DepsSpec, dest: Path, log: Path, progress: Progress) -> None:
     cmd = pip_command(spec, dest)
     lines: list[str] = []
     with subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-    ) as proc:
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+        env=pip_env(), stdin=subprocess.DEVNULL,
+    ) as proc:  # fmt: skip
         for line in proc.stdout or ():
             lines.append(line)
             if line.startswith("Collecting "):
-                progress.status(f"resolving: {line.split()[1]}")
-    output = "".join(lines)
-    log.write_text(" ".join(cmd) + "\n\n" + output, encoding="utf-8")
+                progress.status(f"downloading: {line.split()[1]}")
+    output = redact("".join(lines))
+    log.write_text(redact(" ".join(cmd)) + "\n\n" + output, encoding="utf-8")
     if proc.returncode != 0:
         raise classify_pip_failure(output, spec, log)
 
 
-# --- reading wheels ----------------------------------------------------------------
-
-
-@dataclass
-class _Member:
-    name: str  # path in the package
-    dist: str
-    mode: int
-    method: int
-    crc: int
-    size: int
-    raw: memoryview  # compressed bytes as stored in the wheel
-
-
-def _wheel_members(path: Path, dist: str) -> list[_Member]:
-    data = memoryview(path.read_bytes())
-    out = []
-    try:
-        with zipfile.ZipFile(path) as zf:
-            infos = zf.infolist()
-    except zipfile.BadZipFile as exc:
-        raise UserError(f"{path.name}: not a valid wheel ({exc})") from None
-    # The wheel's own `{name}-{version}.data/` directory, at the top level only.
-    tops = {i.filename.split("/", 1)[0] for i in infos if "/" in i.filename}
-    data_dir = next((t for t in sorted(tops) if t.endswith(".data") and "-" in t), None)
-    for info in infos:
-        if info.is_dir():
-            continue
-        name = info.filename
-        if name.startswith("/") or ".." in name.split("/"):
-            raise UserError(f"{path.name}: unsafe path {name!r} in the wheel")
-        if data_dir and name.startswith(data_dir + "/"):
-            # purelib/platlib install into site-packages; scripts, headers and data do not import.
-            kind, _, rest = name[len(data_dir) + 1 :].partition("/")
-            if kind not in ("purelib", "platlib") or not rest:
-                continue
-            name = rest
-        offset = info.header_offset
-        if bytes(data[offset : offset + 4]) != b"PK\x03\x04":
-            raise UserError(f"{path.name}: corrupt member {info.filename!r}")
-        n, e = struct.unpack_from("<HH", data, offset + 26)
-        start = offset + 30 + n + e
-        raw = data[start : start + info.compress_size]
-        method = info.compress_type
-        if method not in (STORED, DEFLATED):  # bzip2/lzma: recompress to plain deflate
-            with zipfile.ZipFile(path) as zf:
-                entry = make_entry(name, zf.read(info))
-            method, raw = entry.method, memoryview(bytes(entry.data))
-        mode = normalize_mode(info.external_attr >> 16)
-        out.append(_Member(name, dist, mode, method, info.CRC, info.file_size, raw))
-    return out
-
-
-def _inflate(m: _Member) -> bytes:
-    data = bytes(m.raw) if m.method == STORED else zlib.decompress(m.raw, -15)
-    if zlib.crc32(data) != m.crc:
-        raise UserError(f"{m.dist}: {m.name} fails its CRC check; the wheel is corrupt")
-    return data
+# --- from wheels to a segment ----------------------------------------------------------
 
 
 class _Unpacked:
@@ -219,30 +195,39 @@ class _Unpacked:
 
     def __init__(self, spec: DepsSpec) -> None:
         self.spec = spec
-        self.members: dict[str, _Member] = {}
-        self.dists: dict[str, dict[str, Any]] = {}
+        self.members: dict[str, Member] = {}
+        self.dists: dict[str, Distribution] = {}
         self.notes: list[str] = []
         self.stripped: dict[str, list[int]] = {}
         self.contents: dict[str, bytes] = {}
 
     def read(self, wheels: list[Path]) -> None:
         skipped = []
-        for wheel in sorted(wheels, key=lambda p: p.name.lower()):
-            match = _WHEEL_NAME.match(wheel.name)
-            if not match:
-                raise UserError(f"{wheel.name}: not a wheel; only binary wheels can be packaged")
-            dist = re.sub(r"[-_.]+", "-", match["name"]).lower()
-            if dist in RUNTIME_PROVIDED and not self.spec.bundle_boto3:
-                skipped.append(dist)
+        pinned = {p.name: p.version for p in self.spec.lock.pins}
+        for path in sorted(wheels, key=lambda p: p.name.lower()):
+            wheel = read_wheel(path, excluded=self.spec.excluded)
+            if pinned.get(wheel.dist) != wheel.version:
+                raise UserError(
+                    f"{wheel.filename} is not what {self.spec.lock.path.name} pins; "
+                    f"refresh the lock with {REFRESH}"
+                )
+            if wheel.dist in RUNTIME_PROVIDED and not self.spec.bundle_boto3:
+                skipped.append(wheel.dist)
                 continue
-            self.dists[dist] = {
-                "name": dist,
-                "version": match["version"],
-                "wheel": wheel.name,
-                "wheel_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
-            }
-            for m in _wheel_members(wheel, dist):
-                self.members[m.name] = m  # a later wheel overwrites, as pip install does
+            self.dists[wheel.dist] = Distribution(
+                wheel.dist, wheel.version, wheel.filename, wheel.sha256
+            )
+            for m in wheel.members:
+                if (other := self.members.get(m.name)) and (other.crc, other.size) != (
+                    m.crc,
+                    m.size,
+                ):
+                    raise UserError(
+                        f"{wheel.filename} and {other.dist} both install {m.name}, with "
+                        "different contents; one would overwrite the other: drop one of them"
+                    )
+                self.members[m.name] = m
+            self.contents.update(wheel.contents)
         if skipped:
             self.notes.append(
                 f"left out {', '.join(sorted(skipped))}: the Lambda runtime provides them "
@@ -260,23 +245,12 @@ class _Unpacked:
         count[0] += 1
         count[1] += m.size
 
-    def inflate_code(self) -> None:
-        """Decompress what later steps read: modules (bytecode, import check) and libraries."""
-        wanted = [
-            m for m in self.members.values() if m.name.endswith(".py") or is_shared_object(m.name)
-        ]
-        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-            self.contents = dict(
-                zip((m.name for m in wanted), pool.map(_inflate, wanted), strict=True)
-            )
-
     def strip(self) -> None:
         for name in list(self.members):
             if reason := simple_reason(name):
                 self.drop(name, reason)
         for d in doc_dirs(self.members):
             self.drop_dir(d, "documentation")
-        self.inflate_code()
         candidates = test_dirs(self.members)
         py_sources = {n: c for n, c in self.contents.items() if n.endswith(".py")}
         kept = imported_test_dirs(candidates, py_sources)
@@ -298,18 +272,16 @@ class _Unpacked:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise UserError(f"audit failed: {problems[0]}{more}")
 
-    def tally(self, entries: list[Entry]) -> list[dict[str, Any]]:
+    def tally(self, entries: list[Entry]) -> list[Distribution]:
         """Per distribution: files, unzipped and zipped bytes (bytecode included)."""
         owner = {m.name: m.dist for m in self.members.values()}
-        for d in self.dists.values():
-            d.update(files=0, unzipped=0, zipped=0)
         for e in entries:
             dist = _pyc_owner(e.name, owner) if e.name.endswith(".pyc") else owner.get(e.name)
             if dist:
                 d = self.dists[dist]
-                d["files"] += 1
-                d["unzipped"] += e.size
-                d["zipped"] += len(e.data)
+                d.files += 1
+                d.unzipped += e.size
+                d.zipped += len(e.data)
         for reason, (count, size) in sorted(self.stripped.items()):
             self.notes.append(
                 f"stripped {count:,} files of {reason} ({size / 1e6:.1f} MB) from dependencies"
@@ -320,7 +292,11 @@ class _Unpacked:
 def build_segment(spec: DepsSpec, wheels: list[Path], progress: Progress) -> Segment:
     """Turn downloaded wheels into the package's dependency entries."""
     unpacked = _Unpacked(spec)
+    progress.step("checking wheels")
     unpacked.read(wheels)
+    missing = sorted({p.name for p in spec.lock.pins} - set(unpacked.dists) - RUNTIME_PROVIDED)
+    if missing:
+        raise InternalError(f"pip returned no wheel for {', '.join(missing)}")
     progress.step("stripping and auditing")
     unpacked.strip()
     unpacked.audit()
@@ -342,7 +318,7 @@ def _pyc_owner(pyc: str, owner: dict[str, str]) -> str | None:
 
 def _bytecode(
     interp: Interpreter,
-    members: dict[str, _Member],
+    members: dict[str, Member],
     contents: dict[str, bytes],
     notes: list[str],
     progress: Progress,
@@ -363,37 +339,37 @@ def _bytecode(
 # --- the cache -------------------------------------------------------------------
 
 
+def _load(final: Path, key: str) -> Segment:
+    entries, meta = read_segment(final)
+    dists = [Distribution.from_json(d) for d in meta["dists"]]
+    return Segment(entries=entries, dists=dists, notes=meta["notes"], key=key)
+
+
 def ensure_segment(spec: DepsSpec, cache_dir: Path, progress: Progress) -> Segment:
     """The dependency segment for spec, from the cache or built now (then cached)."""
     key = spec.key()
     final = cache_dir / "deps" / key[:32]
     if (final / "segment.json").is_file():
-        entries, meta = read_segment(final)
-        return Segment(entries=entries, dists=meta["dists"], notes=meta["notes"], key=key)
-    tmp_root = cache_dir / "tmp"
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"deps-{key[:12]}-", dir=tmp_root))
-    try:
-        progress.step(f"resolving and downloading wheels for {spec.runtime} {spec.architecture}")
+        return _load(final, key)
+    with work_dir(cache_dir, f"deps-{key[:12]}") as work:
+        progress.step(f"downloading the locked wheels for {spec.runtime} {spec.architecture}")
         wheels_dir = work / "wheels"
         run_pip(spec, wheels_dir, cache_dir / "logs" / f"pip-{key[:12]}.log", progress)
-        wheels = sorted(wheels_dir.glob("*.whl")) if wheels_dir.is_dir() else []
-        others = [p.name for p in wheels_dir.iterdir() if p.suffix != ".whl"] if wheels else []
+        found = sorted(wheels_dir.iterdir()) if wheels_dir.is_dir() else []
+        others = [p.name for p in found if p.suffix != ".whl"]
         if others:
             raise UserError(
                 f"pip returned non-wheel files ({', '.join(others)}); only wheels can be packaged"
             )
-        segment = build_segment(spec, wheels, progress)
+        segment = build_segment(spec, found, progress)
         out = work / "segment"
         out.mkdir()
-        write_segment(out, segment.entries, {"dists": segment.dists, "notes": segment.notes})
+        meta = {"dists": [d.to_json() for d in segment.dists], "notes": segment.notes}
+        write_segment(out, segment.entries, meta)
         final.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.replace(out, final)
         except OSError:
             if not (final / "segment.json").is_file():  # not a concurrent build's twin
                 raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    entries, meta = read_segment(final)
-    return Segment(entries=entries, dists=meta["dists"], notes=meta["notes"], key=key)
+    return _load(final, key)

@@ -20,6 +20,10 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lambda_pkg.statcache import HashCache
 
 _PROBE = (
     "import sys, importlib.util as u; print(sys.implementation.name, "
@@ -108,3 +112,18 @@ def find_interpreter(version: str) -> Interpreter | None:
         if out.returncode == 0 and out.stdout.strip():
             return _probe(out.stdout.strip(), version)
     return None
+
+
+def find_interpreter_memo(version: str, cache: HashCache) -> Interpreter | None:
+    """find_interpreter, remembered in the build cache while the interpreter file and
+    the places searched (LAMBDA_PKG_PYTHON, PATH, PYENV_ROOT) stay the same: a
+    no-change rebuild then starts no interpreter just to ask its version."""
+    env = [os.environ.get(k, "") for k in ("LAMBDA_PKG_PYTHON", "PATH", "PYENV_ROOT")]
+    key = f"interpreter:{version}:{sys.executable}:{':'.join(env)}"
+    memo = cache.recall(key)
+    if isinstance(memo, list) and len(memo) == 4:
+        return Interpreter(*memo)
+    found = find_interpreter(version)
+    if found is not None:
+        cache.remember(key, [found.path], [found.path, found.version, found.cache_tag, found.magic])
+    return found

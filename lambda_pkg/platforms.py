@@ -53,3 +53,15 @@ def manylinux_platforms(runtime: str, architecture: str) -> list[str]:
         if legacy and (machine == "x86_64" or legacy == "manylinux2014"):
             tags.append(f"{legacy}_{machine}")
     return tags
+
+
+# The manylinux levels uv's --python-platform knows (x86_64-manylinux_2_17, ...).
+_UV_GLIBC_MINORS = (17, 28, 31, 32, 33, 34)
+
+
+def uv_platform(runtime: str, architecture: str) -> str:
+    """uv's --python-platform for the target: the newest manylinux level uv knows that
+    the runtime's glibc can load (2_17 for Amazon Linux 2's 2.26, 2_34 for AL2023)."""
+    _, ceiling = glibc_ceiling(runtime)
+    minor = max(m for m in _UV_GLIBC_MINORS if m <= ceiling)
+    return f"{MACHINE[architecture]}-manylinux_2_{minor}"

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from lambda_pkg.api import ensure_artifact
+from lambda_pkg.lock import is_lock, lock_project
+from lambda_pkg.reqfile import DEFAULT_NAMES
 
 HOST_RUNTIME = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -174,14 +176,45 @@ def offline(wheelhouse: Path) -> list[str]:
     return ["--no-index", "--find-links", str(wheelhouse)]
 
 
+def lock(
+    project: Path,
+    wheelhouse: Path,
+    runtime: str = HOST_RUNTIME,
+    architecture: str = "x86_64",
+    requirements: Path | None = None,
+):
+    """Lock the project's requirements for one target from the test wheelhouse (uv)."""
+    return lock_project(
+        project,
+        requirements=[Path(requirements)] if requirements else (),
+        targets=[(runtime, architecture)],
+        index_args=offline(wheelhouse),
+    )
+
+
+def has_requirements(project: Path, requirements) -> bool:
+    if requirements is not None:
+        return not is_lock(Path(requirements))
+    return any((project / n).is_file() for n in DEFAULT_NAMES)
+
+
 @pytest.fixture
 def build(wheelhouse):
     """ensure_artifact against the test wheelhouse, the project's own .build cache,
-    and the host's Python version as the runtime (so bytecode never needs pyenv)."""
+    and the host's Python version as the runtime (so bytecode never needs pyenv).
+    The requirements are locked first (lock=False: use the lock as it is)."""
 
-    def _build(project_dir: Path, **kwargs):
+    def _build(project_dir: Path, *, lock_first: bool = True, **kwargs):
         kwargs.setdefault("runtime", HOST_RUNTIME)
         kwargs.setdefault("pip_args", offline(wheelhouse))
+        if lock_first and has_requirements(project_dir, kwargs.get("requirements")):
+            lock(
+                project_dir,
+                wheelhouse,
+                kwargs["runtime"],
+                kwargs.get("architecture", "x86_64"),
+                kwargs.get("requirements"),
+            )
         return ensure_artifact(project_dir=project_dir, **kwargs)
 
     return _build

@@ -131,5 +131,17 @@ def test_every_hit_is_reported_in_line_order():
     assert [h.line for h in scan_secrets("a.py", text.encode())] == [3, 4]
 
 
-def test_binary_files_are_not_scanned():
-    assert scan_secrets("a.bin", b"\0AKIAABCDEFGHIJKLMNOP") == []
+def test_binary_files_are_scanned_too():
+    # Issue 10: a NUL byte in the first 8 KiB used to make a file "binary" and unscanned.
+    hits = scan_secrets("a.bin", b"\0" * 9000 + b"AKIAABCDEFGHIJKLMNOP")
+    assert [str(h) for h in hits] == ["a.bin:1: looks like an AWS access key id"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_keys_in_utf16_and_utf32_text_are_found(encoding):
+    text = f"x = 1\naws_secret_access_key = {SECRET}\nK = 'AKIAABCDEFGHIJKLMNOP'\n"
+    hits = scan_secrets("conf.ini", text.encode(encoding))
+    assert [(h.line, h.kind) for h in hits] == [
+        (2, "an aws_secret_access_key value"),
+        (3, "an AWS access key id"),
+    ]

@@ -3,15 +3,15 @@ import os
 import pytest
 
 from lambda_pkg import limits
-from lambda_pkg.budget import Sizes, assess
+from lambda_pkg.budget import Distribution, Sizes, assess, check_unzipped
 from lambda_pkg.errors import UserError
 
 from .conftest import write
 
 DISTS = [
-    {"name": "pandas", "version": "2", "unzipped": 60_000_000, "zipped": 20_000_000},
-    {"name": "numpy", "version": "2", "unzipped": 40_000_000, "zipped": 15_000_000},
-    {"name": "boto3", "version": "1", "unzipped": 1_000_000, "zipped": 300_000},
+    Distribution("pandas", "2", "p.whl", "", unzipped=60_000_000, zipped=20_000_000),
+    Distribution("numpy", "2", "n.whl", "", unzipped=40_000_000, zipped=15_000_000),
+    Distribution("boto3", "1", "b.whl", "", unzipped=1_000_000, zipped=300_000),
 ]
 
 
@@ -56,7 +56,7 @@ def test_recommendations_boto3_layer_and_arm64():
     assert "saves 1.0 MB" in text
     assert "use the dependency layer" in text
     assert "arm64" in text
-    assert [d["name"] for d in report.distributions] == ["pandas", "numpy", "boto3"]
+    assert [d.name for d in report.distributions] == ["pandas", "numpy", "boto3"]
     # none of them when they do not apply
     quiet = assess(Sizes(zipped=10, unzipped=10), [], architecture="arm64", layer=True)
     assert quiet.recommendations == []
@@ -82,4 +82,11 @@ def test_a_synthetic_large_zip_is_reported_over_the_direct_upload_limit(
     monkeypatch.setattr(limits, "DIRECT_UPLOAD_ZIPPED_MAX", 200_000)
     art = build(project)
     assert art.size > 200_000
-    assert any(r.startswith("needs S3 deployment") for r in art.extra["report"]["recommendations"])
+    assert any(r.startswith("needs S3 deployment") for r in art.details.report["recommendations"])
+
+
+def test_check_unzipped_names_the_largest_from_the_manifests_json_too():
+    # infra/rehearsal/run.py passes the manifest's distributions as JSON objects
+    as_json = [d.to_json() for d in DISTS]
+    with pytest.raises(UserError, match=r"largest: pandas 60\.0 MB, numpy 40\.0 MB"):
+        check_unzipped(limits.UNZIPPED_MAX + 1, as_json)

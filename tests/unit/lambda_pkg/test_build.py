@@ -1,3 +1,4 @@
+import errno
 import json
 import os
 import shutil
@@ -8,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from lambda_pkg import builder, deps, limits, zipper
+from lambda_pkg import builder, deps, interpreters, limits, zipper
 from lambda_pkg.api import load_manifest
 from lambda_pkg.errors import UserError
 
-from .conftest import HOST_RUNTIME, make_project, offline, write
+from .conftest import HOST_RUNTIME, lock, make_project, offline, write
 
 TAG = f"cpython-{sys.version_info[0]}{sys.version_info[1]}"
 
@@ -69,12 +70,12 @@ def test_package_contents_deps_stripped_and_bytecode(project, build):
         pyc = zf.read(f"tinydep/__pycache__/core.{TAG}.pyc")
     # PEP 552 flags: hash-based (bit 0), unchecked (bit 1 clear)
     assert int.from_bytes(pyc[4:8], "little") == 0b01
-    notes = "\n".join(art.extra["notes"])
+    notes = "\n".join(art.details.notes)
     assert "stripped" in notes
     assert "tests" in notes
-    dists = {d["name"]: d for d in art.extra["distributions"]}
-    assert dists["tinydep"]["version"] == "1.0"
-    assert dists["tinydep"]["unzipped"] > 0
+    dists = {d.name: d for d in art.details.distributions}
+    assert dists["tinydep"].version == "1.0"
+    assert dists["tinydep"].unzipped > 0
 
 
 def test_the_package_imports_and_reads_its_own_metadata(project, build, tmp_path):
@@ -155,7 +156,7 @@ def test_layer_splits_dependencies_into_their_own_zip(project, build):
     loaded = load_manifest(art.manifest_path)  # the manifest lists both, and both check out
     assert loaded.layer.sha256 == art.layer.sha256
     assert loaded.sha256 == art.sha256
-    assert art.layer.unzipped_size + art.unzipped_size == art.extra["report"]["unzipped_total"]
+    assert art.layer.unzipped_size + art.unzipped_size == art.details.report["unzipped_total"]
     assert build(project, layer=True).layer.sha256 == art.layer.sha256
 
 
@@ -164,11 +165,11 @@ def test_boto3_is_left_out_unless_bundled(tmp_path, build):
     default = build(project)
     assert not any(n.startswith(("boto3", "botocore")) for n in names(default.path))
     assert "usesboto/__init__.py" in names(default.path)
-    assert any("left out boto3, botocore" in n for n in default.extra["notes"])
+    assert any("left out boto3, botocore" in n for n in default.details.notes)
     bundled = build(project, bundle_boto3=True)
     assert "boto3/__init__.py" in names(bundled.path)
     assert "botocore/__init__.py" in names(bundled.path)
-    assert any("leave boto3 out" in r for r in bundled.extra["report"]["recommendations"])
+    assert any("leave boto3 out" in r for r in bundled.details.report["recommendations"])
 
 
 def test_native_wheel_for_the_target_passes_the_audit(tmp_path, build):
@@ -205,22 +206,16 @@ def test_failure_mid_build_leaves_the_previous_artifact_intact(project, build, m
     # GIVEN a good artifact
     good = build(project)
     before = good.path.read_bytes()
-    # WHEN the next build dies half-way through writing its zip
-    real = zipper._LOCAL.pack
-    calls = {"n": 0}
+    # WHEN the next build dies half-way through writing its zip (the disk fills up)
+    real = zipper.write_zip
 
-    class Boom(RuntimeError):
-        pass
+    def half_then_full_disk(path, entries):
+        real(path, entries[: len(entries) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    def pack(*args):
-        calls["n"] += 1
-        if calls["n"] > 3:
-            raise Boom("disk full")
-        return real(*args)
-
-    monkeypatch.setattr(zipper, "_LOCAL", type("S", (), {"pack": staticmethod(pack)}))
+    monkeypatch.setattr(zipper, "write_zip", half_then_full_disk)
     write(project / "backend" / "core.py", "def run():\n    return 3\n")
-    with pytest.raises(Boom):
+    with pytest.raises(UserError, match=r"cannot write the build cache .*No space left"):
         build(project)
     # THEN the good artifact is untouched, no half-written one exists, no temp is left
     assert good.path.read_bytes() == before
@@ -243,15 +238,15 @@ def test_bytecode_is_dropped_when_only_it_breaks_the_budget(tmp_path, build, mon
     slim = build(project)
     assert slim.unzipped_size == without
     assert not any(n.endswith(".pyc") for n in names(slim.path))
-    assert any("bytecode left out" in n for n in slim.extra["notes"])
+    assert any("bytecode left out" in n for n in slim.details.notes)
 
 
 def test_without_an_interpreter_it_says_so_and_builds_without_bytecode(project, build, monkeypatch):
-    monkeypatch.setattr(builder, "find_interpreter", lambda version: None)
+    monkeypatch.setattr(interpreters, "find_interpreter", lambda version: None)
     art = build(project, runtime="python3.12")
     assert not any(n.endswith(".pyc") for n in names(art.path))
-    assert any("no python3.12 interpreter found" in n for n in art.extra["notes"])
-    assert art.extra["bytecode"] is None
+    assert any("no python3.12 interpreter found" in n for n in art.details.notes)
+    assert art.details.bytecode is None
 
 
 def test_a_secret_in_the_sources_stops_the_build(project, build):
@@ -280,7 +275,7 @@ def test_progress_goes_to_stderr_only_when_asked(project, build, capsys):
     build(project, progress=True)
     out, err = capsys.readouterr()
     assert out == ""
-    assert "resolving and downloading wheels" in err
+    assert "downloading the locked wheels" in err
     assert "writing" in err
     shutil.rmtree(project / ".build")
     build(project)
@@ -312,6 +307,8 @@ def test_separate_processes_in_other_places_write_the_same_bytes(tmp_path, wheel
         )  # fmt: skip
         return out
 
+    lock(a, wheelhouse)
+    lock(b, wheelhouse)
     one = cli_build(a, 0o022, "1", "UTC")
     two = cli_build(b, 0o077, "2", "Asia/Kolkata")
     # THEN the zips are byte-identical, and each is 0644 whatever the umask

@@ -2,12 +2,15 @@
 
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 
-from lambda_pkg import builder, limits
+from lambda_pkg import builder, cli, limits
 from lambda_pkg.__main__ import main
-from lambda_pkg.api import load_manifest
+from lambda_pkg.api import ensure_artifact, load_manifest
+from lambda_pkg.errors import UserError
+from lambda_pkg.reqfile import DEFAULT_NAMES
 
 from .conftest import HOST_RUNTIME, make_elf, make_project, offline, write
 
@@ -17,12 +20,37 @@ def run(capsys, wheelhouse):
     def _run(*argv, offline_pip=True):
         args = list(argv)
         if args[0] == "build" and offline_pip:
+            # Lock first, as a user does after editing the requirements; a refusal of
+            # the requirements (no wheel, a conflict) comes from this step.
+            locked = _lock_for(args, wheelhouse)
+            if locked is not None and locked != 0:
+                out, err = capsys.readouterr()
+                return locked, out, err
+            capsys.readouterr()
             args += [f"--pip-arg={a}" for a in offline(wheelhouse)]
         code = main(args)
         out, err = capsys.readouterr()
         return code, out, err
 
     return _run
+
+
+def _lock_for(args, wheelhouse):
+    """Run `lock` for the target a build command line names, when its project has
+    requirements; None when there is nothing to lock."""
+
+    def value(flag, default):  # the last one wins, as in argparse
+        return args[len(args) - 1 - args[::-1].index(flag) + 1] if flag in args else default
+
+    source = Path(value("--source", "."))
+    if not any((source / n).is_file() for n in DEFAULT_NAMES) or "--requirements" in args:
+        return None
+    target = f"{value('--runtime', HOST_RUNTIME)}/{value('--architecture', 'x86_64')}"
+    runtime, arch = target.split("/")
+    if runtime not in limits.RUNTIME_GLIBC or arch not in limits.ARCHITECTURES:
+        return None
+    return cli.main(["lock", "--source", str(source), "--target", target, "--no-index",
+                     "--find-links", str(wheelhouse)])  # fmt: skip
 
 
 def assert_one_line_error(err, pattern):
@@ -166,16 +194,24 @@ def test_more_user_errors_exit_2_with_one_line(run, tmp_path, argv, pattern):
 
 
 def test_pip_failure_is_one_line_with_the_log(run, project):
-    # pip itself failing (not a resolution problem) is not the user's input: exit 1
+    # pip itself failing (not a missing wheel or a hash) is not the user's input: exit 1
     code, out, err = run(
-        "build", "--source", str(project), "--runtime", HOST_RUNTIME, "--pip-arg=--no-such-opt"
+        "build", "--source", str(project), "--runtime", HOST_RUNTIME, "--pip-arg=--timeout=soon"
     )
     assert code == 1
     assert out == ""
     assert_one_line_error(
-        err, r"^error: pip failed: no such option: --no-such-opt \(pip log: .*\.log\)"
+        err, r"^error: pip failed: .*--timeout: invalid .*'soon' \(pip log: .*\.log\)"
     )
     assert not list((project / ".build").glob("artifacts/*"))
+
+
+def test_a_pip_arg_that_is_not_about_where_wheels_come_from_is_refused(run, project):
+    code, _, err = run(
+        "build", "--source", str(project), "--runtime", HOST_RUNTIME, "--pip-arg=--no-such-opt"
+    )
+    assert code == 2
+    assert_one_line_error(err, r"^error: --pip-arg --no-such-opt: only options that say where")
 
 
 def test_unexpected_errors_exit_1_without_traceback(run, project, monkeypatch):
@@ -301,3 +337,15 @@ def test_verify_of_a_foreign_architecture_audits_but_does_not_import(run, tmp_pa
     assert result["architecture"] == "arm64"
     assert result["import_seconds"] is None
     assert any("import check skipped" in n for n in result["notes"])
+
+
+@pytest.mark.parametrize("runtime", ["python3.9", "python3.10"])
+def test_runtimes_lambda_deprecated_are_refused(run, project, runtime):
+    # Issue 11: the supported runtimes are lambda_pkg.limits.RUNTIMES, defined once.
+    assert runtime not in limits.RUNTIMES
+    code, out, err = run("build", "--source", str(project), "--runtime", runtime)
+    assert code == 2
+    assert out == ""
+    assert_one_line_error(err, rf"argument --runtime: invalid choice: '{runtime}'")
+    with pytest.raises(UserError, match=rf"--runtime '{runtime}' is not supported"):
+        ensure_artifact(project_dir=project, runtime=runtime)

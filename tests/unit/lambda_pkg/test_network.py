@@ -6,6 +6,7 @@ import pytest
 
 from lambda_pkg.api import ensure_artifact
 from lambda_pkg.interpreters import find_interpreter
+from lambda_pkg.lock import lock_project
 from lambda_pkg.verify import verify
 
 from .conftest import write
@@ -23,12 +24,13 @@ def test_real_wheels_for_python312_x86_64_without_pins(tmp_path):
         "    return int(numpy.arange(4).sum())\n",
     )
     write(project / "requirements_Version9.txt", "six\nrequests\nnumpy\n")
-    # WHEN it is built for the default target
+    # WHEN it is locked (uv, from PyPI) and built for the default target
+    lock_project(project, targets=[("python3.12", "x86_64")])
     art = ensure_artifact(project_dir=project, runtime="python3.12", architecture="x86_64")
     # THEN numpy is a CPython 3.12 manylinux x86_64 wheel within glibc 2.34 (the audit passed)
-    dists = {d["name"]: d for d in art.extra["distributions"]}
+    dists = {d.name: d for d in art.details.distributions}
     assert {"six", "requests", "numpy", "urllib3", "idna", "certifi"} <= set(dists)
-    wheel = dists["numpy"]["wheel"]
+    wheel = dists["numpy"].wheel
     assert "-cp312-" in wheel
     assert "manylinux" in wheel
     assert wheel.endswith("x86_64.whl")

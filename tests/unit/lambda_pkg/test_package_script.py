@@ -19,15 +19,16 @@ import pytest
 
 from lambda_pkg.api import load_manifest
 
-from .conftest import HOST_RUNTIME, make_project, offline
+from .conftest import HOST_RUNTIME, lock, make_project, offline
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPT = "scripts/package_lambda.sh"
 
 
 @pytest.fixture
-def repo(tmp_path) -> Path:
+def repo(tmp_path, wheelhouse) -> Path:
     root = make_project(tmp_path / "repo")
+    lock(root, wheelhouse)
     (root / "scripts").mkdir()
     for name in ("package_lambda.sh", "bootstrap.sh"):
         shutil.copy2(REPO / "scripts" / name, root / "scripts" / name)
