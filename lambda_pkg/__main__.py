@@ -15,6 +15,7 @@ PACKAGING = {
     "build": "build the package (cached; deterministic)",
     "verify": "list a package and re-run its checks",
     "image": "build the strategy service's OCI image (cached; deterministic; no Docker)",
+    "lock": "resolve the requirements into hash-pinned locks, one per target (uv)",
 }
 OPERATING = ("upload", "rollback", "status", "invoke", "coldstarts")
 MOVED_NOTE = "note: 'python -m lambda_pkg {command}' is now 'python -m ops {command}'; forwarding"

@@ -127,7 +127,23 @@ def pip_command(spec: DepsSpec, dest: Path) -> list[str]:
     ]  # fmt: skip
     for tag in spec.platforms:
         cmd += ["--platform", tag]
-    return [*cmd, *spec.pip_args, "-r", str(spec.lock.path)]
+    return [*cmd, *spec.pip_args, "-r", str(download_list(spec, dest))]
+
+
+def download_list(spec: DepsSpec, dest: Path) -> Path:
+    """The lock's pins that ship, as a requirements file beside the downloads. The lock
+    also pins the runtime's SDK (boto3 & co., resolved with the rest so every version is
+    one the runtime's botocore accepts); without --bundle-boto3 those are never
+    downloaded, since they would only be dropped again."""
+    lines = []
+    for pin in spec.lock.pins:
+        if pin.name in spec.excluded:
+            continue
+        hashes = "".join(f" --hash=sha256:{h}" for h in pin.hashes)
+        lines.append(f"{pin.name}=={pin.version}{hashes}\n")
+    path = dest.parent / f"{dest.name}.requirements.txt"
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
 
 
 def pip_env() -> dict[str, str]:

@@ -278,6 +278,16 @@ def write_lock(
             constraints.write_text(
                 "".join(f"{p.name}=={p.version}\n" for p in constrain_to.pins), encoding="utf-8"
             )
+        if constrain_to is None and not reqs.empty:
+            # The Lambda's own input: the runtime puts its boto3 on sys.path beside the
+            # package, so every shared dependency must be a version that botocore
+            # accepts (pandas may take python-dateutil 4, botocore needs < 3). Its
+            # requirements, read from the boto3 this tool runs with, constrain the
+            # resolution; boto3 itself is not locked (the runtime provides it).
+            constraints = Path(tmp) / "runtime-sdk.txt"
+            constraints.write_text(
+                "".join(f"{r}\n" for r in runtime_sdk_requirements()), encoding="utf-8"
+            )
         if reqs.empty:
             out.write_text("", encoding="utf-8")
         else:
@@ -300,6 +310,23 @@ def write_lock(
         os.chmod(staged, 0o644)
         os.replace(staged, path)
     return replace(lock, path=path)
+
+
+def runtime_sdk_requirements() -> list[str]:
+    """What boto3 and botocore require of the packages they share with a package
+    (python-dateutil, jmespath, urllib3...), with their markers, as installed here."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    found = []
+    for dist in ("boto3", "botocore"):
+        try:
+            requires = metadata.requires(dist) or []
+        except metadata.PackageNotFoundError:
+            continue
+        found += [str(Requirement(r)) for r in requires if "extra ==" not in r]
+    return sorted(set(found))
 
 
 def existing_targets(requirements: Path) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambda_pkg.audit import audit_elf, is_shared_object, scan_secrets
-from lambda_pkg.budget import mb, top_distributions
+from lambda_pkg.budget import Distribution, mb, top_distributions
 from lambda_pkg.errors import UserError
 
 # Fargate's default ephemeral storage per task (21 GiB, of which the platform keeps
@@ -49,7 +49,8 @@ def audit_libraries(files: list[tuple[str, bytes]], runtime: str, architecture: 
 
 def check_size(total: int, distributions: list[dict[str, Any]]) -> list[str]:
     """Raise when the image cannot fit; return warnings when it is getting close."""
-    top = ", ".join(f"{d['name']} {mb(d['unzipped'])}" for d in top_distributions(distributions, 3))
+    dists = [Distribution.from_json(d) for d in distributions]
+    top = ", ".join(f"{d.name} {mb(d.unzipped)}" for d in top_distributions(dists, 3))
     if total > IMAGE_MAX:
         raise UserError(
             f"image too large: {total:,} bytes unpacked, over the task's {IMAGE_MAX:,}-byte "

@@ -1,33 +1,28 @@
-"""The one adapter between the image builder and the Lambda packager's internals.
+"""The one adapter between the image builder and the Lambda packager.
 
 Everything the image takes from the Lambda build passes through here: the project's
-sources (the zip's own selection), the requirements file, the target interpreter
-and its bytecode, and the resolved dependency wheels (the same segment the Lambda
-build caches, resolved for the same platform tags). The packager's dependency
-resolution is being reworked behind `lambda_pkg.api.resolve_dependencies`; when it
-lands, only this module changes.
+sources (the zip's own selection), the requirements and their lock for the target,
+the target interpreter and its bytecode, and the locked dependency files
+(`lambda_pkg.api.resolve_dependencies`: the same hash-checked, policed, audited segment
+the zip ships, with boto3 kept, since a container has no runtime that provides it).
 """
 
 from __future__ import annotations
 
-import zlib
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lambda_pkg import interpreters as _interpreters
 from lambda_pkg import platforms as _platforms
 from lambda_pkg import reqfile as _reqfile
 from lambda_pkg import sources as _sources
-from lambda_pkg.errors import UserError
 from lambda_pkg.progress import Progress
 
-if TYPE_CHECKING:  # pip's machinery loads only when dependencies are resolved
-    from lambda_pkg.deps import DepsSpec
-
-# The service's own requirements (the Lambda's plus the broker SDK); the Lambda's
-# file is the fallback while a checkout has no service file yet.
+# The service's own requirements (the Lambda's plus the broker SDK and boto3); the
+# Lambda's file is the fallback while a checkout has no service file yet.
 SERVICE_REQUIREMENTS = "requirements-service.txt"
 
 __all__ = [
@@ -53,7 +48,12 @@ Interpreter = _interpreters.Interpreter
 check_target = _platforms.check_target
 python_version = _platforms.python_version
 collect_sources = _sources.collect_sources
-fingerprint = _sources.fingerprint
+
+
+def fingerprint(sources: Sequence[Source]) -> list[list[object]]:
+    """Path, mode and content hash of each source: what the code layer's key sees
+    (never mtimes or the checkout path)."""
+    return [[s.arcname, s.mode, hashlib.sha256(s.read()).hexdigest()] for s in sources]
 
 
 def compile_sources(interp: Interpreter, items: Sequence[tuple[str, bytes]]) -> list[bytes | None]:
@@ -85,26 +85,6 @@ def find_requirements(
     return reqs, note
 
 
-def _spec(
-    reqs: Requirements,
-    runtime: str,
-    architecture: str,
-    interpreter: Interpreter | None,
-    pip_args: Sequence[str],
-) -> DepsSpec:
-    from lambda_pkg.deps import DepsSpec
-
-    # A container has no runtime-provided boto3, unlike Lambda: bundle it.
-    return DepsSpec(
-        requirements=reqs,
-        runtime=runtime,
-        architecture=architecture,
-        bundle_boto3=True,
-        interpreter=interpreter,
-        pip_args=tuple(pip_args),
-    )
-
-
 def dependency_key(
     reqs: Requirements,
     runtime: str,
@@ -112,7 +92,13 @@ def dependency_key(
     interpreter: Interpreter | None,
     pip_args: Sequence[str],
 ) -> str:
-    return _spec(reqs, runtime, architecture, interpreter, pip_args).key()
+    """The dependency layer's key: the lock's pins and hashes for this target (a stale
+    or missing lock is the packager's one-line error), the interpreter and pip options."""
+    from lambda_pkg.deps import DepsSpec
+    from lambda_pkg.lock import lock_for
+
+    lock = lock_for(reqs, runtime, architecture)
+    return DepsSpec(lock, runtime, architecture, True, interpreter, tuple(pip_args)).key()
 
 
 @dataclass(frozen=True)
@@ -132,17 +118,17 @@ def resolve_dependencies(
     cache_dir: Path,
     progress: Progress,
 ) -> Dependencies:
-    """The wheels for the target, stripped and audited as for the Lambda, unpacked."""
-    spec = _spec(reqs, runtime, architecture, interpreter, pip_args)
-    from lambda_pkg.deps import ensure_segment
+    """The locked wheels for the target, stripped and audited as for the Lambda."""
+    from lambda_pkg.api import resolve_dependencies as resolve
 
-    segment = ensure_segment(spec, cache_dir, progress)
-    files = []
-    for e in segment.entries:
-        data = bytes(e.data)
-        if e.method != 0:  # deflate, as stored in the wheel or by the packager
-            data = zlib.decompress(data, -15)
-        if zlib.crc32(data) != e.crc:
-            raise UserError(f"{e.name} fails its CRC check in the cache; delete {cache_dir}/deps")
-        files.append((e.name, e.mode, data))
-    return Dependencies(files=files, distributions=segment.dists, notes=list(segment.notes))
+    progress.step(f"resolving the dependencies from the lock of {reqs.path.name}")
+    deps = resolve(
+        project_dir=reqs.path.parent, requirements=reqs.path, runtime=runtime,
+        architecture=architecture, cache_dir=cache_dir, bundle_boto3=True,
+        bytecode=interpreter is not None, pip_args=pip_args,
+    )  # fmt: skip
+    return Dependencies(
+        files=[(f.name, f.mode, f.read()) for f in deps.files],
+        distributions=[d.to_json() for d in deps.distributions],
+        notes=[],
+    )

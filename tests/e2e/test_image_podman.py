@@ -17,7 +17,7 @@ from lambda_pkg.image.localbase import build_local_base
 from lambda_pkg.image.store import BlobStore
 from lambda_pkg.progress import Progress
 from tests.e2e.image_support import ROOT, podman_load, podman_remove, podman_run, require_tool
-from tests.unit.image.helpers import make_service_project, make_wheel
+from tests.unit.image.helpers import lock_offline, make_service_project, make_wheel
 
 pytestmark = pytest.mark.e2e
 
@@ -60,6 +60,7 @@ def test_the_service_runs_read_only_as_non_root_from_its_own_bytecode(
     base_cache, wheelhouse, loaded, tmp_path
 ):
     project = make_service_project(tmp_path / "p")
+    lock_offline(project, wheelhouse)
     image = ensure_image(
         project_dir=project, base="local", cache_dir=base_cache,
         pip_args=["--no-index", "--find-links", str(wheelhouse)],

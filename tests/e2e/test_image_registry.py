@@ -18,7 +18,13 @@ from lambda_pkg.image.store import BlobStore
 from lambda_pkg.image.transfer import pull
 from lambda_pkg.progress import Progress
 from tests.e2e.image_support import registry_server
-from tests.unit.image.helpers import make_base_layout, make_service_project, make_wheel, write
+from tests.unit.image.helpers import (
+    lock_offline,
+    make_base_layout,
+    make_service_project,
+    make_wheel,
+    write,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +52,7 @@ def base(tmp_path_factory):
 @pytest.fixture
 def build(wheelhouse, base):
     def _build(project, **kwargs):
+        lock_offline(project, wheelhouse)
         kwargs.setdefault("base", base)
         kwargs.setdefault("cache_dir", project / ".build")
         kwargs.setdefault("pip_args", ["--no-index", "--find-links", str(wheelhouse)])
@@ -135,6 +142,7 @@ def test_a_pinned_base_is_pulled_over_the_api_once(build, base, tmp_path):
 
 def test_the_cli_pushes_and_reports_what_it_sent(registry, wheelhouse, base, tmp_path, capsys):
     project = make_service_project(tmp_path / "p")
+    lock_offline(project, wheelhouse)
     args = [
         "image", "--source", str(project), "--base", str(base), "--json",
         "--pip-arg=--no-index", f"--pip-arg=--find-links={wheelhouse}",

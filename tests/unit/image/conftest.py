@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from lambda_pkg.image.build import ensure_image
-from tests.unit.image.helpers import make_base_layout, make_elf, make_service_project, make_wheel
+from tests.unit.image.helpers import (
+    lock_offline,
+    make_base_layout,
+    make_elf,
+    make_service_project,
+    make_wheel,
+)
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +52,15 @@ def service_project(tmp_path) -> Path:
 def build(image_wheelhouse, base_layout):
     """ensure_image on the tiny base, offline, with a cache of the caller's choice."""
 
-    def _build(project_dir: Path, **kwargs):
+    def _build(project_dir: Path, *, lock_first: bool = True, **kwargs):
+        if lock_first and kwargs.get("base", base_layout) is not None:
+            lock_offline(
+                project_dir,
+                image_wheelhouse,
+                runtime=kwargs.get("runtime", "python3.12"),
+                architecture=kwargs.get("architecture", "x86_64"),
+                requirements=kwargs.get("requirements"),
+            )
         kwargs.setdefault("base", base_layout)
         kwargs.setdefault("pip_args", ["--no-index", "--find-links", str(image_wheelhouse)])
         kwargs.setdefault("cache_dir", project_dir / ".build")

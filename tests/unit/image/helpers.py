@@ -14,7 +14,14 @@ from typing import Any
 
 from tests.unit.lambda_pkg.conftest import make_elf, make_project, make_wheel, write
 
-__all__ = ["make_base_layout", "make_elf", "make_service_project", "make_wheel", "write"]
+__all__ = [
+    "lock_offline",
+    "make_base_layout",
+    "make_elf",
+    "make_service_project",
+    "make_wheel",
+    "write",
+]
 
 SERVICE_MAIN = '''\
 """A stand-in for the strategy service: `health` prints one JSON object, as the
@@ -42,6 +49,31 @@ def make_service_project(root: Path, requirements: str | None = "tinydep\n") -> 
     write(root / "backend" / "service" / "__init__.py", "")
     write(root / "backend" / "service" / "__main__.py", SERVICE_MAIN)
     return root
+
+
+def lock_offline(
+    project: Path,
+    wheelhouse: Path,
+    *,
+    runtime: str = "python3.12",
+    architecture: str = "x86_64",
+    requirements: Path | None = None,
+) -> None:
+    """Lock the project's requirements for one target from the test wheelhouse (uv), as
+    `python -m lambda_pkg lock` would: a build installs only what a lock pins."""
+    from lambda_pkg.lock import lock_project
+    from lambda_pkg.reqfile import DEFAULT_NAMES
+
+    service = project / "requirements-service.txt"
+    if requirements is None and not service.is_file():
+        if not any((project / name).is_file() for name in DEFAULT_NAMES):
+            return
+    lock_project(
+        project,
+        requirements=[requirements] if requirements is not None else (),
+        targets=[(runtime, architecture)],
+        index_args=["--no-index", "--find-links", str(wheelhouse)],
+    )
 
 
 def _digest(data: bytes) -> str:

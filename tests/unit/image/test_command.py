@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 from lambda_pkg.cli import main
+from tests.unit.image.helpers import lock_offline
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def _args(project: Path, wheelhouse: Path, base: Path, *extra: str) -> list[str]:
+    lock_offline(project, wheelhouse)
     return [
         "image", "--source", str(project), "--base", str(base),
         "--pip-arg=--no-index", f"--pip-arg=--find-links={wheelhouse}", *extra,

@@ -17,7 +17,7 @@ from lambda_pkg.api import ensure_artifact, resolve_dependencies
 from lambda_pkg.errors import UserError
 from lambda_pkg.lock import lock_project, read_lock
 
-from .conftest import HOST_RUNTIME, make_project, offline, write
+from .conftest import HOST_RUNTIME, make_project, make_wheel, offline, write
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -50,6 +50,23 @@ def test_lock_writes_one_lock_per_input_and_target_the_service_constrained(tmp_p
     assert {"usesboto", "boto3", "botocore"} <= set(svc_pins)
     assert svc.constraints == (lam.path.name, lam.digest)
     assert all(p.hashes for p in svc.pins)
+
+
+def test_the_lambda_lock_keeps_what_the_runtimes_botocore_requires(tmp_path):
+    # GIVEN a dependency that would take the newest python-dateutil (4.0), which the
+    # Lambda runtime's botocore refuses (it requires < 3), and so would shadow the
+    # runtime's copy with one botocore was never meant to run with
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    make_wheel(wheels, "python_dateutil", "2.9.0", {"dateutil/__init__.py": ""})
+    make_wheel(wheels, "python_dateutil", "4.0.0", {"dateutil/__init__.py": ""})
+    make_wheel(wheels, "usesdates", "1.0", requires=("python-dateutil>=2",))
+    root = make_project(tmp_path / "p", requirements="usesdates\n")
+    # WHEN the Lambda's requirements are locked
+    (lam,) = lock_project(root, targets=[(HOST_RUNTIME, "x86_64")], index_args=offline(wheels))
+    # THEN the lock holds the version the runtime's botocore accepts, and no boto3
+    pins = {p.name: p.version for p in lam.pins}
+    assert pins == {"usesdates": "1.0", "python-dateutil": "2.9.0"}
 
 
 def test_the_documented_command_refreshes_the_locks(tmp_path, wheelhouse):
