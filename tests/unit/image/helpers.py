@@ -64,10 +64,9 @@ def lock_offline(
     from lambda_pkg.lock import lock_project
     from lambda_pkg.reqfile import DEFAULT_NAMES
 
-    service = project / "requirements-service.txt"
-    if requirements is None and not service.is_file():
-        if not any((project / name).is_file() for name in DEFAULT_NAMES):
-            return
+    inputs = ("requirements-service.txt", *DEFAULT_NAMES)
+    if requirements is None and not any((project / name).is_file() for name in inputs):
+        return
     lock_project(
         project,
         requirements=[requirements] if requirements is not None else (),
