@@ -176,6 +176,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         existing_buckets: set[str],
         run: ProgramRun,
         outputs: dict[str, dict[str, Any]] | None = None,
+        unknown: dict[str, set[str]] | None = None,
     ):
         self.resources = run.resources
         self.pending: dict[tuple[str, str], Recorded] = {}
@@ -183,12 +184,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.existing_buckets = existing_buckets
         # By resource type: outputs AWS reports differently from the usual (a test's case).
         self.outputs = outputs or {}
+        # By resource type: outputs not reported at all, which a preview sees as unknown
+        # (what the engine does for a resource it has not created yet).
+        self.unknown = unknown or {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         # Held until the monitor has the engine request too (RecordingMonitor): a run
         # that fails part-way must not list a resource whose registration never ended.
         self.pending[(args.typ, args.name)] = Recorded(args.typ, args.name, dict(args.inputs))
-        return f"{args.name}-id", {**_fake_outputs(args), **self.outputs.get(args.typ, {})}
+        reported = {**_fake_outputs(args), **self.outputs.get(args.typ, {})}
+        for key in self.unknown.get(args.typ, ()):
+            reported.pop(key, None)
+        return f"{args.name}-id", reported
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.calls.append((args.token, dict(args.args)))
@@ -288,17 +295,17 @@ def _blob(directory: Path, data: bytes) -> str:
 
 
 def make_image_layout(
-    directory: Path, *, architecture: str = "amd64", tmp_volume: bool = True
+    directory: Path,
+    *,
+    architecture: str = "amd64",
+    tmp_volume: bool = True,
+    base: bytes = b"base\n",
+    code: bytes = b"X = 1\n",
 ) -> str:
-    """A tiny but real OCI image layout (one layer), as `lambda_pkg image --output`
-    writes one, standing in for the service's image; returns its manifest digest."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("opt/ctb/app/hello.py")
-        info.size = 6
-        tar.addfile(info, io.BytesIO(b"X = 1\n"))
-    raw_tar = buf.getvalue()
-    layer = gzip.compress(raw_tar, mtime=0)
+    """A tiny but real OCI image layout, as `lambda_pkg image --output` writes one,
+    standing in for the service's image: a base layer and a code layer (change `code`
+    for a code-only change). Returns its manifest digest."""
+    layers = [_tar_layer("etc/base-release", base), _tar_layer("opt/ctb/app/hello.py", code)]
     image_config: dict[str, Any] = {"User": "65532:65532"}
     if tmp_volume:
         image_config["Volumes"] = {"/tmp": {}}
@@ -307,13 +314,10 @@ def make_image_layout(
             "architecture": architecture,
             "os": "linux",
             "config": image_config,
-            "rootfs": {
-                "type": "layers",
-                "diff_ids": ["sha256:" + hashlib.sha256(raw_tar).hexdigest()],
-            },
+            "rootfs": {"type": "layers", "diff_ids": [diff_id for _, diff_id in layers]},
         }
     ).encode()
-    layer_digest, config_digest = _blob(directory, layer), _blob(directory, config)
+    config_digest = _blob(directory, config)
     manifest = json.dumps(
         {
             "schemaVersion": 2,
@@ -326,9 +330,10 @@ def make_image_layout(
             "layers": [
                 {
                     "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": layer_digest,
+                    "digest": _blob(directory, layer),
                     "size": len(layer),
                 }
+                for layer, _ in layers
             ],
         }
     ).encode()
@@ -347,6 +352,17 @@ def make_image_layout(
     }
     (directory / "index.json").write_text(json.dumps(index))
     return digest
+
+
+def _tar_layer(name: str, data: bytes) -> tuple[bytes, str]:
+    """(gzipped layer, diff_id) holding one file."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    raw = buf.getvalue()
+    return gzip.compress(raw, mtime=0), "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 _DEFAULT_LAYOUT: list[tuple[Path, str]] = []
@@ -382,6 +398,7 @@ def run_under_mocks(
     run: ProgramRun | None = None,
     outputs: dict[str, dict[str, Any]] | None = None,
     preview: bool = False,
+    unknown: dict[str, set[str]] | None = None,
 ) -> ProgramRun:
     """Call `build()` under fresh mocks inside `@pulumi.runtime.test`, so the engine
     waits for every registration and for the Outputs `build` returns; their resolved
@@ -389,7 +406,7 @@ def run_under_mocks(
     registration that ended, even when `build` raises. `preview=True` runs it as
     `pulumi preview` does: an output the mocks do not report is unknown."""
     run = run if run is not None else ProgramRun([], [])
-    mocks = RecordingMocks(set(existing_buckets), run, outputs)
+    mocks = RecordingMocks(set(existing_buckets), run, outputs, unknown)
     # A fresh root stack and config per run: runtime state is process-global.
     # reset_options drops the root stack; set_mocks below makes a new one.
     pulumi.runtime.reset_options(project=PROJECT, stack=stack, preview=preview, organization=ORG)
@@ -442,6 +459,7 @@ def run_program(
     outputs: dict[str, dict[str, Any]] | None = None,
     image_layout: Path | None = _DEFAULT,
     preview: bool = False,
+    unknown: dict[str, set[str]] | None = None,
 ) -> ProgramRun:
     """Run __main__.py for `stack` under mocks. `overrides`/`drop` use short key names
     (an override may also be qualified, `aws:region`).
@@ -480,6 +498,7 @@ def run_program(
             run_under_mocks(
                 program, stack=stack, config=config, secret_keys=secret_keys,
                 existing_buckets=buckets, run=run, outputs=outputs, preview=preview,
+                unknown=unknown,
             )  # fmt: skip
     except Exception as exc:
         if raises is None or not isinstance(exc, raises):

@@ -338,3 +338,51 @@ def test_prod_owns_the_bucket_and_is_protected():
     # Both keep a year of logs: the trading decisions' audit trail, and CloudWatch.16.
     assert prod.log_retention_days == dev.log_retention_days == 365
     assert prod.bucket_name == dev.bucket_name  # one bucket, shared
+
+
+# ---- brokerCredentials (the strategy service's broker secret)
+
+GOOD_CREDENTIALS = '{"key_id": "PKTEST", "secret_key": "secret-0123"}'
+
+
+def test_broker_credentials_are_a_secret_of_a_fixed_shape():
+    cfg = parse_config(
+        {"brokerCredentials": GOOD_CREDENTIALS, "tradingMode": "alpaca-paper"},
+        stack="dev",
+        secret_keys={"brokerCredentials"},
+    )
+    assert cfg.broker_credentials is not None
+    assert "secret-0123" not in repr(cfg)
+    assert cfg.service_warnings == []
+
+
+def test_encrypted_broker_credentials_count_as_set_without_being_read():
+    cfg = parse_config({}, stack="dev", encrypted_keys={"brokerCredentials"})
+    assert cfg.broker_credentials is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "[]",
+        '{"key_id": "", "secret_key": "x"}',
+        '{"key_id": "a", "secret_key": 5}',
+        '{"key_id": " a", "secret_key": "b"}',
+        '{"key_id": "a", "secret_key": "b\\u0000"}',
+        "{" * 5000,
+    ],
+)
+def test_bad_broker_credentials_are_one_line_that_never_shows_them(value):
+    with pytest.raises(ConfigError) as err:
+        parse_config({"brokerCredentials": value}, stack="dev", secret_keys={"brokerCredentials"})
+    (line,) = str(err.value).splitlines()[1:]
+    assert line.strip().startswith("cloud-trading-bot:brokerCredentials = <secret>: must be")
+    assert value not in str(err.value)
+
+
+def test_broker_credentials_without_an_alpaca_mode_are_reported_not_used():
+    cfg = parse_config(
+        {"brokerCredentials": GOOD_CREDENTIALS}, stack="dev", secret_keys={"brokerCredentials"}
+    )
+    (warning,) = cfg.service_warnings
+    assert "tradingMode is 'paper'" in warning and "secret-0123" not in warning
