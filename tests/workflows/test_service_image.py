@@ -90,3 +90,19 @@ class TestImageReport:
     def test_a_missing_report_says_how_to_write_it(self, tmp_path, capsys):
         assert ci.main(["image", "--report", str(tmp_path / "none.json")], env={}) == 2
         assert "python -m lambda_pkg image --output dist/image --json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("job_id", ["deploy-dev", "deploy-prod"])
+def test_a_deploy_that_ecs_rolled_back_fails(job_id):
+    # `pulumi up` waits for a stable service, and a rolled-back service is stable too:
+    # the step after it checks the revision the service actually runs.
+    steps = load("deploy.yml")["jobs"][job_id]["steps"]
+    up = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith(PULUMI + "@"))
+    assert steps[up]["id"] == "up"
+    check = steps[up + 1]
+    assert "python -m infra.rollout" in check["run"]
+    assert check["env"] == {
+        "CLUSTER": "${{ steps.up.outputs.ecs_cluster }}",
+        "SERVICE": "${{ steps.up.outputs.ecs_service }}",
+        "TASK_DEFINITION": "${{ steps.up.outputs.task_definition_arn }}",
+    }
