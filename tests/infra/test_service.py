@@ -242,6 +242,7 @@ def test_single_writer_deployment_with_circuit_breaker(run, svc, stack):
     assert inputs["deploymentMaximumPercent"] == 100
     assert inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
     assert inputs["launchType"] == "FARGATE"
+    assert inputs["platformVersion"] == "LATEST"  # FSBP ECS.10
     assert inputs["enableExecuteCommand"] is False
     assert inputs["waitForSteadyState"] is True
     assert (
@@ -720,3 +721,14 @@ def test_the_preview_role_reads_the_service_but_gets_no_registry_token(artifact)
         "ecs:RegisterTaskDefinition",
         "iam:PassRole",
     }
+
+
+def test_exports_name_the_service_for_the_deploy_check(run, stack):
+    # .github/workflows/deploy.yml hands these three to `python -m infra.rollout`.
+    assert run.outputs["ecs_cluster"] == f"cloud-trading-bot-{stack}"
+    assert run.outputs["ecs_service"] == f"strategy-{stack}"
+    assert run.outputs["task_definition_arn"].endswith(f":task-definition/strategy-{stack}:1")
+    assert run.outputs["ledger_table_name"] == f"cloud-trading-bot-{stack}-ledger"
+    assert run.outputs["service_log_group"] == f"/ecs/strategy-{stack}"
+    assert run.outputs["service_repository_url"] == REPO_URL.format(stack)
+    assert "broker_secret_arn" not in run.outputs  # paper mode
