@@ -12,6 +12,8 @@ import sys
 import pulumi
 import pytest
 from moto import mock_aws
+
+# What pulumi.dynamic.Resource stores in the state; no public API exports it.
 from pulumi.dynamic.dynamic import serialize_provider
 
 from infra.image_release import ImageReleaseProvider, push_release
