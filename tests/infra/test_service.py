@@ -220,6 +220,10 @@ def test_the_image_is_named_by_digest_after_it_is_pushed(run, svc, stack):
     assert container(svc)["image"] == f"{REPO_URL.format(stack)}@{digest}"
     task = svc.one("aws:ecs/taskDefinition:TaskDefinition")
     assert run.depends_on(task, release)
+    # AND the provider in the state is readable (nothing secret in it) and kept by name
+    assert isinstance(release.inputs["__provider"], str) and not is_secret(
+        release.inputs["__provider"]
+    )
     # AND the push waits for the repository's lifecycle rule
     assert run.depends_on(release, svc.one("aws:ecr/lifecyclePolicy:LifecyclePolicy"))
     assert run.outputs["service_image"] == f"{REPO_URL.format(stack)}@{digest}"
