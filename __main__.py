@@ -1,4 +1,5 @@
-"""Cloud Trading Bot: the market-data Lambda, its package in S3 and what it uses.
+"""Cloud Trading Bot: the market-data Lambda, its package in S3 and what it uses, and the
+strategy service on ECS Fargate (its image in ECR, its ledger, its network).
 
 Config keys (namespace `cloud-trading-bot`; rules and defaults in infra/config/,
 declared in Pulumi.yaml, documented in docs/infra.md):
@@ -9,16 +10,18 @@ declared in Pulumi.yaml, documented in docs/infra.md):
   maxEventAgeSeconds, alarmTopicArn, tags, deploymentsEnabled, ciRoleEnabled,
   githubRepository, githubBranch, githubEnvironment, githubOidcProviderArn,
   pulumiOidcProviderArn, deployRoleArn, deploymentsPushToDeploy,
-  deploymentsPreviewPullRequests; the strategy service's (validated now, no resource
-  yet): strategyEnabled, strategy, strategyParams, barInterval, riskLimits, tradingMode,
-  liveTrading, paperCash, paperSlippageBps, paperFeeRate, taskCpu, taskMemory,
-  serviceBaseImage, serviceNetwork, serviceSubnetIds.
-Env: CTB_ARTIFACT_MANIFEST deploys a prebuilt package instead of the cached build.
+  deploymentsPreviewPullRequests; the strategy service's: strategyEnabled, strategy,
+  strategyParams, barInterval, riskLimits, tradingMode, liveTrading, paperCash,
+  paperSlippageBps, paperFeeRate, taskCpu, taskMemory, serviceBaseImage, serviceNetwork,
+  serviceSubnetIds, brokerCredentials (secret).
+Env: CTB_ARTIFACT_MANIFEST deploys a prebuilt package instead of the cached build;
+CTB_IMAGE_LAYOUT a prebuilt image (an OCI layout); CTB_IMAGE_BASE the base of a cached
+image build (e.g. `local`).
 """
 
 import pulumi
 
-from infra.artifact import get_artifact
+from infra.artifact import get_artifact, get_image, image_warnings
 from infra.bucket import BucketArgs, DeploymentBucket
 from infra.cicd import wire_cicd
 from infra.config import load_config
@@ -27,10 +30,15 @@ from infra.deployer_policy import policy_for_function_arn
 from infra.function import FunctionArgs, MarketDataFunction
 from infra.names import layer_key
 from infra.package import LambdaPackage, PackageArgs
+from infra.strategy import wire_service
 
-# Both run before any resource exists: bad config or a mismatched package fails the preview.
+# All three run before any resource exists: bad config or a mismatched package or image
+# fails the preview, and nothing is built or pushed for a config that is refused.
 cfg = load_config()
 artifact = get_artifact(cfg)
+image = get_image(cfg)  # None unless strategyEnabled
+for warning in image_warnings(image):
+    pulumi.log.warn(warning)
 names, tags = cfg.names, cfg.all_tags
 
 bucket = DeploymentBucket("deployment", BucketArgs(
@@ -59,6 +67,12 @@ fn = MarketDataFunction("fetcher", FunctionArgs(
     layer_arns=[package.layer_arn] if package.layer_arn else [], kms_key_arn=cfg.kms_key_arn,
     alarm_topic_arn=cfg.alarm_topic_arn, tags=tags,
 ))  # fmt: skip
+
+# The strategy service (docs/service.md): network, image push, ECS, ledger, alarms.
+strategy = wire_service(
+    cfg, image, bucket_name=bucket.bucket_name, bucket_arn=bucket.bucket_arn,
+    market_table_name=data.table_name, market_table_arn=data.table_arn, tags=tags,
+)  # fmt: skip
 
 deployer = fn.function_arn.apply(lambda arn: policy_for_function_arn(cfg, arn))
 

@@ -75,10 +75,12 @@ PULUMI_OIDC_PROVIDER_ARN_RE = re.compile(
 
 # Reads that return data rather than configuration. The preview role never gets them,
 # even when the deployer policy does: a preview needs the shape of resources, not the
-# secret's value or a key's plaintext.
+# secret's value or a key's plaintext. ECR's GetAuthorizationToken issues a registry
+# credential: a preview never pushes or pulls an image.
 SENSITIVE_READS = frozenset(
     {
         "secretsmanager:GetSecretValue",
+        "ecr:GetAuthorizationToken",
         "ssm:GetParameter",
         "ssm:GetParameters",
         "ssm:GetParametersByPath",

@@ -84,6 +84,8 @@ def wire_cicd(cfg: StackConfig, *, deployer: Any, tags: dict[str, str]) -> CiCd:
                 runtime=cfg.runtime,
                 architecture=cfg.architecture,
                 dependency_layer=cfg.dependency_layer,
+                service_image=cfg.strategy_enabled,
+                service_base_image=cfg.service_base_image,
             ),
         )
     return CiCd(ci_role=ci_role, deployments=deployments)

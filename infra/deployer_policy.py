@@ -43,6 +43,7 @@ def policy_for_stack(
         layer_name=names.layer if cfg.dependency_layer else None,
         layer_key_prefix=layer_prefix(cfg.environment) if cfg.dependency_layer else None,
         kms_key_arn=cfg.kms_key_arn,
+        service=names.service if cfg.strategy_enabled else None,
     )
 
 

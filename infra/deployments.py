@@ -13,6 +13,7 @@ is deployed by Pulumi Cloud, and a change to these settings deploys itself.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 
 import pulumi
@@ -53,6 +54,11 @@ class DeploymentsArgs:
     runtime: str = limits.DEFAULT_RUNTIME
     architecture: str = limits.DEFAULT_ARCHITECTURE
     dependency_layer: bool = False
+    # The strategy service's image too (strategyEnabled), on the stack's serviceBaseImage
+    # (None: the builder's pinned official base): the program's ensure_image then finds
+    # it in the cache.
+    service_image: bool = False
+    service_base_image: str | None = None
 
 
 def _validate(args: DeploymentsArgs) -> None:
@@ -92,9 +98,10 @@ def session_name(stack: str) -> str:
 
 
 def pre_run_commands(args: DeploymentsArgs) -> list[str]:
-    """Build the package before the Pulumi operation: the size-budget report lands in the
-    deployment log and a package over budget fails the deployment before anything is
-    uploaded. The program then finds the same artifact in the cache (same input hash)."""
+    """Build the package (and the service's image) before the Pulumi operation: the
+    size-budget reports land in the deployment log and a build over budget fails the
+    deployment before anything is uploaded. The program then finds the same artifact and
+    image in the cache (same input hash)."""
     build = [
         "python3",
         "-m",
@@ -108,7 +115,14 @@ def pre_run_commands(args: DeploymentsArgs) -> list[str]:
     if args.dependency_layer:
         build.append("--layer")
     build.append("--json")
-    return [" ".join(build)]
+    commands = [" ".join(build)]
+    if args.service_image:
+        image = ["python3", "-m", "lambda_pkg", "image", "--runtime", args.runtime,
+                 "--architecture", args.architecture]  # fmt: skip
+        if args.service_base_image:
+            image += ["--base", args.service_base_image]
+        commands.append(shlex.join([*image, "--json"]))
+    return commands
 
 
 class Deployments(pulumi.ComponentResource):

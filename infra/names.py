@@ -11,6 +11,9 @@ from dataclasses import dataclass
 PROJECT = "cloud-trading-bot"
 FUNCTION_BASE = "market_data_fetcher"
 ALIAS = "live"
+SERVICE_BASE = "strategy"
+# The one container of the service's task (its logs' stream prefix too).
+CONTAINER = "strategy"
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,10 @@ class Names:
     data_prefix: str
     logs_prefix: str
 
+    @property
+    def service(self) -> ServiceNames:
+        return ServiceNames.for_env(self.environment)
+
     @classmethod
     def for_env(cls, env: str) -> Names:
         function = f"{FUNCTION_BASE}-{env}"
@@ -40,6 +47,63 @@ class Names:
             schedule_rule=f"{function}-schedule",
             data_prefix=f"data/{env}/",
             logs_prefix=f"logs/{env}/",
+        )
+
+
+@dataclass(frozen=True)
+class ServiceNames:
+    """The strategy service's names (docs/CONTRACTS.md §4): its own repository, cluster,
+    roles, log groups and tables, so dev and prod never share one."""
+
+    environment: str
+    repository: str
+    cluster: str
+    service: str
+    task_family: str
+    container: str
+    task_role: str
+    execution_role: str
+    log_group: str
+    ledger_table: str
+    broker_secret: str
+    stop_rule: str
+    stop_log_group: str
+    stop_log_policy: str
+    running_alarm: str
+    stops_alarm: str
+    metric_namespace: str
+    network: str
+    task_security_group: str
+    endpoint_security_group: str
+    decisions_prefix: str
+
+    @classmethod
+    def for_env(cls, env: str) -> ServiceNames:
+        service = f"{SERVICE_BASE}-{env}"
+        return cls(
+            environment=env,
+            repository=f"{PROJECT}/{env}/{SERVICE_BASE}",
+            cluster=f"{PROJECT}-{env}",
+            service=service,
+            task_family=service,
+            container=CONTAINER,
+            task_role=f"{service}-task-role",
+            execution_role=f"{service}-execution-role",
+            log_group=f"/ecs/{service}",
+            ledger_table=f"{PROJECT}-{env}-ledger",
+            broker_secret=f"{PROJECT}/{env}/broker",
+            stop_rule=f"{service}-unexpected-stops",
+            # EventBridge's console only offers log groups under /aws/events/ as targets.
+            stop_log_group=f"/aws/events/{service}-stops",
+            stop_log_policy=f"{service}-stop-events",
+            running_alarm=f"{service}-running-tasks",
+            stops_alarm=f"{service}-unexpected-stops",
+            metric_namespace=f"{PROJECT}/{env}",
+            network=f"{PROJECT}-{env}-service",
+            task_security_group=f"{service}-task",
+            endpoint_security_group=f"{service}-endpoints",
+            # Where the service writes its decision records (docs/CONTRACTS.md §10).
+            decisions_prefix=f"logs/{env}/strategy/",
         )
 
 

@@ -4,15 +4,19 @@ Pure so they are easy to test, diff and print, and so the program, the deployer
 policy command and the CI role all build the same documents from the same names.
 No function here talks to AWS or to the Pulumi engine.
 
-Wildcards: no action is ever `service:*`, and no resource is `"*"` except X-Ray's
-PutTraceSegments/PutTelemetryRecords, which support no resource-level scoping. A
-trailing `*` appears only below a scoped ARN (objects under a prefix, the streams
-of one log group, the versions and aliases of one function).
+Wildcards: no action is ever `service:*`, and no resource is `"*"` except for the
+actions IAM offers no resource-level scoping for, each named where it is granted:
+X-Ray's PutTraceSegments/PutTelemetryRecords, ECR's GetAuthorizationToken, and ECS's
+DescribeTaskDefinition. A trailing `*` appears only below a scoped ARN (objects under a
+prefix, the streams of one log group, the versions and aliases of one function, the
+revisions of one task definition family).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from infra.names import ServiceNames
 
 Policy = dict[str, Any]
 
@@ -23,6 +27,36 @@ VERSION = "2012-10-17"
 # reads items back, so no GetItem/Query/PutItem.
 DYNAMODB_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:DescribeTable")
 XRAY_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
+
+# Exactly what the strategy service calls on its ledger (backend/trading/dynamo.py:
+# get_item, query, put_item, delete_item, transact_write_items of Put and Delete). A
+# TransactWriteItems call has no IAM action of its own: DynamoDB authorises each item in
+# it as the PutItem or DeleteItem it is. No UpdateItem, no Scan, no DescribeTable.
+LEDGER_ACTIONS = (
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+)
+# backend/service/market.py reads final bars with Query, nothing else.
+MARKET_DATA_ACTIONS = ("dynamodb:Query",)
+# What pulling an image from ECR takes (the task's execution role), and what pushing
+# one takes (the deployer: HEAD a blob, upload it in parts, PUT the manifest; the
+# BatchGetImage is the HEAD of a manifest that may already be there).
+ECR_PULL_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+)
+ECR_PUSH_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+)
+ECS_TASKS = "ecs-tasks.amazonaws.com"
 
 
 def _statement(
@@ -103,6 +137,100 @@ def execution_role_policy(
     return {"Version": VERSION, "Statement": statements}
 
 
+def ecs_tasks_trust_policy(
+    *, source_account: str | None = None, source_arn: str | None = None
+) -> Policy:
+    """ECS tasks may assume the role. With a source account and ARN pattern (the task
+    role), only ECS acting for this account's tasks can: AWS's guard against the
+    confused deputy for task roles."""
+    statement: dict[str, Any] = {
+        "Sid": "EcsTasksAssumeRole",
+        "Effect": "Allow",
+        "Principal": {"Service": ECS_TASKS},
+        "Action": "sts:AssumeRole",
+    }
+    condition: dict[str, Any] = {}
+    if source_arn:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    if source_account:
+        condition["StringEquals"] = {"aws:SourceAccount": source_account}
+    if condition:
+        statement["Condition"] = condition
+    return {"Version": VERSION, "Statement": [statement]}
+
+
+def task_role_policy(
+    *,
+    bucket_arn: str,
+    data_prefix: str,
+    decisions_prefix: str,
+    market_table_arn: str,
+    ledger_table_arn: str,
+    broker_secret_arn: str | None = None,
+    kms_key_arn: str | None = None,
+) -> Policy:
+    """What the strategy service may do (docs/CONTRACTS.md §10): read its environment's
+    data, write its decision records, query the market data, keep its own ledger, read
+    the broker secret by ARN. Nothing it does not call."""
+    statements = [
+        # The backtester's history; the index says what exists, so no ListBucket.
+        _statement("ReadOwnData", ["s3:GetObject"], [f"{bucket_arn}/{data_prefix}*"]),
+        # Decision records only, never the fetcher's logs or data: write-only.
+        _statement("WriteDecisionRecords", ["s3:PutObject"], [f"{bucket_arn}/{decisions_prefix}*"]),
+        _statement("ReadMarketData", MARKET_DATA_ACTIONS, [market_table_arn]),
+        _statement("OwnLedger", LEDGER_ACTIONS, [ledger_table_arn]),
+    ]
+    if broker_secret_arn:
+        statements.append(
+            _statement("ReadBrokerSecret", ["secretsmanager:GetSecretValue"], [broker_secret_arn])
+        )
+    if kms_key_arn:
+        # SSE-KMS bucket: reading the fetcher's objects decrypts, a PutObject needs a data key.
+        statements.append(
+            _statement("BucketKmsKey", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn])
+        )
+    return {"Version": VERSION, "Statement": statements}
+
+
+def task_execution_policy(*, repository_arn: str, log_group_arn: str) -> Policy:
+    """What ECS does for the task before and around it: pull the image from the service's
+    own repository and write the container's output to its own log group."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _statement("PullOwnImage", ECR_PULL_ACTIONS, [repository_arn]),
+            # GetAuthorizationToken has no resource-level permissions: "*" is the only
+            # form. The token grants nothing by itself; the pull is still checked above.
+            _statement("EcrAuthorizationToken", ["ecr:GetAuthorizationToken"], ["*"]),
+            # The log group is created by the program, so no logs:CreateLogGroup.
+            _statement(
+                "OwnLogGroupStreams",
+                ["logs:CreateLogStream", "logs:PutLogEvents"],
+                [f"{log_group_arn}:log-stream:*"],
+            ),
+        ],
+    }
+
+
+def events_to_logs_policy(*, log_group_arn: str, rule_arn: str) -> Policy:
+    """The log group's resource policy that lets one EventBridge rule write to it (an
+    EventBridge target in CloudWatch Logs needs one; the console makes it silently)."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "StopEventsFromOneRule",
+                "Effect": "Allow",
+                "Principal": {"Service": ["delivery.logs.amazonaws.com", "events.amazonaws.com"]},
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [f"{log_group_arn}:*"],
+                # Only this rule: no other rule, in any account, may write here.
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }
+
+
 def tls_only_bucket_policy(bucket_arn: str) -> Policy:
     """Deny every request that is not over TLS 1.2+ (FSBP S3.5)."""
     resources = [bucket_arn, f"{bucket_arn}/*"]
@@ -141,13 +269,15 @@ def deployer_policy(
     layer_name: str | None = None,
     layer_key_prefix: str | None = None,
     kms_key_arn: str | None = None,
+    service: ServiceNames | None = None,
 ) -> Policy:
     """The seed's "Minimum Permissions for Deployment", generated from the stack's names.
 
     Enough to upload a new package under `key_prefix` and point the function (and
-    its `live` alias) at it, with `pulumi up` or `python -m ops upload`. Not enough to
-    create the stack's other resources: the first `pulumi up` of a stack is run by
-    an administrator (see docs/infra.md).
+    its `live` alias) at it, with `pulumi up` or `python -m ops upload`; with `service`,
+    also to push the strategy service's image and roll its service onto a new task
+    definition revision. Not enough to create the stack's other resources: the first
+    `pulumi up` of a stack is run by an administrator (see docs/infra.md).
     """
     for prefix in (key_prefix, layer_key_prefix or "/"):
         if not prefix.endswith("/"):
@@ -229,4 +359,48 @@ def deployer_policy(
         statements.append(
             _statement("BucketKmsKey", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn])
         )
+    if service is not None:
+        statements += service_deployer_statements(
+            partition=partition, region=region, account_id=account_id, names=service
+        )
     return {"Version": VERSION, "Statement": statements}
+
+
+def service_deployer_statements(
+    *, partition: str, region: str, account_id: str, names: ServiceNames
+) -> list[dict[str, Any]]:
+    """A deploy of a new image or new settings: push the image to the service's own
+    repository, register a task definition revision of its own family, point its own
+    service at it. Creating or deleting any of them stays an administrator's job."""
+    ecs = f"arn:{partition}:ecs:{region}:{account_id}"
+    repository = f"arn:{partition}:ecr:{region}:{account_id}:repository/{names.repository}"
+    revisions = f"{ecs}:task-definition/{names.task_family}:*"
+    service = f"{ecs}:service/{names.cluster}/{names.service}"
+    roles = [
+        f"arn:{partition}:iam::{account_id}:role/{names.task_role}",
+        f"arn:{partition}:iam::{account_id}:role/{names.execution_role}",
+    ]
+    return [
+        _statement("PushServiceImage", ECR_PUSH_ACTIONS, [repository]),
+        # No resource-level permissions for GetAuthorizationToken: "*" is the only form.
+        # The token only authenticates; each push is still checked against the statement above.
+        _statement("EcrAuthorizationToken", ["ecr:GetAuthorizationToken"], ["*"]),
+        _statement("RegisterTaskDefinitionRevision", ["ecs:RegisterTaskDefinition"], [revisions]),
+        # ECS authorises the tags given with RegisterTaskDefinition as a TagResource.
+        _statement(
+            "TagNewTaskDefinitionRevision",
+            ["ecs:TagResource"],
+            [revisions],
+            Condition={"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
+        ),
+        # DescribeTaskDefinition has no resource-level permissions: "*" is the only form.
+        # It reads a revision's settings, which hold no secret (only the broker secret's ARN).
+        _statement("ReadTaskDefinitions", ["ecs:DescribeTaskDefinition"], ["*"]),
+        _statement("UpdateOwnService", ["ecs:DescribeServices", "ecs:UpdateService"], [service]),
+        _statement(
+            "PassServiceRoles",
+            ["iam:PassRole"],
+            roles,
+            Condition={"StringEquals": {"iam:PassedToService": ECS_TASKS}},
+        ),
+    ]

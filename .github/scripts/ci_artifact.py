@@ -4,12 +4,17 @@
                                           [--architecture A] [--layer]
     python .github/scripts/ci_artifact.py summary --manifest dist/manifest.json
     python .github/scripts/ci_artifact.py comment --manifest dist/manifest.json --pr N
+    python .github/scripts/ci_artifact.py image --report dist/image.json
 
 `prepare` builds through the packager's contract (lambda_pkg.api.ensure_artifact, a
 cache hit when nothing changed), copies the zip(s) and the manifest into one folder that
 the workflow uploads as an artifact, and re-reads the copy with load_manifest, which
 checks every zip against its sha256. Every later job deploys exactly those bytes through
 CTB_ARTIFACT_MANIFEST (docs/CONTRACTS.md section 2): build once, deploy many.
+
+`image` reads the report `python -m lambda_pkg image --output dist/image --json` wrote,
+checks it names the layout it built, sets the step output `digest` (what both stacks'
+task definitions will name) and prints the image's layers for the job summary.
 
 `comment` keeps ONE comment per pull request up to date (found by a hidden marker), so
 pushes to a pull request edit the comment instead of piling up new ones.
@@ -108,6 +113,47 @@ def render(art: Artifact) -> str:
         "| | |\n|---|---|\n"
         f"{table}\n\n"
         "Built once by this run: every stack it previews or deploys gets exactly these bytes.\n"
+    )
+
+
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def image_report(path: Path) -> dict[str, Any]:
+    """The image build's --json report, checked: a digest, and the layout it wrote."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(
+            f"--report {path}: cannot read the image report ({exc}); write it with "
+            "python -m lambda_pkg image --output dist/image --json > dist/image.json"
+        ) from None
+    digest = report.get("digest") if isinstance(report, dict) else None
+    if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
+        raise UserError(f"--report {path}: no image digest in it (expected sha256:<64 hex>)")
+    layout = report.get("output")
+    index = Path(str(layout)) / "index.json" if layout else None
+    if index is None or not index.is_file() or digest not in index.read_text(encoding="utf-8"):
+        raise UserError(
+            f"--report {path}: the layout it names ({layout}) does not hold image {digest}; "
+            "build with --output"
+        )
+    return dict(report)
+
+
+def render_image(report: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"| {layer.get('role', '?')} | `{layer.get('digest', '?')}` "
+        f"| {_mib(int(layer.get('size', 0)))} |\n"
+        for layer in report.get("layers", [])
+    )
+    base = report.get("base") or {}
+    return (
+        "### Service image\n\n"
+        f"Digest `{report['digest']}` ({report.get('runtime', '?')}, "
+        f"{report.get('architecture', '?')}), {_mib(int(report.get('size', 0)))} compressed, "
+        f"on `{base.get('source', '?')}`. Both stacks' task definitions name this digest.\n\n"
+        "| layer | digest | size |\n|---|---|---|\n" + rows
     )
 
 
@@ -212,6 +258,8 @@ def main(
     c = sub.add_parser("comment", help="create or update the pull request's package comment")
     c.add_argument("--manifest", type=Path, required=True)
     c.add_argument("--pr", type=int, required=True)
+    i = sub.add_parser("image", help="check the image build's report, output its digest")
+    i.add_argument("--report", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "prepare":
@@ -234,6 +282,10 @@ def main(
             print(render(art))
         elif args.command == "summary":
             print(render(load_manifest(args.manifest)))
+        elif args.command == "image":
+            report = image_report(args.report)
+            write_github_output(env.get("GITHUB_OUTPUT"), {"digest": report["digest"]})
+            print(render_image(report))
         else:
             if args.pr <= 0:
                 raise UserError(f"--pr {args.pr}: a pull request number is positive")

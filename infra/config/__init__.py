@@ -128,6 +128,8 @@ class StackConfig:
     service_subnet_ids: tuple[str, ...]
     # A pulumi.Output marked secret (or None). Never a plain value in repr or logs.
     market_data_api_key: Any = field(default=None, repr=False, compare=False)
+    # The same for the broker's keys (JSON {"key_id", "secret_key"}), alpaca modes only.
+    broker_credentials: Any = field(default=None, repr=False, compare=False)
 
     @property
     def names(self) -> Names:
@@ -169,6 +171,23 @@ class StackConfig:
             f"{NAMESPACE}:{', '.join(ignored)} has no effect: this stack adopts the bucket "
             f"{self.bucket_name!r} (bucketOwner = false), and lifecycle rules are bucket-wide, "
             "set by the owner stack. Set them in the owner's stack file, or remove them here"
+        ]
+
+    @property
+    def service_warnings(self) -> list[str]:
+        """Service settings that change nothing, said at preview instead of ignored."""
+        if self.broker_credentials is None or (
+            self.strategy_enabled and self.trading_mode in service.ALPACA_MODES
+        ):
+            return []
+        why = (
+            "strategyEnabled is false"
+            if not self.strategy_enabled
+            else f"tradingMode is {self.trading_mode!r} (the paper broker needs no keys)"
+        )
+        return [
+            f"{NAMESPACE}:brokerCredentials has no effect: {why}, so no broker secret is "
+            "created. Remove it, or set tradingMode to alpaca-paper or alpaca-live"
         ]
 
     @property
@@ -344,6 +363,21 @@ def _service_problems(raw: Mapping[str, Any], values: Mapping[str, Any]) -> list
     return problems
 
 
+def _broker_credentials_problems(values: Mapping[str, Any], secret_keys: set[str]) -> list[str]:
+    """Plain text, or the wrong shape: one line, never showing the value."""
+    value = values.get("brokerCredentials")
+    if value is None or value == ENCRYPTED:
+        return []
+    if "brokerCredentials" not in secret_keys:
+        return [
+            f"{NAMESPACE}:brokerCredentials is stored in plain text: remove it and set it with "
+            '`pulumi config set --secret brokerCredentials \'{"key_id": ..., "secret_key": ...}\'` '
+            "so it is encrypted in state"
+        ]
+    wrong = service.broker_credentials_problem(value)
+    return [f"{NAMESPACE}:brokerCredentials = <secret>: must be {wrong}"] if wrong else []
+
+
 def _trading(values: Mapping[str, Any], environment: Any) -> list[str]:
     """The trading core's problems, with the others: only the keys whose type parsed
     (a broken one is already reported) and the environment the live switch needs."""
@@ -423,6 +457,7 @@ def parse_config(
                 "spaces, line breaks or control characters around or in it (often a newline "
                 "from `echo`; set it again with `pulumi config set --secret`)"
             )
+    errors += _broker_credentials_problems(values, secret_keys)
     errors += _lambda_key_problems(raw, values)
     errors += _ci_problems(raw, values)
     errors += _region_problems(region, values)
@@ -534,9 +569,16 @@ def load_config() -> StackConfig:
     check_pulumi_names(
         cfg, organization=pulumi.get_organization(), project=pulumi.get_project(), stack=stack
     )
-    for message in [*cfg.owner_only_warnings, *environment_warnings(cfg, stack)]:
+    for message in [
+        *cfg.owner_only_warnings,
+        *environment_warnings(cfg, stack),
+        *cfg.service_warnings,
+    ]:
         pulumi.log.warn(message)
-    if cfg.market_data_api_key is None:
-        return cfg
-    # Hand the key on as a secret Output only, so Pulumi encrypts it in state.
-    return replace(cfg, market_data_api_key=pulumi.Output.secret(raw["marketDataApiKey"]))
+    # Hand the secrets on as secret Outputs only, so Pulumi encrypts them in state.
+    secrets: dict[str, Any] = {
+        _field_name(key): pulumi.Output.secret(raw[key])
+        for key in sorted(SECRET_KEYS)
+        if getattr(cfg, _field_name(key)) is not None
+    }
+    return replace(cfg, **secrets) if secrets else cfg

@@ -248,7 +248,8 @@ KEYS: tuple[Key, ...] = (
     Key("timeout", "integer", 300, int_in(1, 900)),
     Key("schedule", "string", "rate(15 minutes)", schedule.schedule),
     Key("symbols", "array", list(DEFAULT_SYMBOLS), symbols),
-    Key("logRetentionDays", "integer", 14, log_retention),
+    # A year: FSBP CloudWatch.16's default parameter, and the trading decisions' audit trail.
+    Key("logRetentionDays", "integer", 365, log_retention),
     # Unreserved by default: a new account (concurrency quota 10) refuses any reservation.
     Key("reservedConcurrency", "integer", -1, reserved_concurrency),
     Key("dependencyLayer", "boolean", False, boolean),
@@ -292,7 +293,9 @@ KEYS: tuple[Key, ...] = (
     Key("serviceBaseImage", "string", "", service.base_image),
     Key("serviceNetwork", "string", "private-nat", service.network),
     Key("serviceSubnetIds", "array", [], service.subnet_ids),
+    # Secret: the Alpaca keys for the broker secret (infra/config/service.py says the shape).
+    Key("brokerCredentials", "string", "", secret),
 )
 KEY_NAMES = frozenset(k.name for k in KEYS)
 DEFAULTS = {k.name: k.default for k in KEYS}
-SECRET_KEYS = frozenset({"marketDataApiKey"})
+SECRET_KEYS = frozenset({"marketDataApiKey", "brokerCredentials"})

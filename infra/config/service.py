@@ -1,12 +1,10 @@
-"""The strategy service's infrastructure keys: Fargate size, base image, networking.
-
-No resource is created from them yet (the ECS component comes later); they are
-declared and validated now so a stack file can carry them and a bad value fails the
-preview like any other.
+"""The strategy service's infrastructure keys: Fargate size, base image, networking,
+and the shape of the broker credentials (infra/service.py deploys the service).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -129,3 +127,45 @@ def subnet_ids(value: Any) -> tuple[str, ...]:
     if len(set(items)) != len(items):
         raise Invalid(f"{allowed} (one is listed twice)")
     return tuple(items)
+
+
+# The broker secret's value (docs/CONTRACTS.md section 10), as the service reads it.
+BROKER_CREDENTIAL_FIELDS = ("key_id", "secret_key")
+ALPACA_MODES = ("alpaca-paper", "alpaca-live")
+
+
+_CREDENTIALS_SHAPE = 'a JSON object {"key_id": "...", "secret_key": "..."}'
+
+
+def _credentials_object(value: Any) -> dict[str, Any] | str:
+    """The decoded object, or what is wrong with it (never quoting the value: the JSON
+    decoder's own message would)."""
+    if not isinstance(value, str):
+        return "(a string)"
+    try:
+        doc = json.loads(value)
+    except (ValueError, RecursionError):
+        return "; this is not JSON"
+    return doc if isinstance(doc, dict) else "; this is JSON but not an object"
+
+
+def broker_credentials_problem(value: Any) -> str | None:
+    """What is wrong with a brokerCredentials value (completing "must be ..."), naming the
+    field but never showing the value; None if it is fine."""
+    doc = _credentials_object(value)
+    if isinstance(doc, str):
+        return f"{_CREDENTIALS_SHAPE}{' ' if doc.startswith('(') else ''}{doc}"
+    extra = sorted(set(doc) - set(BROKER_CREDENTIAL_FIELDS))
+    if extra:
+        # Field names only: a key name is not a secret, but keep it short.
+        return f"{_CREDENTIALS_SHAPE}; it has other keys: {', '.join(ascii(k)[:40] for k in extra)}"
+    for name in BROKER_CREDENTIAL_FIELDS:
+        item = doc.get(name)
+        if not isinstance(item, str) or not item:
+            return f"{_CREDENTIALS_SHAPE}; `{name}` is missing or not a non-empty string"
+        if item != item.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in item):
+            return (
+                f"{_CREDENTIALS_SHAPE}; `{name}` has whitespace or a control character "
+                "around or in it"
+            )
+    return None

@@ -253,6 +253,8 @@ class TestReadOnlyPolicy:
             ("s3:PutObject", False),
             ("iam:PassRole", False),
             ("secretsmanager:GetSecretValue", False),
+            ("ecr:GetAuthorizationToken", False),
+            ("ecs:DescribeServices", True),
             ("kms:Decrypt", False),
             ("nonsense", False),
         ],

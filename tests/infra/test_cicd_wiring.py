@@ -58,6 +58,9 @@ def test_ci_role_and_deployments_are_wired_from_config(artifact):
     assert aws_oidc["roleARN"] == run.outputs["ci_deploy_role_arn"]
     assert settings.inputs["vcs"]["deployCommits"] is False  # Pulumi.prod.yaml
     assert settings.inputs["vcs"]["repository"] == "acme/trading-bot"
+    # AND it builds the service's image before the operation, as it builds the package
+    pre_run = settings.inputs["operationContext"]["preRunCommands"]
+    assert [c.split()[3] for c in pre_run] == ["build", "image"]
     # AND the role ARNs are exported
     assert {"ci_deploy_role_arn", "ci_preview_role_arn"} <= set(run.outputs)
     # AND the CI resources, like every other, sit under their named components

@@ -13,6 +13,7 @@ from infra.config import (
     check_pulumi_names,
     parse_config,
 )
+from infra.config.keys import SECRET_KEYS
 from tests.infra.harness import PROJECT, ROOT, SHIPPED_STACKS, stack_config
 
 
@@ -33,7 +34,9 @@ def test_defaults_follow_the_design_table():
     assert (cfg.memory_size, cfg.timeout) == (512, 300)
     assert cfg.schedule == "rate(15 minutes)"
     assert cfg.symbols == ("SPY", "QQQ", "AAPL")
-    assert cfg.log_retention_days == 14
+    # A year: FSBP CloudWatch.16's default parameter (docs/service.md, the FSBP table).
+    assert cfg.log_retention_days == 365
+    assert cfg.broker_credentials is None
     # Unreserved: a new account (quota 10) refuses any reservation (issue 10, section 5).
     assert cfg.reserved_concurrency == -1
     assert cfg.dependency_layer is False
@@ -152,7 +155,7 @@ def test_each_bad_value_fails_naming_key_value_and_rule(key, value):
 
 def test_every_key_has_a_bad_value_case():
     # No key may escape validation: each has at least one rejected value above.
-    assert {k for k, _ in BAD_VALUES} >= {k.name for k in KEYS} - {"marketDataApiKey"}
+    assert {k for k, _ in BAD_VALUES} >= {k.name for k in KEYS} - SECRET_KEYS
 
 
 def test_deployments_without_a_role_names_deploy_role_arn():
@@ -332,5 +335,54 @@ def test_prod_owns_the_bucket_and_is_protected():
     prod = parse_config(shipped("prod"), stack="prod")
     assert prod.bucket_owner and not dev.bucket_owner
     assert prod.deletion_protection and not dev.deletion_protection
-    assert prod.log_retention_days > dev.log_retention_days
+    # Both keep a year of logs: the trading decisions' audit trail, and CloudWatch.16.
+    assert prod.log_retention_days == dev.log_retention_days == 365
     assert prod.bucket_name == dev.bucket_name  # one bucket, shared
+
+
+# ---- brokerCredentials (the strategy service's broker secret)
+
+GOOD_CREDENTIALS = '{"key_id": "PKTEST", "secret_key": "secret-0123"}'
+
+
+def test_broker_credentials_are_a_secret_of_a_fixed_shape():
+    cfg = parse_config(
+        {"brokerCredentials": GOOD_CREDENTIALS, "tradingMode": "alpaca-paper"},
+        stack="dev",
+        secret_keys={"brokerCredentials"},
+    )
+    assert cfg.broker_credentials is not None
+    assert "secret-0123" not in repr(cfg)
+    assert cfg.service_warnings == []
+
+
+def test_encrypted_broker_credentials_count_as_set_without_being_read():
+    cfg = parse_config({}, stack="dev", encrypted_keys={"brokerCredentials"})
+    assert cfg.broker_credentials is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "[]",
+        '{"key_id": "", "secret_key": "x"}',
+        '{"key_id": "a", "secret_key": 5}',
+        '{"key_id": " a", "secret_key": "b"}',
+        '{"key_id": "a", "secret_key": "b\\u0000"}',
+        "{" * 5000,
+    ],
+)
+def test_bad_broker_credentials_are_one_line_that_never_shows_them(value):
+    with pytest.raises(ConfigError) as err:
+        parse_config({"brokerCredentials": value}, stack="dev", secret_keys={"brokerCredentials"})
+    (line,) = str(err.value).splitlines()[1:]
+    assert line.strip().startswith("cloud-trading-bot:brokerCredentials = <secret>: must be")
+    assert value not in str(err.value)
+
+
+def test_broker_credentials_without_an_alpaca_mode_are_reported_not_used():
+    cfg = parse_config(
+        {"brokerCredentials": GOOD_CREDENTIALS}, stack="dev", secret_keys={"brokerCredentials"}
+    )
+    (warning,) = cfg.service_warnings
+    assert "tradingMode is 'paper'" in warning and "secret-0123" not in warning

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from infra.config import KEYS, ConfigError, parse_config
+from infra.config.keys import SECRET_KEYS
 from infra.config.service import FARGATE_MEMORY
 
 NS = "cloud-trading-bot"
@@ -90,7 +91,7 @@ def one_problem(raw, **kwargs) -> str:
 
 
 def test_every_key_has_a_good_value_here():
-    assert set(GOOD) == {k.name for k in KEYS} - {"marketDataApiKey"}
+    assert set(GOOD) == {k.name for k in KEYS} - SECRET_KEYS
 
 
 @pytest.mark.parametrize("key", sorted(GOOD))
@@ -154,7 +155,7 @@ def _hostile(key: str, kind: str) -> list[object]:
 HOSTILE = [
     (key.name, value)
     for key in KEYS
-    if key.name != "marketDataApiKey"
+    if key.name not in SECRET_KEYS
     for value in _hostile(key.name, key.type)
     if value != GOOD[key.name]
 ]

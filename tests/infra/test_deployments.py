@@ -117,6 +117,17 @@ class TestOptions:
         assert argv[argv.index("--runtime") + 1] == "python3.11"
         assert "--layer" in argv
 
+    def test_the_service_image_is_built_before_the_operation_too(self):
+        base = "python:3.12-slim@sha256:" + "d" * 64
+        build_zip, build_image = pre_run_commands(args(service_image=True, service_base_image=base))
+        assert shlex.split(build_zip)[:4] == ["python3", "-m", "lambda_pkg", "build"]
+        argv = shlex.split(build_image)
+        assert argv[:4] == ["python3", "-m", "lambda_pkg", "image"]
+        assert argv[argv.index("--base") + 1] == base
+        assert argv[argv.index("--architecture") + 1] == "x86_64"
+        # Without a base of its own, the builder's pinned official one.
+        assert "--base" not in shlex.split(pre_run_commands(args(service_image=True))[1])
+
     @pytest.mark.parametrize("runtime", ["python3.11", "python3.13"])
     def test_executor_python_follows_the_runtime(self, runtime):
         # The build compiles bytecode with the image's python; another version would

@@ -7,11 +7,18 @@ import json
 import pytest
 from parliament import analyze_policy_string
 
+from infra.names import ServiceNames
 from infra.policies import (
+    ECR_PUSH_ACTIONS,
+    LEDGER_ACTIONS,
     deployer_policy,
+    ecs_tasks_trust_policy,
+    events_to_logs_policy,
     execution_role_policy,
     lambda_trust_policy,
     parse_arn,
+    task_execution_policy,
+    task_role_policy,
     tls_only_bucket_policy,
 )
 
@@ -191,3 +198,117 @@ def test_parse_arn():
     assert parse_arn(arn) == ("aws", "eu-west-1", "210987654321")
     with pytest.raises(ValueError, match="not an ARN"):
         parse_arn("market_data_fetcher-prod")
+
+
+# ---- the strategy service's documents
+
+SERVICE = ServiceNames.for_env("dev")
+LEDGER_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/cloud-trading-bot-dev-ledger"
+BROKER_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:cloud-trading-bot/dev/broker-x"
+
+
+def task_policy(**extra):
+    return task_role_policy(
+        bucket_arn=BUCKET_ARN,
+        data_prefix="data/dev/",
+        decisions_prefix=SERVICE.decisions_prefix,
+        market_table_arn=TABLE_ARN,
+        ledger_table_arn=LEDGER_ARN,
+        **extra,
+    )
+
+
+def test_task_policy_reads_data_writes_decisions_and_keeps_the_ledger():
+    statements = by_sid(task_policy())
+    assert statements["ReadOwnData"]["Resource"] == [f"{BUCKET_ARN}/data/dev/*"]
+    assert statements["WriteDecisionRecords"]["Resource"] == [f"{BUCKET_ARN}/logs/dev/strategy/*"]
+    # No UpdateItem, Scan or DescribeTable: the ledger store calls none of them, and a
+    # TransactWriteItems is authorised as its PutItem and DeleteItem items.
+    assert statements["OwnLedger"]["Action"] == [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+    ]
+    assert statements["ReadMarketData"]["Action"] == ["dynamodb:Query"]
+    assert {"ReadBrokerSecret", "BucketKmsKey"}.isdisjoint(statements)
+    assert_no_wildcards(task_policy())
+
+
+def test_task_policy_adds_the_broker_secret_and_kms_key_only_when_given():
+    policy = task_policy(broker_secret_arn=BROKER_ARN, kms_key_arn=KMS_ARN)
+    statements = by_sid(policy)
+    assert statements["ReadBrokerSecret"]["Resource"] == [BROKER_ARN]
+    assert statements["BucketKmsKey"]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert parliament_findings(policy) == []
+
+
+def test_the_ledger_actions_are_what_the_ledger_store_calls():
+    # Read backend/trading/dynamo.py's client calls: each must be allowed, nothing more.
+    import re
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[2] / "backend/trading/dynamo.py").read_text()
+    calls = set(re.findall(r"self\._client\.(\w+)\(", source))
+    assert calls == {"get_item", "query", "put_item", "delete_item", "transact_write_items"}
+    as_actions = {"dynamodb:" + "".join(p.title() for p in c.split("_")) for c in calls}
+    # TransactWriteItems has no IAM action: its Put and Delete items are checked as such.
+    assert as_actions - {"dynamodb:TransactWriteItems"} == set(LEDGER_ACTIONS)
+
+
+def test_execution_policy_pulls_one_repository_and_writes_one_log_group():
+    repository = "arn:aws:ecr:us-east-1:123456789012:repository/cloud-trading-bot/dev/strategy"
+    log_group = "arn:aws:logs:us-east-1:123456789012:log-group:/ecs/strategy-dev"
+    policy = task_execution_policy(repository_arn=repository, log_group_arn=log_group)
+    statements = by_sid(policy)
+    assert statements["PullOwnImage"]["Resource"] == [repository]
+    assert statements["OwnLogGroupStreams"]["Resource"] == [f"{log_group}:log-stream:*"]
+    assert_no_wildcards(policy, allowed_star_sids={"EcrAuthorizationToken"})
+    assert statements["EcrAuthorizationToken"]["Action"] == ["ecr:GetAuthorizationToken"]
+    assert parliament_findings(policy) == []
+
+
+def test_ecs_trust_with_and_without_the_confused_deputy_guard():
+    (plain,) = ecs_tasks_trust_policy()["Statement"]
+    assert plain["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    assert "Condition" not in plain
+    (guarded,) = ecs_tasks_trust_policy(
+        source_account="123456789012", source_arn="arn:aws:ecs:us-east-1:123456789012:*"
+    )["Statement"]
+    assert guarded["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    assert guarded["Condition"]["ArnLike"] == {
+        "aws:SourceArn": "arn:aws:ecs:us-east-1:123456789012:*"
+    }
+
+
+def test_events_to_logs_policy_lets_one_rule_write_one_log_group():
+    log_group = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/events/strategy-dev-stops"
+    rule = "arn:aws:events:us-east-1:123456789012:rule/strategy-dev-unexpected-stops"
+    (statement,) = events_to_logs_policy(log_group_arn=log_group, rule_arn=rule)["Statement"]
+    assert statement["Resource"] == [f"{log_group}:*"]
+    assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule}}
+
+
+def test_deployer_policy_for_the_service_is_scoped_and_passes_parliament():
+    policy = deployer(service=SERVICE)
+    statements = by_sid(policy)
+    assert statements["PushServiceImage"]["Action"] == sorted(ECR_PUSH_ACTIONS)
+    assert "ecr:BatchDeleteImage" not in statements["PushServiceImage"]["Action"]
+    assert statements["TagNewTaskDefinitionRevision"]["Condition"] == {
+        "StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}
+    }
+    # No create, delete or deregister: a deploy changes the service, never its existence.
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert not {
+        a for a in actions if a.split(":")[1].startswith(("Create", "Delete", "Deregister"))
+    }
+    assert_no_wildcards(policy, allowed_star_sids={"EcrAuthorizationToken", "ReadTaskDefinitions"})
+    assert parliament_findings(policy) == []
+
+
+def test_deployer_policy_for_the_service_uses_the_partition():
+    policy = deployer(partition="aws-cn", region="cn-north-1", service=SERVICE)
+    resources = [r for s in policy["Statement"] for r in s["Resource"] if r != "*"]
+    assert all(r.startswith("arn:aws-cn:") for r in resources)
+    assert any(":ecs:cn-north-1:" in r for r in resources)
