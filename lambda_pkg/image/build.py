@@ -54,6 +54,10 @@ ENV = {
     "PYTHONUNBUFFERED": "1",  # log lines reach awslogs as they are written
     "HOME": "/tmp",  # noqa: S108  the task's writable tmp volume; the non-root user has no home
 }
+# Fargate mounts the task's writable volume at /tmp. Declared as a VOLUME, the mount takes
+# the image's /tmp (mode 1777) instead of a root-owned empty directory, so the non-root
+# service can write its heartbeat there (infra/artifact.py checks the image declares it).
+VOLUMES = ("/tmp",)  # noqa: S108  a path inside the image
 
 
 @dataclass(frozen=True)
@@ -231,7 +235,7 @@ def build_image(
     input_hash = _hash(
         {"builder": IMAGE_BUILDER_VERSION, "runtime": runtime, "architecture": architecture,
          "base": resolved.digest, "deps": deps_key, "code": code_key,
-         "entrypoint": ENTRYPOINT, "user": USER, "env": ENV}
+         "entrypoint": ENTRYPOINT, "user": USER, "env": ENV, "volumes": VOLUMES}
     )  # fmt: skip
     if (found := _existing(store, input_hash)) is not None:
         return found, False
@@ -411,6 +415,7 @@ def _assemble(
             "Env": oci.merge_env(base.config.env, ENV),
             "Entrypoint": list(ENTRYPOINT),
             "WorkingDir": f"/{APP_DIR}",
+            "Volumes": {path: {} for path in VOLUMES},
         },
         "rootfs": {
             "type": "layers",

@@ -102,6 +102,8 @@ def test_the_config_runs_the_service_as_a_non_root_user(build, service_project):
     assert c["User"] == "65532:65532"
     assert c["Entrypoint"] == ["python", "-m", "backend.service"]
     assert c["WorkingDir"] == f"/{APP_DIR}"
+    # Fargate mounts the task's writable volume at /tmp: declared, it keeps mode 1777
+    assert c["Volumes"] == {"/tmp": {}}
     env = dict(item.split("=", 1) for item in c["Env"])
     assert env["PYTHONPATH"] == f"/{APP_DIR}:/{DEPS_DIR}"
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
