@@ -155,7 +155,7 @@ class Engine:
             self._track(order)
         self.kill: KillSwitch = ledger.kill_switch()
         self.cursor = ledger.cursor()
-        curve = ledger.equity_curve()
+        curve = ledger.equity_curve(newest=2)
         self._last_equity: EquityPoint | None = curve[-1] if curve else None
         self._before_last: EquityPoint | None = curve[-2] if len(curve) > 1 else None
         if isinstance(self.broker, PaperBroker):
@@ -209,11 +209,7 @@ class Engine:
         if before_commit is not None:
             before_commit(day, decisions)
         equity, gross, held = self._mark()
-        self._record_equity(day, equity, gross, held)
-        if self._track_cursor and events:
-            self.cursor = self.ledger.advance_cursor(
-                self.cursor, {ev.bar.symbol: ev.bar.iso_time for ev in events}
-            )
+        self._close_step(day, equity, gross, held, events)
         return StepResult(
             day=day,
             equity=equity,
@@ -546,7 +542,10 @@ class Engine:
 
     # -- 6. equity -----------------------------------------------------------------------
 
-    def _record_equity(self, day: str, equity: float, gross: float, held: int) -> None:
+    def _close_step(
+        self, day: str, equity: float, gross: float, held: int, events: Sequence[BarEvent]
+    ) -> None:
+        """The day's equity, then the cursor: one transaction in the service."""
         if not day:
             return
         last = self._last_equity
@@ -556,4 +555,8 @@ class Engine:
             version = 0
             self._before_last = last
         point = EquityPoint(day, equity, self.cash.cash, gross, held, version)
-        self._last_equity = self.ledger.record_equity(point)
+        if self._track_cursor:
+            bars = {ev.bar.symbol: ev.bar.iso_time for ev in events}
+            self._last_equity, self.cursor = self.ledger.close_step(point, self.cursor, bars)
+        else:
+            self._last_equity = self.ledger.record_equity(point)

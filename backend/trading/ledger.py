@@ -52,8 +52,8 @@ class Delete:
 class LedgerStore(Protocol):
     def get(self, pk: str, sk: str) -> Item | None: ...
 
-    def query(self, pk: str) -> list[Item]:
-        """Every item of a partition, in sort-key order."""
+    def query(self, pk: str, *, newest: int | None = None) -> list[Item]:
+        """Every item of a partition (or its `newest` by sort key), in sort-key order."""
 
     def write(self, ops: Sequence[Put | Delete]) -> None:
         """All of `ops` or none; LedgerConflict if a condition fails."""
@@ -84,9 +84,12 @@ class MemoryStore:
         item = self._partitions.get(pk, {}).get(sk)
         return None if item is None else _copy(item)
 
-    def query(self, pk: str) -> list[Item]:
+    def query(self, pk: str, *, newest: int | None = None) -> list[Item]:
         partition = self._partitions.get(pk, {})
-        return [_copy(partition[sk]) for sk in sorted(partition)]
+        keys = sorted(partition)
+        if newest is not None:
+            keys = keys[-newest:] if newest else []
+        return [_copy(partition[sk]) for sk in keys]
 
     def write(self, ops: Sequence[Put | Delete]) -> None:
         for op in ops:
@@ -299,7 +302,9 @@ class Ledger:
             version=int(item["version"]),
         )
 
-    def equity_curve(self) -> list[EquityPoint]:
+    def equity_curve(self, *, newest: int | None = None) -> list[EquityPoint]:
+        """Daily equity, oldest first (only the `newest` days when given: the engine
+        needs two, and the curve grows by a day every session)."""
         return [
             EquityPoint(
                 day=str(item["sk"]),
@@ -309,7 +314,7 @@ class Ledger:
                 positions=int(item["positions"]),
                 version=int(item["version"]),
             )
-            for item in self.store.query(EQUITY)
+            for item in self.store.query(EQUITY, newest=newest)
         ]
 
     def action_applied(self, symbol: str, bar_time: str) -> bool:
@@ -441,16 +446,31 @@ class Ledger:
 
     def record_equity(self, point: EquityPoint) -> EquityPoint:
         """The day's equity (a re-run of the same day overwrites it, at the version read)."""
-        item = {
-            "pk": EQUITY,
-            "sk": point.day,
-            "equity": point.equity,
-            "cash": point.cash,
-            "gross": point.gross,
-            "positions": point.positions,
-        }
-        self.store.write([Put(item, point.version)])
+        self.store.write([_equity_put(point)])
         return replace(point, version=point.version + 1)
+
+    def close_step(
+        self, point: EquityPoint, cursor: Cursor, bars: Mapping[str, str]
+    ) -> tuple[EquityPoint, Cursor]:
+        """The day's equity and the cursor past the step's bars, in one transaction: the
+        cursor still moves last (nothing of the step is written after it), and a step
+        ends with one request instead of two."""
+        merged = {**cursor.bars, **bars}
+        cursor_put = Put({"pk": ACCOUNT, "sk": CURSOR, "bars": merged}, cursor.version)
+        self.store.write([_equity_put(point), cursor_put])
+        return replace(point, version=point.version + 1), Cursor(merged, cursor.version + 1)
+
+
+def _equity_put(point: EquityPoint) -> Put:
+    item = {
+        "pk": EQUITY,
+        "sk": point.day,
+        "equity": point.equity,
+        "cash": point.cash,
+        "gross": point.gross,
+        "positions": point.positions,
+    }
+    return Put(item, point.version)
 
 
 def memory_ledger() -> Ledger:

@@ -104,13 +104,15 @@ class Strategy(ABC):
         view: int | None = None
         for bar in history:
             view = signal.update(bar.close)
-        values = signal.values()
-        if len(history) < self.warmup:
-            return Target(
-                position.direction,
-                f"warming up: {len(history)} of {self.warmup} bars",
-                values,
-            )
+        return self.conclude(view, signal.values(), len(history), position)
+
+    def conclude(
+        self, view: int | None, values: Mapping[str, float], bars: int, position: Position
+    ) -> Target:
+        """The target from a signal's last view after `bars` bars: what `target` answers,
+        for a caller that keeps its own Signal and feeds it bar by bar (the service)."""
+        if bars < self.warmup:
+            return Target(position.direction, f"warming up: {bars} of {self.warmup} bars", values)
         if view is None:
             return Target(position.direction, "no signal: hold", values)
         return Target(view, self.explain(view, values), values)

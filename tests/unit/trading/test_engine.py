@@ -42,8 +42,8 @@ class CrashingStore:
     def get(self, pk, sk):
         return self.inner.get(pk, sk)
 
-    def query(self, pk):
-        return self.inner.query(pk)
+    def query(self, pk, **kwargs):
+        return self.inner.query(pk, **kwargs)
 
     def write(self, ops):
         hit = self.armed and any(
@@ -133,7 +133,10 @@ CRASHES = [
     ("store", ("FILL", None, False), 1),  # mid-fill: before the fill transaction
     ("store", ("FILL", None, True), 1),  # mid-fill: after it, before anything else
     ("store", ("EQUITY", None, False), 0),  # decided and sent; equity not recorded
-    ("store", ("ACCOUNT", "CURSOR", False), 1),  # everything but the cursor
+    # Equity and cursor are one transaction: before it, everything but the two; after
+    # it, the whole step (the restart has nothing left to do for that day).
+    ("store", ("ACCOUNT", "CURSOR", False), 1),
+    ("store", ("ACCOUNT", "CURSOR", True), 1),
 ]
 
 

@@ -97,3 +97,26 @@ def test_open_account_never_resets_an_existing_account(ledger):
 def test_floats_and_ints_round_trip_exactly(ledger):
     ledger.open_account(0.1 + 0.2)
     assert ledger.cash().cash == 0.1 + 0.2
+
+
+def test_equity_and_cursor_close_a_step_together_or_not_at_all(ledger):
+    point, cursor = ledger.close_step(
+        EquityPoint("2024-01-02", 100.0, 100.0, 0.0, 0), Cursor(), {"AAPL": "2024-01-02T00:00:00Z"}
+    )
+    assert (point.version, cursor.version) == (1, 1)
+    assert ledger.cursor().bars == {"AAPL": "2024-01-02T00:00:00Z"}
+    # A second writer whose cursor read is stale: its equity does not land either.
+    with pytest.raises(LedgerConflict):
+        ledger.close_step(
+            EquityPoint("2024-01-03", 90.0, 90.0, 0.0, 0), Cursor(), {"AAPL": "2024-01-03"}
+        )
+    assert [p.day for p in ledger.equity_curve()] == ["2024-01-02"]
+    assert ledger.cursor().bars == {"AAPL": "2024-01-02T00:00:00Z"}
+
+
+def test_the_newest_equity_points_are_read_without_the_whole_curve(ledger, store):
+    for day in range(1, 8):
+        ledger.record_equity(EquityPoint(f"2024-01-0{day}", float(day), 0.0, 0.0, 0))
+    assert [p.day for p in ledger.equity_curve(newest=2)] == ["2024-01-06", "2024-01-07"]
+    assert len(ledger.equity_curve()) == 7
+    assert ledger.equity_curve(newest=0) == []
