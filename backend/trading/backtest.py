@@ -34,6 +34,7 @@ from backend.trading.history import (
     load_history,
 )
 from backend.trading.ledger import memory_ledger
+from backend.trading.orders import Fill
 from backend.trading.paper import PaperBroker
 from backend.trading.settings import TradingConfig, TradingConfigError, parse_trading_config
 
@@ -59,6 +60,8 @@ class BacktestResult:
     halted: str
     trades: tuple[metrics.Trade, ...]
     equity: tuple[tuple[str, float], ...]
+    # Every fill, as the service's ledger books them (not in --json: the trades say it).
+    executions: tuple[Fill, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,6 +144,7 @@ def run_backtest(
     first_day = date.fromisoformat(curve[0][0]) if curve else None
     last_day = date.fromisoformat(curve[-1][0]) if curve else None
     cash = engine.ledger.cash()
+    fills = engine.ledger.fills()
     return BacktestResult(
         config=config,
         symbols=symbols,
@@ -161,8 +165,9 @@ def run_backtest(
         fills=engine.fills_recorded,
         fees=cash.fees if cash else 0.0,
         halted=engine.kill.reason if engine.kill.halted else "",
-        trades=tuple(metrics.trades_from_fills(engine.ledger.fills(), engine.marks)),
+        trades=tuple(metrics.trades_from_fills(fills, engine.marks)),
         equity=tuple(curve),
+        executions=tuple(fills),
     )
 
 

@@ -101,10 +101,8 @@ def test_ops_help_lists_each_command_with_its_description():
 
 
 def test_lambda_pkg_help_lists_every_command_with_a_description(capsys):
-    from lambda_pkg.__main__ import PACKAGING
+    from lambda_pkg.__main__ import OPERATING, PACKAGING
     from lambda_pkg.__main__ import main as lambda_pkg_main
-
-    from lambda_pkg.__main__ import OPERATING
 
     assert lambda_pkg_main(["--help"]) == 0
     out = capsys.readouterr().out
