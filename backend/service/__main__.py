@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Any
 
 from backend import jsonlog
+from backend.clients import AwsClients
 from backend.service import health
 from backend.service.runner import Heartbeat, Records, Runner
 from backend.service.settings import ServiceSettings, ServiceSettingsError
@@ -72,14 +73,18 @@ def make_ledger(settings: ServiceSettings, clients: Any) -> Ledger:
     return Ledger(DynamoStore(client=clients.get("dynamodb"), table_name=settings.ledger_table))
 
 
-def make_runner(settings: ServiceSettings, *, calendar: TradingCalendar | None = None) -> Runner:
-    from backend.clients import AwsClients
+def make_runner(
+    settings: ServiceSettings,
+    *,
+    calendar: TradingCalendar | None = None,
+    clients: AwsClients | None = None,
+) -> Runner:
     from backend.layout import index_key
     from backend.service.market import MarketData
     from backend.trading.history import S3Source
 
     # One client per service for the whole process (market data, ledger, records).
-    clients = AwsClients()
+    clients = clients or AwsClients()
     calendar = calendar or default_calendar()
     return Runner(
         config=settings.trading,
@@ -237,8 +242,6 @@ def main(
     try:
         settings = _settings(environ)
         if args.command in ("summary", "resume"):
-            from backend.clients import AwsClients
-
             ledger = make_ledger(settings, AwsClients())
             if args.command == "summary":
                 print(json.dumps(summary(ledger), sort_keys=True))

@@ -24,11 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from backend import jsonlog
+from backend.index import Series
 from backend.layout import LATEST_SK, bar_pk, bar_sk
 from backend.models import Bar, BarError
 from backend.storage import bar_from_item
 from backend.trading.calendar import TradingCalendar, previous_session
-from backend.trading.history import HistoryError, ObjectSource, load_history, load_index
+from backend.trading.history import HistoryError, ObjectSource, load_index, read_series
 
 READ_WORKERS = 16  # gap queries at once (the service's clients pool 32 connections)
 KEEP_BARS = 1_000  # per symbol in memory: far more than any strategy's warm-up
@@ -99,30 +100,32 @@ class MarketData:
     def _warm_up(self, symbols: list[str], warmup: int) -> None:
         if self._history is None or warmup <= 0:
             return
+        source = self._history
         try:
-            index = load_index(self._history, self._index_key)
+            index = load_index(source, self._index_key)
         except HistoryError as err:
             # A new stack whose fetcher has not run yet: the table is all there is.
             jsonlog.log(logging.WARNING, "no stored history", error=str(err))
             return
-        for symbol in symbols:
-            if index.get(symbol, self._interval) is None:
-                continue
+        stored = [(s, index.get(s, self._interval)) for s in symbols]
+        wanted = [(s, series) for s, series in stored if series is not None]
+
+        def one(pair: tuple[str, Series]) -> tuple[str, list[Bar], str]:
+            symbol, series = pair
             try:
-                found = load_history(
-                    self._history,
-                    self._index_key,
-                    interval=self._interval,
-                    symbols=[symbol],
-                    newest=warmup,
-                    index=index,
-                )
+                return symbol, read_series(source, series, newest=warmup), ""
             except HistoryError as err:
-                # One unreadable object must not stop the other symbols: this one
-                # warms up from the table instead, and the line says which file to fix.
-                jsonlog.log(logging.ERROR, "history unreadable", symbol=symbol, error=str(err))
-                continue
-            self._extend(symbol, [b for b in found.get(symbol, []) if b.final])
+                return symbol, [], str(err)
+
+        if not wanted:
+            return
+        with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(wanted))) as pool:
+            for symbol, bars, error in pool.map(one, wanted):
+                if error:
+                    # One unreadable object must not stop the other symbols: this one
+                    # warms up from the table instead, and the line names the file to fix.
+                    jsonlog.log(logging.ERROR, "history unreadable", symbol=symbol, error=error)
+                self._extend(symbol, [b for b in bars if b.final])
 
     # -- the table -------------------------------------------------------------------------
 

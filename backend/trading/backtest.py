@@ -22,7 +22,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from backend.adjust import back_adjust
+from backend.adjust import factors
 from backend.models import INTERVAL_SECONDS, Bar
 from backend.trading import metrics
 from backend.trading.engine import BarEvent, Engine
@@ -99,14 +99,22 @@ def run_backtest(
     strategy up; bars after `end` are ignored; unfinished bars are never used."""
     strategy = config.make_strategy()
     symbols = tuple(sorted(history))
-    step = INTERVAL_SECONDS[config.bar_interval]
-    by_day: dict[str, list[tuple[Bar, float]]] = {}
+    step = timedelta(seconds=INTERVAL_SECONDS[config.bar_interval])
+    # Each symbol's views in one tight pass (a Signal is O(1) a bar), then the engine
+    # day by day. Adjusting the whole history once equals adjusting at each bar: the
+    # signals are scale-invariant (backend.trading.strategies). Only the close is
+    # adjusted: the engine trades and marks on raw bars.
+    by_day: dict[date, list[BarEvent]] = {}
     for symbol in symbols:
         final = [
             b for b in history[symbol] if b.final and (end is None or b.timestamp.date() <= end)
         ]
-        for raw, adjusted in zip(final, back_adjust(final), strict=True):
-            by_day.setdefault(raw.timestamp.date().isoformat(), []).append((raw, adjusted.close))
+        update = strategy.signal().update
+        for raw, factor in zip(final, factors(final), strict=True):
+            direction = update(raw.close * factor)
+            day = raw.timestamp.date()
+            if start is None or day >= start:  # before it: warm-up only
+                by_day.setdefault(day, []).append(BarEvent(raw, direction))
     broker = PaperBroker(
         cash=config.paper_cash,
         slippage_bps=config.paper_slippage_bps,
@@ -121,24 +129,14 @@ def run_backtest(
         log_holds=False,
         track_cursor=False,
     )
-    signals = {symbol: strategy.signal() for symbol in symbols}
-    first = start.isoformat() if start else ""
     curve: list[tuple[str, float]] = []
     bars = 0
     for day in sorted(by_day):
-        entries = by_day[day]
-        if day < first:
-            for raw, close in entries:
-                signals[raw.symbol].update(close)
-            continue
-        events = []
-        for raw, close in entries:
-            signal = signals[raw.symbol]
-            events.append(BarEvent(raw, signal.update(close)))
+        events = by_day[day]
         bars += len(events)
-        latest = max(raw.timestamp for raw, _ in entries)
-        result = engine.step(events, now=latest + timedelta(seconds=step))
-        curve.append((day, result.equity))
+        latest = max(ev.bar.timestamp for ev in events)
+        result = engine.step(events, now=latest + step)
+        curve.append((day.isoformat(), result.equity))
     values = [v for _, v in curve]
     final_equity = values[-1] if values else config.paper_cash
     first_day = date.fromisoformat(curve[0][0]) if curve else None

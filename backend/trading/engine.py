@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from backend.models import Bar
@@ -38,10 +39,12 @@ from backend.trading.paper import PaperBroker
 from backend.trading.settings import TradingConfig
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BarEvent:
     """One symbol's newly closed bar: raw (as traded, what orders and marks use), with the
-    strategy's view computed on the adjusted history up to it."""
+    strategy's view computed on the adjusted history up to it. Read-only by convention,
+    not frozen: the backtester makes one per bar, and a frozen dataclass's __init__
+    costs four times as much (0.3 s of a 252,000-bar backtest)."""
 
     bar: Bar
     direction: int | None  # +1, 0, -1; None: no view (hold)
@@ -106,6 +109,7 @@ class StepResult:
 
 
 Sink = Callable[[Decision], None]
+_BY_SYMBOL = attrgetter("bar.symbol")  # a C-level sort key: 252,000 calls in a backtest
 
 
 def _sign(x: int) -> int:
@@ -142,6 +146,7 @@ class Engine:
         self.marks: dict[str, float] = dict(marks or {})
         self.orders_placed = 0
         self.fills_recorded = 0
+        self._stale: set[str] = set()  # symbols whose exposure entry must be recomputed
         self.reload()
 
     def reload(self) -> None:
@@ -183,23 +188,27 @@ class Engine:
         """Process one date's bars (see the module docstring). `before_commit` gets the
         decisions after they are made and before the equity and cursor are written (the
         service writes its decision record there, so a crash before it re-runs it)."""
-        events = sorted(events, key=lambda e: e.bar.symbol)
+        events = sorted(events, key=_BY_SYMBOL)
         day = max(e.bar.timestamp for e in events).strftime("%Y-%m-%d") if events else ""
         fills_before = self.fills_recorded
         orders_before = self.orders_placed
         decisions: list[Decision] = []
+        # 1, 2 and the marks in one pass: each touches only its own symbol (and the
+        # cash), so the order between symbols does not matter (the backtest's hot loop).
+        marks, on_bar = self.marks, self.broker.on_bar
         for ev in events:
-            if ev.bar.split != 1.0 or ev.bar.dividend:
-                self._corporate_action(ev.bar)
-        for ev in events:
-            self.broker.on_bar(ev.bar)
+            bar = ev.bar
+            if bar.split != 1.0 or bar.dividend:
+                self._corporate_action(bar)
+            on_bar(bar)
+            marks[bar.symbol] = bar.close
         if self.open:
             self._reconcile(events)
-        for ev in events:
-            self.marks[ev.bar.symbol] = ev.bar.close
         equity, gross, held = self._mark()
         self._daily_loss(day, equity, now)
         self._book = None
+        self._stale.clear()  # the book is rebuilt from the marks just taken
+        fills_before_decisions = self.fills_recorded
         for ev in events:
             decision = self._decide(ev, equity)
             if decision is not None:
@@ -208,7 +217,9 @@ class Engine:
                     self._sink(decision)
         if before_commit is not None:
             before_commit(day, decisions)
-        equity, gross, held = self._mark()
+        if self.fills_recorded != fills_before_decisions:
+            # A broker that filled at once: the book moved since the marks above.
+            equity, gross, held = self._mark()
         self._close_step(day, equity, gross, held, events)
         return StepResult(
             day=day,
@@ -353,13 +364,17 @@ class Engine:
         value = 0.0
         gross = 0.0
         held = 0
+        values: dict[str, float] = {}  # |position value| per symbol: the book's start
+        marks = self.marks
         for symbol, record in self.positions.items():
             qty = record.holding.qty
             if qty:
-                worth = qty * self.marks.get(symbol, record.holding.avg_price)
+                worth = qty * marks.get(symbol, record.holding.avg_price)
                 value += worth
-                gross += abs(worth)
+                values[symbol] = size = abs(worth)
+                gross += size
                 held += 1
+        self._values = values
         return self.cash.cash + value, gross, held
 
     def _previous_close(self, day: str) -> float | None:
@@ -455,7 +470,7 @@ class Engine:
             )
         delta = verdict.target - current
         cid = cid or client_order_id(self._namespace, self._strategy, symbol, bar.timestamp)
-        self._book = None
+        self._stale.add(symbol)  # its pending quantity changes: its book entry too
         order = Order(
             client_order_id=cid,
             strategy=self._strategy,
@@ -495,25 +510,37 @@ class Engine:
         this is on the backtest's hot path)."""
         book = self._book
         if book is None:
-            pending: dict[str, int] = {}
-            for order in self.open.values():
-                pending[order.symbol] = pending.get(order.symbol, 0) + order.remaining
-            book = {}
-            for other in set(self.positions) | set(pending):
-                record = self.positions.get(other)
-                qty = (record.holding.qty if record else 0) + pending.get(other, 0)
-                if qty:
-                    mark = self.marks.get(other, record.holding.avg_price if record else 0.0)
-                    book[other] = abs(qty) * mark
+            # The positions as the step's marks valued them, then every symbol with an
+            # open order or an order since (its pending shares count, its fills moved it).
+            book = dict(self._values)
+            for other in self._stale.union(self._open_by_symbol):
+                self._book_entry(book, other, self._pending(other))
             self._book = book
+            self._book_gross = sum(book.values())
+            self._stale.clear()
+        elif self._stale:
+            # Only the symbols that ordered since: O(orders), not O(book), per order.
+            for other in self._stale:
+                self._book_entry(book, other, self._pending(other))
+            self._stale.clear()
             self._book_gross = sum(book.values())
         own = book.get(symbol)
         if own is None:
             return risk.Exposure(equity, self._book_gross, len(book))
         return risk.Exposure(equity, self._book_gross - own, len(book) - 1)
 
+    def _book_entry(self, book: dict[str, float], symbol: str, pending: int) -> None:
+        record = self.positions.get(symbol)
+        qty = (record.holding.qty if record else 0) + pending
+        if qty:
+            mark = self.marks.get(symbol, record.holding.avg_price if record else 0.0)
+            book[symbol] = abs(qty) * mark
+        else:
+            book.pop(symbol, None)
+
     _book: dict[str, float] | None = None
     _book_gross = 0.0
+    _values: dict[str, float] = {}  # noqa: RUF012 - replaced whole by every _mark, never mutated
 
     def _decision(
         self,
