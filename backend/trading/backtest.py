@@ -134,8 +134,9 @@ def run_backtest(
     for day in sorted(by_day):
         events = by_day[day]
         bars += len(events)
-        latest = max(ev.bar.timestamp for ev in events)
-        result = engine.step(events, now=latest + step)
+        # A daily bar's time is its session's date (docs/CONTRACTS.md section 8), the
+        # same for every symbol: the step runs one interval after it.
+        result = engine.step(events, now=events[-1].bar.timestamp + step)
         curve.append((day.isoformat(), result.equity))
     values = [v for _, v in curve]
     final_equity = values[-1] if values else config.paper_cash

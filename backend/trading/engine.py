@@ -108,6 +108,18 @@ class StepResult:
     decisions: tuple[Decision, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A new order decided for a bar, not yet recorded nor sent."""
+
+    ev: BarEvent
+    order: Order
+    current: int
+    target: int
+    reason: str
+    clipped: tuple[str, ...]
+
+
 Sink = Callable[[Decision], None]
 _BY_SYMBOL = attrgetter("bar.symbol")  # a C-level sort key: 252,000 calls in a backtest
 
@@ -147,10 +159,14 @@ class Engine:
         self.orders_placed = 0
         self.fills_recorded = 0
         self._stale: set[str] = set()  # symbols whose exposure entry must be recomputed
+        self._must_reload = False
         self.reload()
 
     def reload(self) -> None:
         """Read the ledger afresh (at start, and after a LedgerConflict)."""
+        self._must_reload = False
+        self._book = None
+        self._stale.clear()
         ledger = self.ledger
         self.cash = ledger.open_account(self._starting_cash())
         self.positions: dict[str, PositionRecord] = ledger.positions()
@@ -187,7 +203,38 @@ class Engine:
     ) -> StepResult:
         """Process one date's bars (see the module docstring). `before_commit` gets the
         decisions after they are made and before the equity and cursor are written (the
-        service writes its decision record there, so a crash before it re-runs it)."""
+        service writes its decision record there, so a crash before it re-runs it).
+
+        The step's ledger writes are batched (backend.trading.ledger, "Batching"): new
+        orders are written, with what came before them, before any is sent; the rest
+        with the equity and the cursor at the end. A step that raises still writes what
+        it had done (as unbatched writes would have); if that cannot be written, the
+        next step first reads the ledger again."""
+        if self._must_reload:
+            self.reload()
+        self.ledger.begin()
+        try:
+            result = self._step(events, now, before_commit)
+            self.ledger.flush()
+        except BaseException as err:
+            if not self.ledger.failed and self.ledger.kept:
+                try:
+                    self.ledger.flush()
+                except BaseException as lost:
+                    err.add_note(f"and its writes were not stored: {type(lost).__name__}: {lost}")
+            if self.ledger.failed:
+                self._must_reload = True  # the mirror is ahead of the ledger
+            raise
+        finally:
+            self.ledger.end()
+        return result
+
+    def _step(
+        self,
+        events: Sequence[BarEvent],
+        now: datetime,
+        before_commit: Callable[[str, Sequence[Decision]], None] | None,
+    ) -> StepResult:
         events = sorted(events, key=_BY_SYMBOL)
         day = max(e.bar.timestamp for e in events).strftime("%Y-%m-%d") if events else ""
         fills_before = self.fills_recorded
@@ -209,12 +256,21 @@ class Engine:
         self._book = None
         self._stale.clear()  # the book is rebuilt from the marks just taken
         fills_before_decisions = self.fills_recorded
+        outcomes: list[Decision | _Planned] = []
+        planned: list[_Planned] = []
+        decide = self._decide
         for ev in events:
-            decision = self._decide(ev, equity)
-            if decision is not None:
-                decisions.append(decision)
-                if self._sink is not None:
-                    self._sink(decision)
+            outcome = decide(ev, equity)
+            if outcome is not None:  # a backtest's holds are None: most bars end here
+                outcomes.append(outcome)
+                if type(outcome) is _Planned:
+                    planned.append(outcome)
+        placed = iter(self._place(planned))
+        for outcome in outcomes:
+            decision = next(placed) if isinstance(outcome, _Planned) else outcome
+            decisions.append(decision)
+            if self._sink is not None:
+                self._sink(decision)
         if before_commit is not None:
             before_commit(day, decisions)
         if self.fills_recorded != fills_before_decisions:
@@ -411,7 +467,10 @@ class Engine:
 
     def _decide(  # noqa: PLR0911 - one exit per outcome: hold, refused, resent, placed, order
         self, ev: BarEvent, equity: float
-    ) -> Decision | None:
+    ) -> Decision | _Planned | None:
+        """What to do about one bar: a decision made (hold, refused, an intent resent),
+        or a new order planned (tracked as pending, so the next symbols' limits see it;
+        `_place` records and sends them all)."""
         bar = ev.bar
         symbol = bar.symbol
         position = self.positions.get(symbol)
@@ -480,16 +539,26 @@ class Engine:
             qty=abs(delta),
             reason=reason,
         )
-        stored, created = self.ledger.record_intent(order)
-        if not created and stored.status is not OrderStatus.INTENT:
-            self._track(stored)
-            return self._decision(ev, "already_placed", current, verdict.target, stored)
-        self.orders_placed += 1
-        sent = self._send(stored)
-        return replace(
-            self._decision(ev, "order", current, verdict.target, sent, reason=reason),
-            clipped_by=verdict.clipped,
-        )
+        self._track(order)
+        return _Planned(ev, order, current, verdict.target, reason, verdict.clipped)
+
+    def _place(self, planned: Sequence[_Planned]) -> list[Decision]:
+        """Record every new order (one write with what the step kept), then send each."""
+        if not planned:
+            return []
+        out = []
+        recorded = self.ledger.record_intents([p.order for p in planned])
+        for p, (stored, created) in zip(planned, recorded, strict=True):
+            if not created and stored.status is not OrderStatus.INTENT:
+                # Decided before, by an earlier attempt: the stored order stands.
+                self._track(stored)
+                out.append(self._decision(p.ev, "already_placed", p.current, p.target, stored))
+                continue
+            self.orders_placed += 1
+            sent = self._send(stored)
+            decision = self._decision(p.ev, "order", p.current, p.target, sent, reason=p.reason)
+            out.append(replace(decision, clipped_by=p.clipped))
+        return out
 
     def _send(self, order: Order) -> Order:
         """Send a recorded intent and record what the broker says. The broker dedupes by
