@@ -3,6 +3,7 @@ warm-up from S3, one BatchGetItem per step in the steady state, a Query only for
 unfinished bars never in the history, and the incremental strategy view equal to the
 strategy's own answer on the adjusted history, across a split and a dividend."""
 
+from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -10,14 +11,22 @@ import pytest
 from backend.adjust import back_adjust
 from backend.layout import index_key
 from backend.service.market import MarketData
-from backend.service.runner import Runner
+from backend.service.runner import Records, Runner
 from backend.storage import DynamoTable, bar_items
+from backend.trading.dynamo import DynamoStore
 from backend.trading.history import S3Source
-from backend.trading.ledger import memory_ledger
+from backend.trading.ledger import Ledger, memory_ledger
 from backend.trading.paper import PaperBroker
 from backend.trading.settings import parse_trading_config
 from backend.trading.strategies import Position
-from tests.unit.service.helpers import BUCKET, DATA_PREFIX, MARKET, put_bars, wave_closes
+from tests.unit.service.helpers import (
+    BUCKET,
+    DATA_PREFIX,
+    LEDGER,
+    MARKET,
+    put_bars,
+    wave_closes,
+)
 from tests.unit.trading.helpers import WeekdayCalendar, after_close, bars
 
 CAL = WeekdayCalendar()
@@ -199,3 +208,49 @@ def test_a_scheduled_table_alone_still_serves_a_new_symbol(world):
     data = market(ddb, s3)
     data.refresh(["NEW"], warmup=100)
     assert data.history("NEW")[-1] == history[-1]
+
+
+def test_a_step_is_a_handful_of_requests_however_many_orders_it_places(world):
+    ddb, s3 = world
+    symbols = [f"S{i}" for i in range(12)]
+    # The same wave for all: every symbol crosses on the same bar.
+    history = {s: bars(s, wave_closes(40)) for s in symbols}
+    put_bars(ddb, s3, [b for s in symbols for b in history[s][:20]])
+    config = parse_trading_config(
+        {
+            "environment": "test",
+            "strategyParams": {"fast": 2, "slow": 5},
+            "riskLimits": {"maxOpenPositions": 20, "maxStaleBars": 1000},
+        }
+    )
+    clock = [after_close(history["S0"][19])]
+    runner = Runner(
+        config=config,
+        environment="test",
+        symbols=symbols,
+        market=market(ddb, s3),
+        ledger=Ledger(DynamoStore(client=ddb, table_name=LEDGER)),
+        broker=PaperBroker(cash=config.paper_cash),
+        calendar=CAL,
+        records=Records(client=s3, bucket=BUCKET, logs_prefix="logs/test/"),
+        clock=lambda: clock[0],
+    )
+    runner.step()
+    sent = count_requests(ddb)
+    puts = []
+    s3.meta.events.register("before-send.s3", lambda **_: puts.append(1))
+    busiest = (0, 0)
+    for i in range(20, 40):
+        put_bars(ddb, s3, [history[s][i] for s in symbols])
+        clock[0] = after_close(history["S0"][i])
+        sent.clear()
+        puts.clear()
+        report = runner.step()
+        ops = Counter(operations(sent))
+        # One read, at most two ledger transactions (new orders with what came before
+        # them; the rest with equity and cursor), one decision record.
+        assert ops["BatchGetItem"] == 1 and ops["TransactWriteItems"] <= 2, (i, ops)
+        assert set(ops) <= {"BatchGetItem", "TransactWriteItems"}, (i, ops)
+        assert len(puts) == 1
+        busiest = max(busiest, (report.orders, report.fills))
+    assert busiest[0] == len(symbols)  # a step placed an order for every symbol
