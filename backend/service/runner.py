@@ -43,10 +43,6 @@ from backend.trading.ledger import Ledger
 from backend.trading.settings import TradingConfig
 from backend.trading.strategies import Position, Signal, Target
 
-# Bars of history read at start beyond the strategy's own warm-up: Wilder's RSI and the
-# like converge on their full-history value over this many bars (docs/runtime.md).
-HISTORY_MARGIN = 250
-
 
 @dataclass(frozen=True, slots=True)
 class StepReport:
@@ -201,8 +197,9 @@ class Runner:
         return BarEvent(bar, target.direction, target.reason, target.values, behind)
 
     def step(self, *, replay: int | None = None) -> StepReport:
-        warmup = self.strategy.warmup + HISTORY_MARGIN + (replay or 0)
-        self.market.refresh(self.symbols, warmup=warmup)
+        # Enough history that each view equals the full-history one (Strategy.lookback),
+        # before the oldest bar a replay trades.
+        self.market.refresh(self.symbols, warmup=self.strategy.lookback + (replay or 0))
         if not self.engine.marks:
             self._initial_marks()
         pending = self._pending(replay)

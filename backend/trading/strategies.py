@@ -18,6 +18,7 @@ backtester may adjust the full history once (docs/trading.md, "Adjusted history"
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -92,6 +93,12 @@ class Strategy(ABC):
     @abstractmethod
     def warmup(self) -> int:
         """Bars of history needed before the first view."""
+
+    @property
+    def lookback(self) -> int:
+        """Bars of history after which the view no longer depends on older bars (to
+        within 1e-6 for a recursive indicator): what the service reads at start."""
+        return self.warmup
 
     @abstractmethod
     def signal(self) -> Signal:
@@ -279,6 +286,13 @@ class RsiMeanReversion(Strategy):
     @property
     def warmup(self) -> int:
         return int(self.params["period"]) + 1
+
+    @property
+    def lookback(self) -> int:
+        # Wilder's averages forget their start by (1 - 1/period) a bar: 1e-6 of it is
+        # left after ln(1e-6) / ln(1 - 1/period) bars (186 for RSI(14)).
+        period = int(self.params["period"])
+        return self.warmup + math.ceil(math.log(1e-6) / math.log(1.0 - 1.0 / period))
 
     def signal(self) -> _WilderRsi:
         return _WilderRsi(
