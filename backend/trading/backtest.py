@@ -109,9 +109,8 @@ def run_backtest(
         final = [
             b for b in history[symbol] if b.final and (end is None or b.timestamp.date() <= end)
         ]
-        update = strategy.signal().update
-        for raw, factor in zip(final, factors(final), strict=True):
-            direction = update(raw.close * factor)
+        closes = [raw.close * factor for raw, factor in zip(final, factors(final), strict=True)]
+        for raw, direction in zip(final, strategy.views(closes), strict=True):
             day = raw.timestamp.date()
             if start is None or day >= start:  # before it: warm-up only
                 by_day.setdefault(day, []).append(BarEvent(raw, direction))

@@ -123,3 +123,17 @@ def test_rsi_over_its_lookback_is_the_full_history_value(period):
     for close in closes[-strategy.warmup :]:
         shorter.update(close)
     assert shorter.values()["rsi"] != pytest.approx(full.values()["rsi"], abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [SmaCrossover({"fast": 3, "slow": 7}), SmaCrossover(), RsiMeanReversion({"period": 5})],
+)
+def test_the_backtesters_whole_series_equals_feeding_the_signal_bar_by_bar(strategy):
+    rng = random.Random(7)  # noqa: S311 - test data, not cryptography
+    closes = [100.0]
+    for _ in range(2000):
+        # Whole cents and flat runs, so the averages tie now and then (a view of None).
+        closes.append(max(1.0, round(closes[-1] + rng.choice([-1, 0, 0, 1]) * 0.25, 2)))
+    signal = strategy.signal()
+    assert strategy.views(closes) == [signal.update(c) for c in closes]
