@@ -180,6 +180,8 @@ def bench_service(symbols: int, steps: int, colds: int) -> None:  # noqa: PLR091
             )
 
         jsonlog.configure()
+        cpu: list[float] = []  # this process's CPU per step (the emulator's is not in it)
+        waits: list[dict[str, float]] = []
         t = time.perf_counter()
         first = fetch(FIRST_FETCH, {})
         print(
@@ -190,12 +192,34 @@ def bench_service(symbols: int, steps: int, colds: int) -> None:  # noqa: PLR091
         print(f"  {conditions('before')}")
         devnull = open(os.devnull, "w")  # noqa: SIM115 - held for the whole benchmark
 
+        waited: Counter[str] = Counter()  # seconds spent in requests, by operation
+
+        def watch(clients: RecordingClients) -> None:
+            # Time each API call as the client sees it: the emulator's share of a step.
+            started: dict[int, float] = {}
+            for service in ("dynamodb", "s3"):
+                client = clients.get(service)
+
+                def before(context: dict[str, object], **_: object) -> None:
+                    started[id(context)] = time.perf_counter()
+
+                def after(context: dict[str, object], model: object, **_: object) -> None:
+                    t0 = started.pop(id(context), None)
+                    if t0 is not None:
+                        waited[model.name] += time.perf_counter() - t0  # type: ignore[attr-defined]
+
+                client.meta.events.register("before-call", before)
+                client.meta.events.register("after-call", after)
+
         def timed_step(runner: object, clients: RecordingClients) -> tuple[float, Counter[str]]:
             clients.calls.clear()
-            t0 = time.perf_counter()
+            waited.clear()
+            t0, c0 = time.perf_counter(), time.process_time()
             with contextlib.redirect_stdout(devnull):
                 report = runner.step()  # type: ignore[attr-defined]
             took = time.perf_counter() - t0
+            cpu.append(time.process_time() - c0)
+            waits.append(dict(waited))
             # A symbol whose row the fetcher dropped as bad has no bar that evening.
             assert report.bars >= symbols * 0.9, report
             return took, Counter(c.operation for c in clients.calls)
@@ -216,8 +240,11 @@ def bench_service(symbols: int, steps: int, colds: int) -> None:  # noqa: PLR091
         # Warm: one running service, a step after each evening's fetch.
         clients = RecordingClients()
         runner = make_runner(settings("ledger-warm"), clients=clients)
+        watch(clients)
         runner.clock = lambda: evening + timedelta(minutes=30)
         timed_step(runner, clients)  # its first step (cold), not counted
+        cpu.clear()
+        waits.clear()
         warm_times, warm_ops, orders = [], [], []
         for evening in evenings[1 : 1 + steps]:
             fetch(evening, scheduled)
@@ -236,8 +263,13 @@ def bench_service(symbols: int, steps: int, colds: int) -> None:  # noqa: PLR091
         f"  warm   median {warm:.3f} s of {steps} ({spread(warm_times)}): one new bar per "
         f"symbol, {statistics.median(orders):g} orders a step (median)"
     )
-    for ops, placed in zip(warm_ops, orders, strict=True):
-        print(f"         {sum(ops.values())} requests ({placed} orders): {ops_text(ops)}")
+    for ops, placed, used, wait in zip(warm_ops, orders, cpu, waits, strict=True):
+        slowest = max(wait, key=wait.__getitem__) if wait else "-"
+        print(
+            f"         {sum(ops.values())} requests ({placed} orders): {ops_text(ops)}; "
+            f"service CPU {used:.3f} s, waiting {sum(wait.values()):.3f} s "
+            f"({slowest} {wait.get(slowest, 0):.3f} s)"
+        )
     print(
         f"  cold   median {cold:.3f} s of {colds} ({spread(cold_times)}): runner made and "
         "first step (S3 warm-up, first start's orders)"
