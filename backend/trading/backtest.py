@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 
 from backend.adjust import factors
 from backend.models import INTERVAL_SECONDS, Bar
+from backend.settings import PREFIX_RE
 from backend.trading import metrics
 from backend.trading.engine import BarEvent, Engine
 from backend.trading.history import (
@@ -37,8 +37,6 @@ from backend.trading.ledger import memory_ledger
 from backend.trading.orders import Fill
 from backend.trading.paper import PaperBroker
 from backend.trading.settings import TradingConfig, TradingConfigError, parse_trading_config
-
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./=-]*/$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +323,7 @@ def _source(args: argparse.Namespace) -> tuple[ObjectSource, str]:
             raise UsageError("--prefix goes with --bucket; --data DIR is the prefix's copy")
         return DirectorySource(args.data), "index.json"
     prefix = args.prefix or ""
-    if not _PREFIX_RE.match(prefix):
+    if not PREFIX_RE.match(prefix) or ".." in prefix:
         raise UsageError(
             f"--prefix {prefix!r}: --bucket needs the data prefix, a key prefix ending in "
             "'/', e.g. --prefix data/dev/"
