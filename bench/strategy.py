@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 import platform
 import random
@@ -36,6 +35,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -127,15 +127,14 @@ def bench_backtest(symbols: int, years: int, runs: int) -> None:
 def bench_service(symbols: int, steps: int, colds: int) -> None:  # noqa: PLR0915 - one scenario
     import boto3
 
-    from aws.market_data_fetcher import handle
     from backend import jsonlog
-    from backend.clients import AwsClients
-    from backend.providers.fixture import FixtureProvider
+    from backend.providers.fixture import REGULAR
     from backend.service.__main__ import make_runner
     from backend.service.settings import ServiceSettings
     from backend.trading.dynamo import ensure_table
     from localcloud.emulator import EMULATOR_ENV, moto_server
-    from tests.runtime_support import FakeContext, RecordingClients, deploy
+    from tests.runtime_support import RecordingClients, deploy
+    from tests.trading_support import fetch as fetch_once
 
     names = [f"S{i:03d}" for i in range(symbols)]
     config = parse_trading_config(
@@ -153,16 +152,9 @@ def bench_service(symbols: int, steps: int, colds: int) -> None:  # noqa: PLR091
             client=lambda service: boto3.client(service, endpoint_url=url),
         )
 
-        def fetch(when: datetime, event: object) -> dict[str, object]:
-            context = dataclasses.replace(FakeContext(), aws_request_id=f"r{when:%Y%m%d}")
-            return handle(
-                event,
-                context,
-                env=world.env,
-                clients=AwsClients(),
-                provider=FixtureProvider(clock=lambda: when),
-                now=lambda: when,
-            )
+        def fetch(when: datetime, event: object) -> dict[str, Any]:
+            # The fixture's regular market: splits, dividends, a bad row now and then.
+            return fetch_once(world, when, event, scenario=REGULAR)
 
         def settings(ledger: str) -> ServiceSettings:
             ensure_table(world.dynamodb, ledger)

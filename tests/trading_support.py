@@ -53,7 +53,13 @@ def evenings(first: datetime, last: datetime) -> list[datetime]:
 RUNS = evenings(FIRST_FETCH + timedelta(days=1), LAST_FETCH)
 
 
-def fetch(deployment: Deployment, when: datetime, event: Any = SCHEDULED) -> dict[str, Any]:
+def fetch(
+    deployment: Deployment,
+    when: datetime,
+    event: Any = SCHEDULED,
+    *,
+    scenario: Scenario = SCENARIO,
+) -> dict[str, Any]:
     """One invocation of the real handler at `when`, on the fixture's market."""
     context = dataclasses.replace(FakeContext(), aws_request_id=f"run-{when:%Y%m%d%H%M}")
     return handle(
@@ -61,7 +67,7 @@ def fetch(deployment: Deployment, when: datetime, event: Any = SCHEDULED) -> dic
         context,
         env=deployment.env,
         clients=AwsClients(),
-        provider=FixtureProvider(clock=lambda: when, scenario=SCENARIO),
+        provider=FixtureProvider(clock=lambda: when, scenario=scenario),
         now=lambda: when,
     )
 
