@@ -32,7 +32,8 @@ import random
 import statistics
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ FIRST_FETCH = datetime(2024, 4, 1, 22, 0, tzinfo=UTC)  # a Monday evening
 
 
 def weekdays(n: int, start: datetime = START) -> list[datetime]:
-    out, t = [], start
+    out: list[datetime] = []
+    t = start
     while len(out) < n:
         if t.weekday() < 5:
             out.append(t)
@@ -61,7 +63,7 @@ def weekdays(n: int, start: datetime = START) -> list[datetime]:
 def history(symbols: int, days: int) -> dict[str, list[Bar]]:
     """A seeded random walk per symbol: the same bars on every machine."""
     times = weekdays(days)
-    out = {}
+    out: dict[str, list[Bar]] = {}
     for s in range(symbols):
         symbol = f"S{s:03d}"
         rng = random.Random(s)  # noqa: S311 - test data, not cryptography
@@ -85,6 +87,11 @@ def history(symbols: int, days: int) -> dict[str, list[Bar]]:
             price = close
         out[symbol] = series
     return out
+
+
+def after(evening: datetime) -> Callable[[], datetime]:
+    """The service's clock: half an hour after an evening's fetch."""
+    return lambda: evening + timedelta(minutes=30)
 
 
 def conditions(when: str) -> str:
@@ -184,7 +191,7 @@ def bench_service(symbols: int, steps: int, colds: int) -> None:  # noqa: PLR091
         print(f"  {conditions('before')}")
         devnull = open(os.devnull, "w")  # noqa: SIM115 - held for the whole benchmark
 
-        waited: Counter[str] = Counter()  # seconds spent in requests, by operation
+        waited: defaultdict[str, float] = defaultdict(float)  # seconds in requests, by operation
 
         def watch(clients: RecordingClients) -> None:
             # Time each API call as the client sees it: the emulator's share of a step.
@@ -198,7 +205,8 @@ def bench_service(symbols: int, steps: int, colds: int) -> None:  # noqa: PLR091
                 def after(context: dict[str, object], model: object, **_: object) -> None:
                     t0 = started.pop(id(context), None)
                     if t0 is not None:
-                        waited[model.name] += time.perf_counter() - t0  # type: ignore[attr-defined]
+                        name = str(getattr(model, "name", "?"))
+                        waited[name] += time.perf_counter() - t0
 
                 client.meta.events.register("before-call", before)
                 client.meta.events.register("after-call", after)
@@ -219,13 +227,14 @@ def bench_service(symbols: int, steps: int, colds: int) -> None:  # noqa: PLR091
         # Cold: a new process each time, on the first evening, each with a fresh ledger.
         evening = evenings[0]
         fetch(evening, scheduled)
-        cold_times, cold_ops = [], Counter()
+        cold_times: list[float] = []
+        cold_ops: Counter[str] = Counter()
         for k in range(colds):
             clients = RecordingClients()
             t0 = time.perf_counter()
             with contextlib.redirect_stdout(devnull):
                 runner = make_runner(settings(f"ledger-cold-{k}"), clients=clients)
-            runner.clock = lambda e=evening: e + timedelta(minutes=30)
+            runner.clock = after(evening)
             made = time.perf_counter() - t0
             took, cold_ops = timed_step(runner, clients)
             cold_times.append(made + took)
@@ -233,14 +242,14 @@ def bench_service(symbols: int, steps: int, colds: int) -> None:  # noqa: PLR091
         clients = RecordingClients()
         runner = make_runner(settings("ledger-warm"), clients=clients)
         watch(clients)
-        runner.clock = lambda: evening + timedelta(minutes=30)
+        runner.clock = after(evening)
         timed_step(runner, clients)  # its first step (cold), not counted
         cpu.clear()
         waits.clear()
         warm_times, warm_ops, orders = [], [], []
         for evening in evenings[1 : 1 + steps]:
             fetch(evening, scheduled)
-            runner.clock = lambda e=evening: e + timedelta(minutes=30)
+            runner.clock = after(evening)
             before = runner.engine.orders_placed
             took, ops = timed_step(runner, clients)
             warm_times.append(took)
