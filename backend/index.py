@@ -130,10 +130,15 @@ class Index:
         raw = doc.get("series")
         if not isinstance(raw, dict):
             raise IndexFormatError("'series' must be an object")
-        try:
-            series = {str(k): Series.from_json(v) for k, v in raw.items() if isinstance(v, dict)}
-        except (TypeError, ValueError) as err:
-            raise IndexFormatError(f"a series entry is malformed: {err}") from None
+        series = {}
+        for name, entry in raw.items():
+            # Name the entry: a reader's error must say where to look.
+            if not isinstance(entry, dict):
+                raise IndexFormatError(f"series.{name} must be an object")
+            try:
+                series[str(name)] = Series.from_json(entry)
+            except (TypeError, ValueError) as err:
+                raise IndexFormatError(f"series.{name}: {err}") from None
         updated = doc.get("updated_at")
         return cls(updated_at=updated if isinstance(updated, str) else None, series=series)
 

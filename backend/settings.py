@@ -19,9 +19,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 ENVIRONMENT_RE = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
 # S3 bucket naming rules, without the rarer IP-address and dot-adjacency cases.
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
-_SECRET_ARN_RE = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./=-]*/$")
+TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+SECRET_ARN_RE = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./=-]*/$")
 
 
 class SettingsError(ValueError):
@@ -30,6 +30,59 @@ class SettingsError(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("invalid Lambda environment: " + "; ".join(problems))
+
+
+class EnvReader:
+    """Reads variables from an environment, collecting every problem (one line each,
+    naming the variable and the fix) instead of stopping at the first. Shared by this
+    module and the strategy service's settings, so both read alike."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+        self.problems: list[str] = []
+
+    def get(self, name: str) -> str:
+        return self.env.get(name, "").strip()
+
+    def required(self, name: str, pattern: re.Pattern[str], hint: str) -> str:
+        value = self.get(name)
+        if not value:
+            self.problems.append(f"{name} is not set: {hint}")
+        elif not pattern.match(value):
+            self.problems.append(f"{name}={value!r} is invalid: {hint}")
+        return value
+
+    def prefixes(self, *names: str) -> list[str]:
+        """Key prefixes (`data/dev/`): required, ending in '/', never climbing with '..'."""
+        values = [
+            self.required(name, PREFIX_RE, f"a key prefix ending in '/', e.g. {example}")
+            for name, example in ((n, f"{n.split('_')[0].lower()}/dev/") for n in names)
+        ]
+        if any(".." in value for value in values):
+            self.problems.append(f"{'/'.join(names)} must not contain '..'")
+        return values
+
+    def secret_arn(self, name: str) -> str | None:
+        # Only the ARN travels in the environment, never the secret itself.
+        value = self.get(name) or None
+        if value is not None and not SECRET_ARN_RE.match(value):
+            self.problems.append(
+                f"{name} is not a Secrets Manager ARN "
+                "(arn:aws:secretsmanager:<region>:<account>:secret:<name>); "
+                "it must hold the secret's ARN, never its value"
+            )
+        return value
+
+    def symbols(self, name: str = "SYMBOLS") -> tuple[str, ...]:
+        return _symbols(self.get(name), self.problems)
+
+    def log_level(self) -> str:
+        level = (self.get("LOG_LEVEL") or "INFO").upper()
+        if level not in LOG_LEVELS:
+            self.problems.append(
+                f"LOG_LEVEL={level!r} is invalid: use one of {', '.join(LOG_LEVELS)}"
+            )
+        return level
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,53 +99,21 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        problems: list[str] = []
-
-        def required(name: str, pattern: re.Pattern[str], hint: str) -> str:
-            value = env.get(name, "").strip()
-            if not value:
-                problems.append(f"{name} is not set: {hint}")
-            elif not pattern.match(value):
-                problems.append(f"{name}={value!r} is invalid: {hint}")
-            return value
-
-        environment = required("ENVIRONMENT", ENVIRONMENT_RE, "lower-case name like 'dev'")
-        bucket = required("BUCKET_NAME", BUCKET_RE, "an S3 bucket name")
-        data_prefix = required(
-            "DATA_PREFIX", _PREFIX_RE, "a key prefix ending in '/', e.g. data/dev/"
-        )
-        logs_prefix = required(
-            "LOGS_PREFIX", _PREFIX_RE, "a key prefix ending in '/', e.g. logs/dev/"
-        )
-        if ".." in data_prefix or ".." in logs_prefix:
-            problems.append("DATA_PREFIX/LOGS_PREFIX must not contain '..'")
-        table = required("TABLE_NAME", _TABLE_RE, "a DynamoDB table name")
-
-        # Only the ARN travels in the environment, never the key itself.
-        secret_arn = env.get("API_KEY_SECRET_ARN", "").strip() or None
-        if secret_arn is not None and not _SECRET_ARN_RE.match(secret_arn):
-            problems.append(
-                "API_KEY_SECRET_ARN is not a Secrets Manager ARN "
-                "(arn:aws:secretsmanager:<region>:<account>:secret:<name>); "
-                "it must hold the secret's ARN, never its value"
-            )
-
-        symbols = _symbols(env.get("SYMBOLS", ""), problems)
-
-        provider = env.get("MARKET_DATA_PROVIDER", "").strip() or "yfinance"
+        read = EnvReader(env)
+        environment = read.required("ENVIRONMENT", ENVIRONMENT_RE, "lower-case name like 'dev'")
+        bucket = read.required("BUCKET_NAME", BUCKET_RE, "an S3 bucket name")
+        data_prefix, logs_prefix = read.prefixes("DATA_PREFIX", "LOGS_PREFIX")
+        table = read.required("TABLE_NAME", TABLE_RE, "a DynamoDB table name")
+        secret_arn = read.secret_arn("API_KEY_SECRET_ARN")
+        symbols = read.symbols()
+        provider = read.get("MARKET_DATA_PROVIDER") or "yfinance"
         if provider not in PROVIDERS:
-            problems.append(
+            read.problems.append(
                 f"MARKET_DATA_PROVIDER={provider!r} is invalid: use one of {', '.join(PROVIDERS)}"
             )
-
-        log_level = (env.get("LOG_LEVEL", "").strip() or "INFO").upper()
-        if log_level not in LOG_LEVELS:
-            problems.append(
-                f"LOG_LEVEL={log_level!r} is invalid: use one of {', '.join(LOG_LEVELS)}"
-            )
-
-        if problems:
-            raise SettingsError(problems)
+        log_level = read.log_level()
+        if read.problems:
+            raise SettingsError(read.problems)
         return cls(
             environment=environment,
             bucket_name=bucket,

@@ -17,7 +17,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -277,6 +277,29 @@ def _bar_attributes(bar: Bar) -> dict[str, Any]:
         "dividend": _number(bar.dividend),
         "final": {"BOOL": bar.final},
     }
+
+
+_BAR_FIELDS = (
+    "symbol", "interval", "open", "high", "low", "close", "volume", "split", "dividend", "final",
+)  # fmt: skip
+
+
+def _attribute(attr: Mapping[str, Any]) -> object:
+    if "N" in attr:
+        number = Decimal(attr["N"])
+        return int(number) if number == number.to_integral_value() else float(number)
+    if "BOOL" in attr:
+        return bool(attr["BOOL"])
+    return attr.get("S")
+
+
+def bar_from_item(item: Mapping[str, Any]) -> Bar:
+    """The inverse of the bar attributes written here: a bar item, or the LATEST item's
+    bar, read back and validated again (`Bar.from_json_dict`); BarError if it is not one."""
+    doc = {name: _attribute(item[name]) for name in _BAR_FIELDS if name in item}
+    stamp = item.get("ts")
+    doc["timestamp"] = _attribute(stamp) if isinstance(stamp, Mapping) else None
+    return Bar.from_json_dict(doc)
 
 
 def bar_items(bars: Sequence[Bar]) -> list[dict[str, Any]]:

@@ -40,7 +40,7 @@ class FunctionArgs:
     reserved_concurrency: int = 1
     log_retention_days: int = 14
     log_level: str = "INFO"
-    schedule: str | None = "rate(15 minutes)"
+    schedule: str | None = "cron(0 22 ? * MON-FRI *)"
     max_retry_attempts: int = 1
     max_event_age_seconds: int = 900
     layer_arns: list[pulumi.Input[str]] = field(default_factory=list)

@@ -38,8 +38,9 @@ LEDGER_ACTIONS = (
     "dynamodb:PutItem",
     "dynamodb:Query",
 )
-# backend/service/market.py reads final bars with Query, nothing else.
-MARKET_DATA_ACTIONS = ("dynamodb:Query",)
+# backend/service/market.py reads every symbol's LATEST item with one BatchGetItem a
+# step, and Queries the table only for a gap; nothing else.
+MARKET_DATA_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:Query")
 # What pulling an image from ECR takes (the task's execution role), and what pushing
 # one takes (the deployer: HEAD a blob, upload it in parts, PUT the manifest; the
 # BatchGetImage is the HEAD of a manifest that may already be there).

@@ -1,4 +1,4 @@
-"""`python -m ops upload|status|rollback|invoke|coldstarts`: the command line.
+"""`python -m ops upload|status|rollback|invoke|coldstarts|backtest`: the command line.
 
 Every argument is checked here, before anything runs (ops.commands does the work).
 Results go to stdout, warnings and progress to stderr. A user error is one line
@@ -33,6 +33,7 @@ _LOG_GROUP_RE = re.compile(r"[A-Za-z0-9_./#-]{1,512}")
 # botocore's own region rule, lower case: a malformed one never reaches a hostname.
 _REGION_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _PROFILE_RE = re.compile(r"[A-Za-z0-9_.+@=,:/-]{1,128}")
+_STACK_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
 def _pattern(pattern: re.Pattern[str], what: str, *, empty: bool = False) -> Callable[[str], str]:
@@ -121,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     root = OneLineParser(
         prog=PROG,
         usage=f"{PROG} COMMAND [options]",
-        description="Operate the deployed Lambda function and its package in S3.",
+        description="Operate the deployed Lambda function and its package in S3, and backtest "
+        "a stack's strategy on its stored data.",
         epilog=f"commands:\n{commands}\n\n{PROG} COMMAND --help shows a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -233,7 +235,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cs.add_argument("--json", action="store_true")
     _common(cs)
+
+    _backtest_options(command("backtest"))
     return root
+
+
+def _backtest_options(bt: argparse.ArgumentParser) -> None:
+    from backend.trading.backtest import add_options
+    from ops.commands import ROOT
+
+    bt.add_argument(
+        "--stack",
+        required=True,
+        type=_pattern(_STACK_RE, "a stack name (letters, digits, '.', '-' and '_')"),
+        help="read Pulumi.<stack>.yaml: the bucket, environment, symbols and trading keys",
+    )
+    bt.add_argument(
+        "--project-dir",
+        type=Path,
+        default=ROOT,
+        metavar="DIR",
+        help="where Pulumi.yaml is (default: this checkout)",
+    )
+    add_options(bt, symbols_help="comma-separated; default: the stack's symbols")
+    _common(bt)
 
 
 def _with_notes(message: str, exc: BaseException) -> str:

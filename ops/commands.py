@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -24,6 +25,7 @@ COMMAND_HELP = {
     "status": "what the function runs and which S3 object it came from",
     "invoke": "invoke the function once and print its response",
     "coldstarts": "cold starts and durations from the REPORT log lines",
+    "backtest": "backtest the stack's strategy on the market data its fetcher stored",
 }
 
 
@@ -246,10 +248,50 @@ def cmd_coldstarts(args: argparse.Namespace, calls: CallLog) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace, calls: CallLog) -> int:
+    """The stack's bucket, environment, symbols and trading keys, read through
+    infra.config (the one reader of stack files), then the backtester's own API."""
+    from backend.trading import backtest
+    from backend.trading.history import HistoryError, S3Source
+    from backend.trading.settings import TradingConfigError
+    from infra.config import ConfigError, load_stack_file
+
+    try:
+        cfg, values = load_stack_file(args.stack, args.project_dir)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        config = backtest.config_from(
+            {**cfg.trading_settings, "environment": cfg.environment}, args
+        )
+    except TradingConfigError as exc:
+        raise UserError("; ".join(exc.problems)) from None
+    except backtest.UsageError as exc:
+        raise UserError(str(exc)) from None
+    # The stack's region unless told otherwise: its bucket lives there.
+    region = args.region or os.environ.get("AWS_REGION") or values.get("aws:region")
+    settings = AwsSettings(region, args.endpoint_url, args.profile, args.max_attempts)
+    source = S3Source(client=AwsSession(settings, calls=calls).s3(), bucket=cfg.bucket_name)
+    try:
+        result = backtest.backtest_stored(
+            source,
+            f"{cfg.names.data_prefix}index.json",
+            config,
+            symbols=backtest.symbols_from(args, cfg.symbols),
+            start=args.start,
+            end=args.end,
+        )
+    except HistoryError as exc:
+        raise UserError(str(exc)) from None
+    _out(backtest.render(result, as_json=args.json))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, CallLog], int]] = {
     "upload": cmd_upload,
     "rollback": cmd_rollback,
     "status": cmd_status,
     "invoke": cmd_invoke,
     "coldstarts": cmd_coldstarts,
+    "backtest": cmd_backtest,
 }

@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Any
 
 from backend import jsonlog
+from backend.clients import AwsClients
 from backend.service import health
 from backend.service.runner import Heartbeat, Records, Runner
 from backend.service.settings import ServiceSettings, ServiceSettingsError
@@ -72,11 +73,19 @@ def make_ledger(settings: ServiceSettings, clients: Any) -> Ledger:
     return Ledger(DynamoStore(client=clients.get("dynamodb"), table_name=settings.ledger_table))
 
 
-def make_runner(settings: ServiceSettings, *, calendar: TradingCalendar | None = None) -> Runner:
-    from backend.clients import AwsClients
+def make_runner(
+    settings: ServiceSettings,
+    *,
+    calendar: TradingCalendar | None = None,
+    clients: AwsClients | None = None,
+) -> Runner:
+    from backend.layout import index_key
     from backend.service.market import MarketData
+    from backend.trading.history import S3Source
 
-    clients = AwsClients()
+    # One client per service for the whole process (market data, ledger, records).
+    clients = clients or AwsClients()
+    calendar = calendar or default_calendar()
     return Runner(
         config=settings.trading,
         environment=settings.environment,
@@ -85,10 +94,13 @@ def make_runner(settings: ServiceSettings, *, calendar: TradingCalendar | None =
             client=clients.get("dynamodb"),
             table=settings.market_data_table,
             interval=settings.trading.bar_interval,
+            history=S3Source(client=clients.get("s3"), bucket=settings.bucket_name),
+            index_key=index_key(settings.data_prefix),
+            calendar=calendar,
         ),
         ledger=make_ledger(settings, clients),
         broker=make_broker(settings, clients),
-        calendar=calendar or default_calendar(),
+        calendar=calendar,
         records=Records(
             client=clients.get("s3"), bucket=settings.bucket_name, logs_prefix=settings.logs_prefix
         ),
@@ -180,7 +192,7 @@ def summary(ledger: Ledger) -> dict[str, Any]:
     by_status: dict[str, int] = {}
     for order in orders:
         by_status[order.status.value] = by_status.get(order.status.value, 0) + 1
-    curve = ledger.equity_curve()
+    curve = ledger.equity_curve(newest=1)
     cash = ledger.cash()
     kill = ledger.kill_switch()
     return {
@@ -230,8 +242,6 @@ def main(
     try:
         settings = _settings(environ)
         if args.command in ("summary", "resume"):
-            from backend.clients import AwsClients
-
             ledger = make_ledger(settings, AwsClients())
             if args.command == "summary":
                 print(json.dumps(summary(ledger), sort_keys=True))
@@ -269,7 +279,7 @@ def _resume(ledger: Ledger, reason: str) -> int:
     if not kill.halted:
         print(json.dumps({"halted": False, "message": "the kill switch is not halted"}))
         return 0
-    curve = ledger.equity_curve()
+    curve = ledger.equity_curve(newest=1)
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     updated = ledger.set_kill_switch(
         kill,

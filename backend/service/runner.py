@@ -1,10 +1,17 @@
 """The strategy service's work: find newly closed bars, run the engine on them, report.
 
-A step reads what is new in the market-data table, and for each date that has bars past
-the ledger's cursor (oldest first) hands the engine one BarEvent per symbol: the raw bar,
-the strategy's target on the adjusted history up to it, and how many sessions behind the
-calendar it is. The engine records everything in the ledger and moves the cursor last,
-so a step cut short anywhere is simply done again (docs/trading.md).
+A step brings the market data up to date (backend.service.market: S3 history once, then
+the table's LATEST items), and for each date that has bars past the ledger's cursor
+(oldest first) hands the engine one BarEvent per symbol: the raw bar, the strategy's
+target on the adjusted history up to it, and how many sessions behind the calendar it
+is. The engine records everything in the ledger and moves the cursor last, so a step cut
+short anywhere is simply done again (docs/trading.md).
+
+The strategy's view is kept per symbol as an incremental Signal fed with adjusted
+closes, so a step costs O(1) per symbol instead of re-adjusting and re-reading the whole
+history. A bar carrying a split or dividend rescales every earlier adjusted close, so on
+such a bar (or any bar that is not the next one fed) the view is rebuilt from the
+adjusted history, exactly as `Strategy.target` computes it.
 
 Which bars are "new": those after the cursor. With no cursor yet (a first start) only the
 newest closed bar is traded: history is for warming up, not for trading late. A replay
@@ -34,7 +41,7 @@ from backend.trading.calendar import TradingCalendar, bars_behind
 from backend.trading.engine import BarEvent, Decision, Engine
 from backend.trading.ledger import Ledger
 from backend.trading.settings import TradingConfig
-from backend.trading.strategies import Position
+from backend.trading.strategies import Position, Signal, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,16 @@ def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+@dataclass(slots=True)
+class _View:
+    """A symbol's incremental Signal: fed `bars` adjusted closes, the last at `last`."""
+
+    signal: Signal
+    direction: int | None
+    bars: int
+    last: datetime
+
+
 class Runner:
     def __init__(
         self,
@@ -114,6 +131,7 @@ class Runner:
         self.records = records
         self.clock = clock
         self.strategy = config.make_strategy()
+        self._views: dict[str, _View] = {}
         self._step_seconds = INTERVAL_SECONDS[config.bar_interval]
         self.engine = Engine(
             config=config,
@@ -148,17 +166,40 @@ class Runner:
                 by_day.setdefault(bar.timestamp.date().isoformat(), []).append(bar)
         return by_day
 
-    def _event(self, bar: Bar, now: datetime) -> BarEvent:
+    def target(self, bar: Bar, position: Position) -> Target:
+        """The strategy's target on the adjusted history up to `bar`: the kept view fed
+        one more close when `bar` follows it and carries no action, else rebuilt."""
         bars = self.market.history(bar.symbol)
-        upto = [b for b in bars if b.timestamp <= bar.timestamp]
+        i = len(bars) - 1
+        while i >= 0 and bars[i].timestamp > bar.timestamp:
+            i -= 1
+        view = self._views.get(bar.symbol)
+        plain = bar.split == 1.0 and not bar.dividend
+        if view is not None and plain and i > 0 and bars[i - 1].timestamp == view.last:
+            # The newest bar of an adjusted series is its own raw value.
+            view.direction = view.signal.update(bar.close)
+            view.bars += 1
+            view.last = bar.timestamp
+        else:
+            signal = self.strategy.signal()
+            direction = None
+            for adjusted in back_adjust(bars[: i + 1]):
+                direction = signal.update(adjusted.close)
+            view = _View(signal, direction, i + 1, bar.timestamp)
+            self._views[bar.symbol] = view
+        return self.strategy.conclude(view.direction, view.signal.values(), view.bars, position)
+
+    def _event(self, bar: Bar, now: datetime) -> BarEvent:
         record = self.engine.positions.get(bar.symbol)
         position = Position(bar.symbol, record.holding.qty if record else 0)
-        target = self.strategy.target(back_adjust(upto), position)
+        target = self.target(bar, position)
         behind = bars_behind(bar.timestamp, now, self.calendar, self.config.risk.max_stale_bars)
         return BarEvent(bar, target.direction, target.reason, target.values, behind)
 
     def step(self, *, replay: int | None = None) -> StepReport:
-        self.market.refresh(self.symbols)
+        # Enough history that each view equals the full-history one (Strategy.lookback),
+        # before the oldest bar a replay trades.
+        self.market.refresh(self.symbols, warmup=self.strategy.lookback + (replay or 0))
         if not self.engine.marks:
             self._initial_marks()
         pending = self._pending(replay)

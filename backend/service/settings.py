@@ -15,13 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.models import MAX_SYMBOLS, normalise_ticker
-from backend.settings import BUCKET_RE, ENVIRONMENT_RE, LOG_LEVELS
+from backend.settings import BUCKET_RE, ENVIRONMENT_RE, TABLE_RE, EnvReader
 from backend.trading.settings import TradingConfig, TradingConfigError, parse_trading_config
 
-_TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./=-]*/$")
-_SECRET_ARN_RE = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 _URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 DEFAULT_HEARTBEAT = "/tmp/ctb/heartbeat.json"  # noqa: S108 - the task's writable tmp volume
 DEFAULT_POLL_SECONDS = 60.0
@@ -51,57 +47,28 @@ class ServiceSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
-        problems: list[str] = []
-
-        def required(name: str, pattern: re.Pattern[str], hint: str) -> str:
-            value = env.get(name, "").strip()
-            if not value:
-                problems.append(f"{name} is not set: {hint}")
-            elif not pattern.match(value):
-                problems.append(f"{name}={value!r} is invalid: {hint}")
-            return value
-
-        environment = required("ENVIRONMENT", ENVIRONMENT_RE, "a lower-case name like 'dev'")
-        bucket = required("BUCKET_NAME", BUCKET_RE, "an S3 bucket name")
-        data_prefix = required(
-            "DATA_PREFIX", _PREFIX_RE, "a key prefix ending in '/', e.g. data/dev/"
-        )
-        logs_prefix = required(
-            "LOGS_PREFIX", _PREFIX_RE, "a key prefix ending in '/', e.g. logs/dev/"
-        )
-        market = required("MARKET_DATA_TABLE", _TABLE_RE, "the market-data table's name")
-        ledger = required("LEDGER_TABLE", _TABLE_RE, "the ledger table's name")
-
-        symbols = _symbols(env.get("SYMBOLS", ""), problems)
-
-        trading = _trading(env.get("TRADING_CONFIG", ""), environment, problems)
-
-        secret_arn = env.get("BROKER_SECRET_ARN", "").strip() or None
-        if secret_arn is not None and not _SECRET_ARN_RE.match(secret_arn):
-            problems.append(
-                "BROKER_SECRET_ARN is not a Secrets Manager ARN "
-                "(arn:aws:secretsmanager:<region>:<account>:secret:<name>); it must hold "
-                "the secret's ARN, never the keys"
-            )
+        read = EnvReader(env)
+        environment = read.required("ENVIRONMENT", ENVIRONMENT_RE, "a lower-case name like 'dev'")
+        bucket = read.required("BUCKET_NAME", BUCKET_RE, "an S3 bucket name")
+        data_prefix, logs_prefix = read.prefixes("DATA_PREFIX", "LOGS_PREFIX")
+        market = read.required("MARKET_DATA_TABLE", TABLE_RE, "the market-data table's name")
+        ledger = read.required("LEDGER_TABLE", TABLE_RE, "the ledger table's name")
+        symbols = read.symbols()
+        trading = _trading(read.get("TRADING_CONFIG"), environment, read.problems)
+        secret_arn = read.secret_arn("BROKER_SECRET_ARN")
         if trading is not None and trading.trading_mode != "paper" and secret_arn is None:
-            problems.append(
+            read.problems.append(
                 f"BROKER_SECRET_ARN is not set: tradingMode {trading.trading_mode} needs the ARN "
                 'of a secret holding {"key_id": ..., "secret_key": ...}'
             )
-        broker_url = env.get("BROKER_URL", "").strip() or None
+        broker_url = read.get("BROKER_URL") or None
         if broker_url is not None and not _URL_RE.match(broker_url):
-            problems.append(f"BROKER_URL={broker_url!r} is invalid: an http(s) URL")
-
-        heartbeat = Path(env.get("HEARTBEAT_FILE", "").strip() or DEFAULT_HEARTBEAT)
-        poll = _poll(env.get("POLL_SECONDS", "").strip(), problems)
-        log_level = (env.get("LOG_LEVEL", "").strip() or "INFO").upper()
-        if log_level not in LOG_LEVELS:
-            problems.append(
-                f"LOG_LEVEL={log_level!r} is invalid: use one of {', '.join(LOG_LEVELS)}"
-            )
-
-        if problems or trading is None:
-            raise ServiceSettingsError(problems)
+            read.problems.append(f"BROKER_URL={broker_url!r} is invalid: an http(s) URL")
+        heartbeat = Path(read.get("HEARTBEAT_FILE") or DEFAULT_HEARTBEAT)
+        poll = _poll(read.get("POLL_SECONDS"), read.problems)
+        log_level = read.log_level()
+        if read.problems or trading is None:
+            raise ServiceSettingsError(read.problems)
         return cls(
             environment=environment,
             bucket_name=bucket,
@@ -109,7 +76,7 @@ class ServiceSettings:
             logs_prefix=logs_prefix,
             market_data_table=market,
             ledger_table=ledger,
-            symbols=tuple(symbols),
+            symbols=symbols,
             trading=trading,
             broker_secret_arn=secret_arn,
             broker_url=broker_url,
@@ -117,25 +84,6 @@ class ServiceSettings:
             poll_seconds=poll,
             log_level=log_level,
         )
-
-
-def _symbols(raw: str, problems: list[str]) -> list[str]:
-    symbols: list[str] = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
-        try:
-            ticker = normalise_ticker(part)
-        except ValueError as err:
-            problems.append(f"SYMBOLS: {err}")
-            continue
-        if ticker not in symbols:
-            symbols.append(ticker)
-    if not symbols:
-        problems.append("SYMBOLS is not set: a comma-separated list of tickers, e.g. SPY,QQQ")
-    elif len(symbols) > MAX_SYMBOLS:
-        problems.append(f"SYMBOLS lists {len(symbols)} tickers: at most {MAX_SYMBOLS}")
-    return symbols
 
 
 def _poll(raw: str, problems: list[str]) -> float:

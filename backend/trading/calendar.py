@@ -1,16 +1,15 @@
 """How far behind the exchange calendar a bar is: the "no trading on stale data" limit.
 
-The core needs two answers from a calendar, as `backend.market_calendar` gives them
+The core needs two answers from a calendar, the ones `backend.market_calendar` gives
 (docs/CONTRACTS.md section 8): the last session whose close has passed, and a session's
-close. `default_calendar()` imports that module only when called, so the core loads
-without it, and tests pass a fake.
+close. `backend.market_calendar.MarketCalendar` has both as methods, so it *is* a
+`TradingCalendar`; `default_calendar()` imports it only when called (exchange_calendars
+loads pandas), so the core loads without it, and tests pass a fake.
 """
 
 from __future__ import annotations
 
-import importlib
 from datetime import date, datetime, timedelta
-from types import ModuleType
 from typing import Protocol
 
 
@@ -22,29 +21,16 @@ class TradingCalendar(Protocol):
         """When session `day` closes (timezone-aware)."""
 
 
-class _ModuleCalendar:
-    """backend.market_calendar's module-level functions, behind the protocol."""
-
-    def __init__(self, module: ModuleType):
-        self._module = module
-
-    def last_closed_session(self, now: datetime) -> date:
-        value = self._module.last_closed_session(now)
-        if isinstance(value, datetime):
-            return value.date()
-        if not isinstance(value, date):
-            raise TypeError(f"last_closed_session returned {type(value).__name__}, not a date")
-        return value
-
-    def session_close(self, day: date) -> datetime:
-        value = self._module.session_close(day)
-        if not isinstance(value, datetime):
-            raise TypeError(f"session_close returned {type(value).__name__}, not a datetime")
-        return value
-
-
 def default_calendar() -> TradingCalendar:
-    return _ModuleCalendar(importlib.import_module("backend.market_calendar"))
+    """The stack's exchange calendar (XNYS): the one the fetcher marks bars final by."""
+    from backend.market_calendar import get_calendar
+
+    return get_calendar()
+
+
+def previous_session(calendar: TradingCalendar, day: date) -> date:
+    """The session before session `day`: the last one closed a second before its close."""
+    return calendar.last_closed_session(calendar.session_close(day) - timedelta(seconds=1))
 
 
 def bars_behind(bar_time: datetime, now: datetime, calendar: TradingCalendar, limit: int) -> int:
@@ -55,8 +41,5 @@ def bars_behind(bar_time: datetime, now: datetime, calendar: TradingCalendar, li
     count = 0
     while session > day and count <= limit:
         count += 1
-        # One second before a session's close, the last closed session is the one before.
-        session = calendar.last_closed_session(
-            calendar.session_close(session) - timedelta(seconds=1)
-        )
+        session = previous_session(calendar, session)
     return count

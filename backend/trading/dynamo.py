@@ -68,7 +68,9 @@ class DynamoStore:
         raw = response.get("Item")
         return None if raw is None else self._decode(raw)
 
-    def query(self, pk: str) -> list[Item]:
+    def query(self, pk: str, *, newest: int | None = None) -> list[Item]:
+        if newest is not None and newest <= 0:
+            return []
         items: list[Item] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
@@ -76,6 +78,11 @@ class DynamoStore:
             "ExpressionAttributeValues": {":pk": {"S": pk}},
             "ConsistentRead": True,
         }
+        if newest is not None:
+            # The newest first, one page of `newest` items; returned oldest first.
+            kwargs.update(ScanIndexForward=False, Limit=newest)
+            response = self._client.query(**kwargs)
+            return [self._decode(raw) for raw in reversed(response.get("Items", []))]
         while True:
             response = self._client.query(**kwargs)
             items.extend(self._decode(raw) for raw in response.get("Items", []))

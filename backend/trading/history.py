@@ -1,23 +1,31 @@
-"""Stored bar history, read the way docs/CONTRACTS.md section 8 lays it out: the index
-`<DATA_PREFIX>index.json` names every object, then each JSON-lines object holds raw bars
-(oldest first). A reader never lists the bucket.
+"""Stored bar history, read the way the fetcher writes it (docs/CONTRACTS.md section 8):
+the index `<DATA_PREFIX>index.json` names every object, and each JSON-lines object holds
+final raw bars, oldest first. A reader never lists the bucket.
 
-Two sources with one method: `DirectorySource` (a local copy of `data/<env>/`, for
-`--data DIR`) and `S3Source` (a stack's bucket, through any boto3 S3 client).
+The format is the fetcher's own code: `backend.index.Index` parses the index and
+`backend.storage.decode_bars` the objects, so reader and writer cannot drift apart. What
+this module adds is where the bytes come from, two sources with one method:
+`DirectorySource` (a local copy of `data/<env>/`, for `--data DIR`) and `S3Source` (a
+bucket, through `backend.storage.S3ObjectStore`), and errors that name the file: a bad
+file is one line, `<file> line <n> is not a stored bar (...)`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from backend.models import Bar, BarError
+from backend.index import Index, IndexFormatError, Series
+from backend.layout import INDEX_NAME
+from backend.models import Bar
+from backend.storage import S3ObjectStore, StorageError, decode_bars
 
-INDEX_NAME = "index.json"
+# Objects read at once: below botocore's default pool of 10 connections per client, so
+# no thread ever waits for (or urllib3 warns about) a connection.
+READ_WORKERS = 8
 
 
 class HistoryError(ValueError):
@@ -50,139 +58,105 @@ class DirectorySource:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             return None
+        except OSError as err:
+            raise HistoryError(f"{self.where(key)}: {err.strerror or err}") from None
 
     def where(self, key: str) -> str:
         return str(self._path(key))
 
 
 class S3Source:
+    """Objects of one bucket. Keys are full keys (`data/dev/index.json`)."""
+
     def __init__(self, *, client: Any, bucket: str):
-        self._client = client
+        self._store = S3ObjectStore(client=client, bucket=bucket)
         self._bucket = bucket
 
     def read(self, key: str) -> bytes | None:
         from botocore.exceptions import ClientError
 
         try:
-            response = self._client.get_object(Bucket=self._bucket, Key=key)
+            lookup = self._store.get(key)
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code", "") in ("NoSuchKey", "404"):
-                return None
+            code = err.response.get("Error", {}).get("Code", "error")
+            raise HistoryError(f"{self.where(key)}: {code}") from None
+        if lookup.denied:
+            # Without s3:ListBucket S3 answers 403 for a missing key too.
             raise HistoryError(
-                f"{self.where(key)}: {err.response.get('Error', {}).get('Code', 'error')}"
-            ) from None
-        body: bytes = response["Body"].read()
-        return body
+                f"{self.where(key)}: access denied (or no such object): reading stored bars "
+                "needs s3:GetObject on the data prefix"
+            )
+        return lookup.stored.body if lookup.stored else None
 
     def where(self, key: str) -> str:
         return f"s3://{self._bucket}/{key}"
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesEntry:
-    symbol: str
-    interval: str
-    first: str
-    last: str
-    last_final: str
-    bars: int
-    objects: tuple[str, ...]
-
-
-def parse_index(data: bytes, where: str) -> dict[str, SeriesEntry]:
-    try:
-        doc = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise HistoryError(
-            f"{where}: not JSON ({err.msg if hasattr(err, 'msg') else err})"
-        ) from None
-    series = doc.get("series") if isinstance(doc, dict) else None
-    if not isinstance(series, dict):
-        raise HistoryError(f"{where}: no `series` object (docs/CONTRACTS.md section 8)")
-    out = {}
-    for name, entry in sorted(series.items()):
-        if not isinstance(entry, dict):
-            raise HistoryError(f"{where}: series.{name} is not an object")
-        try:
-            out[name] = SeriesEntry(
-                symbol=str(entry["symbol"]),
-                interval=str(entry["interval"]),
-                first=str(entry.get("first", "")),
-                last=str(entry.get("last", "")),
-                last_final=str(entry.get("last_final", "")),
-                bars=int(entry.get("bars", 0)),
-                objects=tuple(str(k) for k in entry["objects"]),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise HistoryError(f"{where}: series.{name} lacks a valid field {err}") from None
-    return out
-
-
-def bar_from_json(doc: dict[str, Any]) -> Bar:
-    """A stored bar (section 8): raw OHLCV plus split, dividend and final."""
-    stamp = doc["timestamp"]
-    if not isinstance(stamp, str):
-        raise BarError(f"timestamp must be an ISO string, got {stamp!r}")
-    return Bar.create(
-        symbol=str(doc["symbol"]),
-        interval=str(doc["interval"]),
-        timestamp=datetime.fromisoformat(stamp),
-        open=doc["open"],
-        high=doc["high"],
-        low=doc["low"],
-        close=doc["close"],
-        volume=doc["volume"],
-        split=doc.get("split", 1.0),
-        dividend=doc.get("dividend", 0.0),
-        final=doc.get("final", True),
-    )
-
-
-def parse_bars(data: bytes, where: str) -> list[Bar]:
-    bars = []
-    for number, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            bars.append(bar_from_json(json.loads(line)))
-        except (json.JSONDecodeError, KeyError, ValueError, TypeError) as err:
-            raise HistoryError(f"{where}:{number}: not a stored bar ({err})") from None
-    return bars
-
-
-def load_history(
-    source: ObjectSource,
-    index_key: str,
-    *,
-    interval: str = "1d",
-    symbols: Iterable[str] | None = None,
-) -> dict[str, list[Bar]]:
-    """Every stored bar of the chosen series, per symbol, oldest first, duplicates (a
-    bar stored twice, as final and not) resolved in favour of the last one read."""
+def load_index(source: ObjectSource, index_key: str) -> Index:
     data = source.read(index_key)
     if data is None:
         raise HistoryError(
             f"{source.where(index_key)} does not exist: no market data has been stored "
-            "there yet (run the fetcher first, or point --data at a copy of data/<env>/)"
+            "there yet (run the fetcher first, or point at a copy of data/<env>/)"
         )
-    index = parse_index(data, source.where(index_key))
-    wanted = None if symbols is None else set(symbols)
-    out: dict[str, list[Bar]] = {}
-    for entry in index.values():
-        if entry.interval != interval or (wanted is not None and entry.symbol not in wanted):
-            continue
-        by_time: dict[datetime, Bar] = {}
-        for key in entry.objects:
-            body = source.read(key)
-            if body is None:
-                raise HistoryError(f"{source.where(key)} is listed in the index but missing")
-            for bar in parse_bars(body, source.where(key)):
-                by_time[bar.timestamp] = bar
-        out[entry.symbol] = [by_time[t] for t in sorted(by_time)]
+    try:
+        return Index.from_bytes(data)
+    except IndexFormatError as err:
+        raise HistoryError(f"{source.where(index_key)}: {err}") from None
+
+
+def read_series(source: ObjectSource, series: Series, *, newest: int | None = None) -> list[Bar]:
+    """The series' bars, oldest first, one per time. `newest`: read objects from the
+    newest back only until at least that many bars are in hand (a warm-up)."""
+    by_time: dict[datetime, Bar] = {}
+    # Keys end in year=YYYY.jsonl or date=YYYY-MM-DD.jsonl: name order is time order.
+    for key in sorted(series.object_bars, reverse=True):
+        body = source.read(key)
+        if body is None:
+            raise HistoryError(f"{source.where(key)} is listed in the index but missing")
+        try:
+            bars = decode_bars(body, key=source.where(key))
+        except StorageError as err:
+            raise HistoryError(str(err)) from None
+        for bar in bars:
+            by_time.setdefault(bar.timestamp, bar)
+        if newest is not None and len(by_time) >= newest:
+            break
+    ordered = [by_time[t] for t in sorted(by_time)]
+    return ordered if newest is None else ordered[-newest:]
+
+
+def load_history(
+    source: ObjectSource,
+    index_key: str = INDEX_NAME,
+    *,
+    interval: str = "1d",
+    symbols: Iterable[str] | None = None,
+    newest: int | None = None,
+    index: Index | None = None,
+) -> dict[str, list[Bar]]:
+    """Every stored bar of the chosen series (or the `newest` per symbol), per symbol,
+    oldest first. Symbols asked for but not stored are an error naming them."""
+    if index is None:
+        index = load_index(source, index_key)
+    wanted = None if symbols is None else sorted(set(symbols))
+    chosen = [
+        s
+        for s in index.series.values()
+        if s.interval == interval and (wanted is None or s.symbol in wanted)
+    ]
     if wanted is not None:
-        missing = sorted(wanted - set(out))
+        missing = sorted(set(wanted) - {s.symbol for s in chosen})
         if missing:
             raise HistoryError(
                 f"{source.where(index_key)}: no {interval} bars stored for {', '.join(missing)}"
             )
-    return out
+    if not chosen:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(chosen))) as pool:
+        read = list(pool.map(lambda s: read_series(source, s, newest=newest), chosen))
+    return {s.symbol: bars for s, bars in sorted(zip(chosen, read, strict=True), key=_symbol)}
+
+
+def _symbol(pair: tuple[Series, list[Bar]]) -> str:
+    return pair[0].symbol

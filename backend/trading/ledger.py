@@ -11,6 +11,14 @@ happen together (a fill: the fill, its order, the position and the cash) go in o
 transaction. A second writer, or a step repeated after a crash, therefore fails with
 `LedgerConflict` instead of booking anything twice. The layout of every item, and the
 argument that a crash at any point recovers, are in docs/trading.md.
+
+Batching (the engine's steps): between `begin()` and `end()` writes are kept, each call's
+writes a group, and `flush()` sends consecutive groups as few transactions as DynamoDB
+allows (`pack`: 100 items; two puts of one item merge into one, conditioned on the first's
+version and storing the last's). Each transaction is therefore the net effect of whole
+groups in order: a crash between two leaves the ledger as the unbatched writes would
+have at some point. New orders (`record_intents`) are written at once, with what is
+kept, before any is sent: an order is never sent before it is recorded.
 """
 
 from __future__ import annotations
@@ -36,10 +44,12 @@ class LedgerConflict(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class Put:
     """Store `item`. `expect` None: unconditionally; 0: only if absent; n: only if the
-    stored item has version n. A versioned put writes version expect + 1."""
+    stored item has version n. A versioned put writes version expect + 1, or `writes`
+    when set (puts merged by `pack`)."""
 
     item: Item
     expect: int | None
+    writes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,18 +62,72 @@ class Delete:
 class LedgerStore(Protocol):
     def get(self, pk: str, sk: str) -> Item | None: ...
 
-    def query(self, pk: str) -> list[Item]:
-        """Every item of a partition, in sort-key order."""
+    def query(self, pk: str, *, newest: int | None = None) -> list[Item]:
+        """Every item of a partition (or its `newest` by sort key), in sort-key order."""
 
     def write(self, ops: Sequence[Put | Delete]) -> None:
         """All of `ops` or none; LedgerConflict if a condition fails."""
 
 
+def _written(put: Put) -> int | None:
+    if put.writes is not None:
+        return put.writes
+    return None if put.expect is None else put.expect + 1
+
+
 def versioned(put: Put) -> Item:
     """The item a Put stores: with its new version when it is conditional."""
-    if put.expect is None:
-        return put.item
-    return {**put.item, "version": put.expect + 1}
+    version = _written(put)
+    return put.item if version is None else {**put.item, "version": version}
+
+
+MAX_TRANSACTION = 100  # items in one TransactWriteItems (DynamoDB's limit)
+
+
+def _key(op: Put | Delete) -> tuple[str, str]:
+    return (op.item["pk"], op.item["sk"]) if isinstance(op, Put) else (op.pk, op.sk)
+
+
+def pack(
+    groups: Sequence[Sequence[Put | Delete]], limit: int = MAX_TRANSACTION
+) -> list[tuple[list[Put | Delete], int]]:
+    """Consecutive groups as few transactions as possible, each (its writes, how many
+    groups it holds). Within one, puts of the same item merge: the first's condition,
+    the last's item and version. Any other second write of an item (a delete), or more
+    than `limit` items, starts the next transaction."""
+    out: list[tuple[list[Put | Delete], int]] = []
+    ops: dict[tuple[str, str], Put | Delete] = {}
+    count = 0
+    for group in groups:
+        merged = _merge(ops, group)
+        if merged is None or len(merged) > limit:
+            if not ops:
+                raise ValueError(f"a write of {len(group)} items exceeds one transaction")
+            out.append((list(ops.values()), count))
+            ops, count = {}, 0
+            merged = _merge(ops, group)
+            if merged is None or len(merged) > limit:
+                raise ValueError(f"a write of {len(group)} items exceeds one transaction")
+        ops, count = merged, count + 1
+    if ops:
+        out.append((list(ops.values()), count))
+    return out
+
+
+def _merge(
+    ops: dict[tuple[str, str], Put | Delete], group: Sequence[Put | Delete]
+) -> dict[tuple[str, str], Put | Delete] | None:
+    merged = dict(ops)
+    for op in group:
+        key = _key(op)
+        previous = merged.get(key)
+        if previous is None:
+            merged[key] = op
+        elif isinstance(previous, Put) and isinstance(op, Put):
+            merged[key] = Put(op.item, previous.expect, _written(op))
+        else:
+            return None
+    return merged
 
 
 def _copy(item: Item) -> Item:
@@ -84,9 +148,12 @@ class MemoryStore:
         item = self._partitions.get(pk, {}).get(sk)
         return None if item is None else _copy(item)
 
-    def query(self, pk: str) -> list[Item]:
+    def query(self, pk: str, *, newest: int | None = None) -> list[Item]:
         partition = self._partitions.get(pk, {})
-        return [_copy(partition[sk]) for sk in sorted(partition)]
+        keys = sorted(partition)
+        if newest is not None:
+            keys = keys[-newest:] if newest else []
+        return [_copy(partition[sk]) for sk in keys]
 
     def write(self, ops: Sequence[Put | Delete]) -> None:
         for op in ops:
@@ -225,6 +292,49 @@ class Ledger:
 
     def __init__(self, store: LedgerStore):
         self.store = store
+        self._kept: list[list[Put | Delete]] | None = None
+        self.failed = False  # a flush raised: kept writes were lost (read the ledger again)
+
+    # -- batching ----------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Keep writes until `flush` (module docstring, "Batching")."""
+        self._kept = []
+        self.failed = False
+
+    def end(self) -> None:
+        """Write at once again. Anything still kept is dropped: flush first."""
+        self._kept = None
+
+    @property
+    def kept(self) -> int:
+        return len(self._kept or ())
+
+    def flush(self) -> None:
+        """Write what is kept, packed into transactions. If one fails, what was not yet
+        written is dropped, `failed` is set and the error propagates."""
+        groups, self._kept = self._kept or [], ([] if self._kept is not None else None)
+        try:
+            self._write_packed(groups)
+        except BaseException:
+            self.failed = True
+            raise
+
+    def _write_packed(self, groups: list[list[Put | Delete]]) -> None:
+        """Write `groups` in order; each transaction that lands leaves `groups`, so after
+        an error the list holds exactly what was not written."""
+        for ops, count in pack(groups):
+            self.store.write(ops)
+            del groups[:count]
+
+    def _write(self, ops: list[Put | Delete]) -> None:
+        if self._kept is None:
+            self.store.write(ops)
+        else:
+            self._kept.append(ops)
+
+    def _kept_item(self, pk: str, sk: str) -> bool:
+        return any(_key(op) == (pk, sk) for group in self._kept or () for op in group)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -299,7 +409,9 @@ class Ledger:
             version=int(item["version"]),
         )
 
-    def equity_curve(self) -> list[EquityPoint]:
+    def equity_curve(self, *, newest: int | None = None) -> list[EquityPoint]:
+        """Daily equity, oldest first (only the `newest` days when given: the engine
+        needs two, and the curve grows by a day every session)."""
         return [
             EquityPoint(
                 day=str(item["sk"]),
@@ -309,11 +421,12 @@ class Ledger:
                 positions=int(item["positions"]),
                 version=int(item["version"]),
             )
-            for item in self.store.query(EQUITY)
+            for item in self.store.query(EQUITY, newest=newest)
         ]
 
     def action_applied(self, symbol: str, bar_time: str) -> bool:
-        return self.store.get(ACTION, f"{symbol}#{bar_time}") is not None
+        key = f"{symbol}#{bar_time}"
+        return self._kept_item(ACTION, key) or self.store.get(ACTION, key) is not None
 
     # -- writes ------------------------------------------------------------------------
 
@@ -324,13 +437,43 @@ class Ledger:
         if existing is not None:
             return existing
         record = CashRecord(cash=cash)
-        self.store.write([_cash_put(record)])
+        self._write([_cash_put(record)])
         return replace(record, version=1)
 
+    def record_intents(self, orders: Sequence[Order]) -> list[tuple[Order, bool]]:
+        """`record_intent` for several new orders, written at once with whatever is kept
+        (in as few transactions as fit). If one of them exists already, what is kept is
+        written, then each order not yet written is recorded on its own."""
+        for order in orders:
+            if order.status is not OrderStatus.INTENT or order.version:
+                raise ValueError("record_intents takes new orders in state intent")
+        intents = [[_order_put(o), _open_marker(o)] for o in orders]
+        groups = [*(self._kept or ()), *intents]
+        if self._kept is not None:
+            self._kept = []
+        try:
+            self._write_packed(groups)
+        except LedgerConflict:
+            left = min(len(groups), len(intents))  # intents not written
+            try:
+                self._write_packed(groups[: len(groups) - left])  # a conflict here: a writer
+            except BaseException:
+                self.failed = True
+                raise
+            done = len(orders) - left
+            return [(replace(o, version=1), True) for o in orders[:done]] + [
+                self.record_intent(o) for o in orders[done:]
+            ]
+        except BaseException:
+            self.failed = True
+            raise
+        return [(replace(o, version=1), True) for o in orders]
+
     def record_intent(self, order: Order) -> tuple[Order, bool]:
-        """Record an order before it is sent, with its open marker, in one transaction.
-        Returns (the stored order, True), or (the order already stored under that client
-        order id, False): the decision was made before, by an earlier attempt."""
+        """Record an order before it is sent, with its open marker, in one transaction,
+        at once (never kept). Returns (the stored order, True), or (the order already
+        stored under that client order id, False): the decision was made before, by an
+        earlier attempt."""
         if order.status is not OrderStatus.INTENT or order.version:
             raise ValueError("record_intent takes a new order in state intent")
         try:
@@ -348,7 +491,7 @@ class Ledger:
         ops: list[Put | Delete] = [_order_put(order)]
         if order.status.terminal:
             ops.append(Delete(OPEN, order.client_order_id))
-        self.store.write(ops)
+        self._write(ops)
         return replace(order, version=order.version + 1)
 
     def record_fill(
@@ -381,7 +524,7 @@ class Ledger:
         ]
         if order.status.terminal:
             ops.append(Delete(OPEN, order.client_order_id))
-        self.store.write(ops)
+        self._write(ops)
         return (
             replace(order, version=order.version + 1),
             replace(position, version=position.version + 1),
@@ -407,14 +550,14 @@ class Ledger:
             "dividend": dividend,
             "qty_after": position.holding.qty,
         }
-        self.store.write([Put(marker, expect=0), _position_put(position), _cash_put(cash)])
+        self._write([Put(marker, expect=0), _position_put(position), _cash_put(cash)])
         return replace(position, version=position.version + 1), replace(
             cash, version=cash.version + 1
         )
 
     def advance_cursor(self, cursor: Cursor, bars: Mapping[str, str]) -> Cursor:
         merged = {**cursor.bars, **bars}
-        self.store.write([Put({"pk": ACCOUNT, "sk": CURSOR, "bars": merged}, cursor.version)])
+        self._write([Put({"pk": ACCOUNT, "sk": CURSOR, "bars": merged}, cursor.version)])
         return Cursor(merged, cursor.version + 1)
 
     def set_kill_switch(
@@ -436,21 +579,36 @@ class Ledger:
             "since": since,
             "resumed_through": resumed_through,
         }
-        self.store.write([Put(item, current.version)])
+        self._write([Put(item, current.version)])
         return KillSwitch(halted, reason, since, resumed_through, current.version + 1)
 
     def record_equity(self, point: EquityPoint) -> EquityPoint:
         """The day's equity (a re-run of the same day overwrites it, at the version read)."""
-        item = {
-            "pk": EQUITY,
-            "sk": point.day,
-            "equity": point.equity,
-            "cash": point.cash,
-            "gross": point.gross,
-            "positions": point.positions,
-        }
-        self.store.write([Put(item, point.version)])
+        self._write([_equity_put(point)])
         return replace(point, version=point.version + 1)
+
+    def close_step(
+        self, point: EquityPoint, cursor: Cursor, bars: Mapping[str, str]
+    ) -> tuple[EquityPoint, Cursor]:
+        """The day's equity and the cursor past the step's bars, in one transaction: the
+        cursor still moves last (nothing of the step is written after it), and a step
+        ends with one request instead of two."""
+        merged = {**cursor.bars, **bars}
+        cursor_put = Put({"pk": ACCOUNT, "sk": CURSOR, "bars": merged}, cursor.version)
+        self._write([_equity_put(point), cursor_put])
+        return replace(point, version=point.version + 1), Cursor(merged, cursor.version + 1)
+
+
+def _equity_put(point: EquityPoint) -> Put:
+    item = {
+        "pk": EQUITY,
+        "sk": point.day,
+        "equity": point.equity,
+        "cash": point.cash,
+        "gross": point.gross,
+        "positions": point.positions,
+    }
+    return Put(item, point.version)
 
 
 def memory_ledger() -> Ledger:

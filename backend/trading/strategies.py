@@ -18,6 +18,7 @@ backtester may adjust the full history once (docs/trading.md, "Adjusted history"
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -93,9 +94,22 @@ class Strategy(ABC):
     def warmup(self) -> int:
         """Bars of history needed before the first view."""
 
+    @property
+    def lookback(self) -> int:
+        """Bars of history after which the view no longer depends on older bars (to
+        within 1e-6 for a recursive indicator): what the service reads at start."""
+        return self.warmup
+
     @abstractmethod
     def signal(self) -> Signal:
         """A fresh incremental signal."""
+
+    def views(self, closes: Sequence[float]) -> list[int | None]:
+        """A fresh signal's view after each close: the backtester's whole series at once.
+        The same as feeding `signal()` one close at a time (a subclass may do it faster,
+        with the same arithmetic in the same order; a test holds it to that)."""
+        update = self.signal().update
+        return [update(close) for close in closes]
 
     def target(self, history: Sequence[Bar], position: Position) -> Target:
         """The target for the newest bar of `history` (adjusted, final, oldest first).
@@ -104,13 +118,15 @@ class Strategy(ABC):
         view: int | None = None
         for bar in history:
             view = signal.update(bar.close)
-        values = signal.values()
-        if len(history) < self.warmup:
-            return Target(
-                position.direction,
-                f"warming up: {len(history)} of {self.warmup} bars",
-                values,
-            )
+        return self.conclude(view, signal.values(), len(history), position)
+
+    def conclude(
+        self, view: int | None, values: Mapping[str, float], bars: int, position: Position
+    ) -> Target:
+        """The target from a signal's last view after `bars` bars: what `target` answers,
+        for a caller that keeps its own Signal and feeds it bar by bar (the service)."""
+        if bars < self.warmup:
+            return Target(position.direction, f"warming up: {bars} of {self.warmup} bars", values)
         if view is None:
             return Target(position.direction, "no signal: hold", values)
         return Target(view, self.explain(view, values), values)
@@ -185,6 +201,29 @@ class SmaCrossover(Strategy):
 
     def signal(self) -> _SmaCross:
         return _SmaCross(int(self.params["fast"]), int(self.params["slow"]))
+
+    def views(self, closes: Sequence[float]) -> list[int | None]:
+        # _SmaCross.update's sums, in the same order, over the list itself instead of a
+        # ring buffer, with no attribute access per bar: three times faster over a
+        # backtest's 252,000 bars, and the same floats, so the same views.
+        fast, slow = int(self.params["fast"]), int(self.params["slow"])
+        out: list[int | None] = []
+        append = out.append
+        sum_fast = sum_slow = 0.0
+        for n, close in enumerate(closes, 1):
+            sum_fast += close
+            sum_slow += close
+            if n > fast:
+                sum_fast -= closes[n - 1 - fast]
+            if n > slow:
+                sum_slow -= closes[n - 1 - slow]
+            if n < slow:
+                append(None)
+                continue
+            f = sum_fast / fast
+            s = sum_slow / slow
+            append(1 if f > s else -1 if f < s else None)
+        return out
 
     def explain(self, view: int, values: Mapping[str, float]) -> str:
         relation = ">" if view > 0 else "<"
@@ -277,6 +316,13 @@ class RsiMeanReversion(Strategy):
     @property
     def warmup(self) -> int:
         return int(self.params["period"]) + 1
+
+    @property
+    def lookback(self) -> int:
+        # Wilder's averages forget their start by (1 - 1/period) a bar: 1e-6 of it is
+        # left after ln(1e-6) / ln(1 - 1/period) bars (186 for RSI(14)).
+        period = int(self.params["period"])
+        return self.warmup + math.ceil(math.log(1e-6) / math.log(1.0 - 1.0 / period))
 
     def signal(self) -> _WilderRsi:
         return _WilderRsi(

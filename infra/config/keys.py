@@ -246,7 +246,9 @@ KEYS: tuple[Key, ...] = (
     Key("architecture", "string", limits.DEFAULT_ARCHITECTURE, rules.one_of(limits.ARCHITECTURES)),
     Key("memorySize", "integer", 512, int_in(128, 10240)),
     Key("timeout", "integer", 300, int_in(1, 900)),
-    Key("schedule", "string", "rate(15 minutes)", schedule.schedule),
+    # 22:00 UTC on weekdays: after the close (and its 20-minute settling) in summer and
+    # winter time, hours after a half-day's close; holidays answer market_closed.
+    Key("schedule", "string", "cron(0 22 ? * MON-FRI *)", schedule.schedule),
     Key("symbols", "array", list(DEFAULT_SYMBOLS), symbols),
     # A year: FSBP CloudWatch.16's default parameter, and the trading decisions' audit trail.
     Key("logRetentionDays", "integer", 365, log_retention),

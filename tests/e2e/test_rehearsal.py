@@ -154,7 +154,7 @@ def test_the_function_runs_the_package_with_its_contract(rehearsal, artifact):
 
 def test_the_schedule_targets_the_alias_and_alarms_exist(rehearsal):
     _, landed = rehearsal
-    assert landed["rule"]["ScheduleExpression"] == "rate(15 minutes)"
+    assert landed["rule"]["ScheduleExpression"] == "cron(0 22 ? * MON-FRI *)"
     assert [t["Arn"] for t in landed["targets"]] == [landed["alias"]["AliasArn"]]
     assert sorted(a["MetricName"] for a in landed["alarms"]) == ["Errors", "Throttles"]
 

@@ -32,7 +32,7 @@ def test_defaults_follow_the_design_table():
     assert cfg.lambda_s3_key == "lambda/dev/lambda_deployment.zip"
     assert (cfg.runtime, cfg.architecture) == ("python3.12", "x86_64")
     assert (cfg.memory_size, cfg.timeout) == (512, 300)
-    assert cfg.schedule == "rate(15 minutes)"
+    assert cfg.schedule == "cron(0 22 ? * MON-FRI *)"
     assert cfg.symbols == ("SPY", "QQQ", "AAPL")
     # A year: FSBP CloudWatch.16's default parameter (docs/service.md, the FSBP table).
     assert cfg.log_retention_days == 365

@@ -11,6 +11,7 @@ from infra.names import ServiceNames
 from infra.policies import (
     ECR_PUSH_ACTIONS,
     LEDGER_ACTIONS,
+    MARKET_DATA_ACTIONS,
     deployer_policy,
     ecs_tasks_trust_policy,
     events_to_logs_policy,
@@ -230,7 +231,7 @@ def test_task_policy_reads_data_writes_decisions_and_keeps_the_ledger():
         "dynamodb:PutItem",
         "dynamodb:Query",
     ]
-    assert statements["ReadMarketData"]["Action"] == ["dynamodb:Query"]
+    assert statements["ReadMarketData"]["Action"] == ["dynamodb:BatchGetItem", "dynamodb:Query"]
     assert {"ReadBrokerSecret", "BucketKmsKey"}.isdisjoint(statements)
     assert_no_wildcards(task_policy())
 
@@ -254,6 +255,19 @@ def test_the_ledger_actions_are_what_the_ledger_store_calls():
     as_actions = {"dynamodb:" + "".join(p.title() for p in c.split("_")) for c in calls}
     # TransactWriteItems has no IAM action: its Put and Delete items are checked as such.
     assert as_actions - {"dynamodb:TransactWriteItems"} == set(LEDGER_ACTIONS)
+
+
+def test_the_market_data_actions_are_what_the_service_reader_calls():
+    # Read backend/service/market.py's DynamoDB calls: each must be allowed, nothing more
+    # (moto does not enforce the role, so a missing action would first fail on AWS).
+    import re
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[2] / "backend/service/market.py").read_text()
+    calls = set(re.findall(r"self\._client\.(\w+)\(", source))
+    assert calls == {"batch_get_item", "query"}
+    as_actions = {"dynamodb:" + "".join(p.title() for p in c.split("_")) for c in calls}
+    assert as_actions == set(MARKET_DATA_ACTIONS)
 
 
 def test_execution_policy_pulls_one_repository_and_writes_one_log_group():

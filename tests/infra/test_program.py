@@ -251,7 +251,7 @@ def test_alias_schedule_and_async_config_target_live(run, stack):
     target = run.under("fetcher").one("aws:cloudwatch/eventTarget:EventTarget").inputs
     assert target["arn"] == run.outputs["alias_arn"]
     rule = run.under("fetcher").one("aws:cloudwatch/eventRule:EventRule").inputs
-    assert rule["scheduleExpression"] == "rate(15 minutes)"
+    assert rule["scheduleExpression"] == "cron(0 22 ? * MON-FRI *)"
     invoke_config = run.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
     assert invoke_config.inputs["qualifier"] == "live"
     assert invoke_config.inputs["maximumRetryAttempts"] == 1

@@ -335,7 +335,7 @@ def test_task_role_has_exactly_what_the_service_calls(svc, stack):
     assert {s["Sid"]: (s["Action"], s["Resource"]) for s in policy["Statement"]} == {
         "ReadOwnData": (["s3:GetObject"], [f"{BUCKET}/data/{stack}/*"]),
         "WriteDecisionRecords": (["s3:PutObject"], [f"{BUCKET}/logs/{stack}/strategy/*"]),
-        "ReadMarketData": (["dynamodb:Query"], [f"{table}-market-data"]),
+        "ReadMarketData": (["dynamodb:BatchGetItem", "dynamodb:Query"], [f"{table}-market-data"]),
         "OwnLedger": (
             ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
             [f"{table}-ledger"],

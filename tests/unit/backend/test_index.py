@@ -78,6 +78,24 @@ def test_an_index_this_version_cannot_read_is_an_error(body):
         Index.from_bytes(body)
 
 
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("3", "series.AAPL/1d must be an object"),
+        ('{"interval": "1d", "objects": []}', "series.AAPL/1d: symbol must be a string"),
+        (
+            '{"symbol": "AAPL", "interval": "1d", "object_bars": {"k": "x"}}',
+            "series.AAPL/1d: invalid literal",
+        ),
+    ],
+)
+def test_a_malformed_series_entry_is_named(entry, message):
+    # A reader (the backtester, the service) prints this after the file's name.
+    body = f'{{"version": 1, "series": {{"AAPL/1d": {entry}}}}}'.encode()
+    with pytest.raises(IndexFormatError, match="^" + message.replace("(", r"\(")):
+        Index.from_bytes(body)
+
+
 def test_update_creates_then_updates_and_skips_an_unchanged_write(aws):
     store = S3ObjectStore(client=aws.s3, bucket=BUCKET)
     first = aapl("2023-03-16T00:00:00Z", "2024-03-14T00:00:00Z", "2024-03-14T00:00:00Z")

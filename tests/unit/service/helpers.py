@@ -1,51 +1,70 @@
-"""The strategy service's world in moto: the market-data table with bars in the section 8
-layout, the ledger table and the bucket, and the environment the task would get."""
+"""The strategy service's world in moto: market data stored in the section 8 layout by
+the fetcher's own writers (S3 history, index, table, LATEST), the ledger table and the
+bucket, and the environment the task would get."""
 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from datetime import UTC, datetime
 
-from backend.models import Bar
+from backend.index import Series, update_index
+from backend.layout import bar_object_key, index_key
+from backend.storage import DynamoTable, S3ObjectStore, bar_items, latest_item
 from backend.trading.dynamo import ensure_table
 from backend.trading.settings import parse_trading_config
 
 BUCKET = "ctb-service-test"
 MARKET = "cloud-trading-bot-test-market-data"
 LEDGER = "cloud-trading-bot-test-ledger"
+DATA_PREFIX = "data/test/"
 
 
-def number(value: float) -> dict[str, str]:
-    return {"N": str(Decimal(repr(value))) if isinstance(value, float) else str(value)}
-
-
-def bar_item(bar: Bar) -> dict:
-    return {
-        "pk": {"S": f"BAR#{bar.symbol}#{bar.interval}"},
-        "sk": {"S": f"TS#{bar.iso_time}"},
-        "symbol": {"S": bar.symbol},
-        "interval": {"S": bar.interval},
-        "ts": {"S": bar.iso_time},
-        "open": number(bar.open),
-        "high": number(bar.high),
-        "low": number(bar.low),
-        "close": number(bar.close),
-        "volume": number(bar.volume),
-        "split": number(bar.split),
-        "dividend": number(bar.dividend),
-        "final": {"BOOL": bar.final},
-    }
+def put_bars(ddb, s3, bars) -> None:
+    """Store `bars` as the fetcher does (docs/CONTRACTS.md section 8), with its own
+    writers: final bars merged into their S3 year objects, the index updated, every bar
+    in the table (unfinished ones with final=false), LATEST = each symbol's newest final
+    bar. Bars arrive in time order, as runs store them."""
+    objects = S3ObjectStore(client=s3, bucket=BUCKET)
+    table = DynamoTable(client=ddb, table_name=MARKET)
+    by_symbol: dict[str, list] = {}
+    for bar in bars:
+        by_symbol.setdefault(bar.symbol, []).append(bar)
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    updates = []
+    for symbol, series in by_symbol.items():
+        finals = [b for b in series if b.final]
+        by_key: dict[str, list] = {}
+        for bar in finals:
+            by_key.setdefault(bar_object_key(DATA_PREFIX, symbol, "1d", bar.timestamp), []).append(
+                bar
+            )
+        merged = [objects.merge_bars(key, group) for key, group in sorted(by_key.items())]
+        if finals:
+            updates.append(
+                Series(
+                    symbol=symbol,
+                    interval="1d",
+                    first=finals[0].iso_time,
+                    last=series[-1].iso_time,
+                    last_final=finals[-1].iso_time,
+                    object_bars={m.key: m.bars for m in merged},
+                )
+            )
+        items = bar_items(series)
+        if finals:
+            items.append(
+                latest_item(
+                    finals[-1], period="5d", indicators={}, history=len(finals), fetched_at=now
+                )
+            )
+        table.put_items(items)
+    update_index(objects, index_key(DATA_PREFIX), updates, now=now)
 
 
 def create_world(ddb, s3) -> None:
     ensure_table(ddb, MARKET)
     ensure_table(ddb, LEDGER)
     s3.create_bucket(Bucket=BUCKET)
-
-
-def put_bars(ddb, bars) -> None:
-    for bar in bars:
-        ddb.put_item(TableName=MARKET, Item=bar_item(bar))
 
 
 def service_env(symbols, heartbeat, **trading) -> dict[str, str]:

@@ -39,7 +39,7 @@ def emulated(tmp_path):
         }
         ddb, s3 = boto3.client("dynamodb", **kwargs), boto3.client("s3", **kwargs)
         create_world(ddb, s3)
-        put_bars(ddb, bars("AAA", wave_closes(40)))
+        put_bars(ddb, s3, bars("AAA", wave_closes(40)))
         env = {
             **os.environ,
             **EMULATOR_ENV,

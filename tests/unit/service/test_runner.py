@@ -32,9 +32,9 @@ def run(args, env, capsys):
 
 
 def test_replay_trades_the_newest_bars_once_and_a_restart_adds_nothing(world, tmp_path, capsys):
-    ddb, _ = world
+    ddb, s3 = world
     history = {s: bars(s, wave_closes(60)) for s in ("AAA", "BBB")}
-    put_bars(ddb, history["AAA"] + history["BBB"])
+    put_bars(ddb, s3, history["AAA"] + history["BBB"])
     env = service_env(["AAA", "BBB"], tmp_path / "hb.json")
 
     code, lines, _ = run(["--replay", "30"], env, capsys)
@@ -54,7 +54,7 @@ def test_replay_trades_the_newest_bars_once_and_a_restart_adds_nothing(world, tm
 
     # A new closed bar: processed once, by the next step.
     more = {s: bars(s, wave_closes(61))[-1:] for s in history}
-    put_bars(ddb, more["AAA"] + more["BBB"])
+    put_bars(ddb, s3, more["AAA"] + more["BBB"])
     code, lines, _ = run(["--once"], env, capsys)
     step = next(line for line in lines if line["message"] == "step")
     assert (step["dates"], step["bars"]) == (1, 2)
@@ -62,8 +62,8 @@ def test_replay_trades_the_newest_bars_once_and_a_restart_adds_nothing(world, tm
 
 
 def test_first_start_trades_only_the_newest_bar(world, tmp_path, capsys):
-    ddb, _ = world
-    put_bars(ddb, bars("AAA", wave_closes(40)))
+    ddb, s3 = world
+    put_bars(ddb, s3, bars("AAA", wave_closes(40)))
     code, lines, _ = run(["--once"], service_env(["AAA"], tmp_path / "hb.json"), capsys)
     assert code == 0
     (decision,) = [line for line in lines if line["message"] == "decision"]
@@ -71,14 +71,14 @@ def test_first_start_trades_only_the_newest_bar(world, tmp_path, capsys):
 
 
 def test_an_unfinished_bar_is_not_traded_until_it_is_final(world, tmp_path, capsys):
-    ddb, _ = world
+    ddb, s3 = world
     history = bars("AAA", wave_closes(40))
     history[-1] = replace(history[-1], final=False)
-    put_bars(ddb, history)
+    put_bars(ddb, s3, history)
     env = service_env(["AAA"], tmp_path / "hb.json")
     run(["--once"], env, capsys)
     assert ledger(ddb).cursor().bars["AAA"] == history[-2].iso_time
-    put_bars(ddb, [replace(history[-1], final=True)])
+    put_bars(ddb, s3, [replace(history[-1], final=True)])
     run(["--once"], env, capsys)
     assert ledger(ddb).cursor().bars["AAA"] == history[-1].iso_time
 
@@ -86,9 +86,10 @@ def test_an_unfinished_bar_is_not_traded_until_it_is_final(world, tmp_path, caps
 def test_decision_records_are_written_under_logs_env_strategy(world, tmp_path, capsys):
     ddb, s3 = world
     history = bars("AAA", wave_closes(20))
-    put_bars(ddb, history)
+    put_bars(ddb, s3, history)
     run(["--replay", "3"], service_env(["AAA"], tmp_path / "hb.json"), capsys)
-    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="logs/")["Contents"]
+    keys = sorted(o["Key"] for o in listed)
     days = [b.timestamp.date().isoformat() for b in history[-3:]]
     assert keys == [f"logs/test/strategy/date={d}/decisions.jsonl" for d in days]
     body = s3.get_object(Bucket=BUCKET, Key=keys[-1])["Body"].read().decode()
@@ -97,8 +98,8 @@ def test_decision_records_are_written_under_logs_env_strategy(world, tmp_path, c
 
 
 def test_summary_and_health_after_a_step(world, tmp_path, capsys):
-    ddb, _ = world
-    put_bars(ddb, bars("AAA", wave_closes(40)))
+    ddb, s3 = world
+    put_bars(ddb, s3, bars("AAA", wave_closes(40)))
     env = service_env(["AAA"], tmp_path / "hb.json")
     run(["--replay", "20"], env, capsys)
     code = main(["summary"], env=env)

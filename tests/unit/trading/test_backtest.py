@@ -2,9 +2,15 @@
 
 import json
 import math
+from datetime import UTC, datetime
 
+import boto3
 import pytest
+from moto import mock_aws
 
+from backend.index import Index, Series
+from backend.layout import bar_object_key
+from backend.storage import encode_bars
 from backend.trading import metrics
 from backend.trading.backtest import main, run_backtest
 from backend.trading.history import DirectorySource, HistoryError, load_history
@@ -13,37 +19,30 @@ from backend.trading.settings import parse_trading_config
 from tests.unit.trading.helpers import bars
 
 
-def write_store(root, series):
-    """A local copy of data/<env>/ in the section 8 layout: index.json, then objects."""
-    index = {"version": 1, "updated_at": "2024-06-01T00:00:00Z", "series": {}}
+def write_store(root, series, *, prefix="data/test/"):
+    """A local copy of data/<env>/ in the section 8 layout, written with the fetcher's
+    own encoders: the year objects, then index.json."""
+    updates = []
     for symbol, history in series.items():
-        keys = []
-        for year in sorted({b.timestamp.year for b in history}):
-            key = f"data/test/market/symbol={symbol}/interval=1d/year={year}.jsonl"
-            path = root / key.removeprefix("data/test/")
+        groups = {}
+        for bar in history:
+            groups.setdefault(bar_object_key(prefix, symbol, "1d", bar.timestamp), []).append(bar)
+        for key, group in groups.items():
+            path = root / key.removeprefix(prefix)
             path.parent.mkdir(parents=True, exist_ok=True)
-            lines = []
-            for b in history:
-                if b.timestamp.year == year:
-                    doc = {
-                        **b.to_json_dict(),
-                        "split": b.split,
-                        "dividend": b.dividend,
-                        "final": b.final,
-                    }
-                    lines.append(json.dumps(doc, sort_keys=True))
-            path.write_text("\n".join(lines) + "\n")
-            keys.append(key)
-        index["series"][f"{symbol}/1d"] = {
-            "symbol": symbol,
-            "interval": "1d",
-            "first": history[0].iso_time,
-            "last": history[-1].iso_time,
-            "last_final": history[-1].iso_time,
-            "bars": len(history),
-            "objects": keys,
-        }
-    (root / "index.json").write_text(json.dumps(index))
+            path.write_bytes(encode_bars(group))
+        updates.append(
+            Series(
+                symbol=symbol,
+                interval="1d",
+                first=history[0].iso_time,
+                last=history[-1].iso_time,
+                last_final=history[-1].iso_time,
+                object_bars={k: len(g) for k, g in groups.items()},
+            )
+        )
+    index = Index().with_updates(updates, now=datetime(2024, 6, 1, tzinfo=UTC))
+    (root / "index.json").write_bytes(index.to_bytes())
 
 
 def wave(n, base=100.0, period=40, amp=0.2):
@@ -159,3 +158,50 @@ def test_a_missing_object_named_in_the_index_is_named(tmp_path):
     next(tmp_path.rglob("*.jsonl")).unlink()
     with pytest.raises(HistoryError, match="listed in the index but missing"):
         load_history(DirectorySource(tmp_path), "index.json")
+
+
+def test_a_bad_line_is_one_line_naming_the_file_and_the_line(tmp_path, capsys):
+    write_store(tmp_path, {"AAA": bars("AAA", wave(30))})
+    path = next(tmp_path.rglob("*.jsonl"))
+    lines = path.read_text().splitlines()
+    lines[6] = lines[6].replace('"open":', '"open":-')  # a negative open: not a bar
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path} line 7 is not a stored bar (open must be positive")
+    assert err.count("\n") == 1
+
+
+def test_a_malformed_index_entry_is_named(tmp_path, capsys):
+    (tmp_path / "index.json").write_text('{"version": 1, "series": {"AAA/1d": []}}')
+    assert main(["--data", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path / 'index.json'}: series.AAA/1d must be an object\n"
+    )
+
+
+def test_a_bucket_and_prefix_read_the_same_as_a_local_copy(tmp_path, capsys, monkeypatch):
+    # GIVEN the same stored series in a directory and under data/test/ in a bucket
+    series = {"AAA": bars("AAA", wave(300)), "BBB": bars("BBB", wave(300, 50, 25))}
+    write_store(tmp_path, series)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    args = ["--param", "fast=3", "--param", "slow=10", "--json"]
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="ctb-data")
+        for path in tmp_path.rglob("*"):
+            if path.is_file():
+                key = "data/test/" + str(path.relative_to(tmp_path))
+                s3.put_object(Bucket="ctb-data", Key=key, Body=path.read_bytes())
+        # WHEN both are backtested
+        assert main(["--bucket", "ctb-data", "--prefix", "data/test/", *args]) == 0
+        from_s3 = capsys.readouterr().out
+        # a prefix that is not one: refused before any read
+        assert main(["--bucket", "ctb-data", "--prefix", "data/test", *args]) == 2
+        assert "--prefix 'data/test': --bucket needs the data prefix" in capsys.readouterr().err
+        assert main(["--bucket", "ctb-data", "--prefix", "data/prod/", *args]) == 2
+        assert "s3://ctb-data/data/prod/index.json does not exist" in capsys.readouterr().err
+    assert main(["--data", str(tmp_path), *args]) == 0
+    # THEN the results are the same bytes
+    assert from_s3 == capsys.readouterr().out
+    assert json.loads(from_s3)["orders"] > 4

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from backend.trading.broker import BrokerError
 from backend.trading.engine import BarEvent, Engine
 from backend.trading.ledger import Ledger, MemoryStore
 from backend.trading.orders import OrderStatus
@@ -42,8 +43,8 @@ class CrashingStore:
     def get(self, pk, sk):
         return self.inner.get(pk, sk)
 
-    def query(self, pk):
-        return self.inner.query(pk)
+    def query(self, pk, **kwargs):
+        return self.inner.query(pk, **kwargs)
 
     def write(self, ops):
         hit = self.armed and any(
@@ -133,7 +134,10 @@ CRASHES = [
     ("store", ("FILL", None, False), 1),  # mid-fill: before the fill transaction
     ("store", ("FILL", None, True), 1),  # mid-fill: after it, before anything else
     ("store", ("EQUITY", None, False), 0),  # decided and sent; equity not recorded
-    ("store", ("ACCOUNT", "CURSOR", False), 1),  # everything but the cursor
+    # Equity and cursor are one transaction: before it, everything but the two; after
+    # it, the whole step (the restart has nothing left to do for that day).
+    ("store", ("ACCOUNT", "CURSOR", False), 1),
+    ("store", ("ACCOUNT", "CURSOR", True), 1),
 ]
 
 
@@ -281,3 +285,74 @@ def test_a_split_moves_the_ledger_position_once():
         )
     holding = Ledger(store).positions()["X"].holding
     assert (holding.qty, holding.avg_price) == (100, pytest.approx(100.0))
+
+
+class FlakyStore:
+    """A store whose next write fails once (a network error after botocore's retries)."""
+
+    def __init__(self, inner):
+        self.inner, self.fail = inner, False
+
+    def get(self, pk, sk):
+        return self.inner.get(pk, sk)
+
+    def query(self, pk, **kwargs):
+        return self.inner.query(pk, **kwargs)
+
+    def write(self, ops):
+        if self.fail:
+            self.fail = False
+            raise OSError("connection reset")
+        self.inner.write(ops)
+
+
+def test_a_failed_write_makes_the_next_step_read_the_ledger_again():
+    # GIVEN a step whose batched writes cannot be stored (the mirror ran ahead)
+    base = MemoryStore()
+    flaky = FlakyStore(base)
+    exchange = Exchange(cash=10_000.0)
+    engine = engine_for(flaky, exchange)
+    (bar0, d0), (bar1, d1) = DAYS[:2]
+    engine.step([BarEvent(bar0, d0)], now=after_close(bar0))
+    flaky.fail = True
+    with pytest.raises(OSError, match="connection reset"):
+        engine.step([BarEvent(bar1, d1)], now=after_close(bar1))
+    # WHEN the same engine goes on (the service's loop keeps it after a failed step)
+    for bar, direction in DAYS[1:]:
+        engine.step([BarEvent(bar, direction)], now=after_close(bar))
+    # THEN the ledger is the one a run without the failure leaves
+    baseline, _, _ = run(MemoryStore, "exchange")
+    assert state(Ledger(base)) == state(baseline)
+
+
+class HalfDownExchange(Exchange):
+    """A broker that stops answering about Y's orders while X's still come in."""
+
+    down = False
+
+    def get_order(self, client_order_id):
+        if self.down and "-Y-" in client_order_id:
+            raise BrokerError("alpaca: 503")
+        return super().get_order(client_order_id)
+
+
+def test_a_broker_error_mid_step_keeps_what_the_step_had_booked():
+    # GIVEN a buy of X and of Y placed on day 0
+    store = MemoryStore()
+    exchange = HalfDownExchange(cash=10_000.0)
+    engine = Engine(config=CONFIG, universe=2, ledger=Ledger(store), broker=exchange, namespace="t")
+    x, y = bars("X", [100.0, 110.0]), bars("Y", [50.0, 55.0])
+    engine.step([BarEvent(x[0], 1), BarEvent(y[0], 1)], now=after_close(x[0]))
+    # WHEN both fill at day 1's open, X's fill is booked, then asking about Y fails
+    exchange.down = True
+    with pytest.raises(BrokerError):
+        engine.step([BarEvent(x[1], 1), BarEvent(y[1], 1)], now=after_close(x[1]))
+    # THEN X's fill is stored (as an unbatched write would have been), Y's is not yet,
+    # and the day is not done: the next step does it again
+    ledger = Ledger(store)
+    assert [(f.symbol, f.qty) for f in ledger.fills()] == [("X", 50)]
+    assert ledger.positions()["X"].holding.qty == 50
+    assert ledger.cursor().bars == {"X": x[0].iso_time, "Y": y[0].iso_time}
+    exchange.down = False
+    engine.step([BarEvent(x[1], 1), BarEvent(y[1], 1)], now=after_close(x[1]))
+    assert sorted((f.symbol, f.qty) for f in Ledger(store).fills()) == [("X", 50), ("Y", 100)]

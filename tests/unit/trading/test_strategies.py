@@ -1,5 +1,6 @@
 """Each strategy on crafted series with known crossovers and thresholds."""
 
+import math
 import random
 
 import pytest
@@ -104,3 +105,35 @@ def test_strategies_registry_names_the_two_strategies():
     assert set(STRATEGIES) == {"sma_crossover", "rsi_mean_reversion"}
     assert SmaCrossover().params == {"fast": 20, "slow": 50}
     assert RsiMeanReversion().params == {"period": 14, "oversold": 30.0, "overbought": 70.0}
+
+
+@pytest.mark.parametrize("period", [2, 14, 50])
+def test_rsi_over_its_lookback_is_the_full_history_value(period):
+    # What the service reads at start (Strategy.lookback) is enough for its RSI to be
+    # the backtester's, which saw the whole history.
+    closes = [100 * (1 + 0.1 * math.sin(i / 3.7) + 0.05 * math.sin(i / 1.3)) for i in range(1500)]
+    strategy = RsiMeanReversion({"period": period})
+    full, recent = strategy.signal(), strategy.signal()
+    for close in closes:
+        full.update(close)
+    for close in closes[-strategy.lookback :]:
+        recent.update(close)
+    assert recent.values()["rsi"] == pytest.approx(full.values()["rsi"], abs=1e-3)
+    shorter = strategy.signal()
+    for close in closes[-strategy.warmup :]:
+        shorter.update(close)
+    assert shorter.values()["rsi"] != pytest.approx(full.values()["rsi"], abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [SmaCrossover({"fast": 3, "slow": 7}), SmaCrossover(), RsiMeanReversion({"period": 5})],
+)
+def test_the_backtesters_whole_series_equals_feeding_the_signal_bar_by_bar(strategy):
+    rng = random.Random(7)  # noqa: S311 - test data, not cryptography
+    closes = [100.0]
+    for _ in range(2000):
+        # Whole cents and flat runs, so the averages tie now and then (a view of None).
+        closes.append(max(1.0, round(closes[-1] + rng.choice([-1, 0, 0, 1]) * 0.25, 2)))
+    signal = strategy.signal()
+    assert strategy.views(closes) == [signal.update(c) for c in closes]
