@@ -6,7 +6,12 @@ def test_unknown_command_is_one_line_and_exit_2(capsys):
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1
-    assert "unknown command 'frobnicate': use one of build, verify, coldstarts" in err
+    # Every command is named, the packager's first, then the operator names that forward
+    from lambda_pkg.__main__ import OPERATING, PACKAGING
+
+    listed = err.split("use one of ", 1)[1].split(" (", 1)[0].split(", ")
+    assert "unknown command 'frobnicate'" in err
+    assert listed == [*PACKAGING, *sorted(OPERATING)]
 
 
 def test_no_command_prints_usage_on_stderr_and_fails(capsys):
