@@ -318,14 +318,23 @@ def runtime_sdk_requirements() -> list[str]:
     from importlib import metadata
 
     from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
 
-    found = []
+    from lambda_pkg.deps import RUNTIME_PROVIDED
+
+    found: list[str] = []
     for dist in ("boto3", "botocore"):
         try:
             requires = metadata.requires(dist) or []
         except metadata.PackageNotFoundError:
             continue
-        found += [str(Requirement(r)) for r in requires if "extra ==" not in r]
+        for text in requires:
+            req = Requirement(text)
+            # The SDK's own parts are left out of the package (deps.RUNTIME_PROVIDED), so
+            # pinning them would only make a package that bundles boto3 unresolvable.
+            if "extra ==" in text or canonicalize_name(req.name) in RUNTIME_PROVIDED:
+                continue
+            found.append(str(req))
     return sorted(set(found))
 
 
