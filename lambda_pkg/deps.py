@@ -218,8 +218,9 @@ class _Unpacked:
         self.contents: dict[str, bytes] = {}
 
     def read(self, wheels: list[Path]) -> None:
-        skipped = []
         pinned = {p.name: p.version for p in self.spec.lock.pins}
+        # The runtime's SDK is pinned by the lock but never downloaded (download_list).
+        skipped = sorted(set(pinned) & self.spec.excluded)
         for path in sorted(wheels, key=lambda p: p.name.lower()):
             wheel = read_wheel(path, excluded=self.spec.excluded)
             if pinned.get(wheel.dist) != wheel.version:
@@ -227,8 +228,7 @@ class _Unpacked:
                     f"{wheel.filename} is not what {self.spec.lock.path.name} pins; "
                     f"refresh the lock with {REFRESH}"
                 )
-            if wheel.dist in RUNTIME_PROVIDED and not self.spec.bundle_boto3:
-                skipped.append(wheel.dist)
+            if wheel.dist in self.spec.excluded:
                 continue
             self.dists[wheel.dist] = Distribution(
                 wheel.dist, wheel.version, wheel.filename, wheel.sha256
@@ -246,7 +246,7 @@ class _Unpacked:
             self.contents.update(wheel.contents)
         if skipped:
             self.notes.append(
-                f"left out {', '.join(sorted(skipped))}: the Lambda runtime provides them "
+                f"left out {', '.join(skipped)}: the Lambda runtime provides them "
                 "(--bundle-boto3 bundles them)"
             )
 
