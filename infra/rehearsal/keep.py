@@ -458,6 +458,7 @@ def handoff(kept: Kept, deployed: dict[str, Any], rule: str | None, python: str)
         f"  aws s3 ls s3://{bucket}/{key.rsplit('/', 1)[0]}/",
         f"  aws lambda invoke --function-name {fn} --payload '{{\"test\": true}}' "
         "--cli-binary-format raw-in-base64-out out.json && cat out.json",
+        "    (AWS CLI v1: leave out --cli-binary-format raw-in-base64-out)",
         f"  aws logs filter-log-events --log-group-name /aws/lambda/{fn} --filter-pattern REPORT",
         f"  aws lambda get-function --function-name {fn} --qualifier live",
     ]
