@@ -22,6 +22,9 @@ import json
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -120,6 +123,36 @@ def _session_pids(leader: int) -> set[int]:
     return pids
 
 
+def _interrupted_keep(state_dir: Path, artifact: Artifact, after_s: float) -> tuple[int, str]:
+    """`python -m infra.rehearsal --keep` sent SIGINT `after_s` into its deploy step."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "infra.rehearsal",
+            "--keep",
+            "--state-dir",
+            str(state_dir),
+            *FIXTURE,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "CTB_ARTIFACT_MANIFEST": str(artifact.manifest_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    said = ""
+    while "==> deploy" not in said:
+        line = proc.stderr.readline()
+        assert line, said
+        said += line
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=120)
+    return proc.returncode, said + rest
+
+
 @pytest.fixture(scope="module")
 def journey(tmp_path_factory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("keep")
@@ -194,7 +227,15 @@ def journey(tmp_path_factory) -> dict[str, Any]:
         seen["finished"] = _keep_in_process(state_dir, third)
         seen["after_finish"] = _snapshot(make)
 
-        # 6. scripts/deploy.sh --local --down: every process of the cloud gone
+        # 6. a real Ctrl-C in the deploy step, then the run that finishes it
+        fourth = _variant(first, tmp / "d", "d")
+        seen["fourth"] = fourth
+        seen["sigint"] = _interrupted_keep(state_dir, fourth, after_s=1.5)
+        seen["sigint_record"] = json.loads(record_path(state_dir, "dev").read_text())
+        seen["after_sigint"] = _keep_in_process(state_dir, fourth)
+        seen["after_sigint_cloud"] = _snapshot(make)
+
+        # 7. scripts/deploy.sh --local --down: every process of the cloud gone
         seen["pids"] = _session_pids(cloud.pid)
     finally:
         seen["down"] = run_deploy("--local", "--down", *extra, env=env)
@@ -283,6 +324,21 @@ def test_a_deploy_stopped_half_way_is_recorded_as_it_stands_and_the_next_finishe
     assert done["versions"] == at_stop["versions"]
     assert done["live"] == done["versions"][-1][0]
     assert done["live_code"] == third.sha256_b64
+
+
+def test_ctrl_c_in_the_deploy_leaves_a_record_the_next_run_finishes_from(journey):
+    code, said = journey["sigint"]
+    assert code == 130, said[-2000:]
+    assert "the local cloud keeps running and its record names what it holds" in said
+    # nothing half-done in the record: the resource in flight finished first
+    record = journey["sigint_record"]["resources"]
+    assert not [k for k, e in record.items() if e["pending"]]
+    code, result, _ = journey["after_sigint"]
+    assert code == 0, result["error"]
+    assert result["kept"]["created"] == []
+    changed = {key.split("::")[0].rsplit(":", 1)[1] for key in result["kept"]["updated"]}
+    assert changed <= {"BucketObjectv2", "Function", "Alias"}
+    assert journey["after_sigint_cloud"]["live_code"] == journey["fourth"].sha256_b64
 
 
 def test_down_leaves_no_process_behind_and_a_second_down_says_so(journey):
