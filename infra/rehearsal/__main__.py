@@ -162,6 +162,12 @@ def _report(result: Any, *, as_json: bool) -> int:
         return 0
     print(f"error: rehearsal step '{result.failed_step}' failed: {result.error}", file=sys.stderr)
     print(f"The rehearsal failed; {UNTOUCHED}.", file=sys.stderr)
+    if result.kept is not None:
+        print(
+            f"The local cloud keeps running at {result.kept.url} with what was deployed "
+            "before the failure; fix the cause and run --keep again, or --down to stop it.",
+            file=sys.stderr,
+        )
     # A stack or config value that is wrong is the user's to fix; anything else is a
     # failed check.
     return 2 if result.user_error else 1
