@@ -238,6 +238,15 @@ UPDATE: dict[str, Update] = {
 }
 
 
+def _put_again(create: Handler) -> Update:
+    def put(
+        aws: Aws, name: str, inputs: dict[str, Any], _prev: Entry
+    ) -> tuple[str, dict[str, Any]]:
+        return create(aws, name, inputs)
+
+    return put
+
+
 def _refuse(message: str) -> Handler:
     # Raised from inside the engine's call, so the engine keeps it as the failure.
     def refuse(_aws: Aws, _name: str, _inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -301,9 +310,7 @@ class KeptMocks(EmulatorMocks):
                 handler=create,
                 tally=self.changes.created,
             )
-        update = UPDATE.get(token)
-        if update is None and token in PUT_AGAIN:
-            update = lambda aws, n, i, _prev: create(aws, n, i)  # noqa: E731
+        update = UPDATE.get(token) or (_put_again(create) if token in PUT_AGAIN else None)
         if update is None:
             return _refuse(
                 f"{token} {name!r} changed, and --keep cannot update it in place; start "

@@ -194,6 +194,11 @@ def journey(tmp_path_factory) -> dict[str, Any]:
             f"/aws/lambda/{FUNCTION}", "--filter-pattern", "REPORT", cwd=cwd,
         )  # fmt: skip
 
+        seen["get"] = aws(
+            cli, cloud.url, "lambda", "get-function", "--function-name", FUNCTION,
+            "--qualifier", "live", cwd=cwd,
+        )  # fmt: skip
+
         # 3. the same again: nothing to do
         seen["before_same"] = _snapshot(make)
         offset = _log_size(state_dir)
@@ -270,6 +275,9 @@ def test_the_seed_guides_commands_work_against_it(journey):
     assert journey["report"].returncode == 0, journey["report"].stderr
     messages = [e["message"] for e in json.loads(journey["report"].stdout)["events"]]
     assert any(m.startswith("REPORT RequestId: ") for m in messages), messages
+    assert journey["get"].returncode == 0, journey["get"].stderr
+    code = json.loads(journey["get"].stdout)["Configuration"]["CodeSha256"]
+    assert code == journey["artifacts"][0].sha256_b64
 
 
 def test_an_unchanged_rerun_writes_nothing(journey):
