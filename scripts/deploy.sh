@@ -2,7 +2,8 @@
 # Deploys the cloud trading bot: builds the Lambda package, then runs Pulumi for a stack.
 #
 # Usage: scripts/deploy.sh [--stack dev|prod] [--local] [--preview] [--yes] [-- EXTRA...]
-#        scripts/deploy.sh --local [--stack NAME] [--json] [--config KEY=VALUE]...
+#        scripts/deploy.sh --local [--stack NAME] [--json] [--config KEY=VALUE]... [--keep]
+#        scripts/deploy.sh --local --down
 #   --stack NAME  the stack (a Pulumi.NAME.yaml must exist; default: dev)
 #   --local       rehearse against emulated AWS (moto_server) instead: deploy, invoke,
 #                 show what landed. Needs nothing but Python >= 3.11, no AWS account.
@@ -10,6 +11,10 @@
 #   --yes         `pulumi up --yes`: no confirmation prompt (for CI)
 #   --json        with --local: print the rehearsal's result as JSON on stdout
 #   --config K=V  with --local: override a stack config value (repeatable)
+#   --keep        with --local: deploy into the local cloud (python -m localcloud) and leave
+#                 it running, printing the lines that point the AWS CLI at it; run again,
+#                 it deploys only what changed (docs/local.md)
+#   --down        with --local: stop the local cloud --keep left; nothing is left running
 #   EXTRA         after `--`: passed on to `pulumi` (or, with --local, to the rehearsal)
 # Environment:
 #   DEBUG=true                 trace this script (set -x) and run the tools verbosely
@@ -34,7 +39,7 @@ usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' 
 say() { echo "==> $*" >&2; }
 die() { echo "error: $*" >&2; exit "${2:-2}"; }
 
-STACK=dev LOCAL=false PREVIEW=false YES=false JSON=false
+STACK=dev LOCAL=false PREVIEW=false YES=false JSON=false KEEP=false DOWN=false
 EXTRA=()
 CONFIG=()
 while [ $# -gt 0 ]; do
@@ -45,6 +50,8 @@ while [ $# -gt 0 ]; do
     --preview) PREVIEW=true; shift ;;
     --yes|-y) YES=true; shift ;;
     --json) JSON=true; shift ;;
+    --keep) KEEP=true; shift ;;
+    --down) DOWN=true; shift ;;
     --config) [ $# -ge 2 ] || die "--config needs KEY=VALUE"; CONFIG+=(--config "$2"); shift 2 ;;
     --config=*) CONFIG+=(--config "${1#--config=}"); shift ;;
     -h|--help) usage; exit 0 ;;
@@ -58,6 +65,15 @@ done
   die "no stack '$STACK': Pulumi.$STACK.yaml does not exist (stacks: $(cd "$ROOT" && ls Pulumi.*.yaml | sed 's/^Pulumi\.//; s/\.yaml$//' | paste -sd, - | sed 's/,/, /g'))"
 if [ "$LOCAL" = true ] && [ "$PREVIEW" = true ]; then
   die "--preview and --local do not combine: the rehearsal deploys to an emulator, nothing real changes"
+fi
+if [ "$KEEP" = true ] && [ "$DOWN" = true ]; then
+  die "--keep and --down do not combine: --keep deploys and leaves the local cloud up, --down stops it"
+fi
+if [ "$LOCAL" = false ] && { [ "$KEEP" = true ] || [ "$DOWN" = true ]; }; then
+  die "--keep and --down are for the local cloud: scripts/deploy.sh --local --keep (or --local --down)"
+fi
+if [ "$DOWN" = true ] && { [ "$JSON" = true ] || [ ${#CONFIG[@]} -gt 0 ]; }; then
+  die "--down stops the local cloud; it takes no --json or --config"
 fi
 if [ "$LOCAL" = false ] && [ "$JSON" = true ]; then
   die "--json is for the rehearsal (--local); to pass it to pulumi, put it after --: scripts/deploy.sh -- --json"
@@ -87,6 +103,11 @@ PY
     die "no AWS credentials found (a real deploy needs them).
   set them up: aws configure    (or: aws sso login; or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)
   no AWS account? rehearse the whole stack on emulated AWS instead: scripts/deploy.sh --local"
+fi
+
+if [ "$DOWN" = true ]; then
+  # Nothing to build: stop the cloud (saying so, exit 0, when none runs).
+  exec "$VENV_PY" -m infra.rehearsal --down ${EXTRA[@]+"${EXTRA[@]}"}
 fi
 
 # ---- the package -------------------------------------------------------------------
@@ -125,12 +146,18 @@ fi
 
 # ---- the deploy --------------------------------------------------------------------
 if [ "$LOCAL" = true ]; then
-  say "rehearsing stack $STACK against emulated AWS (moto_server on 127.0.0.1)"
+  if [ "$KEEP" = true ]; then
+    say "deploying stack $STACK into the local cloud on 127.0.0.1 (kept running; only what changed)"
+  else
+    say "rehearsing stack $STACK against emulated AWS (moto_server on 127.0.0.1)"
+  fi
   rehearsal=(-m infra.rehearsal --stack "$STACK")
   if [ "$JSON" = true ]; then rehearsal+=(--json); fi
+  if [ "$KEEP" = true ]; then rehearsal+=(--keep); fi
   if [ "$DEBUG" = "true" ]; then rehearsal+=(--verbose); fi
   # exec: Ctrl-C, a CI timeout's SIGTERM or a closed terminal reach the rehearsal
-  # itself, which stops the emulator on the way out. It names a failing step itself.
+  # itself, which stops the emulator on the way out (with --keep the local cloud runs
+  # in its own session and stays up). It names a failing step itself.
   exec "$VENV_PY" "${rehearsal[@]}" ${CONFIG[@]+"${CONFIG[@]}"} ${EXTRA[@]+"${EXTRA[@]}"}
 fi
 

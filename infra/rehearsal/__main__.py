@@ -1,6 +1,9 @@
-"""`python -m infra.rehearsal [--stack dev] [--json]`: deploy the stack to emulated
-AWS, invoke the deployed handler and show what landed. Exit 0 only if every step
-passed; otherwise the failing step is named, with the reason."""
+"""`python -m infra.rehearsal [--stack dev] [--json] [--keep | --down]`: deploy the
+stack to emulated AWS, invoke the deployed handler and show what landed. Exit 0 only
+if every step passed; otherwise the failing step is named, with the reason.
+
+--keep deploys into the persistent local cloud instead (started if none runs) and
+leaves it running; run again, it deploys only what changed. --down stops it."""
 
 from __future__ import annotations
 
@@ -12,9 +15,11 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 # Said after any failure or interrupt: the rehearsal cannot change a real account.
+EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
 UNTOUCHED = "nothing real was touched (the rehearsal talks to a local emulator only)"
 
 
@@ -49,7 +54,7 @@ def _orderly_stop_on_signals() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m infra.rehearsal",
         description="Deploy the stack to a local emulated AWS (moto_server), invoke the "
@@ -71,11 +76,32 @@ def main(argv: list[str] | None = None) -> int:
         help="also show each resource as it is created, the handler's log lines, and "
         "the emulator's log if a step fails (scripts/deploy.sh sets it for DEBUG=true)",
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="deploy into the local cloud (python -m localcloud) and leave it running; "
+        "again: deploy only what changed",
+    )
+    parser.add_argument("--down", action="store_true", help="stop the local cloud --keep left")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="the local cloud's state dir, for --keep/--down (default .build/localcloud/run)",
+    )
     parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", args.stack):
-        print(f"error: --stack {args.stack!r} is not a stack name", file=sys.stderr)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(_parser(), argv)
+    if args is None:
         return 2
+    if args.down:
+        from infra.rehearsal.keep import down
+
+        print(down(args.state_dir or _default_state_dir()), file=sys.stderr)
+        return 0
 
     from infra.config import ConfigError, parse_overrides
 
@@ -86,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from infra.rehearsal.run import rehearse
-    from infra.rehearsal.summary import render
 
     # Progress goes to stderr; --json alone keeps it quiet, --verbose wins.
     quiet = args.json and not args.verbose
@@ -98,27 +123,99 @@ def main(argv: list[str] | None = None) -> int:
                 overrides=overrides,
                 verbose=args.verbose,
                 progress=None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True)),
+                keep=(args.state_dir or _default_state_dir()) if args.keep else None,
             )
     except KeyboardInterrupt as exc:
+        return _interrupted(exc, keep=args.keep)
+    return _report(result, as_json=args.json)
+
+
+def _interrupted(exc: KeyboardInterrupt, *, keep: bool) -> int:
+    if isinstance(exc, Stopped):
+        how, code = f"stopped by {exc}", 128 + exc.signum
+    else:
+        how, code = "interrupted (Ctrl-C)", 130
+    if keep:
+        # The record is rewritten after each resource the cloud accepts (infra.rehearsal.keep).
+        print(
+            f"{how}: the local cloud keeps running and its record names what it holds; "
+            "run --keep again to finish, or --down to stop it",
+            file=sys.stderr,
+        )
+    else:
         # The emulator and temp files are already cleaned up by the context managers.
-        if isinstance(exc, Stopped):
-            how, code = f"stopped by {exc}", 128 + exc.signum
-        else:
-            how, code = "interrupted (Ctrl-C)", 130
         print(f"{how}: the emulator was stopped; {UNTOUCHED}", file=sys.stderr)
-        return code
-    if args.json:
+    return code
+
+
+def _report(result: Any, *, as_json: bool) -> int:
+    from infra.rehearsal.summary import render
+
+    if as_json:
         print(json.dumps(result.to_json(), indent=2, default=str))
     else:
         print()
         print(render(result))
+        if result.kept is not None and result.ok:
+            _print_handoff(result)
     if result.ok:
         return 0
     print(f"error: rehearsal step '{result.failed_step}' failed: {result.error}", file=sys.stderr)
     print(f"The rehearsal failed; {UNTOUCHED}.", file=sys.stderr)
+    if result.kept is not None:
+        print(
+            f"The local cloud keeps running at {result.kept.url} with what was deployed "
+            "before the failure; fix the cause and run --keep again, or --down to stop it.",
+            file=sys.stderr,
+        )
     # A stack or config value that is wrong is the user's to fix; anything else is a
     # failed check.
     return 2 if result.user_error else 1
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | None:
+    """The arguments, or None after a one-line error for a combination that makes no sense."""
+    args = parser.parse_args(argv)
+    bad = None
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", args.stack):
+        bad = f"--stack {args.stack!r} is not a stack name"
+    elif args.keep and args.down:
+        bad = "--keep and --down do not combine: --keep deploys and leaves it up, --down stops it"
+    elif args.down and (args.json or args.config):
+        bad = "--down stops the local cloud; it takes no --json or --config"
+    elif args.state_dir is not None and not (args.keep or args.down):
+        bad = "--state-dir is for --keep and --down (the plain rehearsal uses a throwaway emulator)"
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return None
+    return args
+
+
+def _default_state_dir() -> Path:
+    from localcloud.state import default_state_dir
+
+    return default_state_dir()
+
+
+def _print_handoff(result: object) -> None:
+    from infra.rehearsal.keep import handoff
+    from infra.rehearsal.run import Result
+
+    if not isinstance(result, Result) or result.kept is None:
+        return
+    rules = [r.physical_id for r in result.resources if r.token == EVENT_RULE]
+    print()
+    for line in handoff(result.kept, result.deployed, rules[0] if rules else None, _venv_python()):
+        print(line)
+
+
+def _venv_python() -> str:
+    """The interpreter to print in commands: this one, relative to the project if inside."""
+    exe = Path(sys.executable)
+    try:
+        return str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        return str(exe)
 
 
 if __name__ == "__main__":

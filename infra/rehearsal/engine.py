@@ -139,7 +139,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         # `Resource.get(...)`: the program reads no existing resource (it adopts the
         # shared bucket through the getBucket invoke), so the engine has no readers.
         reading = args.custom is None and bool(args.resource_id)
-        handler = None if reading else CREATE.get(args.typ)
+        handler = None if reading else self.handler_for(args.typ, args.name, inputs)
         with self._lock:
             if handler is None:
                 err: RehearsalError = UnsupportedTypeError(
@@ -162,6 +162,12 @@ class EmulatorMocks(pulumi.runtime.Mocks):
                 self.on_created(record)
         # The provider reports inputs back as outputs too; handler outputs win.
         return physical_id, {**inputs, **outputs}
+
+    def handler_for(self, token: str, name: str, inputs: dict[str, Any]) -> Handler | None:
+        """How to make a declared resource: its create handler. (infra.rehearsal.keep
+        overrides it to reuse or update what a kept local cloud already holds.)"""
+        del name, inputs
+        return CREATE.get(token)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
         fn = INVOKES.get(args.token)

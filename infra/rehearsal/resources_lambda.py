@@ -46,6 +46,23 @@ def _code_location(aws: Aws, bucket: str, key: str, version: str, code: bytes) -
 
 @resource("aws:lambda/function:Function")
 def function(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+    fn_name, code, sha, kwargs = function_request(aws, name, inputs)
+    lam = aws.client("lambda")
+    created = lam.create_function(**kwargs)
+    if created["CodeSha256"] != sha:
+        raise ValueError(f"CodeSha256 {created['CodeSha256']} != pinned object's {sha}")
+    reserved = inputs.get("reservedConcurrentExecutions")
+    if reserved is not None and number(reserved) >= 0:
+        lam.put_function_concurrency(
+            FunctionName=fn_name, ReservedConcurrentExecutions=number(reserved)
+        )
+    return fn_name, function_outputs(aws, fn_name, inputs, code, created.get("LastModified", ""))
+
+
+def function_request(
+    aws: Aws, name: str, inputs: dict[str, Any]
+) -> tuple[str, bytes, str, dict[str, Any]]:
+    """(function name, pinned code, its base64 sha256, the CreateFunction arguments)."""
     require(inputs, "role", "runtime", "handler")
     if inputs.get("imageUri") or inputs.get("code"):
         raise ValueError("only S3-deployed functions are rehearsed (s3Bucket/s3Key)")
@@ -88,19 +105,19 @@ def function(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
             kwargs[param] = to_aws(inputs[field])
     if inputs.get("tags"):
         kwargs["Tags"] = dict(inputs["tags"])
+    return fn_name, code, sha, kwargs
+
+
+def function_outputs(
+    aws: Aws, fn_name: str, inputs: dict[str, Any], code: bytes, last_modified: str
+) -> dict[str, Any]:
+    """What the provider reports for the function: its latest published version among them."""
     lam = aws.client("lambda")
-    created = lam.create_function(**kwargs)
-    if created["CodeSha256"] != sha:
-        raise ValueError(f"CodeSha256 {created['CodeSha256']} != pinned object's {sha}")
-    reserved = inputs.get("reservedConcurrentExecutions")
-    if reserved is not None and number(reserved) >= 0:
-        lam.put_function_concurrency(
-            FunctionName=fn_name, ReservedConcurrentExecutions=number(reserved)
-        )
+    sha = _b64sha(code)
     arn = lam.get_function(FunctionName=fn_name)["Configuration"]["FunctionArn"]
     version_out = lam.list_versions_by_function(FunctionName=fn_name)["Versions"][-1]["Version"]
     invoke_prefix = f"arn:{aws.partition}:apigateway:{aws.region}:lambda:path/2015-03-31/functions"
-    return fn_name, {
+    return {
         "name": fn_name,
         "arn": arn,
         "version": version_out,
@@ -110,7 +127,7 @@ def function(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
         "codeSha256": sha,
         "sourceCodeHash": inputs.get("sourceCodeHash") or sha,
         "sourceCodeSize": float(len(code)),
-        "lastModified": created.get("LastModified", ""),
+        "lastModified": last_modified,
     }
 
 

@@ -76,6 +76,8 @@ class Result:
     items: list[dict[str, Any]] = field(default_factory=list)
     bucket_policy: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    # --keep only (infra.rehearsal.keep.Kept): the cloud left running and what changed.
+    kept: Any = None
     seconds: float = 0.0
     # The failure is the user's to fix (bad stack file or config value, bad package):
     # the CLI exits 2 for it, 1 for any other failed step (docs/CONTRACTS.md §7).
@@ -109,6 +111,7 @@ class Result:
             "items": self.items,
             "bucket_policy": self.bucket_policy,
             "outputs": self.outputs,
+            "kept": self.kept.to_json() if self.kept is not None else None,
         }
 
 
@@ -174,6 +177,7 @@ def rehearse(
     inspect: Callable[[str, Result], None] | None = None,
     overrides: dict[str, Any] | None = None,
     verbose: bool = False,
+    keep: Path | None = None,
 ) -> Result:
     """Run every step; never raises for a failing step (see Result.failed_step).
 
@@ -183,13 +187,17 @@ def rehearse(
 
     `inspect(endpoint_url, result)`, if given, is called while the emulator still
     runs, after everything has landed and before the bucket policy is applied.
+
+    `keep` (a local cloud state dir): deploy into that persistent local cloud instead
+    (started if none runs there), change only what changed, and leave it running
+    (infra.rehearsal.keep; result.kept says where and what changed).
     """
     project_dir = project_dir.resolve()
     result = Result(stack=stack)
     runner = _Runner(result, progress or (lambda _msg: None), verbose=verbose)
     start = time.perf_counter()
     try:
-        _rehearse(project_dir, stack, runner, inspect, overrides or {})
+        _rehearse(project_dir, stack, runner, inspect, overrides or {}, keep=keep)
     except StepFailed:
         pass
     finally:
@@ -203,6 +211,8 @@ def _rehearse(
     runner: _Runner,
     inspect: Callable[[str, Result], None] | None,
     overrides: dict[str, Any],
+    *,
+    keep: Path | None = None,
 ) -> None:
     result = runner.result
     with runner.step("config") as step:
@@ -223,31 +233,56 @@ def _rehearse(
     region = config.get("aws:region") or "us-east-1"
     with tempfile.TemporaryDirectory(prefix="ctb-rehearsal-") as tmp, contextlib.ExitStack() as es:
         work = Path(tmp)
-        with runner.step("emulator") as step:
-            if runner.verbose:
-                # Registered first, so it runs last: once the emulator has stopped
-                # (its log complete), before the temp dir goes.
-                es.callback(_show_emulator_log, runner, work / "moto_server.log")
-            # Stopped when the ExitStack closes: after the last step, or on any failure.
-            url = es.enter_context(moto_server(log_path=work / "moto_server.log"))
-            step.detail = url
+        if keep is not None:
+            from infra.rehearsal import keep as kept
+
+            with runner.step("local cloud") as step:
+                result.kept = kept.start(keep, stack, region)
+                url, step.detail = result.kept.url, result.kept.describe()
+        else:
+            with runner.step("emulator") as step:
+                url = _start_emulator(es, runner, work)
+                step.detail = url
         aws = Aws(endpoint_url=url, region=region)
-        mocks = EmulatorMocks(aws)
+        mocks = EmulatorMocks(aws) if result.kept is None else result.kept.mocks(aws)
         mocks.on_created = lambda r: runner.detail(f"+ {r.token} {r.name!r} -> {r.physical_id}")
-        if adopt:
+        if adopt and (result.kept is None or not result.kept.has_bucket(aws, adopt)):
             # Play the owner stack's part, so this one can adopt the bucket by name.
             create_bucket(aws, adopt)
         program = _deploy(project_dir, config, artifact, mocks, runner)
         fn = _verify(aws, mocks, artifact, program, runner)
+        if result.kept is not None and not result.kept.changes.writes:
+            # Nothing was written: the checks of the run that deployed this still hold,
+            # and an unchanged re-run should change nothing (not even data or logs).
+            result.notes.append("nothing changed: the invocations were not repeated")
+            return
         _invoke_all(aws, mocks, fn, work=work, runtime=artifact.runtime, runner=runner)
         if inspect is not None:
             inspect(url, result)
+        if result.kept is not None:
+            # Validated by the deploy step, never applied to a kept cloud: moto ignores the
+            # policy's TLS conditions, so its Deny would refuse every later request (the
+            # functions', the AWS CLI's, the next --keep's).
+            result.notes.append(
+                "bucket policy validated but not applied: the local cloud cannot honour "
+                "its TLS conditions (docs/local.md)"
+            )
+            return
         with runner.step("policy") as step:
             applied = apply_deferred_policies(aws)
             if applied:
                 s3 = aws.client("s3")
                 result.bucket_policy = s3.get_bucket_policy(Bucket=applied[0])["Policy"]
             step.detail = f"applied to {', '.join(applied)}" if applied else "no bucket policy"
+
+
+def _start_emulator(es: contextlib.ExitStack, runner: _Runner, work: Path) -> str:
+    if runner.verbose:
+        # Registered first, so it runs last: once the emulator has stopped
+        # (its log complete), before the temp dir goes.
+        es.callback(_show_emulator_log, runner, work / "moto_server.log")
+    # Stopped when the ExitStack closes: after the last step, or on any failure.
+    return str(es.enter_context(moto_server(log_path=work / "moto_server.log")))
 
 
 def _show_emulator_log(runner: _Runner, log: Path, lines: int = 15) -> None:
@@ -351,6 +386,8 @@ def _deploy(
             for k, v in sorted(program.outputs.items())
         }
         step.detail = f"{len(mocks.created)} resources"
+        if result.kept is not None:
+            step.detail += f": {result.kept.changes.summary()}"
     return program.outputs
 
 
@@ -496,9 +533,10 @@ def _invoke_all(
     table = variables.get("TABLE_NAME") or _one(mocks, TABLE).physical_id
 
     with runner.step("invoke test") as step:
+        # Counted before and after: a kept cloud holds earlier runs' data.
+        before = _landed(aws, bucket, data_prefix, logs_prefix, table)
         inv = call(TEST_EVENT, {})
-        written = _landed(aws, bucket, data_prefix, logs_prefix, table)
-        if any(written.values()):
+        if written := _grown(before, _landed(aws, bucket, data_prefix, logs_prefix, table)):
             raise RehearsalError(f"the test event wrote something: {written}")
         step.detail = f"{inv.duration_ms:.0f} ms, wrote nothing"
 
@@ -575,6 +613,10 @@ def _landed(aws: Aws, bucket: str, data: str, logs: str, table: str) -> dict[str
         logs: s3.list_objects_v2(Bucket=bucket, Prefix=logs).get("KeyCount", 0),
         table: aws.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"],
     }
+
+
+def _grown(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: n - before[k] for k, n in after.items() if n != before[k]}
 
 
 def _plain_item(item: dict[str, Any]) -> dict[str, Any]:
