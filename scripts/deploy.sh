@@ -85,6 +85,8 @@ fi
 # ---- prerequisites -----------------------------------------------------------------
 # Python >= 3.11 and .venv: bootstrap.sh finds the interpreter (with an install hint if
 # there is none), creates .venv and installs the requirements when they changed.
+# The run set (the main job needs the program and the emulator, not the test and lint tools); a dev .venv satisfies it.
+export BOOTSTRAP_SET="${BOOTSTRAP_SET:-run}"
 # shellcheck source=scripts/bootstrap.sh
 source "$ROOT/scripts/bootstrap.sh"
 

@@ -40,6 +40,8 @@ esac
 
 # A caller that already bootstrapped (scripts/test.sh, CI, tests) passes VENV_PY.
 if [ -z "${VENV_PY:-}" ]; then
+  # The run set (building needs the packager only); a dev .venv satisfies it.
+  export BOOTSTRAP_SET="${BOOTSTRAP_SET:-run}"
   # shellcheck source=scripts/bootstrap.sh
   source "$ROOT/scripts/bootstrap.sh"
 fi

@@ -27,6 +27,8 @@ fi
 
 # A caller that already bootstrapped (scripts/test.sh, CI) passes VENV_PY.
 if [ -z "${VENV_PY:-}" ]; then
+  # The run set (uploading needs boto3 only); a dev .venv satisfies it.
+  export BOOTSTRAP_SET="${BOOTSTRAP_SET:-run}"
   # shellcheck source=scripts/bootstrap.sh
   source "$ROOT/scripts/bootstrap.sh"
 fi
