@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
+import os
 import re
 import signal
 import sys
@@ -19,29 +21,39 @@ UNTOUCHED = "nothing real was touched (the rehearsal talks to a local emulator o
 
 
 class Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP (a CI timeout, `kill`, a closed terminal): unwinds like
-    Ctrl-C, so the emulator and the temp files are cleaned up on the way out."""
+    """SIGINT, SIGTERM or SIGHUP (Ctrl-C, a CI timeout, `kill`, a closed terminal):
+    unwinds like Ctrl-C, so the emulator and the temp files are cleaned up on the way
+    out."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
 
-def _stop_on(signum: int, _frame: object) -> None:
-    raise Stopped(signum)
-
-
 @contextlib.contextmanager
-def _orderly_stop_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise Stopped while the rehearsal runs (then restored)."""
+def _orderly_stop_on_signals(received: list[int]) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP raise Stopped while the rehearsal runs (then
+    restored); `received` collects the signals that arrived.
+
+    The list, not the exception, is what decides the exit code: Ctrl-C reaches the
+    whole process group, moto_server included, and a handler's request to the dying
+    emulator can fail first. Pulumi then reports that failure in place of the
+    interrupt (it re-raises the first failed registration), which is not the story.
+    """
+
+    def stop_on(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise Stopped(signum)
+
     saved = {}
-    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         # Left alone where the caller chose to ignore it (e.g. nohup), or off the
         # main thread, where Python cannot install handlers.
-        if sig is None or signal.getsignal(sig) is not signal.SIG_DFL:
+        default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        if sig is None or signal.getsignal(sig) is not default:
             continue
         with contextlib.suppress(ValueError):
-            saved[sig] = signal.signal(sig, _stop_on)
+            saved[sig] = signal.signal(sig, stop_on)
     try:
         yield
     finally:
@@ -49,9 +61,27 @@ def _orderly_stop_on_signals() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def python_command() -> str:
+    """This interpreter as the user can type it: `.venv/bin/python` from the project,
+    never a bare `python` (the system one lacks the project's packages)."""
+    rel = os.path.relpath(sys.executable)
+    return rel if not rel.startswith("..") else sys.executable
+
+
+def _missing_environment() -> str | None:
+    missing = [m for m in ("pulumi", "boto3", "moto") if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    return (
+        f"error: {sys.executable} lacks the project's packages ({', '.join(missing)}): "
+        "create the environment with scripts/bootstrap.sh, then run .venv/bin/python -m "
+        "infra.rehearsal (or scripts/deploy.sh --local, which does both)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.rehearsal",
+        prog=f"{python_command()} -m infra.rehearsal",
         description="Deploy the stack to a local emulated AWS (moto_server), invoke the "
         "deployed function and show what landed. Needs no AWS account.",
     )
@@ -77,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --stack {args.stack!r} is not a stack name", file=sys.stderr)
         return 2
 
+    missing = _missing_environment()
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
+
     from infra.config import ConfigError, parse_overrides
 
     try:
@@ -90,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # Progress goes to stderr; --json alone keeps it quiet, --verbose wins.
     quiet = args.json and not args.verbose
+    received: list[int] = []
     try:
-        with _orderly_stop_on_signals():
+        with _orderly_stop_on_signals(received):
             result = rehearse(
                 args.project_dir,
                 args.stack,
@@ -99,14 +135,18 @@ def main(argv: list[str] | None = None) -> int:
                 verbose=args.verbose,
                 progress=None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True)),
             )
-    except KeyboardInterrupt as exc:
+    except KeyboardInterrupt:
+        received = received or [signal.SIGINT]  # raised before the handlers were set
+    if received:
         # The emulator and temp files are already cleaned up by the context managers.
-        if isinstance(exc, Stopped):
-            how, code = f"stopped by {exc}", 128 + exc.signum
-        else:
-            how, code = "interrupted (Ctrl-C)", 130
+        signum = received[0]
+        how = (
+            "interrupted (Ctrl-C)"
+            if signum == signal.SIGINT
+            else f"stopped by {signal.Signals(signum).name}"
+        )
         print(f"{how}: the emulator was stopped; {UNTOUCHED}", file=sys.stderr)
-        return code
+        return 128 + signum
     if args.json:
         print(json.dumps(result.to_json(), indent=2, default=str))
     else:

@@ -60,7 +60,7 @@ with open(out, "w") as fh:
 
 
 @dataclass
-class Invocation:
+class HandlerRun:
     event: dict[str, Any]
     ok: bool
     result: Any = None
@@ -80,7 +80,7 @@ class Invocation:
         }
 
 
-def find_interpreter(runtime: str) -> tuple[str, bool]:
+def runtime_python(runtime: str) -> tuple[str, bool]:
     """(path, exact): an interpreter of the runtime's version when the packager's
     finder (lambda_pkg.interpreters: LAMBDA_PKG_PYTHON, this one, PATH, pyenv, uv)
     has one that works, else the current one (exact=False, and the summary says so)."""
@@ -153,7 +153,7 @@ def invoke(
     event: dict[str, Any],
     env: dict[str, str],
     timeout: int,
-) -> Invocation:
+) -> HandlerRun:
     with tempfile.TemporaryDirectory(prefix="ctb-invoke-") as tmp:
         out = Path(tmp) / "result.json"
         argv = [
@@ -182,12 +182,12 @@ def invoke(
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            return Invocation(
+            return HandlerRun(
                 event, False, error=f"timed out after {timeout} s", interpreter=python
             )
         logs = (proc.stdout + proc.stderr).splitlines()
         if not out.is_file():
-            return Invocation(
+            return HandlerRun(
                 event,
                 False,
                 error=f"the interpreter exited with code {proc.returncode} "
@@ -197,7 +197,7 @@ def invoke(
             )
         report = json.loads(out.read_text(encoding="utf-8"))
     if report["ok"]:
-        return Invocation(
+        return HandlerRun(
             event,
             True,
             result=report["result"],
@@ -206,7 +206,7 @@ def invoke(
             log_tail=logs[-20:],
         )
     trace = "\n".join(report.get("stackTrace", []))
-    return Invocation(
+    return HandlerRun(
         event,
         False,
         error=f"{report['errorType']}: {report['errorMessage']}",

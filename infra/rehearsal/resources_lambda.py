@@ -7,19 +7,19 @@ import base64
 import hashlib
 from typing import Any
 
-from infra.rehearsal.engine import Aws, resource
-from infra.rehearsal.resources_s3 import autoname
+from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, autoname
 from infra.rehearsal.shapes import number, require, to_aws
 
 
-def pinned_object(aws: Aws, bucket: str, key: str, version: str | None) -> bytes:
+def pinned_object(aws: EmulatorClients, bucket: str, key: str, version: str | None) -> bytes:
     """The exact bytes the function or layer is meant to run: the pinned version."""
     if not version:
         raise ValueError(
             f"s3ObjectVersion is not set for s3://{bucket}/{key}: the code must be pinned to "
             "the uploaded version, or an S3 update could leave the function on stale code"
         )
-    return aws.client("s3").get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
+    body = aws.client("s3").get_object(Bucket=bucket, Key=key, VersionId=version)["Body"]
+    return bytes(body.read())
 
 
 def _b64sha(data: bytes) -> str:
@@ -34,7 +34,9 @@ def _check_hash(kind: str, declared: str | None, actual: str) -> None:
         )
 
 
-def _code_location(aws: Aws, bucket: str, key: str, version: str, code: bytes) -> dict:
+def _code_location(
+    aws: EmulatorClients, bucket: str, key: str, version: str, code: bytes
+) -> dict[str, Any]:
     current = aws.client("s3").head_object(Bucket=bucket, Key=key)["VersionId"]
     if current == version:
         # What `pulumi up` sends: the S3 location with the pinned version.
@@ -44,14 +46,13 @@ def _code_location(aws: Aws, bucket: str, key: str, version: str, code: bytes) -
     return {"ZipFile": code}
 
 
-@resource("aws:lambda/function:Function")
-def function(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def function(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "role", "runtime", "handler")
     if inputs.get("imageUri") or inputs.get("code"):
         raise ValueError("only S3-deployed functions are rehearsed (s3Bucket/s3Key)")
     require(inputs, "s3Bucket", "s3Key")
     fn_name = inputs.get("name") or autoname(name)
-    bucket, key, version = inputs["s3Bucket"], inputs["s3Key"], inputs.get("s3ObjectVersion")
+    bucket, key, version = inputs["s3Bucket"], inputs["s3Key"], inputs.get("s3ObjectVersion") or ""
     code = pinned_object(aws, bucket, key, version)
     sha = _b64sha(code)
     _check_hash("function", inputs.get("sourceCodeHash"), sha)
@@ -114,8 +115,7 @@ def function(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     }
 
 
-@resource("aws:lambda/alias:Alias")
-def alias(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def alias(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "functionName", "functionVersion")
     alias_name = inputs.get("name") or name
     kwargs: dict[str, Any] = {
@@ -131,8 +131,7 @@ def alias(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     return arn, {"name": alias_name, "arn": arn, "invokeArn": arn}
 
 
-@resource("aws:lambda/permission:Permission")
-def permission(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def permission(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "action", "function", "principal")
     statement_id = inputs.get("statementId") or autoname(inputs.get("statementIdPrefix") or name)
     kwargs: dict[str, Any] = {
@@ -155,8 +154,7 @@ def permission(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     return statement_id, {"statementId": statement_id}
 
 
-@resource("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
-def event_invoke_config(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def event_invoke_config(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "functionName")
     kwargs: dict[str, Any] = {"FunctionName": inputs["functionName"]}
     if inputs.get("qualifier"):
@@ -174,8 +172,7 @@ def event_invoke_config(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[st
     return inputs["functionName"] + qualifier, {}
 
 
-@resource("aws:lambda/layerVersion:LayerVersion")
-def layer_version(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def layer_version(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "layerName", "s3Bucket", "s3Key")
     code = pinned_object(aws, inputs["s3Bucket"], inputs["s3Key"], inputs.get("s3ObjectVersion"))
     sha = _b64sha(code)
@@ -203,3 +200,12 @@ def layer_version(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dic
         "sourceCodeHash": inputs.get("sourceCodeHash") or sha,
         "sourceCodeSize": float(len(code)),
     }
+
+
+RESOURCES: dict[str, Handler] = {
+    "aws:lambda/function:Function": function,
+    "aws:lambda/alias:Alias": alias,
+    "aws:lambda/permission:Permission": permission,
+    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": event_invoke_config,
+    "aws:lambda/layerVersion:LayerVersion": layer_version,
+}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.rehearsal.invoker import Invocation
+from infra.rehearsal.invoker import HandlerRun
 from infra.rehearsal.run import Result, Step
 from infra.rehearsal.summary import render
 
@@ -11,8 +11,8 @@ def test_the_invocations_header_is_plain_text():
     # GIVEN a rehearsal whose two invocations passed
     result = Result(stack="dev", steps=[Step("invoke run", ok=True, seconds=0.1)])
     result.invocations = [
-        Invocation({"test": True}, True, result={"ok": True}, duration_ms=3.0),
-        Invocation({}, True, result={"ok": True}, duration_ms=5.0),
+        HandlerRun({"test": True}, True, result={"ok": True}, duration_ms=3.0),
+        HandlerRun({}, True, result={"ok": True}, duration_ms=5.0),
     ]
     # WHEN it is rendered
     text = render(result)
