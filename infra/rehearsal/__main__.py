@@ -22,8 +22,7 @@ UNTOUCHED = "nothing real was touched (the rehearsal talks to a local emulator o
 
 class Stopped(KeyboardInterrupt):
     """SIGINT, SIGTERM or SIGHUP (Ctrl-C, a CI timeout, `kill`, a closed terminal):
-    unwinds like Ctrl-C, so the emulator and the temp files are cleaned up on the way
-    out."""
+    unwinds, so the emulator and the temp files are cleaned up on the way out."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -68,17 +67,6 @@ def python_command() -> str:
     return rel if not rel.startswith("..") else sys.executable
 
 
-def _missing_environment() -> str | None:
-    missing = [m for m in ("pulumi", "boto3", "moto") if importlib.util.find_spec(m) is None]
-    if not missing:
-        return None
-    return (
-        f"error: {sys.executable} lacks the project's packages ({', '.join(missing)}): "
-        "create the environment with scripts/bootstrap.sh, then run .venv/bin/python -m "
-        "infra.rehearsal (or scripts/deploy.sh --local, which does both)"
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=f"{python_command()} -m infra.rehearsal",
@@ -107,9 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --stack {args.stack!r} is not a stack name", file=sys.stderr)
         return 2
 
-    missing = _missing_environment()
+    missing = [m for m in ("pulumi", "boto3", "moto") if importlib.util.find_spec(m) is None]
     if missing:
-        print(missing, file=sys.stderr)
+        print(f"error: {sys.executable} lacks the project's packages ({', '.join(missing)}): "
+              "run scripts/bootstrap.sh, then .venv/bin/python -m infra.rehearsal "
+              "(or scripts/deploy.sh --local, which does both)", file=sys.stderr)  # fmt: skip
         return 2
 
     from infra.config import ConfigError, parse_overrides

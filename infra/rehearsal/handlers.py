@@ -4,28 +4,27 @@ it answers invokes, `INVOKES`) and is added to MODULES; nothing registers itself
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from types import ModuleType
-from typing import TypeVar
+from typing import Any
 
 from infra.rehearsal import resources_lambda, resources_other, resources_s3
 from infra.rehearsal.clients import Handler, Invoke
 
 MODULES: tuple[ModuleType, ...] = (resources_s3, resources_lambda, resources_other)
 
-T = TypeVar("T")
+
+def table(modules: Iterable[ModuleType], attr: str) -> dict[str, Any]:
+    """The modules' `attr` dicts in one; a token in two of them is an error, since
+    which handler won would depend on the order."""
+    merged: dict[str, Any] = {}
+    for module in modules:
+        entries = getattr(module, attr, {})
+        if twice := sorted(merged.keys() & entries.keys()):
+            raise RuntimeError(f"{', '.join(twice)}: a second handler in {module.__name__}")
+        merged.update(entries)
+    return merged
 
 
-def _add(table: dict[str, T], entries: Mapping[str, T], module: ModuleType) -> None:
-    for token, fn in entries.items():
-        # Two handlers for one type would make the winner depend on MODULES' order.
-        if token in table:
-            raise RuntimeError(f"{token} has a handler in two modules ({module.__name__})")
-        table[token] = fn
-
-
-RESOURCES: dict[str, Handler] = {}
-INVOKES: dict[str, Invoke] = {}
-for _module in MODULES:
-    _add(RESOURCES, getattr(_module, "RESOURCES", {}), _module)
-    _add(INVOKES, getattr(_module, "INVOKES", {}), _module)
+RESOURCES: dict[str, Handler] = table(MODULES, "RESOURCES")
+INVOKES: dict[str, Invoke] = table(MODULES, "INVOKES")

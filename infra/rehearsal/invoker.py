@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +70,8 @@ class HandlerRun:
     log_tail: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "event": self.event,
-            "ok": self.ok,
-            "result": self.result,
-            "error": self.error,
-            "duration_ms": self.duration_ms,
-            "interpreter": self.interpreter,
-        }
+        # The log lines stay out: --verbose shows them, the JSON report does not.
+        return {k: v for k, v in asdict(self).items() if k != "log_tail"}
 
 
 def runtime_python(runtime: str) -> tuple[str, bool]:

@@ -39,6 +39,7 @@ from infra.rehearsal.engine import Created, EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
 from infra.rehearsal.localbucket import create_bucket
 from infra.rehearsal.program import load_stack_config, run_program
+from infra.rehearsal.resources_lambda import pinned_object
 from infra.rehearsal.resources_s3 import apply_deferred_policies
 from lambda_pkg.artifact import Artifact
 from localcloud.emulator import moto_server
@@ -95,8 +96,7 @@ class Deployed:
 
 @dataclass(frozen=True)
 class Verified:
-    """What `verify` read back, for the invoke steps: the function's record, its
-    configuration (a boto3 response) and the pinned code's bytes."""
+    """What `verify` read back for the invoke steps (config: a boto3 response)."""
 
     created: Created
     config: dict[str, Any]
@@ -138,10 +138,7 @@ class Result:
             "error": self.error,
             "user_error": self.user_error,
             "seconds": round(self.seconds, 2),
-            "steps": [
-                {"name": s.name, "ok": s.ok, "seconds": round(s.seconds, 2), "detail": s.detail}
-                for s in self.steps
-            ],
+            "steps": [{**asdict(s), "seconds": round(s.seconds, 2)} for s in self.steps],
             "notes": self.notes,
             "resources": [
                 {"type": r.token, "name": r.name, "id": r.physical_id} for r in self.resources
@@ -439,20 +436,12 @@ def _verify(
         fn = _one(mocks, FUNCTION)
         bucket, key = fn.inputs["s3Bucket"], fn.inputs["s3Key"]
         version = fn.inputs.get("s3ObjectVersion") or ""
-        s3 = aws.client("s3")
-        code: bytes = s3.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
+        code = pinned_object(aws, bucket, key, version)
         digest = hashlib.sha256(code).hexdigest()
         if digest != artifact.sha256:
             raise RehearsalError(
                 f"s3://{bucket}/{key}?versionId={version} has sha256 {digest}, "
                 f"the manifest says {artifact.sha256}"
-            )
-        # The checksum S3 stored at upload (the program names SHA256), not just the bytes.
-        head = s3.head_object(Bucket=bucket, Key=key, VersionId=version, ChecksumMode="ENABLED")
-        if head.get("ChecksumSHA256") != artifact.sha256_b64:
-            raise RehearsalError(
-                f"s3://{bucket}/{key}?versionId={version} stores ChecksumSHA256 "
-                f"{head.get('ChecksumSHA256')}, the manifest says {artifact.sha256_b64}"
             )
         lam = aws.client("lambda")
         conf = lam.get_function_configuration(FunctionName=fn.physical_id)
@@ -490,21 +479,16 @@ def _verify(
 
 
 def _layer_dirs(aws: EmulatorClients, mocks: EmulatorMocks, work: Path) -> list[Path]:
-    dirs = []
-    for i, layer in enumerate(r for r in mocks.created if r.token == LAYER):
-        data = (
-            aws.client("s3")
-            .get_object(
-                Bucket=layer.inputs["s3Bucket"],
-                Key=layer.inputs["s3Key"],
-                VersionId=layer.inputs.get("s3ObjectVersion"),
-            )["Body"]
-            .read()
+    layers = [r.inputs for r in mocks.created if r.token == LAYER]
+    # Lambda extracts layers to /opt; Python finds them under /opt/python.
+    return [
+        invoker.unzip(
+            pinned_object(aws, i["s3Bucket"], i["s3Key"], i.get("s3ObjectVersion")),
+            work / f"opt{n}",
         )
-        # Lambda extracts layers to /opt; Python finds them under /opt/python.
-        opt = invoker.unzip(data, work / f"opt{i}")
-        dirs.append(opt / "python")
-    return dirs
+        / "python"
+        for n, i in enumerate(layers)
+    ]
 
 
 def _invoke_all(

@@ -127,16 +127,13 @@ def render(result: Result) -> str:
 
 
 def _next(result: Result) -> list[str]:
-    deploy = "scripts/deploy.sh --stack"
-    needs = "(needs the Pulumi CLI and AWS credentials)"
+    deploy, needs = "scripts/deploy.sh --stack", "(needs the Pulumi CLI and AWS credentials)"
     owners = [o for o in result.owner_stacks if o != result.stack]
     if result.stack in result.owner_stacks or not owners:
         return [f"Next: deploy to AWS with {deploy} {result.stack} --preview, then without "
                 f"--preview {needs}."]  # fmt: skip
     # A non-owner stack adopts the bucket its owner creates: on a fresh account the
     # owner must be deployed first, or this stack's getBucket finds nothing.
-    return [
-        f"Next: on a fresh account, deploy the bucket's owner first: {deploy} {owners[0]} "
-        f"--preview, then without --preview; then this stack the same way with {deploy} "
-        f"{result.stack} {needs}."
-    ]
+    return [f"Next: on a fresh account, deploy the bucket's owner first: {deploy} {owners[0]} "
+            f"--preview, then without --preview; then this stack the same way with {deploy} "
+            f"{result.stack} {needs}."]  # fmt: skip
