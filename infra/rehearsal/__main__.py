@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
+import os
 import re
 import signal
 import sys
@@ -18,35 +20,44 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-# Said after any failure or interrupt: the rehearsal cannot change a real account.
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
+# Said after any failure or interrupt: the rehearsal cannot change a real account.
 UNTOUCHED = "nothing real was touched (the rehearsal talks to a local emulator only)"
 
 
 class Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP (a CI timeout, `kill`, a closed terminal): unwinds like
-    Ctrl-C, so the emulator and the temp files are cleaned up on the way out."""
+    """SIGINT, SIGTERM or SIGHUP (Ctrl-C, a CI timeout, `kill`, a closed terminal):
+    unwinds, so the emulator and the temp files are cleaned up on the way out."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
 
-def _stop_on(signum: int, _frame: object) -> None:
-    raise Stopped(signum)
-
-
 @contextlib.contextmanager
-def _orderly_stop_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise Stopped while the rehearsal runs (then restored)."""
+def _orderly_stop_on_signals(received: list[int]) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP raise Stopped while the rehearsal runs (then
+    restored); `received` collects the signals that arrived.
+
+    The list, not the exception, is what decides the exit code: Ctrl-C reaches the
+    whole process group, moto_server included, and a handler's request to the dying
+    emulator can fail first. Pulumi then reports that failure in place of the
+    interrupt (it re-raises the first failed registration), which is not the story.
+    """
+
+    def stop_on(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise Stopped(signum)
+
     saved = {}
-    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         # Left alone where the caller chose to ignore it (e.g. nohup), or off the
         # main thread, where Python cannot install handlers.
-        if sig is None or signal.getsignal(sig) is not signal.SIG_DFL:
+        default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        if sig is None or signal.getsignal(sig) is not default:
             continue
         with contextlib.suppress(ValueError):
-            saved[sig] = signal.signal(sig, _stop_on)
+            saved[sig] = signal.signal(sig, stop_on)
     try:
         yield
     finally:
@@ -54,9 +65,16 @@ def _orderly_stop_on_signals() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def python_command() -> str:
+    """This interpreter as the user can type it: `.venv/bin/python` from the project,
+    never a bare `python` (the system one lacks the project's packages)."""
+    rel = os.path.relpath(sys.executable)
+    return rel if not rel.startswith("..") else sys.executable
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.rehearsal",
+        prog=f"{python_command()} -m infra.rehearsal",
         description="Deploy the stack to a local emulated AWS (moto_server), invoke the "
         "deployed function and show what landed. Needs no AWS account.",
     )
@@ -103,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         print(down(args.state_dir or _default_state_dir()), file=sys.stderr)
         return 0
 
+    missing = [m for m in ("pulumi", "boto3", "moto") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"error: {sys.executable} lacks the project's packages ({', '.join(missing)}): "
+              "run scripts/bootstrap.sh, then .venv/bin/python -m infra.rehearsal "
+              "(or scripts/deploy.sh --local, which does both)", file=sys.stderr)  # fmt: skip
+        return 2
+
     from infra.config import ConfigError, parse_overrides
 
     try:
@@ -115,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # Progress goes to stderr; --json alone keeps it quiet, --verbose wins.
     quiet = args.json and not args.verbose
+    received: list[int] = []
     try:
-        with _orderly_stop_on_signals():
+        with _orderly_stop_on_signals(received):
             result = rehearse(
                 args.project_dir,
                 args.stack,
@@ -125,16 +151,19 @@ def main(argv: list[str] | None = None) -> int:
                 progress=None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True)),
                 keep=(args.state_dir or _default_state_dir()) if args.keep else None,
             )
-    except KeyboardInterrupt as exc:
-        return _interrupted(exc, keep=args.keep)
+    except KeyboardInterrupt:
+        received = received or [signal.SIGINT]  # raised before the handlers were set
+    if received:
+        return _interrupted(received[0], keep=args.keep)
     return _report(result, as_json=args.json)
 
 
-def _interrupted(exc: KeyboardInterrupt, *, keep: bool) -> int:
-    if isinstance(exc, Stopped):
-        how, code = f"stopped by {exc}", 128 + exc.signum
-    else:
-        how, code = "interrupted (Ctrl-C)", 130
+def _interrupted(signum: int, *, keep: bool) -> int:
+    how = (
+        "interrupted (Ctrl-C)"
+        if signum == signal.SIGINT
+        else f"stopped by {signal.Signals(signum).name}"
+    )
     if keep:
         # The record is rewritten after each resource the cloud accepts (infra.rehearsal.keep).
         print(
@@ -145,7 +174,7 @@ def _interrupted(exc: KeyboardInterrupt, *, keep: bool) -> int:
     else:
         # The emulator and temp files are already cleaned up by the context managers.
         print(f"{how}: the emulator was stopped; {UNTOUCHED}", file=sys.stderr)
-    return code
+    return 128 + signum
 
 
 def _report(result: Any, *, as_json: bool) -> int:
@@ -201,21 +230,13 @@ def _print_handoff(result: object) -> None:
     from infra.rehearsal.keep import handoff
     from infra.rehearsal.run import Result
 
-    if not isinstance(result, Result) or result.kept is None:
+    if not isinstance(result, Result) or result.kept is None or result.deployed is None:
         return
     rules = [r.physical_id for r in result.resources if r.token == EVENT_RULE]
     print()
-    for line in handoff(result.kept, result.deployed, rules[0] if rules else None, _venv_python()):
+    rule = rules[0] if rules else None
+    for line in handoff(result.kept, result.deployed, rule, python_command()):
         print(line)
-
-
-def _venv_python() -> str:
-    """The interpreter to print in commands: this one, relative to the project if inside."""
-    exe = Path(sys.executable)
-    try:
-        return str(exe.relative_to(Path.cwd()))
-    except ValueError:
-        return str(exe)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ Every handler makes the boto3 calls `pulumi up` would cause and returns the outp
 the AWS provider would report (arn, id, version ids, ...), so the rest of the
 program sees realistic values.
 
-A type without a handler is an error naming the type: a new resource must get a
-handler before it can be rehearsed, it can never be skipped silently.
+The handlers come from one table (infra.rehearsal.handlers); the dependency runs one
+way: engine -> handlers -> resources_* -> clients. A type without a handler is an
+error naming the type: a new resource must get a handler before it can be
+rehearsed, it can never be skipped silently.
 """
 
 from __future__ import annotations
@@ -18,36 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pulumi
-from botocore.config import Config
 
+from infra.rehearsal.clients import EmulatorClients, Handler
 from infra.rehearsal.errors import RehearsalError, ResourceFailed, UnsupportedTypeError
+from infra.rehearsal.handlers import INVOKES, RESOURCES
 from infra.rehearsal.shapes import redact, unwrap
-from localcloud.emulator import EMULATOR_ENV
-
-Handler = Callable[["Aws", str, dict[str, Any]], tuple[str, dict[str, Any]]]
-Invoke = Callable[["Aws", dict[str, Any]], dict[str, Any]]
-
-# Filled by the @resource / @invoke decorators in the handler modules.
-CREATE: dict[str, Handler] = {}
-INVOKES: dict[str, Invoke] = {}
-
-
-def resource(token: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        CREATE[token] = fn
-        return fn
-
-    return register
-
-
-def invoke(token: str) -> Callable[[Invoke], Invoke]:
-    def register(fn: Invoke) -> Invoke:
-        INVOKES[token] = fn
-        return fn
-
-    return register
 
 
 @dataclass(frozen=True)
@@ -61,61 +39,10 @@ class Created:
     outputs: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-@dataclass
-class Aws:
-    """boto3 clients for the emulator, plus what the handlers learn along the way.
-
-    endpoint_url=None is only for in-process moto (`mock_aws`) in unit tests; the
-    rehearsal always passes the moto_server URL, so nothing here can reach AWS.
-    """
-
-    endpoint_url: str | None
-    region: str = "us-east-1"
-    partition: str = "aws"
-    # Bucket policies validated but not yet applied (see resources_s3.bucket_policy).
-    deferred_policies: dict[str, str] = field(default_factory=dict)
-    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
-    _account_id: str | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def client(self, service: str) -> Any:
-        # boto3's session creation is not thread-safe, and Pulumi calls the mocks
-        # from a thread pool: create each client once, under a lock.
-        with self._lock:
-            if service not in self._clients:
-                session = boto3.session.Session(
-                    # Dummy credentials, never the user's: the emulator accepts any.
-                    aws_access_key_id=EMULATOR_ENV["AWS_ACCESS_KEY_ID"],
-                    aws_secret_access_key=EMULATOR_ENV["AWS_SECRET_ACCESS_KEY"],
-                    aws_session_token=EMULATOR_ENV["AWS_SESSION_TOKEN"],
-                    region_name=self.region,
-                )
-                self._clients[service] = session.client(
-                    service,
-                    endpoint_url=self.endpoint_url,
-                    config=Config(retries={"mode": "standard", "max_attempts": 3}),
-                )
-            return self._clients[service]
-
-    @property
-    def account_id(self) -> str:
-        if self._account_id is None:
-            self._account_id = self.client("sts").get_caller_identity()["Account"]
-        return self._account_id
-
-    def arn(self, service: str, resource: str, *, region: bool = True) -> str:
-        where = self.region if region else ""
-        return f"arn:{self.partition}:{service}:{where}:{self.account_id}:{resource}"
-
-
 class EmulatorMocks(pulumi.runtime.Mocks):
     """Pulumi mocks whose every resource is created in the emulator."""
 
-    def __init__(self, aws: Aws) -> None:
-        # Importing the handler modules registers their handlers.
-        from infra.rehearsal import invokes, resources_lambda, resources_other, resources_s3
-
-        del invokes, resources_lambda, resources_other, resources_s3
+    def __init__(self, aws: EmulatorClients) -> None:
         self.aws = aws
         self.created: list[Created] = []
         self.calls: list[str] = []
@@ -128,7 +55,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         # Called with each resource once it exists (the rehearsal's --verbose).
         self.on_created: Callable[[Created], None] | None = None
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = dict(args.inputs)
         # Component resources group children; they exist only in Pulumi's state.
         if args.custom is False:
@@ -167,9 +94,9 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         """How to make a declared resource: its create handler. (infra.rehearsal.keep
         overrides it to reuse or update what a kept local cloud already holds.)"""
         del name, inputs
-        return CREATE.get(token)
+        return RESOURCES.get(token)
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any] | None]:
         fn = INVOKES.get(args.token)
         with self._lock:
             if fn is None:

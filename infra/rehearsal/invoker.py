@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ with open(out, "w") as fh:
 
 
 @dataclass
-class Invocation:
+class HandlerRun:
     event: dict[str, Any]
     ok: bool
     result: Any = None
@@ -70,17 +70,11 @@ class Invocation:
     log_tail: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "event": self.event,
-            "ok": self.ok,
-            "result": self.result,
-            "error": self.error,
-            "duration_ms": self.duration_ms,
-            "interpreter": self.interpreter,
-        }
+        # The log lines stay out: --verbose shows them, the JSON report does not.
+        return {k: v for k, v in asdict(self).items() if k != "log_tail"}
 
 
-def find_interpreter(runtime: str) -> tuple[str, bool]:
+def runtime_python(runtime: str) -> tuple[str, bool]:
     """(path, exact): an interpreter of the runtime's version when the packager's
     finder (lambda_pkg.interpreters: LAMBDA_PKG_PYTHON, this one, PATH, pyenv, uv)
     has one that works, else the current one (exact=False, and the summary says so)."""
@@ -153,7 +147,7 @@ def invoke(
     event: dict[str, Any],
     env: dict[str, str],
     timeout: int,
-) -> Invocation:
+) -> HandlerRun:
     with tempfile.TemporaryDirectory(prefix="ctb-invoke-") as tmp:
         out = Path(tmp) / "result.json"
         argv = [
@@ -182,12 +176,12 @@ def invoke(
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            return Invocation(
+            return HandlerRun(
                 event, False, error=f"timed out after {timeout} s", interpreter=python
             )
         logs = (proc.stdout + proc.stderr).splitlines()
         if not out.is_file():
-            return Invocation(
+            return HandlerRun(
                 event,
                 False,
                 error=f"the interpreter exited with code {proc.returncode} "
@@ -197,7 +191,7 @@ def invoke(
             )
         report = json.loads(out.read_text(encoding="utf-8"))
     if report["ok"]:
-        return Invocation(
+        return HandlerRun(
             event,
             True,
             result=report["result"],
@@ -206,7 +200,7 @@ def invoke(
             log_tail=logs[-20:],
         )
     trace = "\n".join(report.get("stackTrace", []))
-    return Invocation(
+    return HandlerRun(
         event,
         False,
         error=f"{report['errorType']}: {report['errorMessage']}",

@@ -33,16 +33,21 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from infra.rehearsal.engine import CREATE, Aws, EmulatorMocks, Handler
+from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs
+from infra.rehearsal.engine import EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
+from infra.rehearsal.handlers import RESOURCES
 from infra.rehearsal.resources_lambda import function_outputs, function_request
 from infra.rehearsal.shapes import redact, to_aws, unwrap
 from localcloud.control import CloudSettings, ensure_running, export_lines, stop
 from localcloud.state import CloudState
+
+if TYPE_CHECKING:  # run.py imports this module lazily, for --keep only
+    from infra.rehearsal.run import Deployed
 
 RECORD_VERSION = 1
 
@@ -161,7 +166,7 @@ def inputs_digest(inputs: dict[str, Any]) -> str:
 
 # --- updates in place -----------------------------------------------------------------
 
-Update = Callable[[Aws, str, dict[str, Any], Entry], tuple[str, dict[str, Any]]]
+Update = Callable[[EmulatorClients, str, dict[str, Any], Entry], tuple[str, dict[str, Any]]]
 
 # The UpdateFunctionConfiguration fields among CreateFunction's arguments.
 _CONFIG_FIELDS = (
@@ -172,7 +177,7 @@ _CONFIG_FIELDS = (
 
 
 def update_function(
-    aws: Aws, name: str, inputs: dict[str, Any], prev: Entry
+    aws: EmulatorClients, name: str, inputs: dict[str, Any], prev: Entry
 ) -> tuple[str, dict[str, Any]]:
     """New configuration, new code (by its pinned S3 version), then a new version: what
     `pulumi up` does for a changed function. The front learns the new version's code
@@ -199,7 +204,7 @@ def update_function(
 
 
 def update_alias(
-    aws: Aws, name: str, inputs: dict[str, Any], prev: Entry
+    aws: EmulatorClients, name: str, inputs: dict[str, Any], prev: Entry
 ) -> tuple[str, dict[str, Any]]:
     kwargs: dict[str, Any] = {
         "FunctionName": inputs["functionName"],
@@ -214,7 +219,7 @@ def update_alias(
 
 
 def update_permission(
-    aws: Aws, name: str, inputs: dict[str, Any], prev: Entry
+    aws: EmulatorClients, name: str, inputs: dict[str, Any], prev: Entry
 ) -> tuple[str, dict[str, Any]]:
     """Lambda has no UpdatePermission: remove the statement, add it again by its id."""
     lam = aws.client("lambda")
@@ -226,7 +231,7 @@ def update_permission(
             StatementId=prev.physical_id,
             **({"Qualifier": old_qualifier} if old_qualifier else {}),
         )
-    return CREATE["aws:lambda/permission:Permission"](
+    return RESOURCES["aws:lambda/permission:Permission"](
         aws, name, {**inputs, "statementId": prev.physical_id}
     )
 
@@ -240,7 +245,7 @@ UPDATE: dict[str, Update] = {
 
 def _put_again(create: Handler) -> Update:
     def put(
-        aws: Aws, name: str, inputs: dict[str, Any], _prev: Entry
+        aws: EmulatorClients, name: str, inputs: dict[str, Any], _prev: Entry
     ) -> tuple[str, dict[str, Any]]:
         return create(aws, name, inputs)
 
@@ -249,7 +254,7 @@ def _put_again(create: Handler) -> Update:
 
 def _refuse(message: str) -> Handler:
     # Raised from inside the engine's call, so the engine keeps it as the failure.
-    def refuse(_aws: Aws, _name: str, _inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def refuse(_aws: EmulatorClients, _name: str, _inputs: Inputs) -> IdAndOutputs:
         raise KeepError(message)
 
     return refuse
@@ -282,13 +287,13 @@ class KeptMocks(EmulatorMocks):
     one resource at a time.
     """
 
-    def __init__(self, aws: Aws, record: Record) -> None:
+    def __init__(self, aws: EmulatorClients, record: Record) -> None:
         super().__init__(aws)
         self.record = record
         self.changes = Changes()
 
     def handler_for(self, token: str, name: str, inputs: dict[str, Any]) -> Handler | None:
-        create = CREATE.get(token)
+        create = RESOURCES.get(token)
         if create is None:
             return None  # the engine names the unsupported type
         key = f"{token}::{name}"
@@ -296,7 +301,7 @@ class KeptMocks(EmulatorMocks):
         prev = self.record.entries.get(key)
         if prev is not None and prev.digest == digest and not prev.pending:
 
-            def reuse(_aws: Aws, _name: str, _inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+            def reuse(_aws: EmulatorClients, _name: str, _inputs: Inputs) -> IdAndOutputs:
                 self.changes.unchanged.append(key)
                 return prev.physical_id, prev.outputs
 
@@ -318,7 +323,7 @@ class KeptMocks(EmulatorMocks):
             )
         chosen = update
 
-        def update_it(aws: Aws, n: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        def update_it(aws: EmulatorClients, n: str, i: Inputs) -> IdAndOutputs:
             return chosen(aws, n, i, prev)
 
         return self._recorded(
@@ -342,7 +347,7 @@ class KeptMocks(EmulatorMocks):
     ) -> Handler:
         record = self.record
 
-        def run(aws: Aws, n: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        def run(aws: EmulatorClients, n: str, inputs: Inputs) -> IdAndOutputs:
             before = record.entries.get(key)
             record.entries[key] = Entry(
                 token,
@@ -395,12 +400,12 @@ class Kept:
         how = "started" if self.started else "reusing the one running"
         return f"{how} at {self.url} (pid {self.cloud.pid})"
 
-    def mocks(self, aws: Aws) -> KeptMocks:
+    def mocks(self, aws: EmulatorClients) -> KeptMocks:
         self._mocks = KeptMocks(aws, self.record)
         self.changes = self._mocks.changes
         return self._mocks
 
-    def has_bucket(self, aws: Aws, bucket: str) -> bool:
+    def has_bucket(self, aws: EmulatorClients, bucket: str) -> bool:
         from botocore.exceptions import ClientError
 
         try:
@@ -454,9 +459,9 @@ def down(state_dir: Path) -> str:
     return f"no local cloud is running in {state_dir}{stale}; nothing to stop"
 
 
-def handoff(kept: Kept, deployed: dict[str, Any], rule: str | None, python: str) -> list[str]:
+def handoff(kept: Kept, deployed: Deployed, rule: str | None, python: str) -> list[str]:
     """What to paste next: the export lines, then the seed guide's commands."""
-    fn, bucket, key = deployed["function"], deployed["bucket"], deployed["key"]
+    fn, bucket, key = deployed.function, deployed.bucket, deployed.key
     lines = [
         f"The local cloud keeps running at {kept.url} ({kept.changes.summary()}).",
         "Point a shell at it (paste these lines):",

@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from infra.rehearsal.engine import Aws
+from infra.rehearsal.clients import EmulatorClients
 from infra.rehearsal.errors import RehearsalError
 from infra.rehearsal.program import load_stack_config
 
@@ -24,7 +24,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_ENDPOINT = "http://127.0.0.1:5000"
 
 
-def create_bucket(aws: Aws, bucket: str) -> bool:
+def create_bucket(aws: EmulatorClients, bucket: str) -> bool:
     """Create and configure `bucket`; False if it already existed (then only configure)."""
     s3 = aws.client("s3")
     try:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     region = config.get("aws:region") or "us-east-1"
     try:
-        created = create_bucket(Aws(endpoint_url=args.endpoint, region=region), bucket)
+        created = create_bucket(EmulatorClients(endpoint_url=args.endpoint, region=region), bucket)
     except Exception as exc:  # one line, no traceback: usually "is moto_server running?"
         print(f"error: {args.endpoint}: {exc} (is moto_server running there?)", file=sys.stderr)
         return 1

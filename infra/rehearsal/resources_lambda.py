@@ -7,19 +7,19 @@ import base64
 import hashlib
 from typing import Any
 
-from infra.rehearsal.engine import Aws, resource
-from infra.rehearsal.resources_s3 import autoname
+from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, autoname
 from infra.rehearsal.shapes import number, require, to_aws
 
 
-def pinned_object(aws: Aws, bucket: str, key: str, version: str | None) -> bytes:
+def pinned_object(aws: EmulatorClients, bucket: str, key: str, version: str | None) -> bytes:
     """The exact bytes the function or layer is meant to run: the pinned version."""
     if not version:
         raise ValueError(
             f"s3ObjectVersion is not set for s3://{bucket}/{key}: the code must be pinned to "
             "the uploaded version, or an S3 update could leave the function on stale code"
         )
-    return aws.client("s3").get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
+    body = aws.client("s3").get_object(Bucket=bucket, Key=key, VersionId=version)["Body"]
+    return bytes(body.read())
 
 
 def _b64sha(data: bytes) -> str:
@@ -34,7 +34,9 @@ def _check_hash(kind: str, declared: str | None, actual: str) -> None:
         )
 
 
-def _code_location(aws: Aws, bucket: str, key: str, version: str, code: bytes) -> dict:
+def _code_location(
+    aws: EmulatorClients, bucket: str, key: str, version: str, code: bytes
+) -> dict[str, Any]:
     current = aws.client("s3").head_object(Bucket=bucket, Key=key)["VersionId"]
     if current == version:
         # What `pulumi up` sends: the S3 location with the pinned version.
@@ -44,8 +46,7 @@ def _code_location(aws: Aws, bucket: str, key: str, version: str, code: bytes) -
     return {"ZipFile": code}
 
 
-@resource("aws:lambda/function:Function")
-def function(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def function(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     fn_name, code, sha, kwargs = function_request(aws, name, inputs)
     lam = aws.client("lambda")
     created = lam.create_function(**kwargs)
@@ -60,7 +61,7 @@ def function(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
 
 
 def function_request(
-    aws: Aws, name: str, inputs: dict[str, Any]
+    aws: EmulatorClients, name: str, inputs: Inputs
 ) -> tuple[str, bytes, str, dict[str, Any]]:
     """(function name, pinned code, its base64 sha256, the CreateFunction arguments)."""
     require(inputs, "role", "runtime", "handler")
@@ -68,7 +69,7 @@ def function_request(
         raise ValueError("only S3-deployed functions are rehearsed (s3Bucket/s3Key)")
     require(inputs, "s3Bucket", "s3Key")
     fn_name = inputs.get("name") or autoname(name)
-    bucket, key, version = inputs["s3Bucket"], inputs["s3Key"], inputs.get("s3ObjectVersion")
+    bucket, key, version = inputs["s3Bucket"], inputs["s3Key"], inputs.get("s3ObjectVersion") or ""
     code = pinned_object(aws, bucket, key, version)
     sha = _b64sha(code)
     _check_hash("function", inputs.get("sourceCodeHash"), sha)
@@ -109,7 +110,7 @@ def function_request(
 
 
 def function_outputs(
-    aws: Aws, fn_name: str, inputs: dict[str, Any], code: bytes, last_modified: str
+    aws: EmulatorClients, fn_name: str, inputs: Inputs, code: bytes, last_modified: str
 ) -> dict[str, Any]:
     """What the provider reports for the function: its latest published version among them."""
     lam = aws.client("lambda")
@@ -131,8 +132,7 @@ def function_outputs(
     }
 
 
-@resource("aws:lambda/alias:Alias")
-def alias(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def alias(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "functionName", "functionVersion")
     alias_name = inputs.get("name") or name
     kwargs: dict[str, Any] = {
@@ -148,8 +148,7 @@ def alias(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     return arn, {"name": alias_name, "arn": arn, "invokeArn": arn}
 
 
-@resource("aws:lambda/permission:Permission")
-def permission(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def permission(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "action", "function", "principal")
     statement_id = inputs.get("statementId") or autoname(inputs.get("statementIdPrefix") or name)
     kwargs: dict[str, Any] = {
@@ -172,8 +171,7 @@ def permission(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     return statement_id, {"statementId": statement_id}
 
 
-@resource("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
-def event_invoke_config(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def event_invoke_config(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "functionName")
     kwargs: dict[str, Any] = {"FunctionName": inputs["functionName"]}
     if inputs.get("qualifier"):
@@ -191,8 +189,7 @@ def event_invoke_config(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[st
     return inputs["functionName"] + qualifier, {}
 
 
-@resource("aws:lambda/layerVersion:LayerVersion")
-def layer_version(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def layer_version(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "layerName", "s3Bucket", "s3Key")
     code = pinned_object(aws, inputs["s3Bucket"], inputs["s3Key"], inputs.get("s3ObjectVersion"))
     sha = _b64sha(code)
@@ -220,3 +217,12 @@ def layer_version(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dic
         "sourceCodeHash": inputs.get("sourceCodeHash") or sha,
         "sourceCodeSize": float(len(code)),
     }
+
+
+RESOURCES: dict[str, Handler] = {
+    "aws:lambda/function:Function": function,
+    "aws:lambda/alias:Alias": alias,
+    "aws:lambda/permission:Permission": permission,
+    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": event_invoke_config,
+    "aws:lambda/layerVersion:LayerVersion": layer_version,
+}

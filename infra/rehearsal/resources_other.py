@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.rehearsal.engine import Aws, resource
-from infra.rehearsal.resources_s3 import autoname
+from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, autoname
 from infra.rehearsal.shapes import json_document, number, require, tag_list, to_aws
 
 
-@resource("aws:iam/role:Role")
-def role(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def role(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "assumeRolePolicy")
     role_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
     kwargs: dict[str, Any] = {
@@ -46,8 +44,7 @@ def role(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     }
 
 
-@resource("aws:iam/rolePolicy:RolePolicy")
-def role_policy(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def role_policy(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "role", "policy")
     policy_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
     aws.client("iam").put_role_policy(
@@ -58,8 +55,7 @@ def role_policy(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]
     return f"{inputs['role']}:{policy_name}", {"name": policy_name}
 
 
-@resource("aws:cloudwatch/logGroup:LogGroup")
-def log_group(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def log_group(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     group = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
     kwargs: dict[str, Any] = {"logGroupName": group}
     if inputs.get("kmsKeyId"):
@@ -77,8 +73,7 @@ def log_group(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     return group, {"name": group, "arn": aws.arn("logs", f"log-group:{group}")}
 
 
-@resource("aws:dynamodb/table:Table")
-def table(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def table(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "hashKey", "attributes")
     table_name = inputs.get("name") or autoname(name)
     schema = [{"AttributeName": inputs["hashKey"], "KeyType": "HASH"}]
@@ -133,8 +128,7 @@ def table(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     }
 
 
-@resource("aws:secretsmanager/secret:Secret")
-def secret(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def secret(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     secret_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
     kwargs: dict[str, Any] = {"Name": secret_name}
     if inputs.get("description"):
@@ -147,8 +141,7 @@ def secret(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     return arn, {"name": secret_name, "arn": arn}
 
 
-@resource("aws:secretsmanager/secretVersion:SecretVersion")
-def secret_version(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def secret_version(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "secretId")
     kwargs: dict[str, Any] = {"SecretId": inputs["secretId"]}
     if inputs.get("secretString") is not None:
@@ -165,8 +158,7 @@ def secret_version(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, di
     return f"{put['ARN']}|{put['VersionId']}", {"arn": put["ARN"], "versionId": put["VersionId"]}
 
 
-@resource("aws:cloudwatch/eventRule:EventRule")
-def event_rule(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def event_rule(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     if not inputs.get("scheduleExpression") and not inputs.get("eventPattern"):
         raise ValueError("an EventRule needs scheduleExpression or eventPattern")
     rule_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
@@ -187,8 +179,7 @@ def event_rule(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     return rule_name, {"name": rule_name, "arn": arn}
 
 
-@resource("aws:cloudwatch/eventTarget:EventTarget")
-def event_target(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def event_target(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "rule", "arn")
     target_id = inputs.get("targetId") or autoname(name)
     target: dict[str, Any] = {"Id": target_id, "Arn": inputs["arn"]}
@@ -207,8 +198,7 @@ def event_target(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict
     return f"{inputs['rule']}-{target_id}", {"targetId": target_id}
 
 
-@resource("aws:cloudwatch/metricAlarm:MetricAlarm")
-def metric_alarm(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def metric_alarm(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "comparisonOperator", "evaluationPeriods")
     alarm_name = inputs.get("name") or autoname(name)
     kwargs: dict[str, Any] = {
@@ -245,3 +235,16 @@ def metric_alarm(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict
         kwargs["Tags"] = tag_list(inputs["tags"])
     aws.client("cloudwatch").put_metric_alarm(**kwargs)
     return alarm_name, {"name": alarm_name, "arn": aws.arn("cloudwatch", f"alarm:{alarm_name}")}
+
+
+RESOURCES: dict[str, Handler] = {
+    "aws:iam/role:Role": role,
+    "aws:iam/rolePolicy:RolePolicy": role_policy,
+    "aws:cloudwatch/logGroup:LogGroup": log_group,
+    "aws:dynamodb/table:Table": table,
+    "aws:secretsmanager/secret:Secret": secret,
+    "aws:secretsmanager/secretVersion:SecretVersion": secret_version,
+    "aws:cloudwatch/eventRule:EventRule": event_rule,
+    "aws:cloudwatch/eventTarget:EventTarget": event_target,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": metric_alarm,
+}

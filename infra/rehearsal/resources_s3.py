@@ -1,28 +1,22 @@
-"""S3: the bucket, its settings, and the package object."""
+"""S3: the bucket, its settings, the package object, and the getBucket invoke."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
 import pulumi
 
-from infra.rehearsal.engine import Aws, resource
+from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, Invoke, autoname
 from infra.rehearsal.shapes import json_document, require, tag_list, to_aws
 
 _HOSTED_ZONE_US_EAST_1 = "Z3AQBSTGFYJSTF"
 
 
-def autoname(name: str) -> str:
-    # Pulumi's auto-naming: the logical name plus a random suffix.
-    return f"{name}-{secrets.token_hex(4)[:7]}"
-
-
-def bucket_outputs(aws: Aws, bucket: str) -> dict[str, Any]:
+def bucket_outputs(aws: EmulatorClients, bucket: str) -> dict[str, Any]:
     return {
         "bucket": bucket,
         "arn": f"arn:{aws.partition}:s3:::{bucket}",
@@ -33,8 +27,7 @@ def bucket_outputs(aws: Aws, bucket: str) -> dict[str, Any]:
     }
 
 
-@resource("aws:s3/bucket:Bucket")
-def bucket(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def bucket(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     bucket_name = inputs.get("bucket") or autoname(inputs.get("bucketPrefix") or name)
     s3 = aws.client("s3")
     kwargs: dict[str, Any] = {"Bucket": bucket_name}
@@ -48,16 +41,29 @@ def bucket(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
     return bucket_name, bucket_outputs(aws, bucket_name)
 
 
-@resource("aws:s3/bucketVersioning:BucketVersioning")
-def bucket_versioning(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def get_bucket(aws: EmulatorClients, args: dict[str, Any]) -> dict[str, Any]:
+    """The getBucket invoke: how a non-owner stack adopts the shared bucket."""
+    name = args.get("bucket")
+    if not name:
+        raise ValueError("getBucket needs a bucket name")
+    try:
+        aws.client("s3").head_bucket(Bucket=name)
+    except Exception:
+        raise ValueError(
+            f"bucket {name} does not exist in the emulator: the stack that owns it "
+            "(bucketOwner: true) must create it first"
+        ) from None
+    return {"id": name, **bucket_outputs(aws, name)}
+
+
+def bucket_versioning(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "bucket", "versioningConfiguration")
     config = to_aws(inputs["versioningConfiguration"])
     aws.client("s3").put_bucket_versioning(Bucket=inputs["bucket"], VersioningConfiguration=config)
     return inputs["bucket"], {}
 
 
-@resource("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-def public_access_block(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def public_access_block(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "bucket")
     flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
     aws.client("s3").put_public_access_block(
@@ -71,8 +77,7 @@ def public_access_block(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[st
     return inputs["bucket"], {}
 
 
-@resource("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
-def bucket_encryption(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def bucket_encryption(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "bucket", "rules")
     aws.client("s3").put_bucket_encryption(
         Bucket=inputs["bucket"],
@@ -81,8 +86,7 @@ def bucket_encryption(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str,
     return inputs["bucket"], {}
 
 
-@resource("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
-def ownership_controls(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def ownership_controls(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "bucket", "rule")
     aws.client("s3").put_bucket_ownership_controls(
         Bucket=inputs["bucket"], OwnershipControls={"Rules": [to_aws(inputs["rule"])]}
@@ -112,8 +116,7 @@ def check_transport_only(policy: str) -> None:
             )
 
 
-@resource("aws:s3/bucketPolicy:BucketPolicy")
-def bucket_policy(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def bucket_policy(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     """Validated now, applied last.
 
     moto ignores policy Conditions, so the TLS-only Deny statements (Deny unless
@@ -131,7 +134,7 @@ def bucket_policy(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dic
     return inputs["bucket"], {}
 
 
-def apply_deferred_policies(aws: Aws) -> list[str]:
+def apply_deferred_policies(aws: EmulatorClients) -> list[str]:
     s3 = aws.client("s3")
     for bucket_name, policy in aws.deferred_policies.items():
         s3.put_bucket_policy(Bucket=bucket_name, Policy=policy)
@@ -163,14 +166,13 @@ def lifecycle_rules(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _lifecycle_filter(filt: dict[str, Any]) -> dict[str, Any]:
     if filt.get("and"):
         return {"And": to_aws(filt["and"])}
-    converted = to_aws(filt)
+    converted: dict[str, Any] = to_aws(filt)
     if "Tag" in converted:
         return {"Tag": converted["Tag"]}
     return converted
 
 
-@resource("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
-def bucket_lifecycle(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def bucket_lifecycle(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "bucket", "rules")
     kwargs: dict[str, Any] = {
         "Bucket": inputs["bucket"],
@@ -197,8 +199,7 @@ def object_bytes(inputs: dict[str, Any]) -> bytes:
     return b""
 
 
-@resource("aws:s3/bucketObjectv2:BucketObjectv2")
-def bucket_object(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
+def bucket_object(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "bucket", "key")
     body = object_bytes(inputs)
     digest = hashlib.sha256(body)
@@ -220,6 +221,9 @@ def bucket_object(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dic
     if checksum:
         if checksum != "SHA256":
             raise ValueError(f"checksumAlgorithm {checksum} is not supported (use SHA256)")
+        # Named, as the provider names it: without ChecksumAlgorithm S3 (and moto)
+        # checks the value but stores no checksum to read back.
+        kwargs["ChecksumAlgorithm"] = "SHA256"
         kwargs["ChecksumSHA256"] = base64.b64encode(digest.digest()).decode()
     for field, param in (
         ("contentType", "ContentType"),
@@ -244,14 +248,29 @@ def bucket_object(aws: Aws, name: str, inputs: dict[str, Any]) -> tuple[str, dic
         head = s3.head_object(
             Bucket=inputs["bucket"], Key=inputs["key"], VersionId=version_id, ChecksumMode="ENABLED"
         )
-        # moto stores no checksum (so this may be absent); the verify step then
-        # downloads the pinned version and hashes it instead.
+        # What S3 kept, read back: moto stores whatever value it is sent, unchecked.
         stored = head.get("ChecksumSHA256")
-        if stored and stored != kwargs["ChecksumSHA256"]:
-            raise ValueError("the stored object's ChecksumSHA256 differs from the uploaded bytes")
+        if stored != kwargs["ChecksumSHA256"]:
+            raise ValueError(
+                f"the stored object's ChecksumSHA256 is {stored}, the uploaded bytes' is "
+                f"{kwargs['ChecksumSHA256']}"
+            )
     return inputs["key"], {
         "versionId": version_id,
         "etag": put.get("ETag", "").strip('"'),
         "checksumSha256": kwargs.get("ChecksumSHA256", ""),
         "arn": f"arn:{aws.partition}:s3:::{inputs['bucket']}/{inputs['key']}",
     }
+
+
+RESOURCES: dict[str, Handler] = {
+    "aws:s3/bucket:Bucket": bucket,
+    "aws:s3/bucketVersioning:BucketVersioning": bucket_versioning,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": public_access_block,
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": bucket_encryption,  # noqa: E501
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ownership_controls,
+    "aws:s3/bucketPolicy:BucketPolicy": bucket_policy,
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": bucket_lifecycle,
+    "aws:s3/bucketObjectv2:BucketObjectv2": bucket_object,
+}
+INVOKES: dict[str, Invoke] = {"aws:s3/getBucket:getBucket": get_bucket}

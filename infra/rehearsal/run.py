@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +34,14 @@ from infra.artifact import get_artifact
 from infra.config import NAMESPACE, StackValues, parse_values
 from infra.config import StackConfig as ProgramConfig
 from infra.rehearsal import invoker
-from infra.rehearsal.engine import Aws, Created, EmulatorMocks
+from infra.rehearsal.clients import EmulatorClients
+from infra.rehearsal.engine import Created, EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
 from infra.rehearsal.localbucket import create_bucket
 from infra.rehearsal.program import load_stack_config, run_program
+from infra.rehearsal.resources_lambda import pinned_object
 from infra.rehearsal.resources_s3 import apply_deferred_policies
+from lambda_pkg.artifact import Artifact
 from localcloud.emulator import moto_server
 
 FUNCTION = "aws:lambda/function:Function"
@@ -60,6 +63,46 @@ class Step:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class PackageSummary:
+    """The package as the summary reports it, against Lambda's limits."""
+
+    sha256: str
+    sha256_b64: str
+    size: int
+    unzipped_size: int
+    layer_unzipped_size: int
+    runtime: str
+    architecture: str
+    zipped_limit: int
+    unzipped_limit: int
+    zipped_pct: float
+    unzipped_pct: float
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """The function as the emulator holds it after the deploy, checked by `verify`."""
+
+    function: str
+    bucket: str
+    key: str
+    version_id: str
+    code_sha256: str
+    aliases: dict[str, str]  # alias name -> function version
+    runtime: str
+    handler: str
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What `verify` read back for the invoke steps (config: a boto3 response)."""
+
+    created: Created
+    config: dict[str, Any]
+    code: bytes
+
+
 @dataclass
 class Result:
     stack: str
@@ -69,15 +112,17 @@ class Result:
     notes: list[str] = field(default_factory=list)
     resources: list[Created] = field(default_factory=list)
     invokes: list[str] = field(default_factory=list)
-    package: dict[str, Any] = field(default_factory=dict)
-    deployed: dict[str, Any] = field(default_factory=dict)
-    invocations: list[invoker.Invocation] = field(default_factory=list)
+    package: PackageSummary | None = None
+    deployed: Deployed | None = None
+    invocations: list[invoker.HandlerRun] = field(default_factory=list)
     objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     items: list[dict[str, Any]] = field(default_factory=list)
     bucket_policy: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     # --keep only (infra.rehearsal.keep.Kept): the cloud left running and what changed.
     kept: Any = None
+    # The stacks that own (create) the shared bucket: deployed first on a fresh account.
+    owner_stacks: list[str] = field(default_factory=list)
     seconds: float = 0.0
     # The failure is the user's to fix (bad stack file or config value, bad package):
     # the CLI exits 2 for it, 1 for any other failed step (docs/CONTRACTS.md §7).
@@ -95,17 +140,14 @@ class Result:
             "error": self.error,
             "user_error": self.user_error,
             "seconds": round(self.seconds, 2),
-            "steps": [
-                {"name": s.name, "ok": s.ok, "seconds": round(s.seconds, 2), "detail": s.detail}
-                for s in self.steps
-            ],
+            "steps": [{**asdict(s), "seconds": round(s.seconds, 2)} for s in self.steps],
             "notes": self.notes,
             "resources": [
                 {"type": r.token, "name": r.name, "id": r.physical_id} for r in self.resources
             ],
             "invokes": self.invokes,
-            "package": self.package,
-            "deployed": self.deployed,
+            "package": asdict(self.package) if self.package else {},
+            "deployed": asdict(self.deployed) if self.deployed else {},
             "invocations": [i.to_json() for i in self.invocations],
             "objects": self.objects,
             "items": self.items,
@@ -221,6 +263,7 @@ def _rehearse(
         # the key, before any build.
         config, adopt = _rehearsal_config(config, parse_values(config), result, overrides)
         cfg = parse_values(config)
+        result.owner_stacks = _owner_stacks(project_dir)
         step.detail = f"{len(config.values)} keys"
 
     with runner.step("package") as step:
@@ -243,7 +286,7 @@ def _rehearse(
             with runner.step("emulator") as step:
                 url = _start_emulator(es, runner, work)
                 step.detail = url
-        aws = Aws(endpoint_url=url, region=region)
+        aws = EmulatorClients(endpoint_url=url, region=region)
         mocks = EmulatorMocks(aws) if result.kept is None else result.kept.mocks(aws)
         mocks.on_created = lambda r: runner.detail(f"+ {r.token} {r.name!r} -> {r.physical_id}")
         if adopt and (result.kept is None or not result.kept.has_bucket(aws, adopt)):
@@ -330,7 +373,18 @@ def _rehearsal_config(
     return config, adopt
 
 
-def _package_summary(artifact: Any) -> dict[str, Any]:
+def _owner_stacks(project_dir: Path) -> list[str]:
+    owners = []
+    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
+        name = path.name.split(".")[1]
+        # A stack file that does not validate is no candidate (its own run says why).
+        with contextlib.suppress(Exception):
+            if parse_values(load_stack_config(project_dir, name)).bucket_owner:
+                owners.append(name)
+    return owners
+
+
+def _package_summary(artifact: Artifact) -> PackageSummary:
     from lambda_pkg import limits
     from lambda_pkg.budget import check_unzipped
 
@@ -338,31 +392,29 @@ def _package_summary(artifact: Any) -> dict[str, Any]:
     unzipped = artifact.unzipped_size + (layer.unzipped_size if layer else 0)
     # The packager's own check: over the limit is a UserError (exit 2) naming the
     # largest distributions, when the manifest lists them.
-    dists = [
-        d
-        for a in (artifact, layer)
-        if a is not None
-        for d in a.extra.get("distributions") or []
-        if isinstance(d, dict) and {"name", "unzipped"} <= d.keys()
-    ]
+    dists = [d for a in (artifact, layer) if a is not None for d in a.details.distributions]
     check_unzipped(unzipped, dists)
-    return {
-        "sha256": artifact.sha256,
-        "sha256_b64": artifact.sha256_b64,
-        "size": artifact.size,
-        "unzipped_size": artifact.unzipped_size,
-        "layer_unzipped_size": layer.unzipped_size if layer else 0,
-        "runtime": artifact.runtime,
-        "architecture": artifact.architecture,
-        "zipped_limit": limits.DIRECT_UPLOAD_ZIPPED_MAX,
-        "unzipped_limit": limits.UNZIPPED_MAX,
-        "zipped_pct": round(100 * artifact.size / limits.DIRECT_UPLOAD_ZIPPED_MAX, 1),
-        "unzipped_pct": round(100 * unzipped / limits.UNZIPPED_MAX, 1),
-    }
+    return PackageSummary(
+        sha256=artifact.sha256,
+        sha256_b64=artifact.sha256_b64,
+        size=artifact.size,
+        unzipped_size=artifact.unzipped_size,
+        layer_unzipped_size=layer.unzipped_size if layer else 0,
+        runtime=artifact.runtime,
+        architecture=artifact.architecture,
+        zipped_limit=limits.DIRECT_UPLOAD_ZIPPED_MAX,
+        unzipped_limit=limits.UNZIPPED_MAX,
+        zipped_pct=round(100 * artifact.size / limits.DIRECT_UPLOAD_ZIPPED_MAX, 1),
+        unzipped_pct=round(100 * unzipped / limits.UNZIPPED_MAX, 1),
+    )
 
 
 def _deploy(
-    project_dir: Path, config: StackValues, artifact: Any, mocks: EmulatorMocks, runner: _Runner
+    project_dir: Path,
+    config: StackValues,
+    artifact: Artifact,
+    mocks: EmulatorMocks,
+    runner: _Runner,
 ) -> dict[str, Any]:
     result = runner.result
     with runner.step("deploy") as step:
@@ -399,25 +451,29 @@ def _one(mocks: EmulatorMocks, token: str) -> Created:
 
 
 # Stack outputs (docs/infra.md "Exports") that must agree with what was deployed.
-def _expected_outputs(deployed: dict[str, Any], artifact: Any) -> dict[str, Any]:
+def _expected_outputs(deployed: Deployed, artifact: Artifact) -> dict[str, Any]:
     return {
-        "bucket_name": deployed["bucket"],
-        "lambda_s3_key": deployed["key"],
-        "package_version": deployed["version_id"],
+        "bucket_name": deployed.bucket,
+        "lambda_s3_key": deployed.key,
+        "package_version": deployed.version_id,
         "package_sha256": artifact.sha256,
-        "function_name": deployed["function"],
+        "function_name": deployed.function,
     }
 
 
 def _verify(
-    aws: Aws, mocks: EmulatorMocks, artifact: Any, outputs: dict[str, Any], runner: _Runner
-) -> dict[str, Any]:
+    aws: EmulatorClients,
+    mocks: EmulatorMocks,
+    artifact: Artifact,
+    outputs: dict[str, Any],
+    runner: _Runner,
+) -> Verified:
     result = runner.result
     with runner.step("verify") as step:
         fn = _one(mocks, FUNCTION)
         bucket, key = fn.inputs["s3Bucket"], fn.inputs["s3Key"]
-        version = fn.inputs.get("s3ObjectVersion")
-        code = aws.client("s3").get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
+        version = fn.inputs.get("s3ObjectVersion") or ""
+        code = pinned_object(aws, bucket, key, version)
         digest = hashlib.sha256(code).hexdigest()
         if digest != artifact.sha256:
             raise RehearsalError(
@@ -439,16 +495,16 @@ def _verify(
             )
             if target_conf["CodeSha256"] != artifact.sha256_b64:
                 raise RehearsalError(f"alias {name} -> version {target} runs other code")
-        result.deployed = {
-            "function": fn.physical_id,
-            "bucket": bucket,
-            "key": key,
-            "version_id": version,
-            "code_sha256": conf["CodeSha256"],
-            "aliases": alias,
-            "runtime": conf["Runtime"],
-            "handler": conf["Handler"],
-        }
+        result.deployed = Deployed(
+            function=fn.physical_id,
+            bucket=bucket,
+            key=key,
+            version_id=version,
+            code_sha256=conf["CodeSha256"],
+            aliases=alias,
+            runtime=conf["Runtime"],
+            handler=conf["Handler"],
+        )
         # The path contract, as the stack reports it: the exports name what was deployed.
         for name, want in _expected_outputs(result.deployed, artifact).items():
             if name in outputs and outputs[name] != want:
@@ -456,38 +512,39 @@ def _verify(
                     f"stack output {name} is {outputs[name]!r}, but {want!r} was deployed"
                 )
         step.detail = f"CodeSha256 {conf['CodeSha256']} = manifest"
-    return {"created": fn, "config": conf, "code": code}
+    return Verified(fn, conf, code)
 
 
-def _layer_dirs(aws: Aws, mocks: EmulatorMocks, work: Path) -> list[Path]:
-    dirs = []
-    for i, layer in enumerate(r for r in mocks.created if r.token == LAYER):
-        data = (
-            aws.client("s3")
-            .get_object(
-                Bucket=layer.inputs["s3Bucket"],
-                Key=layer.inputs["s3Key"],
-                VersionId=layer.inputs.get("s3ObjectVersion"),
-            )["Body"]
-            .read()
+def _layer_dirs(aws: EmulatorClients, mocks: EmulatorMocks, work: Path) -> list[Path]:
+    layers = [r.inputs for r in mocks.created if r.token == LAYER]
+    # Lambda extracts layers to /opt; Python finds them under /opt/python.
+    return [
+        invoker.unzip(
+            pinned_object(aws, i["s3Bucket"], i["s3Key"], i.get("s3ObjectVersion")),
+            work / f"opt{n}",
         )
-        # Lambda extracts layers to /opt; Python finds them under /opt/python.
-        opt = invoker.unzip(data, work / f"opt{i}")
-        dirs.append(opt / "python")
-    return dirs
+        / "python"
+        for n, i in enumerate(layers)
+    ]
 
 
 def _invoke_all(
-    aws: Aws, mocks: EmulatorMocks, fn: dict[str, Any], *, work: Path, runtime: str, runner: _Runner
+    aws: EmulatorClients,
+    mocks: EmulatorMocks,
+    fn: Verified,
+    *,
+    work: Path,
+    runtime: str,
+    runner: _Runner,
 ) -> None:
     result = runner.result
-    conf = fn["config"]
+    conf = fn.config
     variables = dict((conf.get("Environment") or {}).get("Variables") or {})
     with runner.step("unpack") as step:
-        task = invoker.unzip(fn["code"], work / "task")
+        task = invoker.unzip(fn.code, work / "task")
         layers = _layer_dirs(aws, mocks, work)
         runtime_dir = invoker.runtime_dir(work / "runtime")
-        python, exact = invoker.find_interpreter(runtime)
+        python, exact = invoker.runtime_python(runtime)
         if not exact:
             result.notes.append(
                 f"no {runtime} interpreter found; the handler ran on {sys.version.split()[0]}"
@@ -503,7 +560,7 @@ def _invoke_all(
     )
     timeout = min(int(conf.get("Timeout", 60)), 120)
 
-    def call(event: dict[str, Any], extra: dict[str, str]) -> invoker.Invocation:
+    def call(event: dict[str, Any], extra: dict[str, str]) -> invoker.HandlerRun:
         inv = invoker.invoke(
             python=python,
             task_dir=task,
@@ -529,7 +586,7 @@ def _invoke_all(
 
     data_prefix = variables.get("DATA_PREFIX", "data/")
     logs_prefix = variables.get("LOGS_PREFIX", "logs/")
-    bucket = variables.get("BUCKET_NAME") or result.deployed["bucket"]
+    bucket = variables.get("BUCKET_NAME") or fn.created.inputs["s3Bucket"]
     table = variables.get("TABLE_NAME") or _one(mocks, TABLE).physical_id
 
     with runner.step("invoke test") as step:
@@ -606,7 +663,7 @@ def _short(value: Any, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _landed(aws: Aws, bucket: str, data: str, logs: str, table: str) -> dict[str, int]:
+def _landed(aws: EmulatorClients, bucket: str, data: str, logs: str, table: str) -> dict[str, int]:
     s3 = aws.client("s3")
     return {
         data: s3.list_objects_v2(Bucket=bucket, Prefix=data).get("KeyCount", 0),

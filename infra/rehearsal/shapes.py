@@ -75,7 +75,9 @@ def to_aws(value: Any) -> Any:
     return number(value)
 
 
-def tag_list(tags: dict[str, str] | None, *, key: str = "Key", value: str = "Value") -> list:
+def tag_list(
+    tags: dict[str, str] | None, *, key: str = "Key", value: str = "Value"
+) -> list[dict[str, str]]:
     return [{key: k, value: v} for k, v in (tags or {}).items()]
 
 

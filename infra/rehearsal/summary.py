@@ -34,17 +34,17 @@ def _package(result: Result) -> list[str]:
     p = result.package
     if not p:
         return []
-    unzipped = p["unzipped_size"] + p["layer_unzipped_size"]
+    unzipped = p.unzipped_size + p.layer_unzipped_size
     return [
         "",
         "Package",
-        f"  sha256   {p['sha256']}  (CodeSha256 {p['sha256_b64']})",
-        f"  zipped   {_mib(p['size'])} = {p['zipped_pct']}% of the "
-        f"{_mib(p['zipped_limit'])} direct-upload limit"
-        + (" (over it: fine, this stack deploys from S3)" if p["zipped_pct"] > 100 else ""),
-        f"  unzipped {_mb(unzipped)} = {p['unzipped_pct']}% of the "
-        f"{_mb(p['unzipped_limit'])} limit (function + layers)",
-        f"  target   {p['runtime']} / {p['architecture']}",
+        f"  sha256   {p.sha256}  (CodeSha256 {p.sha256_b64})",
+        f"  zipped   {_mib(p.size)} = {p.zipped_pct}% of the "
+        f"{_mib(p.zipped_limit)} direct-upload limit"
+        + (" (over it: fine, this stack deploys from S3)" if p.zipped_pct > 100 else ""),
+        f"  unzipped {_mb(unzipped)} = {p.unzipped_pct}% of the "
+        f"{_mb(p.unzipped_limit)} limit (function + layers)",
+        f"  target   {p.runtime} / {p.architecture}",
     ]
 
 
@@ -55,12 +55,12 @@ def _resources(result: Result) -> list[str]:
     lines += [f"  {r.token.split(':')[-1]:<42} {r.physical_id}" for r in result.resources]
     d = result.deployed
     if d:
-        aliases = ", ".join(f"{k} -> version {v}" for k, v in d["aliases"].items()) or "none"
+        aliases = ", ".join(f"{k} -> version {v}" for k, v in d.aliases.items()) or "none"
         lines += [
             "",
             "Deployed function",
-            f"  {d['function']} ({d['runtime']}, {d['handler']})",
-            f"  code    s3://{d['bucket']}/{d['key']} version {d['version_id']}",
+            f"  {d.function} ({d.runtime}, {d.handler})",
+            f"  code    s3://{d.bucket}/{d.key} version {d.version_id}",
             f"  aliases {aliases}",
         ]
     return lines
@@ -122,9 +122,18 @@ def render(result: Result) -> str:
     if result.notes:
         lines += ["", "Notes", *(f"  - {note}" for note in result.notes)]
     if result.ok and result.stack != "local":
-        lines += [
-            "",
-            f"Next: deploy to AWS with scripts/deploy.sh --stack {result.stack} --preview, then "
-            "without --preview (needs the Pulumi CLI and AWS credentials).",
-        ]
+        lines += ["", *_next(result)]
     return "\n".join(lines)
+
+
+def _next(result: Result) -> list[str]:
+    deploy, needs = "scripts/deploy.sh --stack", "(needs the Pulumi CLI and AWS credentials)"
+    owners = [o for o in result.owner_stacks if o != result.stack]
+    if result.stack in result.owner_stacks or not owners:
+        return [f"Next: deploy to AWS with {deploy} {result.stack} --preview, then without "
+                f"--preview {needs}."]  # fmt: skip
+    # A non-owner stack adopts the bucket its owner creates: on a fresh account the
+    # owner must be deployed first, or this stack's getBucket finds nothing.
+    return [f"Next: on a fresh account, deploy the bucket's owner first: {deploy} {owners[0]} "
+            f"--preview, then without --preview; then this stack the same way with {deploy} "
+            f"{result.stack} {needs}."]  # fmt: skip

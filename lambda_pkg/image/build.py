@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lambda_pkg import limits
+from lambda_pkg import interpreters, limits
 from lambda_pkg.errors import UserError
 from lambda_pkg.image import checks, inputs, oci
 from lambda_pkg.image.base import Base, resolve_base
@@ -215,7 +215,7 @@ def build_image(
     sources = inputs.collect_sources(project)
     reqs, note = inputs.find_requirements(project, requirements)
     notes = [note] if note else []
-    interp = inputs.find_interpreter(runtime) if bytecode else None
+    interp = interpreters.find_interpreter(inputs.python_version(runtime)) if bytecode else None
     if bytecode and interp is None:
         notes.append(f"no {runtime} interpreter found: building without bytecode")
     cache = Path(cache_dir).absolute() if cache_dir else project / ".build"

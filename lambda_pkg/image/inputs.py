@@ -34,7 +34,6 @@ __all__ = [
     "collect_sources",
     "compile_sources",
     "dependency_key",
-    "find_interpreter",
     "find_requirements",
     "fingerprint",
     "pyc_name",
@@ -67,10 +66,6 @@ def pyc_name(py_name: str, cache_tag: str) -> str:
     from lambda_pkg.bytecode import pyc_name as name
 
     return name(py_name, cache_tag)
-
-
-def find_interpreter(runtime: str) -> Interpreter | None:
-    return _interpreters.find_interpreter(python_version(runtime))
 
 
 def find_requirements(

@@ -38,6 +38,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambda_pkg import interpreters
 from lambda_pkg.errors import UserError
 from lambda_pkg.image import inputs, oci
 from lambda_pkg.image.store import BlobStore
@@ -106,7 +107,7 @@ def _interpreter(runtime: str, architecture: str) -> inputs.Interpreter:
             f"the local base can only be built for this machine ({platform.machine()}), not "
             f"--architecture {architecture}; pass --base with an image pinned by digest"
         )
-    interp = inputs.find_interpreter(runtime)
+    interp = interpreters.find_interpreter(inputs.python_version(runtime))
     if interp is None:
         raise UserError(
             f"no python{inputs.python_version(runtime)} on this machine to build the local base "

@@ -129,9 +129,9 @@ def test_the_tls_only_policy_is_applied_last(rehearsal):
 def test_the_package_is_one_pinned_object_version_with_its_sha(rehearsal, artifact):
     result, landed = rehearsal
     assert len(landed["versions"]) == 1
-    assert landed["versions"][0]["VersionId"] == result.deployed["version_id"]
+    assert landed["versions"][0]["VersionId"] == result.deployed.version_id
     assert landed["head"]["Metadata"]["sha256"] == artifact.sha256
-    assert result.package["sha256"] == artifact.sha256
+    assert result.package.sha256 == artifact.sha256
 
 
 def test_the_function_runs_the_package_with_its_contract(rehearsal, artifact):
@@ -241,7 +241,7 @@ def test_a_non_owner_stack_adopts_the_shared_bucket(artifact, monkeypatch):
     assert "aws:s3/bucketPolicy:BucketPolicy" not in tokens
     assert result.invokes == ["aws:s3/getBucket:getBucket"]
     assert result.bucket_policy is None
-    assert result.deployed["bucket"] == BUCKET
+    assert result.deployed.bucket == BUCKET
     assert result.objects["data"]
 
 

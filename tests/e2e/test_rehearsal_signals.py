@@ -101,3 +101,29 @@ def test_a_stopped_rehearsal_stops_its_emulator(manifest, signum, to_group, code
     assert "nothing real was touched" in err
     assert "Traceback" not in err
     _assert_gone(url)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
+def test_ctrl_c_anywhere_in_the_deploy_step_exits_130_in_one_line(manifest, delay):
+    # GIVEN a rehearsal that has started its deploy step (the program loading, then
+    # registering resources): Ctrl-C reaches moto_server too, so a handler's request
+    # can fail before the rehearsal hears of the interrupt (2 of 8 tries exited 1
+    # with "Could not connect to the endpoint URL" before)
+    proc = _start(manifest)
+    try:
+        for line in proc.stderr:
+            if line.startswith("==> deploy"):
+                break
+        time.sleep(delay)
+        # WHEN Ctrl-C reaches the whole process group
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # THEN it exits 130, saying so in one line, never as a failed deploy
+    assert proc.returncode == 130, err[-2000:]
+    assert err.splitlines()[-1].startswith("interrupted (Ctrl-C): the emulator was stopped")
+    assert "Could not connect" not in err
+    assert "error:" not in err

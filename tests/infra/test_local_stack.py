@@ -13,7 +13,8 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from infra.rehearsal.engine import Aws, EmulatorMocks
+from infra.rehearsal.clients import EmulatorClients
+from infra.rehearsal.engine import EmulatorMocks
 from infra.rehearsal.localbucket import create_bucket
 from infra.rehearsal.program import load_stack_config, run_program
 from tests.unit.rehearsal.helpers import code_only_artifact
@@ -57,7 +58,7 @@ def deployed(tmp_path_factory):
     manifest = code_only_artifact(tmp_path_factory.mktemp("pkg")).manifest_path
     stack = load_stack_config(ROOT, "local")
     with mock_aws():
-        engine = EmulatorMocks(Aws(endpoint_url=None))
+        engine = EmulatorMocks(EmulatorClients(endpoint_url=None))
         # What the documented first step does: the bucket, as its owner would make it.
         assert create_bucket(engine.aws, stack.get("bucketName")) is True
         result = run_program(ROOT, stack, engine, env={"CTB_ARTIFACT_MANIFEST": str(manifest)})

@@ -7,13 +7,14 @@ import pytest
 from moto import mock_aws
 from pulumi.runtime import MockResourceArgs
 
-from infra.rehearsal.engine import Aws, EmulatorMocks
+from infra.rehearsal.clients import EmulatorClients
+from infra.rehearsal.engine import EmulatorMocks
 
 
 @pytest.fixture
 def aws():
     with mock_aws():
-        yield Aws(endpoint_url=None)
+        yield EmulatorClients(endpoint_url=None)
 
 
 @pytest.fixture

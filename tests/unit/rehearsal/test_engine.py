@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pulumi.runtime import MockCallArgs, MockResourceArgs
 
-from infra.rehearsal.engine import CREATE, INVOKES
 from infra.rehearsal.errors import ResourceFailed, UnsupportedTypeError
+from infra.rehearsal.handlers import INVOKES, RESOURCES
 
 # Rehearsable variants of the program: the shipped stacks, and the keys that add or
 # remove resources or invokes. (deploymentsEnabled adds Pulumi Cloud resources, and
@@ -70,20 +70,20 @@ def program_uses(tmp_path_factory) -> tuple[set[str], set[str]]:
 
 
 def test_every_type_the_program_uses_has_a_handler(engine, program_uses):
-    # GIVEN what the program declares (constructing the engine registers the handlers)
+    # GIVEN what the program declares
     types, invokes = program_uses
     custom = {t for t in types if not t.startswith(("cloud-trading-bot:", "pulumi:"))}
     assert "aws:lambda/layerVersion:LayerVersion" in custom  # the variants took effect
     assert "aws:s3/getBucket:getBucket" in invokes
     # THEN each type and invoke has a handler
-    assert sorted(custom - set(CREATE)) == []
+    assert sorted(custom - set(RESOURCES)) == []
     assert sorted(invokes - set(INVOKES)) == []
 
 
 def test_every_handler_serves_the_program(program_uses):
     # A handler the program can never reach is dead code: remove it with its test.
     types, invokes = program_uses
-    assert sorted(set(CREATE) - types) == []
+    assert sorted(set(RESOURCES) - types) == []
     assert sorted(set(INVOKES) - invokes) == []
 
 

@@ -110,12 +110,12 @@ def test_package_entries_may_not_escape_the_task_dir(tmp_path):
 
 
 def test_unknown_runtime_falls_back_to_this_interpreter():
-    assert invoker.find_interpreter("nodejs20.x") == (sys.executable, False)
+    assert invoker.runtime_python("nodejs20.x") == (sys.executable, False)
 
 
 def test_this_interpreters_version_is_found_exactly():
     runtime = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    assert invoker.find_interpreter(runtime)[1] is True
+    assert invoker.runtime_python(runtime)[1] is True
 
 
 @pytest.mark.parametrize(
@@ -193,7 +193,7 @@ def test_the_lambda_runtime_version_is_used_when_installed():
 
     if find_for_version("3.12") is None:
         pytest.skip("no Python 3.12 on this machine")
-    python, exact = invoker.find_interpreter("python3.12")
+    python, exact = invoker.runtime_python("python3.12")
     assert exact is True
     assert python_version_of(python) == (3, 12)
 
@@ -234,7 +234,7 @@ def test_the_interpreter_is_the_packagers_find_or_this_one(tmp_path, monkeypatch
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(invoker, "find_for_version", lambda _version: None)
     # WHEN an interpreter is looked for
-    found = invoker.find_interpreter(f"python{version}")
+    found = invoker.runtime_python(f"python{version}")
     # THEN no second search second-guesses the finder: this interpreter, not exact
     assert found == (sys.executable, False)
 
@@ -249,5 +249,5 @@ def test_the_packagers_interpreter_is_used_as_found(monkeypatch):
         return Interpreter(path="/opt/py/bin/python3.12", version="3.12.9", cache_tag="", magic="")
 
     monkeypatch.setattr(invoker, "find_for_version", finder)
-    assert invoker.find_interpreter("python3.12") == ("/opt/py/bin/python3.12", True)
+    assert invoker.runtime_python("python3.12") == ("/opt/py/bin/python3.12", True)
     assert asked == ["3.12"]

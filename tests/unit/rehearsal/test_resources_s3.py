@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pulumi
 import pytest
 
 from infra.rehearsal.errors import ResourceFailed, UnsupportedTypeError
 from infra.rehearsal.resources_s3 import apply_deferred_policies
+from tests.unit.rehearsal.helpers import b64sha
 
 TLS_POLICY = {
     "Version": "2012-10-17",
@@ -164,6 +166,29 @@ def test_package_object_is_uploaded_with_a_version_and_checksum(deploy, aws, tmp
     assert head["Metadata"] == {"sha256": sha}
     assert head["ContentType"] == "application/zip"
     assert out["checksumSha256"]
+    # AND S3 keeps the checksum, because the upload names its algorithm
+    stored = aws.client("s3").head_object(
+        Bucket=bucket, Key=physical, VersionId=out["versionId"], ChecksumMode="ENABLED"
+    )
+    assert stored["ChecksumSHA256"] == b64sha(b"PK-fake-zip-bytes") == out["checksumSha256"]
+
+
+def test_a_stored_checksum_that_differs_from_the_bytes_is_refused(deploy, aws):
+    # GIVEN an upload whose checksum arrives altered (moto stores what it is sent)
+    bucket = deploy.bucket()
+    wrong = b64sha(b"other bytes")
+    aws.client("s3").meta.events.register(
+        "provide-client-params.s3.PutObject",
+        lambda params, **_: params.update(ChecksumSHA256=wrong),
+    )
+    # WHEN the package object is created THEN the stored checksum is read back and refused
+    with pytest.raises(
+        ResourceFailed, match=re.escape(f"stored object's ChecksumSHA256 is {wrong}")
+    ):
+        deploy(
+            "aws:s3/bucketObjectv2:BucketObjectv2", "pkg", bucket=bucket, key="lambda/x.zip",
+            content="the package", checksumAlgorithm="SHA256",
+        )  # fmt: skip
 
 
 def test_package_metadata_must_describe_the_bytes(deploy, tmp_path):
