@@ -16,7 +16,7 @@ from typing import Any
 
 from lambda_pkg import limits
 from lambda_pkg.budget import mb, mib
-from lambda_pkg.errors import InternalError, OneLineParser, UserError, describe, report_failure
+from lambda_pkg.errors import OneLineParser, UserError, run_reporting
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -136,22 +136,13 @@ def main(argv: list[str]) -> int:
         from lambda_pkg.image.command import main as image_main
 
         return image_main(argv[1:])
-    code = 1
-    try:
+
+    def command() -> int:
         args = _parser().parse_args(argv)
         commands = {"build": _build, "verify": _verify, "lock": _lock}
-        code = commands[args.command](args)
-    except UserError as exc:
-        code = report_failure(str(exc), 2)
-    except InternalError as exc:
-        code = report_failure(str(exc) or "InternalError", 1)
-    except KeyboardInterrupt:
-        code = report_failure("interrupted", 130)
-    except SystemExit as exc:  # --help
-        code = int(exc.code or 0)
-    except Exception as exc:
-        code = report_failure(describe(exc), 1, unexpected=True)
-    return code
+        return commands[args.command](args)
+
+    return run_reporting(command)
 
 
 def _target(text: str) -> tuple[str, str]:

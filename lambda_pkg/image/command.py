@@ -15,7 +15,7 @@ from typing import Any
 
 from lambda_pkg import limits
 from lambda_pkg.budget import mib
-from lambda_pkg.errors import InternalError, OneLineParser, UserError, describe, report_failure
+from lambda_pkg.errors import OneLineParser, run_reporting
 from lambda_pkg.image.base import LOCAL
 from lambda_pkg.image.build import build_image
 from lambda_pkg.progress import Progress
@@ -63,20 +63,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    code = 1
-    try:
-        code = run(parser().parse_args(argv))
-    except UserError as exc:
-        code = report_failure(str(exc), 2)
-    except InternalError as exc:
-        code = report_failure(str(exc) or "InternalError", 1)
-    except KeyboardInterrupt:
-        code = report_failure("interrupted", 130)
-    except SystemExit as exc:  # --help
-        code = int(exc.code or 0)
-    except Exception as exc:
-        code = report_failure(describe(exc), 1, unexpected=True)
-    return code
+    return run_reporting(lambda: run(parser().parse_args(argv)))
 
 
 def run(args: argparse.Namespace) -> int:
