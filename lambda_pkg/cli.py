@@ -19,13 +19,36 @@ from lambda_pkg.budget import mb, mib
 from lambda_pkg.errors import OneLineParser, UserError, run_reporting
 
 
+def add_build_options(parser: argparse.ArgumentParser) -> None:
+    """The options `build` and `image` share: what to build, for which target, and how."""
+    parser.add_argument("--source", default=".", metavar="DIR", help="project root (default: .)")
+    parser.add_argument(
+        "--runtime", default=limits.DEFAULT_RUNTIME, choices=sorted(limits.RUNTIME_GLIBC)
+    )
+    parser.add_argument(
+        "--architecture", default=limits.DEFAULT_ARCHITECTURE, choices=limits.ARCHITECTURES
+    )
+    parser.add_argument("--cache-dir", metavar="DIR", help="default: SOURCE/.build")
+    parser.add_argument("--no-bytecode", action="store_true", help="ship no .pyc files")
+    parser.add_argument(
+        "--pip-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra option for pip download (repeatable), e.g. --pip-arg=--no-index",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the result as JSON, nothing else"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     top = OneLineParser(
         prog="python -m lambda_pkg", description="Build and verify the Lambda package."
     )
     sub = top.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     b = sub.add_parser("build", help="build the package (cached; deterministic)")
-    b.add_argument("--source", default=".", metavar="DIR", help="project root (default: .)")
+    add_build_options(b)
     b.add_argument(
         "--requirements",
         metavar="FILE",
@@ -37,12 +60,6 @@ def _parser() -> argparse.ArgumentParser:
         help="also place the zip here, with PATH-stem.manifest.json beside it",
     )
     b.add_argument(
-        "--runtime", default=limits.DEFAULT_RUNTIME, choices=sorted(limits.RUNTIME_GLIBC)
-    )
-    b.add_argument(
-        "--architecture", default=limits.DEFAULT_ARCHITECTURE, choices=limits.ARCHITECTURES
-    )
-    b.add_argument(
         "--layer", action="store_true", help="put the dependencies in a separate layer zip"
     )
     b.add_argument(
@@ -50,16 +67,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ship boto3/botocore/s3transfer instead of using the runtime's",
     )
-    b.add_argument("--no-bytecode", action="store_true", help="ship no .pyc files")
-    b.add_argument("--cache-dir", metavar="DIR", help="default: SOURCE/.build")
-    b.add_argument(
-        "--pip-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="extra option for pip download (repeatable), e.g. --pip-arg=--no-index",
-    )
-    b.add_argument("--json", action="store_true", help="print the result as JSON, nothing else")
     lk = sub.add_parser(
         "lock",
         help="resolve the requirements into hash-pinned locks, one per target (needs uv)",
