@@ -20,7 +20,6 @@ from lambda_pkg.errors import UserError
 from lambda_pkg.image.build import USER as IMAGE_USER
 from tests.infra.harness import (
     IMAGE_RELEASE,
-    SHIPPED_STACKS,
     default_image_layout,
     is_secret,
     make_artifact,
@@ -49,16 +48,6 @@ CONTRACT_ENV = {
 ALPACA = {"tradingMode": "alpaca-paper"}
 CREDENTIALS = '{"key_id": "PK-test-key", "secret_key": "sk-test-0a1b2c3d"}'
 SERVICE_TYPES_PREFIXES = ("aws:ecs/", "aws:ecr/", "aws:ec2/", IMAGE_RELEASE)
-
-
-@pytest.fixture(params=SHIPPED_STACKS)
-def stack(request):
-    return request.param
-
-
-@pytest.fixture
-def run(runs, stack):
-    return runs[stack]
 
 
 @pytest.fixture
