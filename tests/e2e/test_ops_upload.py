@@ -21,6 +21,7 @@ import pytest
 
 from localcloud.emulator import EMULATOR_ENV, moto_server
 from ops.cli import main
+from tests.processes import run_process
 from tests.unit.ops.faultproxy import Fault, FaultProxy, Rewrite, is_method, is_part
 
 pytestmark = pytest.mark.e2e
@@ -395,15 +396,7 @@ def test_the_undo_line_works_as_printed(server, s3, tmp_path, monkeypatch, capsy
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     env.update(AWS_CONFIG_FILE="/nonexistent", AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
-    run = subprocess.run(
-        ["bash", "-c", command],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = run_process(["bash", "-c", command], env=env)
     # THEN it undoes the rollback on the same endpoint
     assert run.returncode == 0, run.stderr
     lam = boto3.client("lambda", endpoint_url=server)
