@@ -52,6 +52,14 @@ class EnvReader:
             self.problems.append(f"{name}={value!r} is invalid: {hint}")
         return value
 
+    def location(self) -> tuple[str, str, str, str]:
+        """ENVIRONMENT, BUCKET_NAME, DATA_PREFIX and LOGS_PREFIX: the stack, its bucket and
+        where in it the data and logs go, which every runtime reads alike."""
+        environment = self.required("ENVIRONMENT", ENVIRONMENT_RE, "a lower-case name like 'dev'")
+        bucket = self.required("BUCKET_NAME", BUCKET_RE, "an S3 bucket name")
+        data_prefix, logs_prefix = self.prefixes("DATA_PREFIX", "LOGS_PREFIX")
+        return environment, bucket, data_prefix, logs_prefix
+
     def prefixes(self, *names: str) -> list[str]:
         """Key prefixes (`data/dev/`): required, ending in '/', never climbing with '..'."""
         values = [
@@ -100,9 +108,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         read = EnvReader(env)
-        environment = read.required("ENVIRONMENT", ENVIRONMENT_RE, "lower-case name like 'dev'")
-        bucket = read.required("BUCKET_NAME", BUCKET_RE, "an S3 bucket name")
-        data_prefix, logs_prefix = read.prefixes("DATA_PREFIX", "LOGS_PREFIX")
+        environment, bucket, data_prefix, logs_prefix = read.location()
         table = read.required("TABLE_NAME", TABLE_RE, "a DynamoDB table name")
         secret_arn = read.secret_arn("API_KEY_SECRET_ARN")
         symbols = read.symbols()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra import parts
 from infra.names import ALIAS, Names
 from infra.policies import execution_role_policy, lambda_trust_policy
 
@@ -74,26 +75,20 @@ class MarketDataFunction(pulumi.ComponentResource):
         tags = dict(args.tags)
         child = pulumi.ResourceOptions(parent=self)
 
-        role = aws.iam.Role(
-            f"{name}-role",
-            name=names.role,
-            assume_role_policy=json.dumps(lambda_trust_policy()),
-            tags=tags,
-            opts=child,
-        )
         # Created by us, before the function: otherwise Lambda creates it on first
         # run with no retention, and the program would then fail to create it.
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = parts.log_group(
             f"{name}-logs",
             name=names.log_group,
-            retention_in_days=args.log_retention_days,
+            retention_days=args.log_retention_days,
             tags=tags,
             opts=child,
         )
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-role-policy",
-            name=f"{names.function}-least-privilege",
-            role=role.id,
+        role, role_policy = parts.role_with_policy(
+            f"{name}-role",
+            name=names.role,
+            trust_policy=json.dumps(lambda_trust_policy()),
+            policy_name=f"{names.function}-least-privilege",
             policy=pulumi.Output.all(
                 bucket_arn=args.bucket_arn,
                 table_arn=args.table_arn,
@@ -109,6 +104,7 @@ class MarketDataFunction(pulumi.ComponentResource):
                     )
                 )
             ),
+            tags=tags,
             opts=child,
         )
         function = aws.lambda_.Function(
@@ -223,24 +219,16 @@ class MarketDataFunction(pulumi.ComponentResource):
     def _alarms(
         self, name: str, args: FunctionArgs, function: aws.lambda_.Function, tags: dict[str, str]
     ) -> None:
-        actions = [args.alarm_topic_arn] if args.alarm_topic_arn else []
         for metric in ("Errors", "Throttles"):
-            aws.cloudwatch.MetricAlarm(
+            # No invocation between two scheduled runs is normal, not an alarm.
+            parts.count_alarm(
                 f"{name}-{metric.lower()}-alarm",
                 name=f"{args.names.function}-{metric.lower()}",
-                alarm_description=f"{args.names.function} reported {metric} in 5 minutes",
+                description=f"{args.names.function} reported {metric} in 5 minutes",
                 namespace="AWS/Lambda",
                 metric_name=metric,
                 dimensions={"FunctionName": function.name},
-                statistic="Sum",
-                period=300,
-                evaluation_periods=1,
-                threshold=1,
-                comparison_operator="GreaterThanOrEqualToThreshold",
-                # No invocation between two scheduled runs is normal, not an alarm.
-                treat_missing_data="notBreaching",
-                alarm_actions=actions,
-                ok_actions=actions,
+                topic_arn=args.alarm_topic_arn,
                 tags=tags,
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -23,6 +23,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra import parts
 from infra.artifact import TMP_VOLUME, ServiceImage
 from infra.image_release import ImageRelease, ImageReleaseArgs
 from infra.names import ServiceNames
@@ -204,10 +205,10 @@ class StrategyService(pulumi.ComponentResource):
             tags=self._tags,
             opts=child,
         )
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = parts.log_group(
             f"{name}-logs",
             name=names.log_group,
-            retention_in_days=args.log_retention_days,
+            retention_days=args.log_retention_days,
             tags=self._tags,
             opts=child,
         )
@@ -408,17 +409,11 @@ class StrategyService(pulumi.ComponentResource):
                 )
             )
 
-        role = aws.iam.Role(
+        return parts.role_with_policy(
             f"{self._name}-task-role",
             name=names.task_role,
-            assume_role_policy=cluster.arn.apply(trust),
-            tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        policy = aws.iam.RolePolicy(
-            f"{self._name}-task-role-policy",
-            name=f"{names.service}-least-privilege",
-            role=role.id,
+            trust_policy=cluster.arn.apply(trust),
+            policy_name=f"{names.service}-least-privilege",
             policy=pulumi.Output.all(
                 bucket_arn=args.bucket_arn,
                 market_table_arn=args.market_table_arn,
@@ -434,9 +429,9 @@ class StrategyService(pulumi.ComponentResource):
                     )
                 )
             ),
+            tags=self._tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return role, policy
 
     def _execution_role(
         self, repository: aws.ecr.Repository, log_group: aws.cloudwatch.LogGroup
@@ -444,30 +439,24 @@ class StrategyService(pulumi.ComponentResource):
         names = self._args.names
         # The execution role is assumed by ECS itself for every task it starts; AWS's
         # documented trust for it names the service alone.
-        role = aws.iam.Role(
+        return parts.role_with_policy(
             f"{self._name}-execution-role",
             name=names.execution_role,
-            assume_role_policy=json.dumps(ecs_tasks_trust_policy()),
-            tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        policy = aws.iam.RolePolicy(
-            f"{self._name}-execution-role-policy",
-            name=f"{names.service}-pull-and-log",
-            role=role.id,
+            trust_policy=json.dumps(ecs_tasks_trust_policy()),
+            policy_name=f"{names.service}-pull-and-log",
             policy=pulumi.Output.all(repository.arn, log_group.arn).apply(
                 lambda arns: json.dumps(
                     task_execution_policy(repository_arn=arns[0], log_group_arn=arns[1])
                 )
             ),
+            tags=self._tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return role, policy
 
     def _alarms(self, cluster: aws.ecs.Cluster, service: aws.ecs.Service) -> None:
         args, names, name = self._args, self._args.names, self._name
         child = pulumi.ResourceOptions(parent=self)
-        actions = [args.alarm_topic_arn] if args.alarm_topic_arn else []
+        actions = parts.alarm_actions(args.alarm_topic_arn)
         aws.cloudwatch.MetricAlarm(
             f"{name}-running-alarm",
             name=names.running_alarm,
@@ -503,10 +492,10 @@ class StrategyService(pulumi.ComponentResource):
             tags=self._tags,
             opts=child,
         )
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = parts.log_group(
             f"{name}-stop-log",
             name=names.stop_log_group,
-            retention_in_days=args.log_retention_days,
+            retention_days=args.log_retention_days,
             tags=self._tags,
             opts=child,
         )
@@ -541,24 +530,17 @@ class StrategyService(pulumi.ComponentResource):
             },
             opts=child,
         )
-        aws.cloudwatch.MetricAlarm(
+        # No stop is no data, and that is good news.
+        parts.count_alarm(
             f"{name}-stops-alarm",
             name=names.stops_alarm,
-            alarm_description=(
+            description=(
                 f"A task of {names.service} stopped unexpectedly (it exited, failed to start "
                 f"or failed its health checks); the event is in {names.stop_log_group}"
             ),
             namespace=names.metric_namespace,
             metric_name=STOP_METRIC,
-            statistic="Sum",
-            period=300,
-            evaluation_periods=1,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            # No stop is no data, and that is good news.
-            treat_missing_data="notBreaching",
-            alarm_actions=actions,
-            ok_actions=actions,
+            topic_arn=args.alarm_topic_arn,
             tags=self._tags,
             opts=child,
         )

@@ -16,7 +16,30 @@ from typing import Any
 
 from lambda_pkg import limits
 from lambda_pkg.budget import mb, mib
-from lambda_pkg.errors import InternalError, OneLineParser, UserError, describe, report_failure
+from lambda_pkg.errors import OneLineParser, UserError, run_reporting
+
+
+def add_build_options(parser: argparse.ArgumentParser) -> None:
+    """The options `build` and `image` share: what to build, for which target, and how."""
+    parser.add_argument("--source", default=".", metavar="DIR", help="project root (default: .)")
+    parser.add_argument(
+        "--runtime", default=limits.DEFAULT_RUNTIME, choices=sorted(limits.RUNTIME_GLIBC)
+    )
+    parser.add_argument(
+        "--architecture", default=limits.DEFAULT_ARCHITECTURE, choices=limits.ARCHITECTURES
+    )
+    parser.add_argument("--cache-dir", metavar="DIR", help="default: SOURCE/.build")
+    parser.add_argument("--no-bytecode", action="store_true", help="ship no .pyc files")
+    parser.add_argument(
+        "--pip-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra option for pip download (repeatable), e.g. --pip-arg=--no-index",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the result as JSON, nothing else"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = top.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     b = sub.add_parser("build", help="build the package (cached; deterministic)")
-    b.add_argument("--source", default=".", metavar="DIR", help="project root (default: .)")
+    add_build_options(b)
     b.add_argument(
         "--requirements",
         metavar="FILE",
@@ -37,12 +60,6 @@ def _parser() -> argparse.ArgumentParser:
         help="also place the zip here, with PATH-stem.manifest.json beside it",
     )
     b.add_argument(
-        "--runtime", default=limits.DEFAULT_RUNTIME, choices=sorted(limits.RUNTIME_GLIBC)
-    )
-    b.add_argument(
-        "--architecture", default=limits.DEFAULT_ARCHITECTURE, choices=limits.ARCHITECTURES
-    )
-    b.add_argument(
         "--layer", action="store_true", help="put the dependencies in a separate layer zip"
     )
     b.add_argument(
@@ -50,16 +67,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ship boto3/botocore/s3transfer instead of using the runtime's",
     )
-    b.add_argument("--no-bytecode", action="store_true", help="ship no .pyc files")
-    b.add_argument("--cache-dir", metavar="DIR", help="default: SOURCE/.build")
-    b.add_argument(
-        "--pip-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="extra option for pip download (repeatable), e.g. --pip-arg=--no-index",
-    )
-    b.add_argument("--json", action="store_true", help="print the result as JSON, nothing else")
     lk = sub.add_parser(
         "lock",
         help="resolve the requirements into hash-pinned locks, one per target (needs uv)",
@@ -136,22 +143,13 @@ def main(argv: list[str]) -> int:
         from lambda_pkg.image.command import main as image_main
 
         return image_main(argv[1:])
-    code = 1
-    try:
+
+    def command() -> int:
         args = _parser().parse_args(argv)
         commands = {"build": _build, "verify": _verify, "lock": _lock}
-        code = commands[args.command](args)
-    except UserError as exc:
-        code = report_failure(str(exc), 2)
-    except InternalError as exc:
-        code = report_failure(str(exc) or "InternalError", 1)
-    except KeyboardInterrupt:
-        code = report_failure("interrupted", 130)
-    except SystemExit as exc:  # --help
-        code = int(exc.code or 0)
-    except Exception as exc:
-        code = report_failure(describe(exc), 1, unexpected=True)
-    return code
+        return commands[args.command](args)
+
+    return run_reporting(command)
 
 
 def _target(text: str) -> tuple[str, str]:

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from typing import NoReturn
 
 DEBUG_HINT = "(run with DEBUG=true for details)"
@@ -67,3 +68,21 @@ def report_failure(message: str, code: int, *, unexpected: bool = False) -> int:
         message = f"{message} {DEBUG_HINT}"
     print(f"error: {' '.join(message.split())}", file=sys.stderr)
     return code
+
+
+def run_reporting(command: Callable[[], int]) -> int:
+    """Run a command (its parsing too) and return its exit code; whatever it raises
+    becomes one line on stderr and the exit code that says what kind of failure it
+    was: 2 for the user's to fix, 130 for Ctrl-C, 1 for the rest."""
+    try:
+        return command()
+    except UserError as exc:
+        return report_failure(str(exc), UserError.exit_code)
+    except InternalError as exc:
+        return report_failure(str(exc) or "InternalError", InternalError.exit_code)
+    except KeyboardInterrupt:
+        return report_failure("interrupted", 130)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except Exception as exc:
+        return report_failure(describe(exc), 1, unexpected=True)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.settings import BUCKET_RE, ENVIRONMENT_RE, TABLE_RE, EnvReader
+from backend.settings import TABLE_RE, EnvReader
 from backend.trading.settings import TradingConfig, TradingConfigError, parse_trading_config
 
 _URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
@@ -48,9 +48,7 @@ class ServiceSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
         read = EnvReader(env)
-        environment = read.required("ENVIRONMENT", ENVIRONMENT_RE, "a lower-case name like 'dev'")
-        bucket = read.required("BUCKET_NAME", BUCKET_RE, "an S3 bucket name")
-        data_prefix, logs_prefix = read.prefixes("DATA_PREFIX", "LOGS_PREFIX")
+        environment, bucket, data_prefix, logs_prefix = read.location()
         market = read.required("MARKET_DATA_TABLE", TABLE_RE, "the market-data table's name")
         ledger = read.required("LEDGER_TABLE", TABLE_RE, "the ledger table's name")
         symbols = read.symbols()

@@ -186,14 +186,8 @@ class AlpacaBroker:
                     return existing
             if status in (403, 422):
                 # The order itself was refused (buying power, an untradable symbol...).
-                return BrokerOrder(
-                    client_order_id=order.client_order_id,
-                    broker_order_id="",
-                    symbol=order.symbol,
-                    side=order.side,
-                    qty=order.qty,
-                    status=OrderStatus.REJECTED,
-                    reason=message,
+                return BrokerOrder.answer(
+                    order, broker_order_id="", status=OrderStatus.REJECTED, reason=message
                 )
             raise BrokerError(
                 f"alpaca: submit {order.client_order_id}: HTTP {status} {message}"

@@ -38,6 +38,21 @@ class BrokerOrder:
     filled_at: str = ""  # ISO UTC of the latest fill
     reason: str = ""  # why the broker rejected or canceled it
 
+    @classmethod
+    def answer(
+        cls, order: Order, *, broker_order_id: str, status: OrderStatus, reason: str = ""
+    ) -> BrokerOrder:
+        """A broker's first answer to an order (accepted or refused): nothing filled yet."""
+        return cls(
+            client_order_id=order.client_order_id,
+            broker_order_id=broker_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            qty=order.qty,
+            status=status,
+            reason=reason,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerPosition:

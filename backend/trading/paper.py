@@ -65,12 +65,9 @@ class PaperBroker:
         if known is not None:
             return known
         if order.qty <= 0 or order.side not in ("buy", "sell"):
-            rejected = BrokerOrder(
-                client_order_id=order.client_order_id,
+            rejected = BrokerOrder.answer(
+                order,
                 broker_order_id=f"paper-{order.client_order_id}",
-                symbol=order.symbol,
-                side=order.side,
-                qty=order.qty,
                 status=OrderStatus.REJECTED,
                 reason="qty must be a positive whole number of shares",
             )
@@ -140,13 +137,8 @@ class PaperBroker:
     # -- internals -------------------------------------------------------------------
 
     def _accept(self, order: Order) -> BrokerOrder:
-        accepted = BrokerOrder(
-            client_order_id=order.client_order_id,
-            broker_order_id=f"paper-{order.client_order_id}",
-            symbol=order.symbol,
-            side=order.side,
-            qty=order.qty,
-            status=OrderStatus.SUBMITTED,
+        accepted = BrokerOrder.answer(
+            order, broker_order_id=f"paper-{order.client_order_id}", status=OrderStatus.SUBMITTED
         )
         self._orders[order.client_order_id] = accepted
         self._pending.setdefault(order.symbol, []).append(order.client_order_id)

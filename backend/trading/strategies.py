@@ -79,6 +79,9 @@ class Strategy(ABC):
 
     name: ClassVar[str]
     PARAMS: ClassVar[tuple[Param, ...]]
+    # Two parameters where the first must stay below the second (a fast and a slow
+    # window, a low and a high threshold); None when there is no such pair.
+    ORDERED: ClassVar[tuple[str, str] | None] = None
 
     def __init__(self, params: Mapping[str, float] | None = None):
         given = dict(params or {})
@@ -87,6 +90,15 @@ class Strategy(ABC):
     @classmethod
     def rules(cls, params: Mapping[str, float]) -> list[str]:
         """Problems between parameters (each line names its keys); [] when none."""
+        if cls.ORDERED is None:
+            return []
+        low_key, high_key = cls.ORDERED
+        low, high = params[low_key], params[high_key]
+        if low >= high:
+            return [
+                f"strategyParams.{low_key}: must be < strategyParams.{high_key} "
+                f"(got {low:g} >= {high:g})"
+            ]
         return []
 
     @property
@@ -185,15 +197,7 @@ class SmaCrossover(Strategy):
         Param("fast", int, 20, 1, 499, "fast SMA window, in bars"),
         Param("slow", int, 50, 2, 500, "slow SMA window, in bars"),
     )
-
-    @classmethod
-    def rules(cls, params: Mapping[str, float]) -> list[str]:
-        fast, slow = params["fast"], params["slow"]
-        if fast >= slow:
-            return [
-                f"strategyParams.fast: must be < strategyParams.slow (got {fast:g} >= {slow:g})"
-            ]
-        return []
+    ORDERED = ("fast", "slow")
 
     @property
     def warmup(self) -> int:
@@ -302,16 +306,7 @@ class RsiMeanReversion(Strategy):
         Param("oversold", float, 30.0, 0.0, 100.0, "buy below this RSI"),
         Param("overbought", float, 70.0, 0.0, 100.0, "sell above this RSI"),
     )
-
-    @classmethod
-    def rules(cls, params: Mapping[str, float]) -> list[str]:
-        low, high = params["oversold"], params["overbought"]
-        if low >= high:
-            return [
-                "strategyParams.oversold: must be < strategyParams.overbought "
-                f"(got {low:g} >= {high:g})"
-            ]
-        return []
+    ORDERED = ("oversold", "overbought")
 
     @property
     def warmup(self) -> int:

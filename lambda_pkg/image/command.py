@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lambda_pkg import limits
 from lambda_pkg.budget import mib
-from lambda_pkg.errors import InternalError, OneLineParser, UserError, describe, report_failure
+from lambda_pkg.cli import add_build_options
+from lambda_pkg.errors import OneLineParser, run_reporting
 from lambda_pkg.image.base import LOCAL
 from lambda_pkg.image.build import build_image
 from lambda_pkg.progress import Progress
@@ -26,7 +26,7 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m lambda_pkg image",
         description="Build the strategy service's container image (OCI), without Docker.",
     )
-    p.add_argument("--source", default=".", metavar="DIR", help="project root (default: .)")
+    add_build_options(p)
     p.add_argument("--output", metavar="DIR", help="write the image here as an OCI image layout")
     p.add_argument(
         "--base",
@@ -36,47 +36,21 @@ def parser() -> argparse.ArgumentParser:
         "python:X.Y-slim pinned for the runtime",
     )
     p.add_argument(
-        "--runtime", default=limits.DEFAULT_RUNTIME, choices=sorted(limits.RUNTIME_GLIBC)
-    )
-    p.add_argument(
-        "--architecture", default=limits.DEFAULT_ARCHITECTURE, choices=limits.ARCHITECTURES
-    )
-    p.add_argument(
         "--requirements",
         metavar="FILE",
         help="default: requirements-service.txt, then requirements_Version9.txt",
     )
-    p.add_argument("--cache-dir", metavar="DIR", help="default: SOURCE/.build")
-    p.add_argument("--no-bytecode", action="store_true", help="ship no .pyc files")
-    p.add_argument(
-        "--pip-arg", action="append", default=[], metavar="ARG",
-        help="extra option for pip download (repeatable), e.g. --pip-arg=--no-index",
-    )  # fmt: skip
     p.add_argument(
         "--push",
         metavar="REGISTRY/REPO[:TAG]",
         help="push the image there (blobs the repository lacks, then the manifest); "
         "ECR credentials come from GetAuthorizationToken",
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON, nothing else")
     return p
 
 
 def main(argv: list[str]) -> int:
-    code = 1
-    try:
-        code = run(parser().parse_args(argv))
-    except UserError as exc:
-        code = report_failure(str(exc), 2)
-    except InternalError as exc:
-        code = report_failure(str(exc) or "InternalError", 1)
-    except KeyboardInterrupt:
-        code = report_failure("interrupted", 130)
-    except SystemExit as exc:  # --help
-        code = int(exc.code or 0)
-    except Exception as exc:
-        code = report_failure(describe(exc), 1, unexpected=True)
-    return code
+    return run_reporting(lambda: run(parser().parse_args(argv)))
 
 
 def run(args: argparse.Namespace) -> int:

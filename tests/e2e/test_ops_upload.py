@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
@@ -20,6 +21,7 @@ import pytest
 
 from localcloud.emulator import EMULATOR_ENV, moto_server
 from ops.cli import main
+from tests.processes import run_process
 from tests.unit.ops.faultproxy import Fault, FaultProxy, Rewrite, is_method, is_part
 
 pytestmark = pytest.mark.e2e
@@ -149,32 +151,14 @@ def test_status_and_rollback_over_http(server, s3, tmp_path, monkeypatch):
     for key, value in EMULATOR_ENV.items():
         monkeypatch.setenv(key, value)
 
-    iam = boto3.client("iam", endpoint_url=server)
-    role = iam.create_role(
-        RoleName=f"role-{os.urandom(3).hex()}",
-        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
-    )["Role"]["Arn"]
-    lam = boto3.client("lambda", endpoint_url=server)
-    function = f"{FUNCTION}-{os.urandom(3).hex()}"
-    for n in (1, 2):
-        zip_path = _package(tmp_path / f"v{n}.zip", 1024)
+    def upload(zip_path: Path) -> None:
         assert main(["upload", str(zip_path), bucket, KEY, "--endpoint-url", server]) == 0
-        code = {"S3Bucket": bucket, "S3Key": KEY}
-        if n == 1:
-            lam.create_function(
-                FunctionName=function,
-                Runtime="python3.12",
-                Role=role,
-                Handler="aws.market_data_fetcher.handler",
-                Code=code,
-            )
-        else:
-            lam.update_function_code(FunctionName=function, **code)
-        lam.publish_version(FunctionName=function)
-    lam.create_alias(FunctionName=function, Name="live", FunctionVersion="2")
+
+    function = _function_with_versions(server, bucket, tmp_path, 2, upload=upload)
     common = ["--function", function, "--endpoint-url", server]
     assert main(["status", *common, "--bucket", bucket, "--key", KEY]) == 0
     assert main(["rollback", *common]) == 0
+    lam = boto3.client("lambda", endpoint_url=server)
     assert lam.get_alias(FunctionName=function, Name="live")["FunctionVersion"] == "1"
     versions = client.list_object_versions(Bucket=bucket, Prefix=KEY)["Versions"]
     (oldest,) = [v["VersionId"] for v in versions if not v["IsLatest"]]
@@ -344,7 +328,15 @@ def test_access_denied_mid_multipart_is_one_line_and_aborts(server, s3, tmp_path
     assert _no_uploads_left(client, bucket)
 
 
-def _function_with_versions(server: str, bucket: str, tmp_path: Path, versions: int) -> str:
+def _function_with_versions(
+    server: str,
+    bucket: str,
+    tmp_path: Path,
+    versions: int,
+    upload: Callable[[Path], None] | None = None,
+) -> str:
+    """A function whose `live` alias points at the newest of `versions` published
+    versions, each from its own package at KEY, put there by `upload` (default: boto3)."""
     iam = boto3.client("iam", endpoint_url=server)
     role = iam.create_role(
         RoleName=f"role-{os.urandom(3).hex()}",
@@ -354,7 +346,10 @@ def _function_with_versions(server: str, bucket: str, tmp_path: Path, versions: 
     function = f"{FUNCTION}-{os.urandom(3).hex()}"
     for n in range(1, versions + 1):
         zip_path = _package(tmp_path / f"v{n}.zip", 1024)
-        boto3.client("s3", endpoint_url=server).upload_file(str(zip_path), bucket, KEY)
+        if upload is None:
+            boto3.client("s3", endpoint_url=server).upload_file(str(zip_path), bucket, KEY)
+        else:
+            upload(zip_path)
         code = {"S3Bucket": bucket, "S3Key": KEY}
         if n == 1:
             lam.create_function(
@@ -401,15 +396,7 @@ def test_the_undo_line_works_as_printed(server, s3, tmp_path, monkeypatch, capsy
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     env.update(AWS_CONFIG_FILE="/nonexistent", AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
-    run = subprocess.run(
-        ["bash", "-c", command],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = run_process(["bash", "-c", command], env=env)
     # THEN it undoes the rollback on the same endpoint
     assert run.returncode == 0, run.stderr
     lam = boto3.client("lambda", endpoint_url=server)

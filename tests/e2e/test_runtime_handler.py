@@ -2,14 +2,13 @@
 variables (AWS_ENDPOINT_URL included), the way the rehearsal and Lambda run it."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import boto3
 import pytest
 
 from localcloud.emulator import EMULATOR_ENV, moto_server
+from tests.processes import run_python
 from tests.runtime_support import deploy
 
 pytestmark = pytest.mark.e2e
@@ -26,15 +25,7 @@ print(json.dumps(handler(json.loads(sys.argv[1]), Context())))
 
 
 def _invoke(env, event, request_id):
-    result = subprocess.run(
-        [sys.executable, "-c", INVOKE, json.dumps(event), request_id],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python("-c", INVOKE, json.dumps(event), request_id, env=env)
     assert result.returncode == 0, result.stderr
     *logs, answer = result.stdout.splitlines()
     return json.loads(answer), [json.loads(line) for line in logs]

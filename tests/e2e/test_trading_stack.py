@@ -7,14 +7,13 @@ the same stored data and agree with the service to the cent."""
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import boto3
 import pytest
 
 from localcloud.emulator import EMULATOR_ENV, moto_server
+from tests.processes import run_python
 from tests.runtime_support import deploy
 from tests.trading_support import FIRST_REPLAYED, REPLAY, SYMBOLS, TRADING, fetch_all, service_env
 
@@ -24,16 +23,7 @@ BUCKET = "ctb-trading-stack-e2e"
 
 
 def run(args, env, *, timeout=180):
-    result = subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    return result
+    return run_python(*args, env=env, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -22,3 +22,14 @@ def layered_artifact(tmp_path_factory) -> Artifact:
 def runs(artifact) -> dict[str, ProgramRun]:
     """The whole program, run once per shipped stack YAML (shared by the checks)."""
     return {stack: run_program(stack, artifact.manifest_path) for stack in SHIPPED_STACKS}
+
+
+@pytest.fixture(params=SHIPPED_STACKS)
+def stack(request) -> str:
+    """Each shipped stack in turn, for the tests that check every stack's run alike."""
+    return request.param
+
+
+@pytest.fixture
+def run(runs, stack) -> ProgramRun:
+    return runs[stack]

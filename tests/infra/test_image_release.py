@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 
 import pytest
 from moto import mock_aws
@@ -21,7 +19,8 @@ from lambda_pkg.image import transfer
 from lambda_pkg.image.reference import parse_reference
 from lambda_pkg.image.registry import Registry
 from tests.e2e.image_support import registry_server
-from tests.infra.harness import ROOT, make_image_layout
+from tests.infra.harness import make_image_layout
+from tests.processes import run_python
 
 REPOSITORY = "cloud-trading-bot/dev/strategy"
 
@@ -139,20 +138,7 @@ def test_the_serialised_provider_runs_in_its_own_process(registry, tmp_path):
         "print(result.outs['image_uri'])\n"
     )
     # WHEN a fresh interpreter in the project directory loads it and creates the release
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            script,
-            serialized,
-            json.dumps(props(url, digest, tmp_path / "image")),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_python("-c", script, serialized, json.dumps(props(url, digest, tmp_path / "image")))
     # THEN the image is pushed
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{url}@{digest}"

@@ -51,16 +51,6 @@ EXPORTS = {
 }
 
 
-@pytest.fixture(params=SHIPPED_STACKS)
-def stack(request):
-    return request.param
-
-
-@pytest.fixture
-def run(runs, stack):
-    return runs[stack]
-
-
 @pytest.fixture(scope="session")
 def owner_runs(runs, artifact):
     """Owner-mode runs: prod as shipped, and dev as a dev-only account would set it."""

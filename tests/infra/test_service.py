@@ -20,7 +20,6 @@ from lambda_pkg.errors import UserError
 from lambda_pkg.image.build import USER as IMAGE_USER
 from tests.infra.harness import (
     IMAGE_RELEASE,
-    SHIPPED_STACKS,
     default_image_layout,
     is_secret,
     make_artifact,
@@ -29,36 +28,16 @@ from tests.infra.harness import (
     stack_config,
 )
 from tests.infra.test_policies import assert_no_wildcards, by_sid, parliament_findings
+from tests.unit.service.helpers import REQUIRED_ENV
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 BUCKET = "arn:aws:s3:::cloud-trading-bot-lambda-deployment-m6x4p8e"
 REPO_URL = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/cloud-trading-bot/{{}}/strategy"
-CONTRACT_ENV = {
-    "ENVIRONMENT",
-    "BUCKET_NAME",
-    "DATA_PREFIX",
-    "LOGS_PREFIX",
-    "MARKET_DATA_TABLE",
-    "LEDGER_TABLE",
-    "SYMBOLS",
-    "TRADING_CONFIG",
-    "HEARTBEAT_FILE",
-    "LOG_LEVEL",
-}
+CONTRACT_ENV = {*REQUIRED_ENV, "HEARTBEAT_FILE", "LOG_LEVEL"}
 ALPACA = {"tradingMode": "alpaca-paper"}
 CREDENTIALS = '{"key_id": "PK-test-key", "secret_key": "sk-test-0a1b2c3d"}'
 SERVICE_TYPES_PREFIXES = ("aws:ecs/", "aws:ecr/", "aws:ec2/", IMAGE_RELEASE)
-
-
-@pytest.fixture(params=SHIPPED_STACKS)
-def stack(request):
-    return request.param
-
-
-@pytest.fixture
-def run(runs, stack):
-    return runs[stack]
 
 
 @pytest.fixture

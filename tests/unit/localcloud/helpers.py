@@ -17,6 +17,7 @@ import boto3
 
 from localcloud.emulator import EMULATOR_ENV
 from localcloud.state import CloudState, read_state
+from tests.processes import run_process, run_python
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -148,15 +149,7 @@ def update_code(make, name: str, *, bucket: str, data: bytes) -> dict[str, Any]:
 
 def localcloud(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run(
-        [sys.executable, "-m", "localcloud", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_python("-m", "localcloud", *args, env=env, timeout=timeout)
 
 
 def start_cloud(state_dir: Path, cache_dir: Path, *extra: str) -> CloudState:
@@ -258,12 +251,4 @@ def aws(cli: Path, url: str, *args: str, cwd: Path) -> subprocess.CompletedProce
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
         "AWS_PAGER": "",
     }
-    return subprocess.run(
-        [str(cli), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_process([str(cli), *args], env=env, cwd=cwd)

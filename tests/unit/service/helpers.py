@@ -17,6 +17,18 @@ BUCKET = "ctb-service-test"
 MARKET = "cloud-trading-bot-test-market-data"
 LEDGER = "cloud-trading-bot-test-ledger"
 DATA_PREFIX = "data/test/"
+# The variables the service cannot start without, in the order its settings check them
+# (docs/CONTRACTS.md section 10); the optional ones have defaults.
+REQUIRED_ENV = (
+    "ENVIRONMENT",
+    "BUCKET_NAME",
+    "DATA_PREFIX",
+    "LOGS_PREFIX",
+    "MARKET_DATA_TABLE",
+    "LEDGER_TABLE",
+    "SYMBOLS",
+    "TRADING_CONFIG",
+)
 
 
 def put_bars(ddb, s3, bars) -> None:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from backend.service.settings import ServiceSettings, ServiceSettingsError
-from tests.unit.service.helpers import service_env
+from tests.unit.service.helpers import REQUIRED_ENV, service_env
 
 
 def problems(env):
@@ -23,16 +23,7 @@ def test_a_complete_environment(tmp_path):
 
 def test_missing_variables_each_one_line():
     lines = problems({})
-    assert [line.split(" ")[0] for line in lines] == [
-        "ENVIRONMENT",
-        "BUCKET_NAME",
-        "DATA_PREFIX",
-        "LOGS_PREFIX",
-        "MARKET_DATA_TABLE",
-        "LEDGER_TABLE",
-        "SYMBOLS",
-        "TRADING_CONFIG",
-    ]
+    assert tuple(line.split(" ")[0] for line in lines) == REQUIRED_ENV
 
 
 def test_live_trading_is_refused_at_start_off_prod(tmp_path):

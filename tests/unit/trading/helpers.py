@@ -88,13 +88,8 @@ class Exchange:
         self.submits += 1
         if order.client_order_id in self.orders:
             return self.orders[order.client_order_id]
-        placed = BrokerOrder(
-            client_order_id=order.client_order_id,
-            broker_order_id=f"x-{len(self.orders) + 1}",
-            symbol=order.symbol,
-            side=order.side,
-            qty=order.qty,
-            status=OrderStatus.SUBMITTED,
+        placed = BrokerOrder.answer(
+            order, broker_order_id=f"x-{len(self.orders) + 1}", status=OrderStatus.SUBMITTED
         )
         self.orders[order.client_order_id] = placed
         self.decided_at[order.client_order_id] = order.bar_time
