@@ -116,6 +116,12 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         from infra.rehearsal import invokes, resources_lambda, resources_other, resources_s3
 
         del invokes, resources_lambda, resources_other, resources_s3
+        # Modules that expose plain RESOURCES / INVOKES dicts (no decorators).
+        from infra.rehearsal import resources_ec2, resources_ecs
+
+        for mod in (resources_ec2, resources_ecs):
+            CREATE.update(mod.RESOURCES)
+            INVOKES.update(mod.INVOKES)
         self.aws = aws
         self.created: list[Created] = []
         self.calls: list[str] = []

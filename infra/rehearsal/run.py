@@ -5,6 +5,8 @@ Steps, each timed and reported; the first failure stops the run and names itself
   config     read Pulumi.yaml + Pulumi.<stack>.yaml, validated as the program does
   package    the build (cached) or the prebuilt CTB_ARTIFACT_MANIFEST (infra.artifact,
              as the program gets it); size budget
+  image      the strategy service's image as the program gets it: CTB_IMAGE_LAYOUT, or
+             the cached build on CTB_IMAGE_BASE (default `local`, the project's own base)
   emulator   moto_server on a free 127.0.0.1 port (always stopped afterwards)
   deploy     the real __main__.py under the engine: every resource created via boto3
   verify     download the function's code by S3 key + pinned version; sha256 and
@@ -13,6 +15,12 @@ Steps, each timed and reported; the first failure stops the run and names itself
              function's own environment: {"test": true} (must write nothing), then
              a real run with the fixture market-data provider
   inspect    what landed: objects under data/ and logs/, DynamoDB items
+  task       the service as deployed: the task definition names the image by digest,
+             the repository lists it, the service runs that revision; the image's own
+             layers unpacked (taskrun.py)
+  replay     `python -m backend.service --replay 30` from those layers, with the target
+             Python and the task definition's environment: it trades the fetched bars
+  trades     `python -m backend.service summary`: orders, positions, equity
   policy     the bucket policy, deferred until now (see resources_s3.bucket_policy)
 """
 
@@ -30,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.artifact import get_artifact
+from infra.artifact import ServiceImage, get_artifact, get_image
 from infra.config import NAMESPACE, StackValues, parse_values
 from infra.config import StackConfig as ProgramConfig
-from infra.rehearsal import invoker
+from infra.rehearsal import invoker, taskrun
 from infra.rehearsal.engine import Aws, Created, EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
 from infra.rehearsal.localbucket import create_bucket
@@ -45,6 +53,12 @@ FUNCTION = "aws:lambda/function:Function"
 LAYER = "aws:lambda/layerVersion:LayerVersion"
 TABLE = "aws:dynamodb/table:Table"
 ALIAS = "aws:lambda/alias:Alias"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+ECS_SERVICE = "aws:ecs/service:Service"
+REPOSITORY = "aws:ecr/repository:Repository"
+IMAGE_RELEASE = "pulumi-python:dynamic/ecr:ImageRelease"
+# Closed bars the service replays per symbol (docs/CONTRACTS.md section 10, step 3).
+REPLAY_BARS = 30
 # Stands in for the market-data API key, which lives encrypted in the stack file
 # (only the Pulumi CLI can decrypt it) or is not set at all. Not a credential.
 PLACEHOLDER_API_KEY = "rehearsal-placeholder-not-a-key"
@@ -76,6 +90,10 @@ class Result:
     items: list[dict[str, Any]] = field(default_factory=list)
     bucket_policy: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    # The strategy service (None when the stack runs none): its image, and its ledger as
+    # `python -m backend.service summary` prints it (docs/CONTRACTS.md section 10).
+    image: dict[str, Any] | None = None
+    strategy: dict[str, Any] | None = None
     seconds: float = 0.0
     # The failure is the user's to fix (bad stack file or config value, bad package):
     # the CLI exits 2 for it, 1 for any other failed step (docs/CONTRACTS.md §7).
@@ -109,6 +127,8 @@ class Result:
             "items": self.items,
             "bucket_policy": self.bucket_policy,
             "outputs": self.outputs,
+            "image": self.image,
+            "strategy": self.strategy,
         }
 
 
@@ -220,6 +240,17 @@ def _rehearse(
         result.package = _package_summary(artifact)
         step.detail = f"{artifact.sha256[:12]}… {artifact.size:,} bytes"
 
+    image = None
+    if cfg.strategy_enabled:
+        with runner.step("image") as step, taskrun.environment(taskrun.image_env()):
+            # The program's own getter, under the environment the program will run with:
+            # the build is cached, so the program's call only hashes the inputs.
+            image = get_image(cfg, project_dir=project_dir)
+            if image is None:  # get_image gives one whenever strategyEnabled is true
+                raise RehearsalError("strategyEnabled is true but the program got no image")
+            result.image = {"digest": image.digest, "source": image.source}
+            step.detail = f"{image.digest[:19]}… {image.source}"
+
     region = config.get("aws:region") or "us-east-1"
     with tempfile.TemporaryDirectory(prefix="ctb-rehearsal-") as tmp, contextlib.ExitStack() as es:
         work = Path(tmp)
@@ -240,6 +271,9 @@ def _rehearse(
         program = _deploy(project_dir, config, artifact, mocks, runner)
         fn = _verify(aws, mocks, artifact, program, runner)
         _invoke_all(aws, mocks, fn, work=work, runtime=artifact.runtime, runner=runner)
+        if image is not None:
+            _run_service(aws, mocks, image, project_dir, work=work, runtime=cfg.runtime,
+                         runner=runner)  # fmt: skip
         if inspect is not None:
             inspect(url, result)
         with runner.step("policy") as step:
@@ -286,12 +320,6 @@ def _rehearsal_config(
             "marketDataApiKey: a placeholder stands in for the key (a real one is never read)"
         )
         config = config.with_values({"marketDataApiKey": PLACEHOLDER_API_KEY}, secret=True)
-    if cfg.strategy_enabled:
-        # TEMPORARY (issue 13 section 3): the engine has no ECR/ECS/EC2 handlers yet, so
-        # the strategy service is left out of the rehearsal; remove this with them (the
-        # ecs branch's report lists what they must do).
-        result.notes.append("strategyEnabled rehearsed as false: the service is not rehearsed yet")
-        config = config.with_values({"strategyEnabled": False})
     return config, adopt
 
 
@@ -336,7 +364,7 @@ def _deploy(
                 project_dir,
                 config,
                 mocks,
-                env={"CTB_ARTIFACT_MANIFEST": str(artifact.manifest_path)},
+                env={"CTB_ARTIFACT_MANIFEST": str(artifact.manifest_path), **taskrun.image_env()},
             )
         except Exception as exc:
             # The engine keeps the first failure whole; Pulumi's wrapped copy is noisier.
@@ -522,6 +550,109 @@ def _invoke_all(
         step.detail = (
             f"{len(result.objects['data'])} data, {len(result.objects['logs'])} logs objects, "
             f"{len(result.items)} items"
+        )
+
+
+def _run_service(
+    aws: Aws,
+    mocks: EmulatorMocks,
+    image: ServiceImage,
+    project_dir: Path,
+    *,
+    work: Path,
+    runtime: str,
+    runner: _Runner,
+) -> None:
+    """The strategy service as Fargate would run it, on the bars the fetcher just
+    stored (docs/CONTRACTS.md section 10, steps 3 and 4)."""
+    result = runner.result
+    described: dict[str, Any] = result.image or {}
+    result.image = described
+    with runner.step("task") as step:
+        release = _one(mocks, IMAGE_RELEASE)
+        repository = _one(mocks, REPOSITORY)
+        ecs = aws.client("ecs")
+        task_def = ecs.describe_task_definition(
+            taskDefinition=_one(mocks, TASK_DEFINITION).physical_id
+        )["taskDefinition"]
+        named = task_def["containerDefinitions"][0]["image"]
+        if named != release.outputs["image_uri"] or not named.endswith("@" + image.digest):
+            raise RehearsalError(
+                f"the task definition names {named}, not the image built ({image.digest})"
+            )
+        listed = aws.client("ecr").describe_images(
+            repositoryName=repository.physical_id, imageIds=[{"imageDigest": image.digest}]
+        )["imageDetails"]
+        svc = _one(mocks, ECS_SERVICE)
+        found = ecs.describe_services(cluster=svc.inputs["cluster"], services=[svc.physical_id])
+        running = found["services"][0]["taskDefinition"] if found["services"] else None
+        if running != task_def["taskDefinitionArn"]:
+            raise RehearsalError(f"service {svc.physical_id} runs {running}, not the new revision")
+        unpacked = taskrun.unpack(image, project_dir / ".cache" / "rehearsal" / "layers")
+        python, exact = invoker.find_interpreter(runtime)
+        if not exact:
+            result.notes.append(
+                f"no {runtime} interpreter found; the service ran on {sys.version.split()[0]}"
+            )
+        described.update(
+            {
+                "image_uri": named,
+                "task_definition": task_def["taskDefinitionArn"],
+                "in_repository": bool(listed),
+                "pushed": bool(release.outputs.get("pushed", True)),
+                "layers": list(unpacked.layers),
+                "python": python,
+            }
+        )
+        if release.outputs.get("push_skipped"):
+            result.notes.append(f"image {image.digest[:19]}…: {release.outputs['push_skipped']}")
+        cached = sum(1 for layer in unpacked.layers if layer["cached"])
+        step.detail = (
+            f"revision {task_def['revision']} names it; {len(unpacked.layers)} layers "
+            f"({cached} unpacked before)"
+        )
+    task = taskrun.Task(
+        unpacked,
+        python=python,
+        task_env=taskrun.container_environment(task_def),
+        endpoint_url=aws.endpoint_url or "",
+        region=aws.region,
+        work=work,
+    )
+
+    def run(*args: str, timeout: float) -> taskrun.TaskRun:
+        done = task.run(*args, timeout=timeout)
+        runner.detail(f"{' '.join(done.command)} -> exit {done.returncode}")
+        for line in done.tail():
+            runner.detail(f"  | {line}")
+        if done.returncode != 0:
+            raise RehearsalError(
+                f"`{' '.join(done.command)}` exited {done.returncode}:\n      "
+                + "\n      ".join(done.tail())
+            )
+        return done
+
+    with runner.step("replay") as step:
+        done = run("--replay", str(REPLAY_BARS), timeout=taskrun.REPLAY_TIMEOUT)
+        decisions = sum(1 for line in done.stdout.splitlines() if '"decision"' in line)
+        step.detail = f"{decisions} decisions in {done.seconds:.1f} s"
+
+    with runner.step("trades") as step:
+        done = run("summary", timeout=taskrun.SUMMARY_TIMEOUT)
+        try:
+            summary = json.loads(done.stdout)
+        except ValueError:
+            printed = done.stdout[:200]
+            raise RehearsalError(f"`summary` printed no JSON object: {printed!r}") from None
+        result.strategy = summary
+        if not summary.get("orders"):
+            result.notes.append(
+                f"the service placed no order in {REPLAY_BARS} bars of its symbols: the "
+                "strategy saw no entry (the fixture's market normally gives one)"
+            )
+        step.detail = (
+            f"{summary.get('orders', 0)} orders, {len(summary.get('positions') or [])} "
+            f"positions, equity {summary.get('equity')}"
         )
 
 
