@@ -243,6 +243,7 @@ def _rehearse(
     image = None
     if cfg.strategy_enabled:
         with runner.step("image") as step, taskrun.environment(taskrun.image_env()):
+            taskrun.check_target_python(cfg.runtime)
             # The program's own getter, under the environment the program will run with:
             # the build is cached, so the program's call only hashes the inputs.
             image = get_image(cfg, project_dir=project_dir)

@@ -55,6 +55,23 @@ def image_env() -> dict[str, str]:
     return {IMAGE_BASE_ENV: os.environ.get(IMAGE_BASE_ENV) or "local"}
 
 
+def check_target_python(runtime: str) -> None:
+    """The service runs on the stack's Python (its dependency layer holds that version's
+    wheels), and the local base is built from it: without it, say so and how to go on.
+    Raises lambda_pkg.errors.UserError (the rehearsal exits 2)."""
+    from lambda_pkg.errors import UserError
+    from lambda_pkg.interpreters import find_interpreter
+
+    version = runtime.removeprefix("python")
+    if find_interpreter(version) is None:
+        raise UserError(
+            f"no {runtime} on this machine: the rehearsal runs the strategy service with the "
+            f"stack's Python (and builds its local base image from it). Install it (e.g. "
+            f"pyenv install {version}, or point LAMBDA_PKG_PYTHON at one), or rehearse "
+            "without the service: --config strategyEnabled=false"
+        )
+
+
 @contextlib.contextmanager
 def environment(values: dict[str, str]) -> Iterator[None]:
     """os.environ with `values` set, restored afterwards (infra.artifact reads it)."""
