@@ -274,7 +274,7 @@ def _rehearse(
         _invoke_all(aws, mocks, fn, work=work, runtime=artifact.runtime, runner=runner)
         if image is not None:
             _run_service(aws, mocks, image, project_dir, work=work, runtime=cfg.runtime,
-                         runner=runner)  # fmt: skip
+                         trading_mode=cfg.trading_mode, runner=runner)  # fmt: skip
         if inspect is not None:
             inspect(url, result)
         with runner.step("policy") as step:
@@ -554,6 +554,34 @@ def _invoke_all(
         )
 
 
+def _deployed_service(
+    aws: Aws, mocks: EmulatorMocks, image: ServiceImage
+) -> tuple[dict[str, Any], Created, bool]:
+    """(task definition as the emulator holds it, the image release, whether the
+    repository lists the image): the task definition must name the image built, by
+    digest, and the service must run that revision."""
+    release = _one(mocks, IMAGE_RELEASE)
+    ecs = aws.client("ecs")
+    task_def: dict[str, Any] = ecs.describe_task_definition(
+        taskDefinition=_one(mocks, TASK_DEFINITION).physical_id
+    )["taskDefinition"]
+    named = task_def["containerDefinitions"][0]["image"]
+    if named != release.outputs["image_uri"] or not named.endswith("@" + image.digest):
+        raise RehearsalError(
+            f"the task definition names {named}, not the image built ({image.digest})"
+        )
+    listed = aws.client("ecr").describe_images(
+        repositoryName=_one(mocks, REPOSITORY).physical_id,
+        imageIds=[{"imageDigest": image.digest}],
+    )["imageDetails"]
+    svc = _one(mocks, ECS_SERVICE)
+    found = ecs.describe_services(cluster=svc.inputs["cluster"], services=[svc.physical_id])
+    running = found["services"][0]["taskDefinition"] if found["services"] else None
+    if running != task_def["taskDefinitionArn"]:
+        raise RehearsalError(f"service {svc.physical_id} runs {running}, not the new revision")
+    return task_def, release, bool(listed)
+
+
 def _run_service(
     aws: Aws,
     mocks: EmulatorMocks,
@@ -562,6 +590,7 @@ def _run_service(
     *,
     work: Path,
     runtime: str,
+    trading_mode: str,
     runner: _Runner,
 ) -> None:
     """The strategy service as Fargate would run it, on the bars the fetcher just
@@ -570,36 +599,15 @@ def _run_service(
     described: dict[str, Any] = result.image or {}
     result.image = described
     with runner.step("task") as step:
-        release = _one(mocks, IMAGE_RELEASE)
-        repository = _one(mocks, REPOSITORY)
-        ecs = aws.client("ecs")
-        task_def = ecs.describe_task_definition(
-            taskDefinition=_one(mocks, TASK_DEFINITION).physical_id
-        )["taskDefinition"]
-        named = task_def["containerDefinitions"][0]["image"]
-        if named != release.outputs["image_uri"] or not named.endswith("@" + image.digest):
-            raise RehearsalError(
-                f"the task definition names {named}, not the image built ({image.digest})"
-            )
-        listed = aws.client("ecr").describe_images(
-            repositoryName=repository.physical_id, imageIds=[{"imageDigest": image.digest}]
-        )["imageDetails"]
-        svc = _one(mocks, ECS_SERVICE)
-        found = ecs.describe_services(cluster=svc.inputs["cluster"], services=[svc.physical_id])
-        running = found["services"][0]["taskDefinition"] if found["services"] else None
-        if running != task_def["taskDefinitionArn"]:
-            raise RehearsalError(f"service {svc.physical_id} runs {running}, not the new revision")
+        task_def, release, listed = _deployed_service(aws, mocks, image)
         unpacked = taskrun.unpack(image, project_dir / ".cache" / "rehearsal" / "layers")
-        python, exact = invoker.find_interpreter(runtime)
-        if not exact:
-            result.notes.append(
-                f"no {runtime} interpreter found; the service ran on {sys.version.split()[0]}"
-            )
+        # The image step checked the runtime's Python is here (taskrun.check_target_python).
+        python, _ = invoker.find_interpreter(runtime)
         described.update(
             {
-                "image_uri": named,
+                "image_uri": task_def["containerDefinitions"][0]["image"],
                 "task_definition": task_def["taskDefinitionArn"],
-                "in_repository": bool(listed),
+                "in_repository": listed,
                 "pushed": bool(release.outputs.get("pushed", True)),
                 "layers": list(unpacked.layers),
                 "python": python,
@@ -612,6 +620,14 @@ def _run_service(
             f"revision {task_def['revision']} names it; {len(unpacked.layers)} layers "
             f"({cached} unpacked before)"
         )
+    if trading_mode != "paper":
+        # An Alpaca mode trades through Alpaca's API: the rehearsal never leaves this machine.
+        result.notes.append(
+            f"tradingMode {trading_mode}: the service was deployed but not run (it would trade "
+            "through Alpaca's API, and the rehearsal reaches nothing outside this machine); "
+            "--config tradingMode=paper rehearses its trading"
+        )
+        return
     task = taskrun.Task(
         unpacked,
         python=python,

@@ -261,6 +261,20 @@ def test_the_service_traded_from_the_image_it_deployed(rehearsal):
     assert replay.detail.startswith("90 decisions")  # 30 bars x 3 symbols
 
 
+def test_an_alpaca_mode_deploys_the_service_but_never_runs_it(artifact, monkeypatch):
+    # GIVEN a stack that trades through Alpaca's API, which the rehearsal must never reach
+    monkeypatch.setenv("CTB_ARTIFACT_MANIFEST", str(artifact.manifest_path))
+    overrides = {"marketDataProvider": "fixture", "tradingMode": "alpaca-paper"}
+    # WHEN it is rehearsed
+    result = rehearse(ROOT, "dev", overrides=overrides)
+    # THEN the service and its broker secret were deployed and checked, but not run
+    assert result.ok, result.error
+    assert [s.name for s in result.steps][-2:] == ["task", "policy"]
+    assert "aws:secretsmanager/secret:Secret" in [r.token for r in result.resources]
+    assert result.strategy is None and result.image["in_repository"] is True
+    assert any("tradingMode alpaca-paper" in note for note in result.notes)
+
+
 def test_the_image_digest_is_the_same_from_another_checkout(rehearsal, tmp_path):
     # GIVEN the image's inputs in another checkout, somewhere else, with files touched
     from infra.artifact import get_image
