@@ -291,7 +291,8 @@ def test_the_image_digest_is_the_same_from_another_checkout(rehearsal, tmp_path)
         shutil.copy(path, other / path.name)
     for path in other.rglob("*.py"):
         os.utime(path, (1_000_000_000, 1_000_000_000))
-    # (the dependency layer's cache is shared: its bytes are checked in lambda_pkg's tests)
+    # The build cache is shared (a cold dependency layer takes minutes); that the layers
+    # themselves are the same bytes from any path is tests/unit/image/test_build.py's.
     (other / ".build").symlink_to(ROOT / ".build")
     # WHEN the program's getter builds it there, as the rehearsal's image step does
     cfg = parse_values(load_stack_config(ROOT, "dev"))
