@@ -8,10 +8,22 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
-from infra.rehearsal import resources_lambda, resources_other, resources_s3
+from infra.rehearsal import (
+    resources_ec2,
+    resources_ecs,
+    resources_lambda,
+    resources_other,
+    resources_s3,
+)
 from infra.rehearsal.clients import Handler, Invoke
 
-MODULES: tuple[ModuleType, ...] = (resources_s3, resources_lambda, resources_other)
+MODULES: tuple[ModuleType, ...] = (
+    resources_s3,
+    resources_lambda,
+    resources_other,
+    resources_ec2,
+    resources_ecs,
+)
 
 
 def table(modules: Iterable[ModuleType], attr: str) -> dict[str, Any]:

@@ -33,7 +33,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pulumi
 
@@ -45,9 +45,6 @@ from infra.rehearsal.resources_lambda import function_outputs, function_request
 from infra.rehearsal.shapes import redact, to_aws, unwrap
 from localcloud.control import CloudSettings, ensure_running, export_lines, stop
 from localcloud.state import CloudState
-
-if TYPE_CHECKING:  # run.py imports this module lazily, for --keep only
-    from infra.rehearsal.run import Deployed
 
 RECORD_VERSION = 1
 
@@ -459,7 +456,19 @@ def down(state_dir: Path) -> str:
     return f"no local cloud is running in {state_dir}{stale}; nothing to stop"
 
 
-def handoff(kept: Kept, deployed: Deployed, rule: str | None, python: str) -> list[str]:
+class FunctionLocation(Protocol):
+    """What handoff needs of the rehearsal's record of the function (run.Deployed; not
+    imported: run.py imports this module)."""
+
+    @property
+    def function(self) -> str: ...
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+
+
+def handoff(kept: Kept, deployed: FunctionLocation, rule: str | None, python: str) -> list[str]:
     """What to paste next: the export lines, then the seed guide's commands."""
     fn, bucket, key = deployed.function, deployed.bucket, deployed.key
     lines = [

@@ -5,6 +5,8 @@ Steps, each timed and reported; the first failure stops the run and names itself
   config     read Pulumi.yaml + Pulumi.<stack>.yaml, validated as the program does
   package    the build (cached) or the prebuilt CTB_ARTIFACT_MANIFEST (infra.artifact,
              as the program gets it); size budget
+  image      the strategy service's image as the program gets it: CTB_IMAGE_LAYOUT, or
+             the cached build on CTB_IMAGE_BASE (default `local`, the project's own base)
   emulator   moto_server on a free 127.0.0.1 port (always stopped afterwards)
   deploy     the real __main__.py under the engine: every resource created via boto3
   verify     download the function's code by S3 key + pinned version; sha256 and
@@ -13,6 +15,12 @@ Steps, each timed and reported; the first failure stops the run and names itself
              function's own environment: {"test": true} (must write nothing), then
              a real run with the fixture market-data provider
   inspect    what landed: objects under data/ and logs/, DynamoDB items
+  task       the service as deployed: the task definition names the image by digest,
+             the repository lists it, the service runs that revision; the image's own
+             layers unpacked (taskrun.py)
+  replay     `python -m backend.service --replay 30` from those layers, with the target
+             Python and the task definition's environment: it trades the fetched bars
+  trades     `python -m backend.service summary`: orders, positions, equity
   policy     the bucket policy, deferred until now (see resources_s3.bucket_policy)
 """
 
@@ -30,10 +38,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.artifact import get_artifact
+from infra.artifact import ServiceImage, get_artifact, get_image
 from infra.config import NAMESPACE, StackValues, parse_values
 from infra.config import StackConfig as ProgramConfig
-from infra.rehearsal import invoker
+from infra.rehearsal import invoker, taskrun
 from infra.rehearsal.clients import EmulatorClients
 from infra.rehearsal.engine import Created, EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
@@ -48,6 +56,12 @@ FUNCTION = "aws:lambda/function:Function"
 LAYER = "aws:lambda/layerVersion:LayerVersion"
 TABLE = "aws:dynamodb/table:Table"
 ALIAS = "aws:lambda/alias:Alias"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+ECS_SERVICE = "aws:ecs/service:Service"
+REPOSITORY = "aws:ecr/repository:Repository"
+IMAGE_RELEASE = "pulumi-python:dynamic/ecr:ImageRelease"
+# Closed bars the service replays per symbol (docs/CONTRACTS.md section 10, step 3).
+REPLAY_BARS = 30
 # Stands in for the market-data API key, which lives encrypted in the stack file
 # (only the Pulumi CLI can decrypt it) or is not set at all. Not a credential.
 PLACEHOLDER_API_KEY = "rehearsal-placeholder-not-a-key"
@@ -123,6 +137,10 @@ class Result:
     kept: Any = None
     # The stacks that own (create) the shared bucket: deployed first on a fresh account.
     owner_stacks: list[str] = field(default_factory=list)
+    # The strategy service (None when the stack runs none): its image, and its ledger as
+    # `python -m backend.service summary` prints it (docs/CONTRACTS.md section 10).
+    image: dict[str, Any] | None = None
+    strategy: dict[str, Any] | None = None
     seconds: float = 0.0
     # The failure is the user's to fix (bad stack file or config value, bad package):
     # the CLI exits 2 for it, 1 for any other failed step (docs/CONTRACTS.md §7).
@@ -154,6 +172,8 @@ class Result:
             "bucket_policy": self.bucket_policy,
             "outputs": self.outputs,
             "kept": self.kept.to_json() if self.kept is not None else None,
+            "image": self.image,
+            "strategy": self.strategy,
         }
 
 
@@ -257,22 +277,7 @@ def _rehearse(
     keep: Path | None = None,
 ) -> None:
     result = runner.result
-    with runner.step("config") as step:
-        config = load_stack_config(project_dir, stack).with_values(overrides)
-        # Validated as the program will validate it: a bad value fails here, naming
-        # the key, before any build.
-        config, adopt = _rehearsal_config(config, parse_values(config), result, overrides)
-        cfg = parse_values(config)
-        result.owner_stacks = _owner_stacks(project_dir)
-        step.detail = f"{len(config.values)} keys"
-
-    with runner.step("package") as step:
-        # The program's own getter: CTB_ARTIFACT_MANIFEST, else the cached build, and
-        # either must fit the stack's runtime, architecture and layer setting.
-        artifact = get_artifact(cfg, project_dir=project_dir)
-        result.package = _package_summary(artifact)
-        step.detail = f"{artifact.sha256[:12]}… {artifact.size:,} bytes"
-
+    config, adopt, cfg, artifact, image = _build(project_dir, stack, runner, overrides)
     region = config.get("aws:region") or "us-east-1"
     with tempfile.TemporaryDirectory(prefix="ctb-rehearsal-") as tmp, contextlib.ExitStack() as es:
         work = Path(tmp)
@@ -300,6 +305,9 @@ def _rehearse(
             result.notes.append("nothing changed: the invocations were not repeated")
             return
         _invoke_all(aws, mocks, fn, work=work, runtime=artifact.runtime, runner=runner)
+        if image is not None:
+            _run_service(aws, mocks, image, project_dir, work=work, runtime=cfg.runtime,
+                         trading_mode=cfg.trading_mode, runner=runner)  # fmt: skip
         if inspect is not None:
             inspect(url, result)
         if result.kept is not None:
@@ -317,6 +325,42 @@ def _rehearse(
                 s3 = aws.client("s3")
                 result.bucket_policy = s3.get_bucket_policy(Bucket=applied[0])["Policy"]
             step.detail = f"applied to {', '.join(applied)}" if applied else "no bucket policy"
+
+
+def _build(
+    project_dir: Path, stack: str, runner: _Runner, overrides: dict[str, Any]
+) -> tuple[StackValues, str | None, ProgramConfig, Artifact, ServiceImage | None]:
+    """The config, validated; the package; the service's image when the stack runs it."""
+    result = runner.result
+    with runner.step("config") as step:
+        config = load_stack_config(project_dir, stack).with_values(overrides)
+        # Validated as the program will validate it: a bad value fails here, naming
+        # the key, before any build.
+        config, adopt = _rehearsal_config(config, parse_values(config), result, overrides)
+        cfg = parse_values(config)
+        result.owner_stacks = _owner_stacks(project_dir)
+        step.detail = f"{len(config.values)} keys"
+
+    with runner.step("package") as step:
+        # The program's own getter: CTB_ARTIFACT_MANIFEST, else the cached build, and
+        # either must fit the stack's runtime, architecture and layer setting.
+        artifact = get_artifact(cfg, project_dir=project_dir)
+        result.package = _package_summary(artifact)
+        step.detail = f"{artifact.sha256[:12]}… {artifact.size:,} bytes"
+
+    image: ServiceImage | None = None
+    if cfg.strategy_enabled:
+        with runner.step("image") as step, taskrun.environment(taskrun.image_env()):
+            taskrun.check_target_python(cfg.runtime)
+            # The program's own getter, under the environment the program will run with:
+            # the build is cached, so the program's call only hashes the inputs.
+            image = get_image(cfg, project_dir=project_dir)
+            if image is None:  # get_image gives one whenever strategyEnabled is true
+                raise RehearsalError("strategyEnabled is true but the program got no image")
+            result.image = {"digest": image.digest, "source": image.source}
+            step.detail = f"{image.digest[:19]}… {image.source}"
+
+    return config, adopt, cfg, artifact, image
 
 
 def _start_emulator(es: contextlib.ExitStack, runner: _Runner, work: Path) -> str:
@@ -364,12 +408,6 @@ def _rehearsal_config(
             "marketDataApiKey: a placeholder stands in for the key (a real one is never read)"
         )
         config = config.with_values({"marketDataApiKey": PLACEHOLDER_API_KEY}, secret=True)
-    if cfg.strategy_enabled:
-        # TEMPORARY (issue 13 section 3): the engine has no ECR/ECS/EC2 handlers yet, so
-        # the strategy service is left out of the rehearsal; remove this with them (the
-        # ecs branch's report lists what they must do).
-        result.notes.append("strategyEnabled rehearsed as false: the service is not rehearsed yet")
-        config = config.with_values({"strategyEnabled": False})
     return config, adopt
 
 
@@ -423,7 +461,7 @@ def _deploy(
                 project_dir,
                 config,
                 mocks,
-                env={"CTB_ARTIFACT_MANIFEST": str(artifact.manifest_path)},
+                env={"CTB_ARTIFACT_MANIFEST": str(artifact.manifest_path), **taskrun.image_env()},
             )
         except Exception as exc:
             # The engine keeps the first failure whole; Pulumi's wrapped copy is noisier.
@@ -617,6 +655,125 @@ def _invoke_all(
         step.detail = (
             f"{len(result.objects['data'])} data, {len(result.objects['logs'])} logs objects, "
             f"{len(result.items)} items"
+        )
+
+
+def _deployed_service(
+    aws: EmulatorClients, mocks: EmulatorMocks, image: ServiceImage
+) -> tuple[dict[str, Any], Created, bool]:
+    """(task definition as the emulator holds it, the image release, whether the
+    repository lists the image): the task definition must name the image built, by
+    digest, and the service must run that revision."""
+    release = _one(mocks, IMAGE_RELEASE)
+    ecs = aws.client("ecs")
+    task_def: dict[str, Any] = ecs.describe_task_definition(
+        taskDefinition=_one(mocks, TASK_DEFINITION).physical_id
+    )["taskDefinition"]
+    named = task_def["containerDefinitions"][0]["image"]
+    if named != release.outputs["image_uri"] or not named.endswith("@" + image.digest):
+        raise RehearsalError(
+            f"the task definition names {named}, not the image built ({image.digest})"
+        )
+    listed = aws.client("ecr").describe_images(
+        repositoryName=_one(mocks, REPOSITORY).physical_id,
+        imageIds=[{"imageDigest": image.digest}],
+    )["imageDetails"]
+    svc = _one(mocks, ECS_SERVICE)
+    found = ecs.describe_services(cluster=svc.inputs["cluster"], services=[svc.physical_id])
+    running = found["services"][0]["taskDefinition"] if found["services"] else None
+    if running != task_def["taskDefinitionArn"]:
+        raise RehearsalError(f"service {svc.physical_id} runs {running}, not the new revision")
+    return task_def, release, bool(listed)
+
+
+def _run_service(
+    aws: EmulatorClients,
+    mocks: EmulatorMocks,
+    image: ServiceImage,
+    project_dir: Path,
+    *,
+    work: Path,
+    runtime: str,
+    trading_mode: str,
+    runner: _Runner,
+) -> None:
+    """The strategy service as Fargate would run it, on the bars the fetcher just
+    stored (docs/CONTRACTS.md section 10, steps 3 and 4)."""
+    result = runner.result
+    described: dict[str, Any] = result.image or {}
+    result.image = described
+    with runner.step("task") as step:
+        task_def, release, listed = _deployed_service(aws, mocks, image)
+        unpacked = taskrun.unpack(image, project_dir / ".cache" / "rehearsal" / "layers")
+        # The image step checked the runtime's Python is here (taskrun.check_target_python).
+        python, _ = invoker.runtime_python(runtime)
+        described.update(
+            {
+                "image_uri": task_def["containerDefinitions"][0]["image"],
+                "task_definition": task_def["taskDefinitionArn"],
+                "in_repository": listed,
+                "pushed": bool(release.outputs.get("pushed", True)),
+                "layers": list(unpacked.layers),
+                "python": python,
+            }
+        )
+        if release.outputs.get("push_skipped"):
+            result.notes.append(f"image {image.digest[:19]}…: {release.outputs['push_skipped']}")
+        cached = sum(1 for layer in unpacked.layers if layer["cached"])
+        step.detail = (
+            f"revision {task_def['revision']} names it; {len(unpacked.layers)} layers "
+            f"({cached} unpacked before)"
+        )
+    if trading_mode != "paper":
+        # An Alpaca mode trades through Alpaca's API: the rehearsal never leaves this machine.
+        result.notes.append(
+            f"tradingMode {trading_mode}: the service was deployed but not run (it would trade "
+            "through Alpaca's API, and the rehearsal reaches nothing outside this machine); "
+            "--config tradingMode=paper rehearses its trading"
+        )
+        return
+    task = taskrun.Task(
+        unpacked,
+        python=python,
+        task_env=taskrun.container_environment(task_def),
+        endpoint_url=aws.endpoint_url or "",
+        region=aws.region,
+        work=work,
+    )
+
+    def run(*args: str, timeout: float) -> taskrun.TaskRun:
+        done = task.run(*args, timeout=timeout)
+        runner.detail(f"{' '.join(done.command)} -> exit {done.returncode}")
+        for line in done.tail():
+            runner.detail(f"  | {line}")
+        if done.returncode != 0:
+            raise RehearsalError(
+                f"`{' '.join(done.command)}` exited {done.returncode}:\n      "
+                + "\n      ".join(done.tail())
+            )
+        return done
+
+    with runner.step("replay") as step:
+        done = run("--replay", str(REPLAY_BARS), timeout=taskrun.REPLAY_TIMEOUT)
+        decisions = sum(1 for line in done.stdout.splitlines() if '"decision"' in line)
+        step.detail = f"{decisions} decisions in {done.seconds:.1f} s"
+
+    with runner.step("trades") as step:
+        done = run("summary", timeout=taskrun.SUMMARY_TIMEOUT)
+        try:
+            summary = json.loads(done.stdout)
+        except ValueError:
+            printed = done.stdout[:200]
+            raise RehearsalError(f"`summary` printed no JSON object: {printed!r}") from None
+        result.strategy = summary
+        if not summary.get("orders"):
+            result.notes.append(
+                f"the service placed no order in {REPLAY_BARS} bars of its symbols: the "
+                "strategy saw no entry (the fixture's market normally gives one)"
+            )
+        step.detail = (
+            f"{summary.get('orders', 0)} orders, {len(summary.get('positions') or [])} "
+            f"positions, equity {summary.get('equity')}"
         )
 
 

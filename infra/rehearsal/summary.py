@@ -111,6 +111,45 @@ def _landed(result: Result) -> list[str]:
     return lines + _listed("DynamoDB items", rows)
 
 
+def _service(result: Result) -> list[str]:
+    lines: list[str] = []
+    image = result.image
+    if image:
+        lines += ["", "Strategy service image", f"  digest   {image['digest']}"]
+        lines.append(f"  source   {image['source']}")
+        if image.get("image_uri"):
+            lines.append(f"  task     {image['task_definition']} runs {image['image_uri']}")
+        for layer in image.get("layers") or []:
+            lines.append(f"  layer    {layer['role']:<13} {layer['digest']}  {_mib(layer['size'])}")
+    trades = result.strategy
+    if trades:
+        equity = trades.get("equity")
+        shown = f"{equity:,.2f}" if isinstance(equity, (int, float)) else "none yet"
+        by_status = ", ".join(f"{k} {v}" for k, v in (trades.get("orders_by_status") or {}).items())
+        lines += [
+            "",
+            "Trades (the service from the image's layers: --replay, then summary)",
+            f"  orders    {trades.get('orders', 0)}" + (f" ({by_status})" if by_status else ""),
+            f"  fills     {trades.get('fills', 0)}",
+            f"  equity    {shown}"
+            + (f" on {trades['equity_day']}" if trades.get("equity_day") else ""),
+            f"  cash      {trades['cash']:,.2f}"
+            if isinstance(trades.get("cash"), (int, float))
+            else "  cash      none yet",
+        ]
+        positions = trades.get("positions") or []
+        if not positions:
+            lines.append("  positions none open")
+        for p in positions:
+            lines.append(
+                f"  position  {p['symbol']:<6} {p['qty']} @ {p['avg_price']:,.2f}"
+                f" (realised {p['realised_pnl']:,.2f})"
+            )
+        if trades.get("halted"):
+            lines.append(f"  HALTED    {trades.get('halt_reason')}")
+    return lines
+
+
 def render(result: Result) -> str:
     lines = [
         *_steps(result),
@@ -118,6 +157,7 @@ def render(result: Result) -> str:
         *_resources(result),
         *_invocations(result),
         *_landed(result),
+        *_service(result),
     ]
     if result.notes:
         lines += ["", "Notes", *(f"  - {note}" for note in result.notes)]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -23,6 +25,7 @@ import pytest
 from infra.rehearsal.run import rehearse
 from lambda_pkg.artifact import Artifact
 from localcloud.emulator import EMULATOR_ENV
+from tests.infra.harness import make_image_layout
 from tests.unit.rehearsal.helpers import code_only_artifact
 
 pytestmark = pytest.mark.e2e
@@ -33,14 +36,24 @@ FUNCTION = "market_data_fetcher-dev"
 KEY = "lambda/dev/lambda_deployment.zip"
 TABLE = "cloud-trading-bot-dev-market-data"
 STEPS = [
-    "config", "package", "emulator", "deploy", "verify", "unpack",
-    "invoke test", "invoke run", "inspect", "policy",
+    "config", "package", "image", "emulator", "deploy", "verify", "unpack",
+    "invoke test", "invoke run", "inspect", "task", "replay", "trades", "policy",
 ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory) -> Artifact:
     return code_only_artifact(tmp_path_factory.mktemp("code-only"))
+
+
+@pytest.fixture
+def tiny_image(tmp_path, monkeypatch) -> Path:
+    """A tiny prebuilt image layout (CTB_IMAGE_LAYOUT), for rehearsals of a project copy
+    that fail before the service runs: no image is built from the copy."""
+    layout = tmp_path / "image-layout"
+    make_image_layout(layout)
+    monkeypatch.setenv("CTB_IMAGE_LAYOUT", str(layout))
+    return layout
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +97,17 @@ def rehearsal(artifact):
         landed["alarms"] = cw.describe_alarms(AlarmNamePrefix=FUNCTION)["MetricAlarms"]
         landed["data"] = s3.list_objects_v2(Bucket=BUCKET, Prefix="data/")["Contents"]
         landed["logs"] = s3.list_objects_v2(Bucket=BUCKET, Prefix="logs/")["Contents"]
-        first_log = landed["logs"][0]["Key"]
+        first_log = next(o["Key"] for o in landed["logs"] if "/market_data_fetcher/" in o["Key"])
         landed["run_record"] = json.loads(
             s3.get_object(Bucket=BUCKET, Key=first_log)["Body"].read()
         )
         landed["items"] = ddb.scan(TableName=TABLE)["Items"]
         landed["secret"] = sm.describe_secret(SecretId="cloud-trading-bot/dev/market-data-api-key")
+        ecs = boto3.client("ecs", **kw)
+        landed["ecs_service"] = ecs.describe_services(
+            cluster="cloud-trading-bot-dev", services=["strategy-dev"]
+        )["services"]
+        landed["ledger_items"] = ddb.scan(TableName="cloud-trading-bot-dev-ledger")["Items"]
 
     os.environ["CTB_ARTIFACT_MANIFEST"] = str(artifact.manifest_path)
     try:
@@ -186,8 +204,14 @@ def test_the_data_logs_and_items_landed(rehearsal):
     data_keys = [o["Key"] for o in landed["data"]]
     for symbol in ("SPY", "QQQ", "AAPL"):
         assert any(k.startswith(f"data/dev/market/symbol={symbol}/interval=1d/") for k in data_keys)
-    assert len(landed["logs"]) == 1
-    assert landed["logs"][0]["Key"].startswith("logs/dev/market_data_fetcher/date=")
+    fetcher = [o for o in landed["logs"] if "/market_data_fetcher/" in o["Key"]]
+    assert len(fetcher) == 1 and fetcher[0]["Key"].startswith("logs/dev/market_data_fetcher/date=")
+    # The rest are the service's decision records, one object per traded session.
+    decisions = [o["Key"] for o in landed["logs"] if o not in fetcher]
+    assert decisions and all(
+        k.startswith("logs/dev/strategy/date=") and k.endswith("/decisions.jsonl")
+        for k in decisions
+    )
     assert landed["run_record"]["symbols"] == ["SPY", "QQQ", "AAPL"]
     pks = {item["pk"]["S"] for item in landed["items"]}
     assert {"BAR#SPY#1d", "BAR#QQQ#1d", "BAR#AAPL#1d"} <= pks
@@ -209,6 +233,74 @@ def test_the_placeholder_secret_never_reaches_the_summary(rehearsal):
     result, _ = rehearsal
     assert PLACEHOLDER_API_KEY not in json.dumps(result.to_json(), default=str)
     assert PLACEHOLDER_API_KEY not in render(result)
+
+
+def test_the_service_traded_from_the_image_it_deployed(rehearsal):
+    # GIVEN the rehearsal of dev, whose service is on
+    result, landed = rehearsal
+    doc = result.to_json()
+    image, trades = doc["image"], doc["strategy"]
+    # THEN the image was built on the local base and the task definition names its digest
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", image["digest"])
+    assert image["source"] == "built on local"
+    assert image["image_uri"].endswith("/cloud-trading-bot/dev/strategy@" + image["digest"])
+    assert image["in_repository"] is True
+    # AND the blobs were not pushed (no registry in moto), which the notes say
+    assert image["pushed"] is False
+    assert any("blobs not pushed" in note for note in result.notes)
+    # AND the service ran from the image's own layers, on the runtime's Python when found
+    assert [layer["role"] for layer in image["layers"]] == ["dependencies", "code"]
+    assert landed["ecs_service"][0]["taskDefinition"] == image["task_definition"]
+    # AND it traded the fixture's bars: orders, positions and equity, from its ledger
+    assert trades["orders"] > 0 and trades["fills"] > 0
+    assert isinstance(trades["positions"], list)
+    assert isinstance(trades["equity"], float) and trades["equity"] > 0
+    assert trades["halted"] is False
+    assert landed["ledger_items"]
+    replay = next(s for s in result.steps if s.name == "replay")
+    assert replay.detail.startswith("90 decisions")  # 30 bars x 3 symbols
+
+
+def test_an_alpaca_mode_deploys_the_service_but_never_runs_it(artifact, monkeypatch):
+    # GIVEN a stack that trades through Alpaca's API, which the rehearsal must never reach
+    monkeypatch.setenv("CTB_ARTIFACT_MANIFEST", str(artifact.manifest_path))
+    overrides = {"marketDataProvider": "fixture", "tradingMode": "alpaca-paper"}
+    # WHEN it is rehearsed
+    result = rehearse(ROOT, "dev", overrides=overrides)
+    # THEN the service and its broker secret were deployed and checked, but not run
+    assert result.ok, result.error
+    assert [s.name for s in result.steps][-2:] == ["task", "policy"]
+    assert "aws:secretsmanager/secret:Secret" in [r.token for r in result.resources]
+    assert result.strategy is None and result.image["in_repository"] is True
+    assert any("tradingMode alpaca-paper" in note for note in result.notes)
+
+
+def test_the_image_digest_is_the_same_from_another_checkout(rehearsal, tmp_path):
+    # GIVEN the image's inputs in another checkout, somewhere else, with files touched
+    from infra.artifact import get_image
+    from infra.config import parse_values
+    from infra.rehearsal import taskrun
+    from infra.rehearsal.program import load_stack_config
+
+    result, _ = rehearsal
+    other = tmp_path / "some" / "other" / "checkout"
+    other.mkdir(parents=True)
+    for top in ("backend", "aws", "locks"):
+        shutil.copytree(ROOT / top, other / top, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [*ROOT.glob("*.py"), *ROOT.glob("requirements*.txt")]:
+        shutil.copy(path, other / path.name)
+    for path in other.rglob("*.py"):
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    # The build cache is shared (a cold dependency layer takes minutes); that the layers
+    # themselves are the same bytes from any path is tests/unit/image/test_build.py's.
+    (other / ".build").symlink_to(ROOT / ".build")
+    # WHEN the program's getter builds it there, as the rehearsal's image step does
+    cfg = parse_values(load_stack_config(ROOT, "dev"))
+    with taskrun.environment(taskrun.image_env()):
+        image = get_image(cfg, project_dir=other)
+    # THEN the digest is the one the rehearsal reported from this checkout
+    assert image is not None
+    assert image.digest == result.image["digest"]
 
 
 def _cli(*args: str, manifest: Path | None = None) -> subprocess.CompletedProcess:
@@ -239,7 +331,7 @@ def test_a_non_owner_stack_adopts_the_shared_bucket(artifact, monkeypatch):
     tokens = [r.token for r in result.resources]
     assert "aws:s3/bucket:Bucket" not in tokens
     assert "aws:s3/bucketPolicy:BucketPolicy" not in tokens
-    assert result.invokes == ["aws:s3/getBucket:getBucket"]
+    assert "aws:s3/getBucket:getBucket" in result.invokes
     assert result.bucket_policy is None
     assert result.deployed.bucket == BUCKET
     assert result.objects["data"]
@@ -254,7 +346,7 @@ def test_a_bad_config_value_fails_the_config_step_as_a_user_error(artifact, monk
     assert result.resources == []
 
 
-def test_a_failed_deploy_stops_the_emulator_it_started(artifact, monkeypatch, tmp_path):
+def test_a_failed_deploy_stops_the_emulator_it_started(artifact, monkeypatch, tmp_path, tiny_image):
     # GIVEN a program that fails part-way (a resource the engine has no handler for)
     for name in ("__main__.py", "Pulumi.yaml", "Pulumi.dev.yaml"):
         (tmp_path / name).write_text((ROOT / name).read_text())
@@ -276,7 +368,9 @@ def test_a_failed_deploy_stops_the_emulator_it_started(artifact, monkeypatch, tm
         urllib.request.urlopen(url + "/moto-api/", timeout=2)  # noqa: S310
 
 
-def test_a_resource_type_without_a_handler_fails_the_rehearsal_naming_it(artifact, tmp_path):
+def test_a_resource_type_without_a_handler_fails_the_rehearsal_naming_it(
+    artifact, tmp_path, tiny_image
+):
     # GIVEN the real program plus a resource the engine has no handler for
     for name in ("__main__.py", "Pulumi.yaml", "Pulumi.dev.yaml"):
         (tmp_path / name).write_text((ROOT / name).read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import subprocess
 import sys
 import zipfile
@@ -57,6 +58,9 @@ def script_env(tmp_path: Path, *, pulumi: bool = True, credentials: bool = True)
     env = {
         "PATH": f"{tools}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(tmp_path),
+        # Where the stack's Python is found (lambda_pkg.interpreters), with HOME moved:
+        # the rehearsal runs the strategy service on it.
+        "PYENV_ROOT": os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv"),
         "VENV": str(venv),
         "FAKE_PULUMI_LOG": str(tmp_path / "pulumi.log"),
         # Never the developer's AWS config, and no instance-metadata lookups.

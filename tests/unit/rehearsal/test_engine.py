@@ -46,6 +46,12 @@ VARIANTS: list[tuple[str, dict, dict]] = [
     ),
     # A key in the config (the rehearsal's placeholder stands in for it) adds its version.
     ("dev", {}, {"marketDataApiKey": "not-a-key"}),
+    # The strategy service's other networks (private-nat is the shipped stacks').
+    ("dev", {"serviceNetwork": "private-endpoints"}, {}),
+    ("dev", {"serviceNetwork": "public-ip"}, {}),
+    ("dev", {"serviceNetwork": "subnets", "serviceSubnetIds": ["subnet-0123abcd"]}, {}),
+    ("dev", {"tradingMode": "alpaca-paper"}, {}),
+    ("dev", {"strategyEnabled": False}, {}),
 ]
 
 
@@ -60,10 +66,7 @@ def program_uses(tmp_path_factory) -> tuple[set[str], set[str]]:
     for i, (stack, overrides, secrets) in enumerate(VARIANTS):
         layer = bool(overrides.get("dependencyLayer"))
         artifact = make_artifact(tmp_path_factory.mktemp(f"pkg{i}"), layer=layer)
-        # The strategy service off: the engine has no ECS/ECR/EC2 handlers yet (issue 13
-        # section 3; docs/service.md lists what they must do). Remove this with them.
-        lambda_only = {"strategyEnabled": False, **overrides}
-        run = run_program(stack, artifact.manifest_path, overrides=lambda_only, secrets=secrets)
+        run = run_program(stack, artifact.manifest_path, overrides=overrides, secrets=secrets)
         types |= {r.type for r in run.resources}
         invokes |= {token for token, _ in run.calls}
     return types, invokes
@@ -75,6 +78,8 @@ def test_every_type_the_program_uses_has_a_handler(engine, program_uses):
     custom = {t for t in types if not t.startswith(("cloud-trading-bot:", "pulumi:"))}
     assert "aws:lambda/layerVersion:LayerVersion" in custom  # the variants took effect
     assert "aws:s3/getBucket:getBucket" in invokes
+    assert "aws:ec2/getSubnet:getSubnet" in invokes
+    assert "aws:ec2/vpcEndpoint:VpcEndpoint" in custom
     # THEN each type and invoke has a handler
     assert sorted(custom - set(RESOURCES)) == []
     assert sorted(invokes - set(INVOKES)) == []
