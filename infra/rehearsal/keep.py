@@ -41,6 +41,7 @@ from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inpu
 from infra.rehearsal.engine import EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
 from infra.rehearsal.handlers import RESOURCES
+from infra.rehearsal.resources_ecs import IMAGE_RELEASE
 from infra.rehearsal.resources_lambda import function_outputs, function_request
 from infra.rehearsal.shapes import redact, to_aws, unwrap
 from localcloud.control import CloudSettings, ensure_running, export_lines, stop
@@ -66,13 +67,23 @@ PUT_AGAIN = frozenset(
         "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
         "aws:lambda/layerVersion:LayerVersion",  # a new layer version, as on AWS
         "aws:secretsmanager/secretVersion:SecretVersion",
+        # The strategy service's release: a new image digest, put by that digest.
+        IMAGE_RELEASE,
+        "aws:ecs/taskDefinition:TaskDefinition",  # a new revision, as on AWS
+        "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+        "aws:cloudwatch/logResourcePolicy:LogResourcePolicy",
+        "aws:cloudwatch/logMetricFilter:LogMetricFilter",
     }
 )
 
 
 # Types whose every update is a new physical resource (a new version), as on AWS.
 NEW_ID_ON_UPDATE = frozenset(
-    {"aws:lambda/layerVersion:LayerVersion", "aws:secretsmanager/secretVersion:SecretVersion"}
+    {
+        "aws:lambda/layerVersion:LayerVersion",
+        "aws:secretsmanager/secretVersion:SecretVersion",
+        "aws:ecs/taskDefinition:TaskDefinition",
+    }
 )
 
 
@@ -233,7 +244,23 @@ def update_permission(
     )
 
 
+def update_service(
+    aws: EmulatorClients, name: str, inputs: dict[str, Any], prev: Entry
+) -> tuple[str, dict[str, Any]]:
+    """A new image is a new task definition revision: point the service at it, as
+    `pulumi up` does (UpdateService; the service keeps its name and ARN)."""
+    del name
+    aws.client("ecs").update_service(
+        cluster=inputs["cluster"],
+        service=prev.outputs.get("name") or prev.physical_id,
+        taskDefinition=inputs["taskDefinition"],
+        desiredCount=int(inputs.get("desiredCount", 1)),
+    )
+    return prev.physical_id, {**prev.outputs, "cluster": inputs["cluster"]}
+
+
 UPDATE: dict[str, Update] = {
+    "aws:ecs/service:Service": update_service,
     "aws:lambda/function:Function": update_function,
     "aws:lambda/alias:Alias": update_alias,
     "aws:lambda/permission:Permission": update_permission,

@@ -47,8 +47,15 @@ def script_env(tmp_path: Path, *, pulumi: bool = True, credentials: bool = True)
     python = venv / "bin" / "python"
     python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     python.chmod(0o755)
-    reqs = (ROOT / "requirements.txt").read_bytes() + (ROOT / "requirements-dev.txt").read_bytes()
-    (venv / ".requirements.sha256").write_text(hashlib.sha256(reqs).hexdigest() + "\n")
+    # bootstrap.sh's stamps (set_hash): each set's files concatenated, in order; a dev
+    # venv is current for the run set too, so pip never runs.
+    sets = {
+        "run": ("requirements.txt", "requirements-local.txt"),
+        "dev": ("requirements.txt", "requirements-local.txt", "requirements-dev.txt"),
+    }
+    for name, files in sets.items():
+        reqs = b"".join((ROOT / f).read_bytes() for f in files)
+        (venv / f".requirements-{name}.sha256").write_text(hashlib.sha256(reqs).hexdigest() + "\n")
     tools = tmp_path / "tools"
     tools.mkdir()
     if pulumi:
