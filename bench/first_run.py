@@ -25,6 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT_DIR))
+from bench.conditions import conditions as shared_conditions  # noqa: E402
+from bench.conditions import load_average  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 _DOWNLOAD = re.compile(r"Downloading \S+ \(([\d.]+) (kB|MB|GB)\)")
 _UNIT = {"kB": 1e-3, "MB": 1.0, "GB": 1e3}
@@ -77,10 +82,10 @@ def one_run(dependency_set: str, work: Path) -> tuple[float, float, float, str]:
     return seconds, downloaded, installed, pip
 
 
-def conditions() -> str:
-    return (
-        f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, "
-        "pip cache off (PIP_NO_CACHE_DIR=1), new venv from scripts/bootstrap.sh's Python"
+def conditions(label: str) -> str:
+    return shared_conditions(
+        label,
+        "pip cache off (PIP_NO_CACHE_DIR=1), new venv from scripts/bootstrap.sh's Python",
     )
 
 
@@ -89,7 +94,7 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["run", "dev"], choices=["run", "dev"])
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
-    print(f"before: {conditions()}")
+    print(conditions("before"))
     with tempfile.TemporaryDirectory(prefix="ctb-first-run-") as tmp:
         for dependency_set in args.sets:
             results = [one_run(dependency_set, Path(tmp)) for _ in range(args.runs)]
@@ -98,10 +103,10 @@ def main() -> None:
                 f"{dependency_set:>4}: median {seconds:.0f} s over {len(results)} run(s) "
                 f"(each: {', '.join(f'{r[0]:.0f}' for r in results)} s); "
                 f"downloaded {results[-1][1]:.0f} MB, venv {results[-1][2]:.0f} MB on disk, "
-                f"{results[-1][3]}, load average now {os.getloadavg()[0]:.2f}",
+                f"{results[-1][3]}, load average now {load_average()}",
                 flush=True,
             )
-    print(f"after: load average {os.getloadavg()[0]:.2f}")
+    print(conditions("after"))
 
 
 if __name__ == "__main__":

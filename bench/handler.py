@@ -45,7 +45,7 @@ from aws.market_data_fetcher import handle  # noqa: E402
 from backend.fetcher import MAX_WORKERS  # noqa: E402
 from backend.models import MAX_SYMBOLS  # noqa: E402
 from backend.providers.fixture import FixtureProvider  # noqa: E402
-from bench.packager import conditions  # noqa: E402
+from bench.conditions import conditions  # noqa: E402
 from lambda_pkg.interpreters import find_interpreter  # noqa: E402
 from localcloud.emulator import EMULATOR_ENV, moto_server, reset  # noqa: E402
 from tests.runtime_support import RecordingClients, deploy  # noqa: E402

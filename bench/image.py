@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -32,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.conditions import conditions as shared_conditions  # noqa: E402
 from lambda_pkg.image.build import APP_DIR, DEPS_DIR, ENTRYPOINT, ENV, USER  # noqa: E402
 from lambda_pkg.image.inputs import SERVICE_REQUIREMENTS, collect_sources  # noqa: E402
 
@@ -204,12 +204,14 @@ def saved_size(ref: str, out: Path) -> int:
     return size
 
 
-def conditions(target: str) -> str:
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+def conditions(target: str, label: str = "# conditions") -> str:
     podman = sh(["podman", "--version"]).stdout.strip()
-    return (f"# conditions: load average {load}; {os.cpu_count()} cores; host Python "
-            f"{platform.python_version()}; target {target}; {podman}; pip's HTTP cache warm, "
-            "both image caches empty at the start")  # fmt: skip
+    return shared_conditions(
+        label,
+        f"target {target}",
+        podman,
+        "pip's HTTP cache warm, both image caches empty at the start",
+    )
 
 
 def bench_ours(a: Path, b: Path, tmp: Path, base_dir: Path, runs: int) -> dict[str, Any]:
@@ -340,7 +342,7 @@ def report(
         ("same digest from two checkouts", o["same_digest"]),
     ]
     print("goals: " + "; ".join(f"{g}: {'met' if ok else 'MISSED'}" for g, ok in goals))
-    print(conditions("python3.12 (local base)").replace("# conditions", "conditions at the end"))
+    print(conditions("python3.12 (local base)", "conditions at the end"))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -36,6 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.conditions import conditions as shared_conditions  # noqa: E402
+from bench.conditions import dir_size, pip_http_cache  # noqa: E402
 from lambda_pkg.interpreters import find_interpreter  # noqa: E402
 from lambda_pkg.platforms import manylinux_platforms, python_version  # noqa: E402
 from lambda_pkg.sources import collect_sources  # noqa: E402
@@ -67,30 +68,8 @@ def median_of(runs: int, fn: Callable[[int], Any]) -> tuple[float, list[float], 
     return statistics.median(samples), samples, result
 
 
-def dir_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
-
-
-# --- conditions -------------------------------------------------------------------------
-
-
-def pip_http_cache() -> str:
-    try:
-        where = Path(sh([PY, "-m", "pip", "cache", "dir"]).strip())
-    except SystemExit:
-        return "unknown (pip cache disabled?)"
-    http = [where / "http", where / "http-v2"]
-    size = sum(dir_size(p) for p in http)
-    return f"{where}: {'empty' if size == 0 else f'{size / 1e6:.0f} MB'}"
-
-
 def conditions(label: str) -> str:
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"# {label}: load average {load} (1/5/15 min) on {os.cpu_count()} cores; "
-        f"{platform.python_implementation()} {platform.python_version()} "
-        f"({sys.executable}); pip HTTP cache {pip_http_cache()}"
-    )
+    return shared_conditions(label, f"pip HTTP cache {pip_http_cache(PY)}")
 
 
 # --- the sample -------------------------------------------------------------------------

@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.conditions import conditions  # noqa: E402
+
 
 def _forbid_builds() -> None:
     from lambda_pkg import builder
@@ -58,18 +60,13 @@ def _inner(stack: str) -> None:
     _run_program_once(stack)
 
 
-def _conditions() -> str:
+def _conditions(label: str) -> str:
     import importlib.metadata
-    import platform
 
     versions = ", ".join(
         f"{name} {importlib.metadata.version(name)}" for name in ("pulumi", "pulumi-aws")
     )
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"Python {platform.python_version()}, {versions}, {os.cpu_count()} cores, "
-        f"load average {load}"
-    )
+    return conditions(label, versions)
 
 
 def _summary(values: list[float]) -> str:
@@ -91,7 +88,7 @@ def main() -> int:
     from infra.config import load_stack_file
     from lambda_pkg.builder import ensure, prepare
 
-    print(f"conditions: {_conditions()}")
+    print(_conditions("conditions"))
     cfg, _ = load_stack_file(ns.stack, ROOT)
     options = {
         "project_dir": ROOT,
@@ -136,7 +133,7 @@ def main() -> int:
         cpu.append(usage.ru_utime + usage.ru_stime)
     print(f"program (fresh)   {_summary(fresh)}")
     print(f"  its CPU time    {_summary(cpu)}")
-    print(f"conditions after: load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(_conditions("conditions after"))
     verdict = "meets" if statistics.median(fresh) <= 3.0 else "MISSES"
     print(f"goal <= 3 s for a no-change preview of the program: {verdict}")
     return 0

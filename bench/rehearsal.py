@@ -75,7 +75,9 @@ def main() -> int:
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
+    from bench.conditions import conditions
 
+    print(conditions("start", "package cache warmed first (a cold build is not timed)"))
     manifest, warm, was_cold = warm_package(args.stack)
     package = json.loads(manifest.read_text())
     cold = " (the first check built it: inputs had changed; not timed)" if was_cold else ""
@@ -99,6 +101,7 @@ def main() -> int:
     print(f"{'whole process (wall)':<28}" + "".join(f"{w:9.2f}s" for w in walls))
     total = warm + statistics.median(walls)
     verdict = "meets" if total <= GOAL_SECONDS else "MISSES"
+    print(conditions("end"))
     print(
         f"\nwarm check + median rehearsal: {total:.2f} s ({verdict} the {GOAL_SECONDS:.0f} s goal)"
     )

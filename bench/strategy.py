@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import platform
 import random
 import statistics
 import sys
@@ -44,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from backend.models import Bar  # noqa: E402
 from backend.trading.backtest import run_backtest  # noqa: E402
 from backend.trading.settings import parse_trading_config  # noqa: E402
+from bench.conditions import conditions  # noqa: E402
 
 START = datetime(2015, 1, 2, 0, 0, tzinfo=UTC)
 BUCKET = "bench-strategy"
@@ -92,11 +92,6 @@ def history(symbols: int, days: int) -> dict[str, list[Bar]]:
 def after(evening: datetime) -> Callable[[], datetime]:
     """The service's clock: half an hour after an evening's fetch."""
     return lambda: evening + timedelta(minutes=30)
-
-
-def conditions(when: str) -> str:
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"load average {load} ({when})"
 
 
 def spread(values: list[float]) -> str:
@@ -292,10 +287,7 @@ def main() -> None:
     p.add_argument("--colds", type=int, default=3, help="cold service starts (median)")
     p.add_argument("--only", choices=("backtest", "service"), help="run one of the two")
     args = p.parse_args()
-    print(
-        f"Python {platform.python_version()} ({sys.executable}) on {platform.machine()}, "
-        f"{os.cpu_count()} CPUs"
-    )
+    print(conditions("start"))
     if args.only != "service":
         bench_backtest(args.symbols, args.years, args.runs)
     if args.only != "backtest":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.conditions import conditions  # noqa: E402
 from localcloud.emulator import EMULATOR_ENV, moto_server  # noqa: E402
 from ops import upload as up  # noqa: E402
 from ops.checksums import MULTIPART_THRESHOLD, PART_SIZE, MiB  # noqa: E402
@@ -99,15 +99,13 @@ def median_of(runs: int, once: Callable[[], float]) -> tuple[float, float, float
     return statistics.median(times), min(times), max(times)
 
 
-def conditions(runs: int) -> list[str]:
+def upload_conditions(runs: int) -> list[str]:
     import boto3
     import botocore
     import s3transfer
 
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return [
-        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load average {load} (at start)",
+        conditions("at start"),
         f"boto3 {boto3.__version__}, botocore {botocore.__version__}, "
         f"s3transfer {s3transfer.__version__}; moto_server on 127.0.0.1 (fresh process)",
         f"cache: the packages were just written (page cache warm); medians of {runs} runs",
@@ -207,7 +205,7 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=int, default=250, help="added to each part by a proxy")
     args = parser.parse_args()
     os.environ.update(EMULATOR_ENV)
-    header = conditions(args.runs)
+    header = upload_conditions(args.runs)
     with tempfile.TemporaryDirectory() as tmp, moto_server() as url:
         small = make_package(Path(tmp) / "small.zip", args.single_mib)
         big = make_package(Path(tmp) / "lambda_deployment.zip", args.mib)
@@ -215,7 +213,7 @@ def main() -> int:
         footer = measure(bench, small, big, args)
     for line in header:
         print(f"# {line}")
-    print(f"# load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"# {conditions('at the end')}")
     print(f"{'case':<66}{'median s':>9}{'min':>7}{'max':>7}{'body bytes':>14}")
     for name, med, low, high, body in bench.rows:
         print(f"{name:<66}{med:>9.3f}{low:>7.3f}{high:>7.3f}{body:>14}")

@@ -3,12 +3,14 @@
 #   docker-registry  a registry server on 127.0.0.1 (push, pull back, blob reuse)
 #   podman, runc     run the built image (podman --runtime runc run ...)
 #   skopeo           bench/image.py's comparison of registry clients
-# Idempotent and quiet when everything is there. As root it installs with apt-get;
-# otherwise it prints the command and exits 0 (those tests then skip, saying why).
+#   unzip            Info-ZIP reads the packager's archives (tests/unit/lambda_pkg/test_zipper.py)
+# Idempotent and quiet when everything is there. scripts/test.sh runs it before pytest.
+# As root it installs with apt-get; otherwise it prints the command and exits 0 (those
+# tests then skip, saying why; under CI=true they fail instead).
 set -euo pipefail
 
 missing=()
-for pair in docker-registry:docker-registry podman:podman runc:runc skopeo:skopeo; do
+for pair in docker-registry:docker-registry podman:podman runc:runc skopeo:skopeo unzip:unzip; do
   cmd="${pair%%:*}" pkg="${pair##*:}"
   PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
 done

@@ -1,9 +1,20 @@
 """Shared test settings. Each suite (unit/, infra/, e2e/) keeps its own fixtures
 in its own conftest.py; only what every suite needs lives here."""
 
+import signal
+
 import pytest
 
 from localcloud.emulator import EMULATOR_ENV
+
+
+def pytest_configure(config):
+    # A suite started in the background (`cmd &` in a script, nohup) inherits SIGINT and
+    # SIGHUP ignored, and every child it starts would too: the tests that interrupt an
+    # upload or a rehearsal would then see it run on. Each test process starts from the
+    # defaults (xdist's workers run this hook too).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 @pytest.fixture(autouse=True)

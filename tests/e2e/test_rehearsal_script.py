@@ -1,81 +1,98 @@
 """`scripts/deploy.sh --local`, the README's main-job command: it sets itself up,
-rehearses the stack against moto_server and exits 0 only when every step passed."""
+rehearses the stack against moto_server and exits 0 only when every step passed.
+
+One run of the script itself (its own flags, DEBUG's trace, the JSON report); the
+rehearsal's output, failures and bad config values are driven in process through the
+commands the script runs (`python -m infra.rehearsal`, `python -m
+infra.rehearsal.stackinfo`), each `main(argv)`, which is what the script execs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
-from tests.unit.rehearsal.helpers import code_only_artifact, run_deploy, script_env
+from infra.rehearsal.__main__ import main as rehearsal_main
+from infra.rehearsal.stackinfo import main as stackinfo_main
+from tests.unit.rehearsal.helpers import ROOT, code_only_artifact, run_deploy, script_env
 
 pytestmark = pytest.mark.e2e
 
 
-def test_deploy_local_rehearses_without_pulumi_or_aws(tmp_path):
-    # GIVEN no Pulumi CLI and no AWS credentials, and a prebuilt code-only package
-    manifest = code_only_artifact(tmp_path / "pkg").manifest_path
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    # A prebuilt code-only package (no yfinance in it: the runs use the fixture provider).
+    return code_only_artifact(tmp_path_factory.mktemp("pkg")).manifest_path
+
+
+def _venv_is_current(env: dict) -> None:
+    # The stamp scripts/bootstrap.sh checks for the dev set (the sha256 of its three files,
+    # concatenated): with it, the script neither creates a venv nor runs pip.
+    # (tests/unit/rehearsal/helpers.py's script_env writes an older stamp name.)
+    files = ("requirements.txt", "requirements-local.txt", "requirements-dev.txt")
+    digest = hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in files)).hexdigest()
+    (Path(env["VENV"]) / ".requirements-dev.sha256").write_text(digest + "\n")
+
+
+def test_deploy_local_takes_its_own_flags_traces_under_debug_and_reports_json(tmp_path, manifest):
+    # GIVEN no Pulumi CLI and no AWS credentials, a prebuilt package, DEBUG=true, and
+    # the flags a user types directly (no `--` needed)
     env = script_env(tmp_path, pulumi=False, credentials=False)
-    env["CTB_ARTIFACT_MANIFEST"] = str(manifest)
-    # WHEN the local deploy runs (the code-only package has no yfinance: use the fixture)
-    proc = run_deploy("--local", "--", "--config", "marketDataProvider=fixture", env=env)
-    # THEN the rehearsal passed and its summary is on stdout
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Rehearsal of stack 'dev' against emulated AWS: PASSED" in proc.stdout
-    assert "Objects under data/" in proc.stdout
-    assert "DynamoDB items" in proc.stdout
-
-
-def test_deploy_local_failure_exits_non_zero_and_names_the_step(tmp_path):
-    manifest = code_only_artifact(tmp_path / "pkg").manifest_path
-    env = script_env(tmp_path, pulumi=False, credentials=False)
-    env["CTB_ARTIFACT_MANIFEST"] = str(manifest)
-    # The stack's own provider (yfinance) is not in the code-only package.
-    proc = run_deploy("--local", "--", "--json", env=env)
-    assert proc.returncode == 1
-    report = json.loads(proc.stdout)
-    assert (report["ok"], report["failed_step"]) == (False, "invoke test")
-    assert "yfinance" in report["error"]
-    assert "error: rehearsal step 'invoke test' failed" in proc.stderr
-    assert "nothing real was touched" in proc.stderr
-
-
-def test_deploy_local_takes_json_and_config_as_its_own_flags(tmp_path):
-    # GIVEN the flags a user types directly (no `--` needed)
-    manifest = code_only_artifact(tmp_path / "pkg").manifest_path
-    env = script_env(tmp_path, pulumi=False, credentials=False)
-    env["CTB_ARTIFACT_MANIFEST"] = str(manifest)
+    env |= {"CTB_ARTIFACT_MANIFEST": str(manifest), "DEBUG": "true"}
+    _venv_is_current(env)
     proc = run_deploy("--local", "--json", "--config", "marketDataProvider=fixture", env=env)
-    # THEN stdout is the JSON report alone, and the run passed
+    # THEN the run passed and stdout is the JSON report alone
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert report["ok"] is True
     assert [s["name"] for s in report["steps"]][-1] == "policy"
     assert report["objects"]["data"] and report["objects"]["logs"] and report["items"]
-
-
-def test_deploy_local_bad_config_value_exits_2_naming_the_key(tmp_path):
-    manifest = code_only_artifact(tmp_path / "pkg").manifest_path
-    env = script_env(tmp_path, pulumi=False, credentials=False)
-    env["CTB_ARTIFACT_MANIFEST"] = str(manifest)
-    proc = run_deploy("--local", "--config", "memorySize=5", env=env)
-    assert proc.returncode == 2
-    # Checked with the stack's settings before the package is chosen, so before the rehearsal
-    assert "error: invalid stack configuration for stack 'dev'" in proc.stderr
-    assert "cloud-trading-bot:memorySize = '5'" in proc.stderr
-    assert "Traceback" not in proc.stderr
-
-
-def test_deploy_local_debug_traces_and_is_verbose(tmp_path):
-    manifest = code_only_artifact(tmp_path / "pkg").manifest_path
-    env = script_env(tmp_path, pulumi=False, credentials=False)
-    env |= {"CTB_ARTIFACT_MANIFEST": str(manifest), "DEBUG": "true"}
-    proc = run_deploy("--local", "--config", "marketDataProvider=fixture", env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "+ STACK=dev" in proc.stderr  # set -x
-    assert "-m infra.rehearsal --stack dev --verbose" in proc.stderr
-    # each resource as it is created, and the handler's own log lines
+    # and DEBUG traced the script (set -x) and made the rehearsal verbose
+    assert "+ STACK=dev" in proc.stderr
+    assert "==> installing" not in proc.stderr  # the venv was current: no pip run
+    assert "-m infra.rehearsal --stack dev --json --verbose" in proc.stderr
     assert "+ aws:lambda/function:Function 'fetcher-function' -> market_data_fetcher-dev" in (
         proc.stderr
     )
-    assert '"message":"fetch finished"' in proc.stderr
+
+
+def test_rehearsal_prints_its_summary_and_verbose_shows_resources_and_logs(
+    manifest, monkeypatch, capsys
+):
+    # What deploy.sh --local execs, with DEBUG's --verbose and a --config override
+    monkeypatch.setenv("CTB_ARTIFACT_MANIFEST", str(manifest))
+    code = rehearsal_main(["--stack", "dev", "--verbose", "--config", "marketDataProvider=fixture"])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-3000:]
+    # THEN the rehearsal passed and its summary is on stdout
+    assert "Rehearsal of stack 'dev' against emulated AWS: PASSED" in out
+    assert "Objects under data/" in out
+    assert "DynamoDB items" in out
+    # each resource as it is created, and the handler's own log lines
+    assert "+ aws:lambda/function:Function 'fetcher-function' -> market_data_fetcher-dev" in err
+    assert '"message":"fetch finished"' in err
+
+
+def test_rehearsal_failure_exits_non_zero_and_names_the_step(manifest, monkeypatch, capsys):
+    monkeypatch.setenv("CTB_ARTIFACT_MANIFEST", str(manifest))
+    # The stack's own provider (yfinance) is not in the code-only package.
+    code = rehearsal_main(["--stack", "dev", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    report = json.loads(out)
+    assert (report["ok"], report["failed_step"]) == (False, "invoke test")
+    assert "yfinance" in report["error"]
+    assert "error: rehearsal step 'invoke test' failed" in err
+    assert "nothing real was touched" in err
+
+
+def test_bad_config_value_exits_2_naming_the_key_before_the_rehearsal(capsys):
+    # deploy.sh --local asks stackinfo first and exits 2 when it does.
+    argv = ["--stack", "dev", "--project-dir", str(ROOT), "--config", "memorySize=5"]
+    assert stackinfo_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error: invalid stack configuration for stack 'dev'" in err
+    assert "cloud-trading-bot:memorySize = '5'" in err
+    assert "Traceback" not in err

@@ -33,7 +33,10 @@ def networks(artifact):
 
 
 def ids(resources) -> list[str]:
-    return [f"{r.name}-id" for r in resources]
+    # In name order: the SDK completes registrations on a thread pool, so the record's
+    # order is not the program's (under load, public-1 can land before public-0). The
+    # names carry the program's index (`public-0`, `public-1`), so this is its order.
+    return [f"{r.name}-id" for r in sorted(resources, key=lambda r: r.name)]
 
 
 def assert_egress_only(net) -> None:
@@ -84,8 +87,8 @@ def test_every_new_vpc_has_free_gateway_endpoints_and_an_empty_default_group(net
             "com.amazonaws.us-east-1.s3",
             "com.amazonaws.us-east-1.dynamodb",
         }, mode
-        tables = ids(net.of_type(ROUTE_TABLE))
-        assert all(g["routeTableIds"] == tables for g in gateways.values()), mode
+        tables = sorted(ids(net.of_type(ROUTE_TABLE)))  # a set to AWS: compared as one
+        assert all(sorted(g["routeTableIds"]) == tables for g in gateways.values()), mode
         default = net.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup").inputs  # FSBP EC2.2
         assert (default["ingress"], default["egress"]) == ([], []), mode
         vpc = net.one("aws:ec2/vpc:Vpc").inputs
