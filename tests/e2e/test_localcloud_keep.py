@@ -285,7 +285,7 @@ def test_an_unchanged_rerun_writes_nothing(journey):
     assert code == 0, result["error"]
     kept = result["kept"]
     assert (kept["created"], kept["updated"], kept["writes"]) == ([], [], 0)
-    assert kept["unchanged"] == 22
+    assert kept["unchanged"] == len(result["resources"])  # every resource, both services
     assert not kept["started"]  # the running cloud, not a new one
     # by moto_server's own request log: reads only
     requests = journey["same_requests"]
@@ -308,7 +308,9 @@ def test_a_code_change_updates_the_package_function_and_alias_only(journey):
     assert after["live"] == after["versions"][-1][0] != before["live"]
     assert after["live_code"] == second.sha256_b64
     # the rehearsal's checks ran again on the new code, in the kept cloud
-    assert [s["name"] for s in result["steps"]][-3:] == ["invoke test", "invoke run", "inspect"]
+    steps = [s["name"] for s in result["steps"]]
+    ran = [s for s in steps if s in ("invoke test", "invoke run", "inspect")]
+    assert ran == ["invoke test", "invoke run", "inspect"], steps
 
 
 def test_a_deploy_stopped_half_way_is_recorded_as_it_stands_and_the_next_finishes_it(journey):

@@ -8,9 +8,7 @@ infra.rehearsal.stackinfo`), each `main(argv)`, which is what the script execs."
 
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 
 import pytest
 
@@ -27,21 +25,11 @@ def manifest(tmp_path_factory):
     return code_only_artifact(tmp_path_factory.mktemp("pkg")).manifest_path
 
 
-def _venv_is_current(env: dict) -> None:
-    # The stamp scripts/bootstrap.sh checks for the dev set (the sha256 of its three files,
-    # concatenated): with it, the script neither creates a venv nor runs pip.
-    # (tests/unit/rehearsal/helpers.py's script_env writes an older stamp name.)
-    files = ("requirements.txt", "requirements-local.txt", "requirements-dev.txt")
-    digest = hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in files)).hexdigest()
-    (Path(env["VENV"]) / ".requirements-dev.sha256").write_text(digest + "\n")
-
-
 def test_deploy_local_takes_its_own_flags_traces_under_debug_and_reports_json(tmp_path, manifest):
     # GIVEN no Pulumi CLI and no AWS credentials, a prebuilt package, DEBUG=true, and
     # the flags a user types directly (no `--` needed)
     env = script_env(tmp_path, pulumi=False, credentials=False)
     env |= {"CTB_ARTIFACT_MANIFEST": str(manifest), "DEBUG": "true"}
-    _venv_is_current(env)
     proc = run_deploy("--local", "--json", "--config", "marketDataProvider=fixture", env=env)
     # THEN the run passed and stdout is the JSON report alone
     assert proc.returncode == 0, proc.stderr[-3000:]
