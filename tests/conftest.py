@@ -2,6 +2,7 @@
 in its own conftest.py; only what every suite needs lives here."""
 
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +28,15 @@ def _no_real_aws(monkeypatch):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+
+
+@pytest.fixture(scope="session")
+def locked_wheels(tmp_path_factory) -> Path:
+    """The wheels of the project's committed locks (locks/*.txt), downloaded from PyPI
+    once per session and shared by the xdist workers: pass them to a build as
+    tests.wheelhouse.offline_args(locked_wheels)."""
+    from tests.wheelhouse import ROOT, lock_wheels, shared_dir  # only for the tests using it
+
+    return lock_wheels(
+        shared_dir(tmp_path_factory.getbasetemp()), sorted((ROOT / "locks").glob("*.txt"))
+    )

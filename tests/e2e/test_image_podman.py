@@ -18,6 +18,7 @@ from lambda_pkg.image.store import BlobStore
 from lambda_pkg.progress import Progress
 from tests.e2e.image_support import ROOT, podman_load, podman_remove, podman_run, require_tool
 from tests.unit.image.helpers import lock_offline, make_service_project, make_wheel
+from tests.wheelhouse import offline_args
 
 pytestmark = pytest.mark.e2e
 
@@ -93,9 +94,14 @@ def test_the_local_base_is_deterministic(base_cache, tmp_path):
 
 
 @pytest.mark.network
-def test_the_projects_own_image_imports_its_code_and_dependencies(base_cache, loaded, tmp_path):
-    # The real requirements, from the package registry (hence `network`).
-    image = ensure_image(project_dir=ROOT, base="local", cache_dir=base_cache)
+def test_the_projects_own_image_imports_its_code_and_dependencies(
+    base_cache, loaded, locked_wheels, tmp_path
+):
+    # The real requirements' locked wheels, from the package registry (hence `network`),
+    # fetched once per session and installed by the builder with its own hash checks.
+    image = ensure_image(
+        project_dir=ROOT, base="local", cache_dir=base_cache, pip_args=offline_args(locked_wheels)
+    )
     image_id = loaded(image, tmp_path)
     proc = podman_run(image_id, *IMPORT_CHECK, options=("--entrypoint", "python", "--read-only"))
     assert proc.returncode == 0, proc.stderr

@@ -16,6 +16,7 @@ import pytest
 from lambda_pkg.api import ensure_artifact, resolve_dependencies
 from lambda_pkg.errors import UserError
 from lambda_pkg.lock import lock_project, read_lock
+from tests.wheelhouse import offline_args
 
 from .conftest import HOST_RUNTIME, make_project, make_wheel, offline, write
 
@@ -129,7 +130,7 @@ def test_a_service_lock_made_against_another_lambda_lock_is_stale(tmp_path, whee
 
 
 @pytest.mark.network
-def test_two_clones_with_two_caches_build_the_same_bytes_from_the_lock(tmp_path):
+def test_two_clones_with_two_caches_build_the_same_bytes_from_the_lock(tmp_path, locked_wheels):
     # GIVEN two clones of the bot (its sources, requirements and committed lock)
     def clone(dest: Path) -> Path:
         for top in ("backend", "aws"):
@@ -140,9 +141,11 @@ def test_two_clones_with_two_caches_build_the_same_bytes_from_the_lock(tmp_path)
 
     a, b = clone(tmp_path / "one"), clone(tmp_path / "elsewhere" / "two")
     os.utime(b / "backend", (1_000_000_000, 1_000_000_000))
-    # WHEN each builds with its own empty cache, downloading the locked wheels
-    art_a = ensure_artifact(project_dir=a, cache_dir=tmp_path / "cache-a")
-    art_b = ensure_artifact(project_dir=b, cache_dir=tmp_path / "cache-b")
+    # WHEN each builds with its own empty cache, installing the locked wheels (fetched
+    # once per session from PyPI; pip checks each against the lock's hashes here)
+    pip_args = offline_args(locked_wheels)
+    art_a = ensure_artifact(project_dir=a, cache_dir=tmp_path / "cache-a", pip_args=pip_args)
+    art_b = ensure_artifact(project_dir=b, cache_dir=tmp_path / "cache-b", pip_args=pip_args)
     # THEN the zips are byte-identical
     assert art_a.sha256 == art_b.sha256
     assert hashlib.sha256(art_b.path.read_bytes()).hexdigest() == art_a.sha256
