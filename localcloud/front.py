@@ -17,14 +17,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from localcloud.httpserver import QuietServer
 from localcloud.invoke_api import HttpAnswer, LambdaApiError, parse_invoke
 from localcloud.registry import CodeRegistry
 from localcloud.runner import FunctionRunner
@@ -46,20 +45,7 @@ _HOP_BY_HOP = {
 _UPSTREAM_TIMEOUT_S = 300
 
 
-class FrontServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(
-        self,
-        request: socket.socket | tuple[bytes, socket.socket],
-        client_address: Any,  # typeshed's own type for it
-    ) -> None:
-        # A peer that went away (a killed environment, a client that gave up) is normal
-        # here; anything else still gets socketserver's traceback in the log.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
+class FrontServer(QuietServer):
     request_queue_size = 64
 
     def __init__(

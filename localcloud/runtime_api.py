@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+
+from localcloud.httpserver import QuietServer
 
 PREFIX = "/2018-06-01/runtime"
 RESPONSE_LIMIT = 6 * 1024 * 1024 + 100  # what Lambda reports as its limit (6291556 bytes)
@@ -225,20 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
 
-class RuntimeApiServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(
-        self,
-        request: socket.socket | tuple[bytes, socket.socket],
-        client_address: Any,  # typeshed's own type for it
-    ) -> None:
-        # A peer that went away (a killed environment, a client that gave up) is normal
-        # here; anything else still gets socketserver's traceback in the log.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
+class RuntimeApiServer(QuietServer):
     def __init__(self, mailbox: Mailbox) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.mailbox = mailbox
