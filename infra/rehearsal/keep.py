@@ -536,7 +536,13 @@ class FunctionLocation(Protocol):
     def key(self) -> str: ...
 
 
-def handoff(kept: Kept, deployed: FunctionLocation, rule: str | None, python: str) -> list[str]:
+def handoff(
+    kept: Kept,
+    deployed: FunctionLocation,
+    rule: str | None,
+    python: str,
+    service_logs: str | None = None,
+) -> list[str]:
     """What to paste next: the export lines, then the seed guide's commands."""
     fn, bucket, key = deployed.function, deployed.bucket, deployed.key
     lines = [
@@ -553,6 +559,11 @@ def handoff(kept: Kept, deployed: FunctionLocation, rule: str | None, python: st
     ]
     if rule:
         lines.append(f"  {python} -m localcloud fire {rule}    # the schedule, now")
+    if service_logs:
+        lines += [
+            f"  {python} -m localcloud status    # the strategy service's task runs here",
+            f"  aws logs filter-log-events --log-group-name {service_logs}",
+        ]
     lines += [
         f"  {python} -m ops coldstarts --function {fn}",
         "Redeploy after a change (only what changed is deployed): scripts/deploy.sh --local --keep",

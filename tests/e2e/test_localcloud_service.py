@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -31,16 +32,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.network]
 LOG_GROUP = "/ecs/strategy-dev"
 
 
-def _keep(state_dir: Path, manifest: Path) -> dict[str, Any]:
+def _keep(state_dir: Path, manifest: Path, *, as_json: bool = True) -> Any:
+    """`--keep` via main(argv): its JSON result, or (as_json=False) what it printed."""
     os.environ["CTB_ARTIFACT_MANIFEST"] = str(manifest)
     out, err = io.StringIO(), io.StringIO()
+    flags = ["--json"] if as_json else []
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["--keep", "--json", "--state-dir", str(state_dir), *FIXTURE])
+            code = main(["--keep", *flags, "--state-dir", str(state_dir), *FIXTURE])
     finally:
         del os.environ["CTB_ARTIFACT_MANIFEST"]
     assert code == 0, err.getvalue()[-3000:]
-    return json.loads(out.getvalue())
+    return json.loads(out.getvalue()) if as_json else out.getvalue()
 
 
 def _task(state_dir: Path) -> dict[str, Any] | None:
@@ -88,7 +91,7 @@ def service(tmp_path_factory) -> dict[str, Any]:
         seen["status_text"] = text.getvalue()
 
         # 2. unchanged: nothing is deployed, the task is left running
-        seen["same"] = _keep(state_dir, first.manifest_path)
+        seen["same"] = _keep(state_dir, first.manifest_path, as_json=False)
         seen["same_task"] = _task(state_dir)
 
         # 3. new function code: the service's steps run again, so the task is replaced
@@ -133,7 +136,11 @@ def test_status_lists_the_task(service):
 
 
 def test_an_unchanged_redeploy_leaves_the_same_task_running(service):
-    assert service["same"]["kept"]["writes"] == 0
+    printed = service["same"]
+    assert re.search(r" 0 created, 0 updated, \d+ unchanged", printed), printed[-2000:]
+    # what to paste next names the service's task and its log group
+    assert "-m localcloud status    # the strategy service's task runs here" in printed
+    assert f"aws logs filter-log-events --log-group-name {LOG_GROUP}\n" in printed
     assert service["same_task"]["pid"] == service["task"]["pid"]
     assert service["same_task"]["task_id"] == service["task"]["task_id"]
 
