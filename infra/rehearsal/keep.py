@@ -431,6 +431,11 @@ class Kept:
         self.changes = self._mocks.changes
         return self._mocks
 
+    def runs_a_task(self) -> bool:
+        """Does the cloud run a long-running task (the strategy service's)?"""
+        status = probe(self.cloud) or {}
+        return bool(status.get("tasks"))
+
     def has_bucket(self, aws: EmulatorClients, bucket: str) -> bool:
         from botocore.exceptions import ClientError
 

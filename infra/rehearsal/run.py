@@ -301,9 +301,14 @@ def _rehearse(
         fn = _verify(aws, mocks, artifact, program, runner)
         if result.kept is not None and not result.kept.changes.writes:
             # Nothing was written: the checks of the run that deployed this still hold,
-            # and an unchanged re-run should change nothing (not even data or logs).
-            result.notes.append("nothing changed: the invocations were not repeated")
-            return
+            # and an unchanged re-run should change nothing (not even data or logs)...
+            wants_task = image is not None and cfg.trading_mode == "paper"
+            if not wants_task or result.kept.runs_a_task():
+                result.notes.append("nothing changed: the invocations were not repeated")
+                return
+            # ...unless the service's task is missing (an earlier run failed after
+            # stopping it): its steps run again, and start it.
+            result.notes.append("nothing changed, but no service task ran: its steps run again")
         _invoke_all(aws, mocks, fn, work=work, runtime=artifact.runtime, runner=runner)
         if image is not None:
             _run_service(aws, mocks, image, project_dir, work=work, runtime=cfg.runtime,

@@ -23,6 +23,7 @@ from infra.rehearsal.__main__ import main
 from localcloud import cli
 from localcloud.control import alive
 from localcloud.state import read_state
+from localcloud.tasks import withdraw
 from tests.e2e.test_localcloud_keep import FIXTURE, _variant
 from tests.unit.localcloud.helpers import clients
 from tests.unit.rehearsal.helpers import code_only_artifact
@@ -94,17 +95,27 @@ def service(tmp_path_factory) -> dict[str, Any]:
         seen["same"] = _keep(state_dir, first.manifest_path, as_json=False)
         seen["same_task"] = _task(state_dir)
 
+        # 2b. unchanged, but the task is gone (as after a run that failed in its replay):
+        # the service's steps run again and start it
+        withdraw(state_dir, "strategy-dev")
+        deadline = time.monotonic() + 40
+        while _task(state_dir) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        seen["restored"] = _keep(state_dir, first.manifest_path)
+        seen["restored_task"] = _task(state_dir)
+
         # 3. new function code: the service's steps run again, so the task is replaced
         seen["changed"] = _keep(state_dir, second.manifest_path)
         seen["changed_task"] = _task(state_dir)
-        seen["old_alive_after_change"] = alive(task["pid"])
+        seen["old_alive_after_change"] = alive(seen["restored_task"]["pid"])
         daemon_log = (state_dir / "localcloud.log").read_text()
         seen["daemon_log"] = daemon_log
     finally:
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
             seen["down"] = main(["--down", "--state-dir", str(state_dir)])
-    pids = [t["pid"] for t in (seen.get("task"), seen.get("changed_task")) if t]
+    tasks = (seen.get("task"), seen.get("restored_task"), seen.get("changed_task"))
+    pids = [t["pid"] for t in tasks if t]
     seen["left"] = [pid for pid in pids if alive(pid)]
     return seen
 
@@ -145,8 +156,17 @@ def test_an_unchanged_redeploy_leaves_the_same_task_running(service):
     assert service["same_task"]["task_id"] == service["task"]["task_id"]
 
 
+def test_an_unchanged_redeploy_starts_a_missing_task(service):
+    restored = service["restored"]
+    assert restored["kept"]["writes"] == 0
+    assert "nothing changed, but no service task ran: its steps run again" in restored["notes"]
+    assert [s["name"] for s in restored["steps"]][-4:] == ["task", "replay", "trades", "service"]
+    assert service["restored_task"]["pid"] != service["task"]["pid"]
+    assert not alive(service["task"]["pid"])
+
+
 def test_a_redeploy_that_runs_the_service_replaces_its_task(service):
-    new, old = service["changed_task"], service["task"]
+    new, old = service["changed_task"], service["restored_task"]
     assert service["changed"]["kept"]["writes"] > 0
     assert new["pid"] != old["pid"] and new["task_id"] != old["task_id"]
     assert not service["old_alive_after_change"]
