@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start the local cloud in the background; print its env")
     state_dir(up)
     settings(up)
-    st = sub.add_parser("status", help="is it running: where, since when, warm environments")
+    st = sub.add_parser("status", help="is it running: where, since when, warm environments, tasks")
     state_dir(st)
     st.add_argument("--json", action="store_true", help="print the status as JSON")
     env = sub.add_parser("env", help="print the export lines for the running cloud")
@@ -189,6 +190,14 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"  {env['function']}:{env['version']}  pid {env['pid']}  "
             f"{'busy' if env['busy'] else 'idle ' + str(env['idle_s']) + ' s'}  "
             f"{env['invocations']} invocation(s)"
+        )
+    tasks = status.get("tasks") or []
+    _out(f"tasks: {len(tasks)}")
+    for task in tasks:
+        since = datetime.fromtimestamp(task["since"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _out(
+            f"  {task['name']}  pid {task['pid']}  {task['task_definition']}  since {since}  "
+            f"logs {task['log_group']} {task['log_stream']}"
         )
     return 0
 

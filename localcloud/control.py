@@ -39,7 +39,9 @@ from localcloud.state import (
 ROOT = Path(__file__).resolve().parents[1]
 LOG_FILE = "localcloud.log"
 STARTUP_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 20.0
+# Beyond a task's own stop timeout (localcloud.tasks.STOP_SECONDS): the daemon stops its
+# tasks before it leaves.
+STOP_TIMEOUT_S = 40.0
 
 
 @dataclass(frozen=True)

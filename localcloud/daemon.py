@@ -1,10 +1,12 @@
 """The local cloud's process (`python -m localcloud serve`, started in the background by
-`up`): moto_server, the front before it, the function runner and the optional ticker.
+`up`): moto_server, the front before it, the function runner, the long-running tasks
+(localcloud.tasks) and the optional ticker.
 
 It records itself in the state file only once the front answers, and on SIGTERM,
-SIGINT or SIGHUP stops in order: no new requests, every execution environment killed,
-moto_server stopped, the state file removed. moto_server and the environments carry
-a parent-death signal, so even a SIGKILL of this process leaves nothing behind.
+SIGINT or SIGHUP stops in order: no new requests, every task stopped (SIGTERM), every
+execution environment killed, moto_server stopped, the state file removed. moto_server,
+the tasks and the environments carry a parent-death signal, so even a SIGKILL of this
+process leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from localcloud.registry import CodeRegistry
 from localcloud.runner import FunctionRunner, RunnerSettings
 from localcloud.schedule import Ticker
 from localcloud.state import CloudState, remove_state, write_state
+from localcloud.tasks import Supervisor
 
 
 def log(message: str) -> None:
@@ -107,6 +110,7 @@ def serve(opts: CloudSettings) -> int:
             tick_seconds=opts.tick_seconds,
         )
         front.runner = runner
+        tasks = Supervisor(opts.state_dir, logs=to_moto("logs"), log=log)
         front.status = lambda: {
             "token": token,
             "pid": state.pid,
@@ -115,6 +119,7 @@ def serve(opts: CloudSettings) -> int:
             "uptime_s": round(time.time() - started, 1),
             "tick_seconds": opts.tick_seconds,
             "environments": runner.environments(),
+            "tasks": tasks.tasks(),
         }
         thread = threading.Thread(target=front.serve_forever, name="localcloud-front", daemon=True)
         thread.start()
@@ -126,6 +131,7 @@ def serve(opts: CloudSettings) -> int:
                 opts.tick_seconds, events=to_front("events"), lam=to_front("lambda"), log=log
             )
             ticker.start()
+        tasks.start()
         write_state(state)
         log(f"ready: {url} (moto_server {moto_url}, pid {state.pid})")
         try:
@@ -135,6 +141,7 @@ def serve(opts: CloudSettings) -> int:
                 ticker.stop()
             front.shutdown()
             front.server_close()
+            tasks.close()  # SIGTERM, as ECS stops a task; its last lines still reach moto
             runner.close()
             remove_state(opts.state_dir, token=token)
     log("stopped")

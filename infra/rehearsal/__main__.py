@@ -229,13 +229,17 @@ def _default_state_dir() -> Path:
 def _print_handoff(result: object) -> None:
     from infra.rehearsal.keep import handoff
     from infra.rehearsal.run import Result
+    from localcloud.control import probe
 
     if not isinstance(result, Result) or result.kept is None or result.deployed is None:
         return
     rules = [r.physical_id for r in result.resources if r.token == EVENT_RULE]
     print()
     rule = rules[0] if rules else None
-    for line in handoff(result.kept, result.deployed, rule, python_command()):
+    # The strategy service's task, if the cloud runs one (paper mode): where it logs.
+    status = probe(result.kept.cloud) or {}
+    service_logs = next((t["log_group"] for t in status.get("tasks") or []), None)
+    for line in handoff(result.kept, result.deployed, rule, python_command(), service_logs):
         print(line)
 
 

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -44,7 +45,8 @@ from infra.rehearsal.handlers import RESOURCES
 from infra.rehearsal.resources_ecs import IMAGE_RELEASE
 from infra.rehearsal.resources_lambda import function_outputs, function_request
 from infra.rehearsal.shapes import redact, to_aws, unwrap
-from localcloud.control import CloudSettings, ensure_running, export_lines, stop
+from localcloud import tasks
+from localcloud.control import CloudSettings, ensure_running, export_lines, probe, stop
 from localcloud.state import CloudState
 
 RECORD_VERSION = 1
@@ -429,6 +431,11 @@ class Kept:
         self.changes = self._mocks.changes
         return self._mocks
 
+    def runs_a_task(self) -> bool:
+        """Does the cloud run a long-running task (the strategy service's)?"""
+        status = probe(self.cloud) or {}
+        return bool(status.get("tasks"))
+
     def has_bucket(self, aws: EmulatorClients, bucket: str) -> bool:
         from botocore.exceptions import ClientError
 
@@ -464,6 +471,45 @@ class Kept:
         return export_lines(replace(self.cloud, region=self.region))
 
 
+# --- the service's long-running task (localcloud.tasks) ---------------------------------
+
+TASK_WAIT_SECONDS = tasks.STOP_SECONDS + 15  # a stop, then a start
+
+
+def _wait_for_task(cloud: CloudState, name: str, digest: str | None) -> dict[str, Any] | None:
+    """Wait until the cloud runs `name` with the spec `digest` (None: runs no `name`);
+    the task's status entry (None when stopped)."""
+    deadline = time.monotonic() + TASK_WAIT_SECONDS
+    while True:
+        status = probe(cloud)
+        if status is None:
+            raise RehearsalError(f"the local cloud at {cloud.url} stopped answering")
+        task = next((t for t in status.get("tasks") or [] if t["name"] == name), None)
+        if (task is None and digest is None) or (task and task["spec"] == digest):
+            return task
+        if time.monotonic() > deadline:
+            raise RehearsalError(
+                f"task {name}: the local cloud did not "
+                f"{'start' if digest else 'stop'} it within {TASK_WAIT_SECONDS:g} s "
+                f"(see {Path(cloud.state_dir) / 'localcloud.log'})"
+            )
+        time.sleep(0.2)
+
+
+def run_task(kept: Kept, spec: tasks.TaskSpec) -> dict[str, Any]:
+    """The cloud runs `spec` as the service's one task (a changed one replaces the running
+    task); its status entry once it runs."""
+    digest = tasks.submit(Path(kept.cloud.state_dir), spec)
+    task = _wait_for_task(kept.cloud, spec.name, digest)
+    return task or {}
+
+
+def stop_task(kept: Kept, name: str) -> None:
+    """The cloud runs no task `name` (returns once it has stopped)."""
+    tasks.withdraw(Path(kept.cloud.state_dir), name)
+    _wait_for_task(kept.cloud, name, None)
+
+
 def start(state_dir: Path, stack: str, region: str) -> Kept:
     """The local cloud in `state_dir` (started if none answers there) and this stack's record."""
     cloud, started = ensure_running(CloudSettings(state_dir=state_dir.resolve(), region=region))
@@ -495,7 +541,13 @@ class FunctionLocation(Protocol):
     def key(self) -> str: ...
 
 
-def handoff(kept: Kept, deployed: FunctionLocation, rule: str | None, python: str) -> list[str]:
+def handoff(
+    kept: Kept,
+    deployed: FunctionLocation,
+    rule: str | None,
+    python: str,
+    service_logs: str | None = None,
+) -> list[str]:
     """What to paste next: the export lines, then the seed guide's commands."""
     fn, bucket, key = deployed.function, deployed.bucket, deployed.key
     lines = [
@@ -512,6 +564,11 @@ def handoff(kept: Kept, deployed: FunctionLocation, rule: str | None, python: st
     ]
     if rule:
         lines.append(f"  {python} -m localcloud fire {rule}    # the schedule, now")
+    if service_logs:
+        lines += [
+            f"  {python} -m localcloud status    # the strategy service's task runs here",
+            f"  aws logs filter-log-events --log-group-name {service_logs}",
+        ]
     lines += [
         f"  {python} -m ops coldstarts --function {fn}",
         "Redeploy after a change (only what changed is deployed): scripts/deploy.sh --local --keep",

@@ -301,9 +301,14 @@ def _rehearse(
         fn = _verify(aws, mocks, artifact, program, runner)
         if result.kept is not None and not result.kept.changes.writes:
             # Nothing was written: the checks of the run that deployed this still hold,
-            # and an unchanged re-run should change nothing (not even data or logs).
-            result.notes.append("nothing changed: the invocations were not repeated")
-            return
+            # and an unchanged re-run should change nothing (not even data or logs)...
+            wants_task = image is not None and cfg.trading_mode == "paper"
+            if not wants_task or result.kept.runs_a_task():
+                result.notes.append("nothing changed: the invocations were not repeated")
+                return
+            # ...unless the service's task is missing (an earlier run failed after
+            # stopping it): its steps run again, and start it.
+            result.notes.append("nothing changed, but no service task ran: its steps run again")
         _invoke_all(aws, mocks, fn, work=work, runtime=artifact.runtime, runner=runner)
         if image is not None:
             _run_service(aws, mocks, image, project_dir, work=work, runtime=cfg.runtime,
@@ -698,7 +703,10 @@ def _run_service(
     runner: _Runner,
 ) -> None:
     """The strategy service as Fargate would run it, on the bars the fetcher just
-    stored (docs/CONTRACTS.md section 10, steps 3 and 4)."""
+    stored (docs/CONTRACTS.md section 10, steps 3 and 4). With --keep, the service then
+    keeps running in the local cloud (step "service"; localcloud.tasks)."""
+    from infra.rehearsal import keep as kept_task
+
     result = runner.result
     described: dict[str, Any] = result.image or {}
     result.image = described
@@ -731,7 +739,12 @@ def _run_service(
             "through Alpaca's API, and the rehearsal reaches nothing outside this machine); "
             "--config tradingMode=paper rehearses its trading"
         )
+        if result.kept is not None:
+            kept_task.stop_task(result.kept, task_def["family"])
         return
+    if result.kept is not None:
+        # The replay writes the ledger: the kept task stops first (one writer at a time).
+        kept_task.stop_task(result.kept, task_def["family"])
     task = taskrun.Task(
         unpacked,
         python=python,
@@ -775,6 +788,17 @@ def _run_service(
             f"{summary.get('orders', 0)} orders, {len(summary.get('positions') or [])} "
             f"positions, equity {summary.get('equity')}"
         )
+    if result.kept is not None:
+        with runner.step("service") as step:
+            spec = taskrun.long_running(unpacked, task_def, python=python,
+                                        endpoint_url=aws.endpoint_url or "", region=aws.region,
+                                        state_dir=Path(result.kept.cloud.state_dir))  # fmt: skip
+            running = kept_task.run_task(result.kept, spec)
+            described["task"] = running
+            step.detail = (
+                f"{spec.name} runs in the local cloud (pid {running['pid']}, "
+                f"{spec.task_definition.rsplit('/', 1)[-1]}); logs {spec.log_group}"
+            )
 
 
 def judge(result: Any) -> str | None:

@@ -38,6 +38,7 @@ from typing import Any
 from infra.artifact import IMAGE_BASE_ENV, IMAGE_LAYOUT_ENV, TMP_VOLUME, ServiceImage
 from infra.rehearsal.errors import RehearsalError
 from localcloud.emulator import EMULATOR_ENV
+from localcloud.tasks import TaskSpec, tasks_dir
 
 # What the builder writes in the history of each layer it adds (lambda_pkg.image.build).
 OUR_LAYERS = "lambda_pkg image: "
@@ -247,3 +248,38 @@ def container_environment(task_definition: dict[str, Any]) -> dict[str, str]:
     if not containers:
         raise RehearsalError("the task definition has no container")
     return {e["name"]: str(e["value"]) for e in containers[0].get("environment") or []}
+
+
+def long_running(
+    unpacked: Unpacked,
+    task_definition: dict[str, Any],
+    *,
+    python: str,
+    endpoint_url: str,
+    region: str,
+    state_dir: Path,
+) -> TaskSpec:
+    """The service's task as the local cloud runs it for good (`--keep`): the entry point
+    without arguments (its normal loop), the same environment as the replay's, its /tmp
+    under the cloud's state dir, its logs where the awslogs driver would put them."""
+    family = str(task_definition["family"])
+    task = Task(
+        unpacked,
+        python=python,
+        task_env=container_environment(task_definition),
+        endpoint_url=endpoint_url,
+        region=region,
+        work=tasks_dir(state_dir) / family,
+    )
+    container = task_definition["containerDefinitions"][0]
+    options = (container.get("logConfiguration") or {}).get("options") or {}
+    prefix = options.get("awslogs-stream-prefix") or "ecs"
+    return TaskSpec(
+        name=family,
+        task_definition=str(task_definition["taskDefinitionArn"]),
+        argv=[python, "-S", *unpacked.entrypoint[1:]],
+        env=task.env,
+        cwd=str(task.cwd),
+        log_group=options.get("awslogs-group") or f"/ecs/{family}",
+        log_stream_prefix=f"{prefix}/{container['name']}",
+    )
