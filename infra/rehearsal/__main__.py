@@ -244,4 +244,13 @@ def _print_handoff(result: object) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if code >= 128:
+        # Interrupted: everything of ours is already unwound (the emulator stopped, the
+        # --keep record saved), but Pulumi's worker threads may still wait for the engine
+        # loop the signal stopped; against a kept cloud, which still answers them, they
+        # would wait forever and hold up the interpreter's exit. Leave without them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
