@@ -13,9 +13,11 @@ that really runs wins:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -44,15 +46,25 @@ class Interpreter:
         return f"{self.cache_tag}:{self.magic}"
 
 
+def _run_bounded(cmd: list[str], timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    """`cmd`'s output; on a timeout its whole process group is killed, since a version
+    manager's shim runs the interpreter as a grandchild that would outlive it."""
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def _probe(path: str, want: str) -> Interpreter | None:
     try:
-        out = subprocess.run(
-            [path, "-I", "-S", "-c", _PROBE],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        )
+        out = _run_bounded([path, "-I", "-S", "-c", _PROBE])
     except (OSError, subprocess.SubprocessError):
         return None
     parts = out.stdout.split()
@@ -103,10 +115,7 @@ def find_interpreter(version: str) -> Interpreter | None:
     uv = shutil.which("uv")
     if uv:
         try:
-            out = subprocess.run(
-                [uv, "python", "find", "--no-python-downloads", version],
-                capture_output=True, text=True, timeout=20, check=False,
-            )  # fmt: skip
+            out = _run_bounded([uv, "python", "find", "--no-python-downloads", version])
         except (OSError, subprocess.SubprocessError):
             return None
         if out.returncode == 0 and out.stdout.strip():

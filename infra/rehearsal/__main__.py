@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ def _orderly_stop_on_signals(received: list[int]) -> Iterator[None]:
 
     def stop_on(signum: int, _frame: object) -> None:
         received.append(signum)
+        if len(received) == 1:
+            _exit_if_stuck(signum)
         raise Stopped(signum)
 
     saved = {}
@@ -63,6 +66,27 @@ def _orderly_stop_on_signals(received: list[int]) -> Iterator[None]:
     finally:
         for sig, old in saved.items():
             signal.signal(sig, old)
+
+
+# How long unwinding may take after a signal. Pulumi's engine can swallow the interrupt
+# inside its event loop and wait there for registrations a kept cloud still answers; the
+# --keep record marks each resource pending before its call, so leaving is safe.
+UNWIND_S = 20.0
+
+
+def _exit_if_stuck(signum: int) -> None:
+    def leave() -> None:
+        print(
+            f"error: still unwinding {UNWIND_S:.0f} s after {signal.Signals(signum).name}; "
+            "leaving now (a --keep record marks what was in flight: run --keep again)",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(128 + signum)
+
+    timer = threading.Timer(UNWIND_S, leave)
+    timer.daemon = True
+    timer.start()
 
 
 def python_command() -> str:

@@ -1,0 +1,34 @@
+"""An interrupted rehearsal leaves even when Pulumi's engine swallows the interrupt:
+after UNWIND_S seconds of unwinding it exits 128 + the signal, saying why."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from tests.unit.rehearsal.helpers import ROOT
+
+
+def test_a_run_stuck_after_a_signal_leaves_with_its_exit_code():
+    # GIVEN a process whose main thread never returns after the first signal
+    code = (
+        "import signal, time\n"
+        "import infra.rehearsal.__main__ as m\n"
+        "m.UNWIND_S = 0.5\n"
+        "m._exit_if_stuck(signal.SIGINT)\n"
+        "time.sleep(60)\n"
+    )
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    # THEN it leaves soon after the deadline, with Ctrl-C's exit code and one line
+    assert proc.returncode == 130, proc.stderr
+    assert time.monotonic() - start < 20
+    assert "still unwinding 0 s after SIGINT; leaving now" in proc.stderr
