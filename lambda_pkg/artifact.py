@@ -110,12 +110,6 @@ class Artifact:
     details: BuildDetails = field(default_factory=BuildDetails, compare=False, repr=False)
 
     @property
-    def extra(self) -> dict[str, Any]:
-        """The details as the manifest's JSON holds them, for readers of the old field
-        (infra/rehearsal/run.py reads "distributions"); new code reads `details`."""
-        return self.details.to_json()
-
-    @property
     def sha256_b64(self) -> str:
         return hex_to_b64(self.sha256)
 
