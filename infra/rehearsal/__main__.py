@@ -46,10 +46,12 @@ def _orderly_stop_on_signals(received: list[int]) -> Iterator[None]:
     interrupt (it re-raises the first failed registration), which is not the story.
     """
 
+    watchdogs: list[threading.Timer] = []
+
     def stop_on(signum: int, _frame: object) -> None:
         received.append(signum)
         if len(received) == 1:
-            _exit_if_stuck(signum)
+            watchdogs.append(_exit_if_stuck(signum))
         raise Stopped(signum)
 
     saved = {}
@@ -64,6 +66,10 @@ def _orderly_stop_on_signals(received: list[int]) -> Iterator[None]:
     try:
         yield
     finally:
+        # Unwound in time: the rehearsal's own code is done, so no forced exit (a caller
+        # of main(argv) in process, such as a test, keeps running).
+        for watchdog in watchdogs:
+            watchdog.cancel()
         for sig, old in saved.items():
             signal.signal(sig, old)
 
@@ -74,7 +80,7 @@ def _orderly_stop_on_signals(received: list[int]) -> Iterator[None]:
 UNWIND_S = 20.0
 
 
-def _exit_if_stuck(signum: int) -> None:
+def _exit_if_stuck(signum: int) -> threading.Timer:
     def leave() -> None:
         print(
             f"error: still unwinding {UNWIND_S:.0f} s after {signal.Signals(signum).name}; "
@@ -87,6 +93,7 @@ def _exit_if_stuck(signum: int) -> None:
     timer = threading.Timer(UNWIND_S, leave)
     timer.daemon = True
     timer.start()
+    return timer
 
 
 def python_command() -> str:
