@@ -237,7 +237,13 @@ def _compile(
     import subprocess
 
     cmd = [
-        uv, "pip", "compile", "--no-config", "--system-certs", "--quiet", "--no-header",
+        # --python names this interpreter and --no-python-downloads stops uv fetching a
+        # python3.X of the target's version: --python-version already sets the markers
+        # the resolution uses (only wheels are allowed, so no interpreter runs a build),
+        # and the search otherwise cost 8-14 s a lock here, mostly in a download that
+        # fails without internet (and fetched ~30 MB with it).
+        uv, "pip", "compile", "--no-config", "--no-python-downloads", "--python",
+        sys.executable, "--system-certs", "--quiet", "--no-header",
         "--generate-hashes", "--only-binary", ":all:", "--no-annotate",
         "--python-platform", uv_platform(runtime, architecture),
         "--python-version", python_version(runtime),
