@@ -30,7 +30,7 @@ else
   bash "$ROOT/scripts/install_test_tools.sh"
 fi
 
-# Two workers on CI's and this project's 2-core machines; --dist loadgroup keeps the
-# tests marked xdist_group(name) on one worker (docs/testing.md, "Parallelism").
+# Two workers on CI's and this project's 2-core machines; --dist loadfile runs each
+# test file on one worker, so a module fixture is built once (docs/testing.md, "Parallelism").
 echo "==> pytest" >&2
-exec "$VENV_PY" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"
+exec "$VENV_PY" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"

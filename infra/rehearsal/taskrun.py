@@ -23,6 +23,7 @@ of this machine stands in for it, exactly as the local base was built from it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -151,7 +152,15 @@ def _unpack_layer(blob: Path, digest: str, cache: Path) -> tuple[Path, bool]:
         with tarfile.open(blob, "r:*") as tar:
             # The data filter refuses absolute paths, links out of the tree, devices.
             tar.extractall(staging, filter="data")
-        os.replace(staging, root)
+        try:
+            os.replace(staging, root)
+        except OSError as err:
+            # Another run unpacked the same layer first (the cache is shared by every
+            # process on the machine): same digest, same files, so use theirs.
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not root.is_dir():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
+            return root, True
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -159,12 +168,14 @@ def _unpack_layer(blob: Path, digest: str, cache: Path) -> tuple[Path, bool]:
 
 
 def _prune(cache: Path, keep: set[str]) -> None:
-    others = sorted(
-        (p for p in cache.iterdir() if p.is_dir() and p.name not in keep),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    for old in others[KEEP_LAYERS:]:
+    aged = []
+    for p in cache.iterdir():
+        # ".unpack-*" is another run's layer being unpacked: never ours to remove
+        if p.name in keep or p.name[0] == ".":
+            continue
+        with contextlib.suppress(FileNotFoundError):  # another run pruned it first
+            aged.append((p.stat().st_mtime, p))
+    for _, old in sorted(aged, reverse=True)[KEEP_LAYERS:]:
         shutil.rmtree(old, ignore_errors=True)
 
 

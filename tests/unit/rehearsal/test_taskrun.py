@@ -3,12 +3,14 @@ on a small image laid out as lambda_pkg's builder lays one out."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import gzip
 import hashlib
 import io
 import json
 import sys
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,33 @@ def test_the_image_env_defaults_to_the_local_base_unless_the_user_chose(monkeypa
     assert taskrun.image_env() == {"CTB_IMAGE_BASE": "/some/layout"}
     monkeypatch.setenv("CTB_IMAGE_LAYOUT", "/prebuilt")
     assert taskrun.image_env() == {}
+
+
+def test_runs_unpacking_the_same_image_at_once_share_the_cache(tmp_path):
+    # GIVEN one layer cache (as every run on a machine shares) and another run's
+    # unpacking in progress
+    image = make_image(tmp_path / "image")
+    cache = tmp_path / "cache"
+    (cache / ".unpack-other").mkdir(parents=True)
+    for n in range(taskrun.KEEP_LAYERS + 2):
+        (cache / f"{n:064x}").mkdir()
+    # WHEN eight runs unpack the same image at the same moment
+    barrier = threading.Barrier(8)
+
+    def one() -> list[bool]:
+        barrier.wait()
+        return [layer["cached"] for layer in taskrun.unpack(image, cache).layers]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: one(), range(8)))
+    # THEN every run got the layers, each unpacked once into its digest's directory
+    assert len(results) == 8
+    roots = {p.name for p in cache.iterdir() if not p.name.startswith(".")}
+    assert {d["digest"].split(":")[1] for d in taskrun.unpack(image, cache).layers} <= roots
+    # AND the other run's half-unpacked directory was left alone
+    assert (cache / ".unpack-other").is_dir()
+    assert [
+        p.name
+        for p in cache.iterdir()
+        if p.name.startswith(".unpack-") and p.name != ".unpack-other"
+    ] == []
