@@ -8,6 +8,7 @@ are created on first use, so a cold start pays only for what the invocation need
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -27,8 +28,6 @@ from backend.storage import DynamoTable, S3ObjectStore
 FUNCTION = "market_data_fetcher"
 FETCH_THREADS = 16  # backend.fetcher.MAX_WORKERS, which this module does not import
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-# Per container: clients and the cached API key survive between warm invocations.
-_container_clients: AwsClients | None = None
 
 
 class AllSymbolsFailedError(RuntimeError):
@@ -40,12 +39,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     return handle(event, context, env=os.environ)
 
 
-def _clients() -> AwsClients:
-    global _container_clients  # noqa: PLW0603 - the per-container cache is the point
-    if _container_clients is None:
-        # One pooled connection per fetch thread (backend.fetcher.MAX_WORKERS), and spare.
-        _container_clients = AwsClients(max_pool_connections=FETCH_THREADS + 4)
-    return _container_clients
+@functools.cache
+def container_clients() -> AwsClients:
+    """Per container: the clients and the cached API key survive between warm
+    invocations. One pooled connection per fetch thread (backend.fetcher.MAX_WORKERS),
+    and spare."""
+    return AwsClients(max_pool_connections=FETCH_THREADS + 4)
 
 
 def _request_id(context: Any) -> str:
@@ -103,7 +102,7 @@ def handle(
 
     jsonlog.set_level(settings.log_level)
     jsonlog.bind(request_id=request_id, function=FUNCTION, environment=settings.environment)
-    clients = clients or _clients()
+    clients = clients or container_clients()
 
     if isinstance(request, HealthRequest):
         objects = S3ObjectStore(client=clients.get("s3"), bucket=settings.bucket_name)

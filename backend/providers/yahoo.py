@@ -37,15 +37,16 @@ COLUMNS = ("Open", "High", "Low", "Close", "Volume")
 ACTION_COLUMNS = ("Dividends", "Stock Splits")
 PRICE_DECIMALS = 4
 _setup_lock = threading.Lock()
-_setup_done = False
+# Set on the yfinance module once it is set up: the setup belongs to that import (once
+# per container), and a module imported afresh is set up afresh.
+_CONFIGURED = "_ctb_configured"
 
 
 def _yfinance() -> Any:
-    global _setup_done  # noqa: PLW0603 - one-time, per-container library setup
     import yfinance
 
     with _setup_lock:
-        if not _setup_done:
+        if not getattr(yfinance, _CONFIGURED, False):
             # yfinance caches exchange time zones on disk under the home directory,
             # which is read-only in Lambda; /tmp is the one writable place.
             cache = Path(tempfile.gettempdir()) / "py-yfinance"
@@ -54,7 +55,7 @@ def _yfinance() -> Any:
             # Its warnings ("Failed to get ticker ...") become JSON lines like ours; the
             # failure itself reaches the response through the exception.
             jsonlog.adopt("yfinance")
-            _setup_done = True
+            setattr(yfinance, _CONFIGURED, True)
     return yfinance
 
 

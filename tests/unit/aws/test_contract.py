@@ -1,8 +1,7 @@
-"""The Lambda environment contract, three ways: docs/CONTRACTS.md §3 names it,
-infra/function.py sets it, backend/settings.py reads it. They must agree, and every
-value the stack configuration accepts must be one the runtime accepts."""
+"""The Lambda environment contract (docs/CONTRACTS.md §3), two ways: infra/function.py
+sets it, backend/settings.py reads it. They must agree, and every value the stack
+configuration accepts must be one the runtime accepts."""
 
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 import yaml
 
 from backend.models import MAX_SYMBOLS
-from backend.settings import LOG_LEVELS, PROVIDERS, Settings
+from backend.settings import LOG_LEVELS, PROVIDERS, Settings, SettingsError
 from infra import config as infra_config
 from infra.function import FunctionArgs, runtime_environment
 from infra.names import Names
@@ -21,12 +20,6 @@ SECRET_ARN = (
     "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
     "cloud-trading-bot/dev/market-data-api-key-AbCdEf"
 )
-
-
-def _contract_variables() -> list[str]:
-    text = (ROOT / "docs" / "CONTRACTS.md").read_text()
-    section = text.split("## 3.", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"^\| `([A-Z_]+)` \|", section, flags=re.M)
 
 
 class Recording(Mapping[str, str]):
@@ -77,16 +70,23 @@ def _stack_config(stack: str):
     return infra_config.parse_config(values, stack=stack)
 
 
-def test_contract_infra_and_runtime_name_the_same_variables():
-    contract = _contract_variables()
-    assert len(contract) == 9, contract
-    # WHEN the program builds the function's environment, and the runtime reads one
-    infra_env = _function_env(infra_config.parse_config({}, stack="dev"))
+def test_infra_and_runtime_name_the_same_variables():
+    # WHEN the program builds the function's environment (no value the runtime's
+    # default), and the runtime reads it
+    overrides = {"marketDataProvider": "fixture", "logLevel": "DEBUG"}
+    infra_env = _function_env(infra_config.parse_config(overrides, stack="dev"))
     recording = Recording(infra_env)
     Settings.from_env(recording)
-    # THEN all three name exactly the same variables
-    assert set(infra_env) == set(contract)
-    assert recording.read == set(contract)
+    # THEN the runtime reads every variable the program sets, and no other
+    assert recording.read == set(infra_env)
+    # AND each one is read for a reason: without it, the runtime refuses or falls back
+    for name in infra_env:
+        fewer = {k: v for k, v in infra_env.items() if k != name}
+        try:
+            changed = Settings.from_env(fewer) != Settings.from_env(infra_env)
+        except SettingsError:
+            changed = True
+        assert changed, f"{name} is set by infra but the runtime does not depend on it"
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod", "local"])

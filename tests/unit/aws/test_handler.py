@@ -7,6 +7,7 @@ import sys
 import types
 from datetime import UTC, datetime
 
+import botocore.exceptions
 import pytest
 
 from aws import market_data_fetcher
@@ -363,21 +364,13 @@ def test_malformed_request_id_is_not_used_in_a_key(world, context):
 
 
 def test_run_record_failure_is_logged_but_bars_still_count(world, context, capsys):
-    class NoLogsPrefix:
-        def __init__(self, real):
-            self.real = real
-            self.meta = real.meta
+    # GIVEN a role that may not write under logs/: S3 answers AccessDenied there
+    def deny_logs(params, **_):
+        if params["Key"].startswith("logs/"):
+            error = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}
+            raise botocore.exceptions.ClientError(error, "PutObject")
 
-        def get_object(self, **kwargs):
-            return self.real.get_object(**kwargs)
-
-        def put_object(self, **kwargs):
-            if kwargs["Key"].startswith("logs/"):
-                raise PermissionError("AccessDenied on logs/")
-            return self.real.put_object(**kwargs)
-
-    world.clients.get("s3")  # create, then wrap
-    world.clients._clients["s3"] = NoLogsPrefix(world.clients._clients["s3"])
+    world.clients.get("s3").meta.events.register("before-parameter-build.s3.PutObject", deny_logs)
     response = _invoke(world, {}, context)
     assert response["ok"] is True and response["run_record"] is None
     assert '"message":"run record not written"' in capsys.readouterr().out
@@ -386,12 +379,14 @@ def test_run_record_failure_is_logged_but_bars_still_count(world, context, capsy
 def test_handler_entry_point_reads_os_environ_and_reuses_clients(world, context, monkeypatch):
     for name, value in world.env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(market_data_fetcher, "_container_clients", None)
+    market_data_fetcher.container_clients.cache_clear()  # a new container
     first = market_data_fetcher.handler({"test": True}, context)
-    clients = market_data_fetcher._container_clients
     second = market_data_fetcher.handler({"test": True}, context)
     assert first["ok"] and second["ok"]
-    assert market_data_fetcher._container_clients is clients  # per container, not per call
+    # per container, not per call: made on the first call, reused by the second
+    assert market_data_fetcher.container_clients.cache_info().misses == 1
+    assert market_data_fetcher.container_clients.cache_info().hits == 1
+    market_data_fetcher.container_clients.cache_clear()  # no clients of this test's env left
 
 
 def test_out_of_time_symbols_are_failures(world, context):

@@ -65,7 +65,6 @@ def fake_yfinance(monkeypatch):
     module.Ticker = Ticker
     module.set_tz_cache_location = set_tz_cache_location
     monkeypatch.setitem(sys.modules, "yfinance", module)
-    monkeypatch.setattr(yahoo, "_setup_done", False)
     return module
 
 

@@ -4,6 +4,8 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import boto3
+import botocore.session
 import pytest
 
 from backend.layout import (
@@ -247,12 +249,29 @@ def test_write_probe_proves_access_and_writes_nothing(aws):
     assert aws.s3.get_object(Bucket=BUCKET, Key="data/dev/x")["Body"].read() == b"keep"
 
 
-def test_write_probe_with_an_older_botocore_sends_the_header_itself(aws, monkeypatch):
-    # The Lambda runtime's botocore may predate PutObject's IfMatch parameter.
-    from backend import storage
+def _s3_before_conditional_puts(tmp_path):
+    """An S3 client of a botocore that predates PutObject's IfMatch and IfNoneMatch (1.35,
+    2024): this botocore's own S3 model without them, found first on its search path."""
+    session = botocore.session.get_session()
+    loader = session.get_component("data_loader")
+    model = loader.load_service_model("s3", "service-2")
+    members = model["shapes"]["PutObjectRequest"]["members"]
+    for name in ("IfMatch", "IfNoneMatch"):
+        del members[name]
+    path = tmp_path / "models" / "s3" / model["metadata"]["apiVersion"] / "service-2.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(model))
+    loader.search_paths.insert(0, str(tmp_path / "models"))
+    client = boto3.Session(botocore_session=session).client("s3", region_name="us-east-1")
+    assert (
+        "IfMatch" not in client.meta.service_model.operation_model("PutObject").input_shape.members
+    )
+    return client
 
-    monkeypatch.setattr(storage, "_supports", lambda client, parameter: False)
-    store = S3ObjectStore(client=aws.s3, bucket=BUCKET)
+
+def test_write_probe_with_an_older_botocore_sends_the_header_itself(aws, tmp_path):
+    # The Lambda runtime's botocore may predate PutObject's IfMatch parameter.
+    store = S3ObjectStore(client=_s3_before_conditional_puts(tmp_path), bucket=BUCKET)
     assert store.probe_write("logs/dev/_healthcheck/write-probe") == "NoSuchKey"
     assert aws.s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
     # The header hook is removed afterwards: a normal put still works unconditionally.
@@ -260,13 +279,10 @@ def test_write_probe_with_an_older_botocore_sends_the_header_itself(aws, monkeyp
     assert aws.s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 1
 
 
-def test_conditional_writes_with_an_older_botocore_stay_per_thread(aws, monkeypatch):
+def test_conditional_writes_with_an_older_botocore_stay_per_thread(aws, tmp_path):
     # The header hook is shared by the fetch threads' one client: each thread's
     # condition must reach its own request only.
-    from backend import storage
-
-    monkeypatch.setattr(storage, "_supports", lambda client, parameter: False)
-    store = S3ObjectStore(client=aws.s3, bucket=BUCKET)
+    store = S3ObjectStore(client=_s3_before_conditional_puts(tmp_path), bucket=BUCKET)
     keys = [f"data/dev/t{i}.jsonl" for i in range(8)]
 
     def create_twice(key):

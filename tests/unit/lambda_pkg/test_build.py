@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lambda_pkg import builder, deps, interpreters, limits, zipper
+from lambda_pkg import deps, interpreters, limits, zipper
 from lambda_pkg.api import load_manifest
 from lambda_pkg.errors import UserError
 
@@ -103,15 +103,21 @@ def test_the_package_imports_and_reads_its_own_metadata(project, build, tmp_path
     assert out.stdout.strip() == "ok", out.stderr
 
 
-def test_no_change_rebuild_returns_the_artifact_without_building(project, build, monkeypatch):
+def _files(root: Path) -> dict[str, tuple[int, int, int]]:
+    return {
+        str(p.relative_to(root)): ((st := p.stat()).st_size, st.st_mtime_ns, st.st_ino)
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_no_change_rebuild_returns_the_artifact_without_building(project, build):
     first = build(project)
-
-    def must_not_build(*args, **kwargs):
-        raise AssertionError("rebuilt unchanged inputs")
-
-    monkeypatch.setattr(builder, "_build", must_not_build)
+    before = _files(project / ".build")
     again = build(project)
     assert again == first
+    # nothing was built: not one file of the cache was written, replaced or added
+    assert _files(project / ".build") == before
 
 
 def test_a_cached_manifest_with_wrong_field_types_is_rebuilt(project, build):

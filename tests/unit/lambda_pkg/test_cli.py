@@ -218,7 +218,7 @@ def test_unexpected_errors_exit_1_without_traceback(run, project, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(builder, "_build", crash)
+    monkeypatch.setattr(builder, "ensure", crash)  # the build step, as cli calls it
     monkeypatch.delenv("DEBUG", raising=False)
     code, _, err = run("build", "--source", str(project), "--runtime", HOST_RUNTIME)
     assert code == 1
@@ -236,7 +236,7 @@ def test_lambda_pkg_debug_is_not_a_switch(run, project, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(builder, "_build", crash)
+    monkeypatch.setattr(builder, "ensure", crash)  # the build step, as cli calls it
     monkeypatch.delenv("DEBUG", raising=False)
     monkeypatch.setenv("LAMBDA_PKG_DEBUG", "1")
     code, _, err = run("build", "--source", str(project), "--runtime", HOST_RUNTIME)
