@@ -46,20 +46,24 @@ class EmulatorClients:
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _account_id: str | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _session: Any = field(default=None, repr=False)
 
     def client(self, service: str) -> Any:
         # boto3's session creation is not thread-safe, and Pulumi calls the mocks
         # from a thread pool: create each client once, under a lock.
         with self._lock:
             if service not in self._clients:
-                session = boto3.session.Session(
-                    # Dummy credentials, never the user's: the emulator accepts any.
-                    aws_access_key_id=EMULATOR_ENV["AWS_ACCESS_KEY_ID"],
-                    aws_secret_access_key=EMULATOR_ENV["AWS_SECRET_ACCESS_KEY"],
-                    aws_session_token=EMULATOR_ENV["AWS_SESSION_TOKEN"],
-                    region_name=self.region,
-                )
-                self._clients[service] = session.client(
+                if self._session is None:
+                    # One session for every client: each new one reloads botocore's
+                    # endpoint data (~0.1 s a client, a tenth of the deploy step).
+                    self._session = boto3.session.Session(
+                        # Dummy credentials, never the user's: the emulator accepts any.
+                        aws_access_key_id=EMULATOR_ENV["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=EMULATOR_ENV["AWS_SECRET_ACCESS_KEY"],
+                        aws_session_token=EMULATOR_ENV["AWS_SESSION_TOKEN"],
+                        region_name=self.region,
+                    )
+                self._clients[service] = self._session.client(
                     service,
                     endpoint_url=self.endpoint_url,
                     config=Config(retries={"mode": "standard", "max_attempts": 3}),
