@@ -8,7 +8,7 @@ Three runs, one sitting, the conditions printed before and after each:
    run in a worktree of that commit with that commit's scripts/test.sh flags (none:
    one process);
 2. same ids, here: exactly those ids that still exist on this checkout, with this
-   checkout's scripts/test.sh flags (`-n 2 --dist loadgroup`);
+   checkout's scripts/test.sh flags (`-n 2 --dist loadfile`);
 3. whole suite, here: every test, with the same flags.
 
 Run 1 also runs only the ids that exist on both sides, so 1 and 2 are the same tests.
@@ -38,7 +38,7 @@ from bench.conditions import conditions  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 # What scripts/test.sh passes to pytest at each side (base: b77c819's test.sh passed none).
-HERE_FLAGS = ["-n", "2", "--dist", "loadgroup"]
+HERE_FLAGS = ["-n", "2", "--dist", "loadfile"]
 QUIET = ["-q", "-p", "no:cacheprovider"]
 
 
@@ -157,7 +157,7 @@ def main() -> int:
     print("|---|---|---|")
     if "base" in results:
         print(f"| {args.base}, one process | {len(same)} | {results['base']:.0f} s |")
-    print(f"| {head}, `-n 2 --dist loadgroup` | {len(same)} | {results['here']:.0f} s |")
+    print(f"| {head}, `{' '.join(HERE_FLAGS)}` | {len(same)} | {results['here']:.0f} s |")
     if "whole" in results:
         print(f"| {head}, whole suite, same flags | {len(here_ids)} | {results['whole']:.0f} s |")
     if "base" in results:

@@ -18,6 +18,24 @@ def pytest_configure(config):
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
+def pytest_collection_modifyitems(config, items):
+    # Long files first. Under `-n 2 --dist loadfile` (scripts/test.sh) each file goes
+    # whole to a worker in collection order, and the last long file to start bounds the
+    # run: test_lock.py's real builds, collected near the end, left one worker idle for
+    # over a minute. The network files (real wheels) start first, then the e2e journeys;
+    # the short unit files fill the tail. Within a weight the order is kept.
+    def weight(item: pytest.Item) -> int:
+        return (
+            0 if item.get_closest_marker("network") else 1 if item.get_closest_marker("e2e") else 2
+        )
+
+    first: dict[str, int] = {}
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        first[path] = min(first.get(path, 2), weight(item))
+    items.sort(key=lambda item: first[item.nodeid.split("::", 1)[0]])
+
+
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch):
     # No test may reach real AWS or use the developer's credentials: every test
