@@ -44,25 +44,16 @@ from backend.models import Bar  # noqa: E402
 from backend.trading.backtest import run_backtest  # noqa: E402
 from backend.trading.settings import parse_trading_config  # noqa: E402
 from bench.conditions import conditions  # noqa: E402
+from tests.unit.trading.helpers import sessions  # noqa: E402 - the tests' weekday bars
 
 START = datetime(2015, 1, 2, 0, 0, tzinfo=UTC)
 BUCKET = "bench-strategy"
 FIRST_FETCH = datetime(2024, 4, 1, 22, 0, tzinfo=UTC)  # a Monday evening
 
 
-def weekdays(n: int, start: datetime = START) -> list[datetime]:
-    out: list[datetime] = []
-    t = start
-    while len(out) < n:
-        if t.weekday() < 5:
-            out.append(t)
-        t += timedelta(days=1)
-    return out
-
-
 def history(symbols: int, days: int) -> dict[str, list[Bar]]:
     """A seeded random walk per symbol: the same bars on every machine."""
-    times = weekdays(days)
+    times = sessions(days, START)
     out: dict[str, list[Bar]] = {}
     for s in range(symbols):
         symbol = f"S{s:03d}"

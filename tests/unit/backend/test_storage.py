@@ -1,3 +1,4 @@
+import copy
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -252,16 +253,17 @@ def test_write_probe_proves_access_and_writes_nothing(aws):
 def _s3_before_conditional_puts(tmp_path):
     """An S3 client of a botocore that predates PutObject's IfMatch and IfNoneMatch (1.35,
     2024): this botocore's own S3 model without them, found first on its search path."""
-    session = botocore.session.get_session()
-    loader = session.get_component("data_loader")
-    model = loader.load_service_model("s3", "service-2")
+    # a copy: botocore shares its parsed data (and tests/conftest.py across sessions)
+    loader = botocore.session.get_session().get_component("data_loader")
+    model = copy.deepcopy(loader.load_service_model("s3", "service-2"))
     members = model["shapes"]["PutObjectRequest"]["members"]
     for name in ("IfMatch", "IfNoneMatch"):
         del members[name]
     path = tmp_path / "models" / "s3" / model["metadata"]["apiVersion"] / "service-2.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(model))
-    loader.search_paths.insert(0, str(tmp_path / "models"))
+    session = botocore.session.get_session()  # a fresh loader, with the old model first
+    session.get_component("data_loader").search_paths.insert(0, str(tmp_path / "models"))
     client = boto3.Session(botocore_session=session).client("s3", region_name="us-east-1")
     assert (
         "IfMatch" not in client.meta.service_model.operation_model("PutObject").input_shape.members
