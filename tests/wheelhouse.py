@@ -42,15 +42,33 @@ def lock_wheels(into: Path, locks: list[Path]) -> Path:
         partial = into / f"{wheels.name}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        for path in locks:
+        # One pip per lock, all at once (each into its own directory: two pips writing
+        # one wheel to one place would race): the downloads overlap, ~30 s -> ~20 s.
+        procs = []
+        for n, path in enumerate(locks):
             lock = read_lock(path)
             spec = DepsSpec(lock, lock.runtime, lock.architecture, True, None)
-            out = subprocess.run(
-                pip_command(spec, partial / "dl"), env=pip_env(), stdin=subprocess.DEVNULL,
-                capture_output=True, text=True, check=False, timeout=1800,
-            )  # fmt: skip
-            if out.returncode != 0:
-                raise RuntimeError(f"pip download for {path.name} failed:\n{out.stdout[-3000:]}")
+            log = open(partial / f"pip-{n}.log", "w+")  # noqa: SIM115 - closed below
+            cmd = pip_command(spec, partial / f"dl-{n}")
+            procs.append((path, log, subprocess.Popen(
+                cmd, env=pip_env(), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, text=True,
+            )))  # fmt: skip
+        failed = []
+        for path, log, proc in procs:
+            code = proc.wait(timeout=1800)
+            log.seek(0)
+            output = log.read()
+            log.close()
+            if code != 0:
+                failed.append(f"pip download for {path.name} failed:\n{output[-3000:]}")
+        if failed:
+            raise RuntimeError("\n".join(failed))
+        (partial / "dl").mkdir()
+        for n in range(len(locks)):
+            for wheel in (partial / f"dl-{n}").iterdir():
+                if wheel.suffix == ".whl":  # the same wheel from two locks: same bytes
+                    os.replace(wheel, partial / "dl" / wheel.name)
         shutil.rmtree(wheels, ignore_errors=True)  # a run stopped half-way
         (partial / "dl").rename(wheels)
         (wheels / ".complete").write_text("\n".join(p.name for p in locks) + "\n")
