@@ -323,7 +323,13 @@ def test_cli_unknown_stack_is_a_user_error():
 def test_a_non_owner_stack_adopts_the_shared_bucket(artifact, monkeypatch):
     # GIVEN the dev stack as a tenant of the bucket (its shipped setting), asked for explicitly
     monkeypatch.setenv("CTB_ARTIFACT_MANIFEST", str(artifact.manifest_path))
-    overrides = {"marketDataProvider": "fixture", "bucketOwner": "false"}
+    # (the Lambda half alone: adoption is the bucket's concern, and the service's steps
+    # are rehearsed by `journey`)
+    overrides = {
+        "marketDataProvider": "fixture",
+        "bucketOwner": "false",
+        "strategyEnabled": "false",
+    }
     # WHEN it is rehearsed
     result = rehearse(ROOT, "dev", overrides=overrides)
     # THEN it passes, found the bucket through the getBucket invoke and created none
@@ -358,7 +364,8 @@ def test_a_failed_deploy_stops_the_emulator_it_started(artifact, monkeypatch, tm
     result = rehearse(
         tmp_path,
         "dev",
-        overrides={"marketDataProvider": "fixture"},
+        # the Lambda half alone: the failure, not the service, is what is rehearsed
+        overrides={"marketDataProvider": "fixture", "strategyEnabled": "false"},
         progress=lambda msg: urls.extend(msg.split()[-1:] if "127.0.0.1" in msg else []),
     )
     # THEN the deploy step failed, and the emulator it started is stopped again
@@ -379,6 +386,7 @@ def test_a_resource_type_without_a_handler_fails_the_rehearsal_naming_it(
     # WHEN it is rehearsed
     proc = _cli(
         "--project-dir", str(tmp_path), "--config", "marketDataProvider=fixture",
+        "--config", "strategyEnabled=false",  # the Lambda half alone: fewer to create first
         manifest=artifact.manifest_path,
     )  # fmt: skip
     # THEN the deploy step fails (exit 1), naming the type and the resource
