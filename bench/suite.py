@@ -38,7 +38,7 @@ from bench.conditions import conditions  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 # What scripts/test.sh passes to pytest at each side (base: b77c819's test.sh passed none).
-HERE_FLAGS = ["-n", "2", "--dist", "loadfile"]
+HERE_FLAGS = ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"]
 QUIET = ["-q", "-p", "no:cacheprovider"]
 
 

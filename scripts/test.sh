@@ -31,6 +31,9 @@ else
 fi
 
 # Two workers on CI's and this project's 2-core machines; --dist loadfile runs each
-# test file on one worker, so a module fixture is built once (docs/testing.md, "Parallelism").
+# test file on one worker, so a module fixture is built once, and --no-loadscope-reorder
+# hands the files out in tests/conftest.py's order, long ones first, instead of xdist's
+# most-tests-first (which left the few-but-slow network files for last)
+# (docs/testing.md, "Parallelism").
 echo "==> pytest" >&2
-exec "$VENV_PY" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"
+exec "$VENV_PY" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"

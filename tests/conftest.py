@@ -42,10 +42,10 @@ def _parse_botocore_data_once() -> None:
 
 
 def pytest_collection_modifyitems(config, items):
-    # Long files first. Under `-n 2 --dist loadfile` (scripts/test.sh) each file goes
-    # whole to a worker in collection order, and the last long file to start bounds the
-    # run: test_lock.py's real builds, collected near the end, left one worker idle for
-    # over a minute. The network files (real wheels) start first, then the e2e journeys;
+    # Long files first. Under `-n 2 --dist loadfile --no-loadscope-reorder`
+    # (scripts/test.sh) each file goes whole to a worker in collection order, and the
+    # last long file to start bounds the run: test_lock.py's real builds, handed out
+    # last (xdist's own order is most tests first), left one worker idle for a minute. The network files (real wheels) start first, then the e2e journeys;
     # the short unit files fill the tail. Within a weight the order is kept.
     def weight(item: pytest.Item) -> int:
         return (
