@@ -45,8 +45,9 @@ def pytest_collection_modifyitems(config, items):
     # Long files first. Under `-n 2 --dist loadfile --no-loadscope-reorder`
     # (scripts/test.sh) each file goes whole to a worker in collection order, and the
     # last long file to start bounds the run: test_lock.py's real builds, handed out
-    # last (xdist's own order is most tests first), left one worker idle for a minute. The network files (real wheels) start first, then the e2e journeys;
-    # the short unit files fill the tail. Within a weight the order is kept.
+    # last (xdist's own order is most tests first), left one worker idle for a minute.
+    # The network files (real wheels) start first, then the e2e journeys; the short
+    # unit files fill the tail. Within a weight the order is kept.
     def weight(item: pytest.Item) -> int:
         return (
             0 if item.get_closest_marker("network") else 1 if item.get_closest_marker("e2e") else 2

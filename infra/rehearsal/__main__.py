@@ -36,7 +36,7 @@ class Stopped(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _orderly_stop_on_signals(received: list[int]) -> Iterator[None]:
+def _orderly_stop_on_signals(received: list[int], *, keep: bool = False) -> Iterator[None]:
     """SIGINT, SIGTERM and SIGHUP raise Stopped while the rehearsal runs (then
     restored); `received` collects the signals that arrived.
 
@@ -51,7 +51,7 @@ def _orderly_stop_on_signals(received: list[int]) -> Iterator[None]:
     def stop_on(signum: int, _frame: object) -> None:
         received.append(signum)
         if len(received) == 1:
-            watchdogs.append(_exit_if_stuck(signum))
+            watchdogs.append(_exit_if_stuck(signum, keep=keep))
         raise Stopped(signum)
 
     saved = {}
@@ -80,7 +80,7 @@ def _orderly_stop_on_signals(received: list[int]) -> Iterator[None]:
 UNWIND_S = 20.0
 
 
-def _exit_if_stuck(signum: int) -> threading.Timer:
+def _exit_if_stuck(signum: int, *, keep: bool) -> threading.Timer:
     def leave() -> None:
         print(
             f"error: still unwinding {UNWIND_S:.0f} s after {signal.Signals(signum).name}; "
@@ -88,6 +88,11 @@ def _exit_if_stuck(signum: int) -> threading.Timer:
             file=sys.stderr,
             flush=True,
         )
+        if keep:
+            # What an orderly stop says, and as true here: the kept cloud runs on, and
+            # its record marks each resource pending before its call.
+            _interrupted(signum, keep=True)
+            sys.stderr.flush()
         os._exit(128 + signum)
 
     timer = threading.Timer(UNWIND_S, leave)
@@ -173,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet = args.json and not args.verbose
     received: list[int] = []
     try:
-        with _orderly_stop_on_signals(received):
+        with _orderly_stop_on_signals(received, keep=args.keep):
             result = rehearse(
                 args.project_dir,
                 args.stack,

@@ -7,16 +7,19 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.unit.rehearsal.helpers import ROOT
 
 
-def test_a_run_stuck_after_a_signal_leaves_with_its_exit_code():
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_run_stuck_after_a_signal_leaves_with_its_exit_code(keep):
     # GIVEN a process whose main thread never returns after the first signal
     code = (
         "import signal, time\n"
         "import infra.rehearsal.__main__ as m\n"
         "m.UNWIND_S = 0.5\n"
-        "m._exit_if_stuck(signal.SIGINT)\n"
+        f"m._exit_if_stuck(signal.SIGINT, keep={keep})\n"
         "time.sleep(60)\n"
     )
     start = time.monotonic()
@@ -28,10 +31,13 @@ def test_a_run_stuck_after_a_signal_leaves_with_its_exit_code():
         timeout=30,
         check=False,
     )
-    # THEN it leaves soon after the deadline, with Ctrl-C's exit code and one line
+    # THEN it leaves soon after the deadline, with Ctrl-C's exit code, saying why
     assert proc.returncode == 130, proc.stderr
     assert time.monotonic() - start < 20
     assert "still unwinding 0 s after SIGINT; leaving now" in proc.stderr
+    # AND a --keep run says what an orderly stop says: the cloud and its record stay
+    kept = "the local cloud keeps running and its record names what it holds"
+    assert (kept in proc.stderr) is keep
 
 
 def test_a_run_that_unwinds_in_time_is_not_cut_short():
