@@ -198,7 +198,13 @@ def run_pip(spec: DepsSpec, dest: Path, log: Path, progress: Progress) -> None:
             if line.startswith("Collecting "):
                 progress.status(f"downloading: {line.split()[1]}")
     output = redact("".join(lines))
-    log.write_text(redact(" ".join(cmd)) + "\n\n" + output, encoding="utf-8")
+    if proc.returncode != 0:
+        # A failed run's log has a name of its own: another build of the same inputs
+        # (two stacks previewed at once) would otherwise overwrite the one the error names.
+        log = log.with_name(f"{log.stem}-failed-{os.getpid()}{log.suffix}")
+    tmp = log.with_name(f".{log.name}.{os.getpid()}.tmp")
+    tmp.write_text(redact(" ".join(cmd)) + "\n\n" + output, encoding="utf-8")
+    os.replace(tmp, log)
     if proc.returncode != 0:
         raise classify_pip_failure(output, spec, log)
 
