@@ -25,8 +25,10 @@ from __future__ import annotations
 import math
 import tempfile
 import threading
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from backend import jsonlog
@@ -37,16 +39,17 @@ COLUMNS = ("Open", "High", "Low", "Close", "Volume")
 ACTION_COLUMNS = ("Dividends", "Stock Splits")
 PRICE_DECIMALS = 4
 _setup_lock = threading.Lock()
-# Set on the yfinance module once it is set up: the setup belongs to that import (once
-# per container), and a module imported afresh is set up afresh.
-_CONFIGURED = "_ctb_configured"
+# The yfinance modules already set up: the setup belongs to that import (once per
+# container), and a module imported afresh is set up afresh. Weak, so nothing of
+# another library's namespace is touched or kept alive.
+_configured: weakref.WeakSet[ModuleType] = weakref.WeakSet()
 
 
 def _yfinance() -> Any:
     import yfinance
 
     with _setup_lock:
-        if not getattr(yfinance, _CONFIGURED, False):
+        if yfinance not in _configured:
             # yfinance caches exchange time zones on disk under the home directory,
             # which is read-only in Lambda; /tmp is the one writable place.
             cache = Path(tempfile.gettempdir()) / "py-yfinance"
@@ -55,7 +58,7 @@ def _yfinance() -> Any:
             # Its warnings ("Failed to get ticker ...") become JSON lines like ours; the
             # failure itself reaches the response through the exception.
             jsonlog.adopt("yfinance")
-            setattr(yfinance, _CONFIGURED, True)
+            _configured.add(yfinance)
     return yfinance
 
 
