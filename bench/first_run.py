@@ -1,6 +1,6 @@
 """Benchmark the first run's install: a fresh clone, a new venv, an empty pip cache.
 
-    .venv/bin/python bench/first_run.py [--sets run dev] [--runs 1] [--compare-no-compile]
+    .venv/bin/python bench/first_run.py [--sets run dev main] [--runs 1]
 
 For each dependency set (`run`: the main job's requirements-local.txt; `dev`: plus the
 test and lint tools), clone this repository's HEAD into a temp directory and time
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -53,16 +54,17 @@ def one_run(dependency_set: str, work: Path) -> tuple[float, float, float, str]:
     ).stdout.strip()
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     subprocess.run(["git", "checkout", "-q", head], cwd=clone, check=True)
-    env = {
-        **os.environ,
-        "BOOTSTRAP_SET": dependency_set,
-        "PIP_NO_CACHE_DIR": "1",
-        "DEBUG": "true",  # pip's full output, to add up its downloads
-    }
+    env = {**os.environ, "PIP_NO_CACHE_DIR": "1"}
+    if dependency_set == "main":
+        command = ["bash", "scripts/deploy.sh", "--local"]
+    else:
+        command = ["bash", "-c", "source scripts/bootstrap.sh"]
+        env["BOOTSTRAP_SET"] = dependency_set
+        env["DEBUG"] = "true"  # pip's full output, to add up its downloads
     env.pop("VENV", None)
     started = time.monotonic()
     done = subprocess.run(
-        ["bash", "-c", "source scripts/bootstrap.sh"],
+        command,
         cwd=clone,
         env=env,
         capture_output=True,
@@ -71,7 +73,7 @@ def one_run(dependency_set: str, work: Path) -> tuple[float, float, float, str]:
     )
     seconds = time.monotonic() - started
     if done.returncode != 0:
-        sys.exit(f"bootstrap failed for {dependency_set}:\n{done.stderr[-2000:]}")
+        sys.exit(f"{shlex.join(command)} failed for {dependency_set}:\n{done.stderr[-2000:]}")
     downloaded = sum(float(n) * _UNIT[u] for n, u in _DOWNLOAD.findall(done.stderr + done.stdout))
     installed = _du_mb(clone / ".venv")
     pip = subprocess.run(
@@ -91,7 +93,7 @@ def conditions(label: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", nargs="+", default=["run", "dev"], choices=["run", "dev"])
+    parser.add_argument("--sets", nargs="+", default=["run", "dev"], choices=["run", "dev", "main"])
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     print(conditions("before"))
