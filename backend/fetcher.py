@@ -325,26 +325,28 @@ def _store(
     )
 
 
-def fetch_one(
-    symbol: str,
-    job: FetchJob,
-    *,
-    provider: Provider,
-    objects: S3ObjectStore,
-    table: DynamoTable,
-    calendar: MarketCalendar,
-    now: Callable[[], datetime],
-    remaining_seconds: Callable[[], float] | None = None,
-) -> SymbolResult:
-    if remaining_seconds is not None and remaining_seconds() < MIN_SECONDS_TO_START:
+@dataclass(frozen=True)
+class FetchDeps:
+    """What a fetch talks to: one value, handed from the handler to each symbol's fetch."""
+
+    provider: Provider
+    objects: S3ObjectStore
+    table: DynamoTable
+    calendar: MarketCalendar
+    now: Callable[[], datetime]
+    remaining_seconds: Callable[[], float] | None = None  # None: no deadline
+
+
+def fetch_one(symbol: str, job: FetchJob, deps: FetchDeps) -> SymbolResult:
+    if deps.remaining_seconds is not None and deps.remaining_seconds() < MIN_SECONDS_TO_START:
         return _failed(symbol, OUT_OF_TIME, "skipped: the Lambda timeout is near")
     # The time before asking: a bar is final only if its session had closed (and
     # settled) before the data was requested.
-    asked_at = now()
+    asked_at = deps.now()
     try:
-        batch = _fetch(symbol, job, provider)
-        bars = _mark_final(batch.bars, calendar, asked_at)
-        stored = _store(bars, job, objects=objects, table=table, fetched_at=asked_at)
+        batch = _fetch(symbol, job, deps.provider)
+        bars = _mark_final(batch.bars, deps.calendar, asked_at)
+        stored = _store(bars, job, objects=deps.objects, table=deps.table, fetched_at=asked_at)
     except _SymbolFailure as failure:
         return _failed(symbol, failure.reason, failure.error, rejected=failure.rejected)
     finals = [b for b in bars if b.final]
@@ -375,31 +377,10 @@ def fetch_one(
 
 
 def fetch_all(
-    job: FetchJob,
-    *,
-    provider: Provider,
-    objects: S3ObjectStore,
-    table: DynamoTable,
-    calendar: MarketCalendar,
-    now: Callable[[], datetime],
-    remaining_seconds: Callable[[], float] | None = None,
-    max_workers: int = MAX_WORKERS,
+    job: FetchJob, deps: FetchDeps, *, max_workers: int = MAX_WORKERS
 ) -> list[SymbolResult]:
     """Results in the order of `job.symbols`. The pool is bounded: fetching is mostly
     waiting on the network, but an unbounded pool would open one connection per symbol."""
-
-    def one(symbol: str) -> SymbolResult:
-        return fetch_one(
-            symbol,
-            job,
-            provider=provider,
-            objects=objects,
-            table=table,
-            calendar=calendar,
-            now=now,
-            remaining_seconds=remaining_seconds,
-        )
-
     workers = max(1, min(max_workers, len(job.symbols)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-        return list(pool.map(one, job.symbols))
+        return list(pool.map(lambda symbol: fetch_one(symbol, job, deps), job.symbols))

@@ -17,7 +17,7 @@ from typing import Any
 
 from backend import jsonlog
 from backend.events import FetchRequest
-from backend.fetcher import FetchJob, SymbolResult, fetch_all, fetch_period
+from backend.fetcher import FetchDeps, FetchJob, SymbolResult, fetch_all, fetch_period
 from backend.index import read_index, update_index
 from backend.layout import index_key, run_record_key
 from backend.market_calendar import MarketCalendar
@@ -106,16 +106,8 @@ def fetch(
         scheduled=request.scheduled,
         provider=settings.provider,
     )
-    results = fetch_all(
-        job,
-        provider=provider,
-        objects=objects,
-        table=table,
-        calendar=calendar,
-        now=now,
-        remaining_seconds=remaining_seconds,
-        max_workers=max_workers,
-    )
+    deps = FetchDeps(provider, objects, table, calendar, now, remaining_seconds)
+    results = fetch_all(job, deps, max_workers=max_workers)
     index_written = _write_index(objects, key, results, now())
     failures = [r for r in results if r.status != "ok"]
     summary = {

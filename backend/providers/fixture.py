@@ -185,9 +185,9 @@ class FixtureProvider:
         self,
         symbol: str,
         start: datetime,
-        first: datetime,
         last: datetime,
         *,
+        first: datetime | None = None,  # where the price path starts: the bar's start
         divisor: float,
         volume: float,
         salt: str,
@@ -195,7 +195,7 @@ class FixtureProvider:
         split: float = 1.0,
         dividend: float = 0.0,
     ) -> Row:
-        open_ = _level(symbol, first) / divisor
+        open_ = _level(symbol, first or start) / divisor
         close = _level(symbol, last) / divisor
         spread = 0.01 * _unit(symbol, f"spread|{salt}")
         high = round(max(open_, close) * (1 + spread), 4)
@@ -237,8 +237,8 @@ class FixtureProvider:
                 self._row(
                     symbol,
                     datetime(day.year, day.month, day.day, tzinfo=UTC),
-                    session.open,
                     end,
+                    first=session.open,  # a daily bar is stamped midnight, priced from the open
                     divisor=self._split_level(symbol, day),
                     volume=(100_000 + int(900_000 * _unit(symbol, f"volume|{day}"))) * elapsed,
                     salt=str(day),
@@ -271,7 +271,6 @@ class FixtureProvider:
                     self._row(
                         symbol,
                         start,
-                        start,
                         min(end, now),
                         divisor=divisor,
                         volume=1_000 + int(9_000 * _unit(symbol, f"volume|{salt}")),
@@ -302,7 +301,6 @@ class FixtureProvider:
             rows.append(
                 self._row(
                     symbol,
-                    start,
                     start,
                     min(end, now),
                     divisor=1.0,

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from backend.fetcher import WARMUP_PERIOD, FetchJob, fetch_all, fetch_period
+from backend.fetcher import MAX_WORKERS, WARMUP_PERIOD, FetchDeps, FetchJob, fetch_all, fetch_period
 from backend.index import Index, Series
 from backend.market_calendar import get_calendar
 from backend.models import Bar
@@ -83,23 +83,33 @@ class ScriptedProvider:
 
 
 def _run(
-    symbols, *, provider=None, objects=None, table=None, period="1mo", index=None, now=NOW, **kwargs
+    symbols,
+    *,
+    provider=None,
+    objects=None,
+    table=None,
+    period="1mo",
+    index=None,
+    now=NOW,
+    remaining_seconds=None,
+    max_workers=MAX_WORKERS,
 ):
-    return fetch_all(
-        FetchJob(
-            symbols=symbols,
-            interval="1d",
-            period=period,
-            data_prefix="data/dev/",
-            index=index or Index(),
-        ),
+    job = FetchJob(
+        symbols=symbols,
+        interval="1d",
+        period=period,
+        data_prefix="data/dev/",
+        index=index or Index(),
+    )
+    deps = FetchDeps(
         provider=provider or ScriptedProvider(),
         objects=objects or MemoryObjects(),
         table=table or MemoryTable(),
         calendar=get_calendar(),
         now=lambda: now,
-        **kwargs,
+        remaining_seconds=remaining_seconds,
     )
+    return fetch_all(job, deps, max_workers=max_workers)
 
 
 def test_one_failing_symbol_does_not_stop_the_others():
