@@ -10,6 +10,7 @@ sys.path, like Lambda's /var/runtime, because the package leaves boto3 out.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.rehearsal import treecache
 from lambda_pkg.interpreters import find_interpreter as find_for_version
 from lambda_pkg.verify import RUNTIME_MODULES  # what the Lambda runtime has beside the package
 from localcloud.emulator import EMULATOR_ENV
@@ -99,9 +101,15 @@ def runtime_dir(dest: Path) -> Path:
     return dest
 
 
-def unzip(package: Path | bytes, dest: Path) -> Path:
-    import io
+def cached_unzip(package: bytes, sha256: str, cache: Path) -> tuple[Path, bool]:
+    """(the package unzipped, whether it was before): kept in `cache` by `sha256`, the
+    digest the caller verified the bytes against (the deployed CodeSha256), since a
+    warm rehearsal would otherwise unzip the same 160 MB every run. The tree is
+    read-only and the handler writes no bytecode (-B), as on Lambda."""
+    return treecache.cached_tree(cache, sha256, lambda tree: unzip(package, tree))
 
+
+def unzip(package: Path | bytes, dest: Path) -> Path:
     source = io.BytesIO(package) if isinstance(package, bytes) else package
     with zipfile.ZipFile(source) as zf:
         for info in zf.infolist():
@@ -154,6 +162,9 @@ def invoke(
             python,
             "-I",  # isolated: no user site, no PYTHON* variables, no cwd on the path
             "-S",  # no site-packages: the package and the runtime dir are all there is
+            # No bytecode written: /var/task is read-only on Lambda, and here the task dir
+            # is a cached tree the next run must find unchanged (treecache.py).
+            "-B",
             "-c",
             _RUNNER,
             str(task_dir),
