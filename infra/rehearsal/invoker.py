@@ -31,7 +31,25 @@ from localcloud.emulator import EMULATOR_ENV
 # standard library only (-I -S): what the package forgot to bundle fails here as on AWS.
 _RUNNER = r"""
 import importlib, json, os, sys, time, traceback, uuid
+from importlib import machinery as m
 task, runtime, handler, event, out, name, memory, timeout = sys.argv[1:9]
+
+# /var/task is read-only on Lambda, and here it is a cached tree the next run must find
+# unchanged (treecache.py): its modules load as usual but no .pyc is written there.
+# Elsewhere (the runtime dir's boto3) bytecode is written as usual: compiling botocore
+# afresh would cost seconds an invocation.
+class TaskSourceLoader(m.SourceFileLoader):
+    def set_data(self, path, data, *, _mode=0o666):
+        pass
+
+def task_finder(path):
+    if path != task and not path.startswith(task + os.sep):
+        raise ImportError(path)  # not ours: the next hook's
+    return m.FileFinder(path, (m.ExtensionFileLoader, m.EXTENSION_SUFFIXES),
+                        (TaskSourceLoader, m.SOURCE_SUFFIXES),
+                        (m.SourcelessFileLoader, m.BYTECODE_SUFFIXES))
+
+sys.path_hooks.insert(0, task_finder)
 # The task dir first, then the layers and the runtime dir (os.pathsep-separated).
 sys.path[:0] = [task, *runtime.split(os.pathsep)]
 
@@ -105,7 +123,7 @@ def cached_unzip(package: bytes, sha256: str, cache: Path) -> tuple[Path, bool]:
     """(the package unzipped, whether it was before): kept in `cache` by `sha256`, the
     digest the caller verified the bytes against (the deployed CodeSha256), since a
     warm rehearsal would otherwise unzip the same 160 MB every run. The tree is
-    read-only and the handler writes no bytecode (-B), as on Lambda."""
+    read-only and the handler writes no bytecode into it (_RUNNER), as on Lambda."""
     return treecache.cached_tree(cache, sha256, lambda tree: unzip(package, tree))
 
 
@@ -162,9 +180,6 @@ def invoke(
             python,
             "-I",  # isolated: no user site, no PYTHON* variables, no cwd on the path
             "-S",  # no site-packages: the package and the runtime dir are all there is
-            # No bytecode written: /var/task is read-only on Lambda, and here the task dir
-            # is a cached tree the next run must find unchanged (treecache.py).
-            "-B",
             "-c",
             _RUNNER,
             str(task_dir),

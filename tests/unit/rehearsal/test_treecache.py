@@ -23,13 +23,16 @@ PACKAGE = make_zip({"fn.py": HANDLER, "helper.py": "ANSWER = 42\n"})
 DIGEST = hashlib.sha256(PACKAGE).hexdigest()
 
 
-def _run(task, tmp_path):
-    env = invoker.function_env(
+def _env():
+    return invoker.function_env(
         {}, endpoint_url="http://127.0.0.1:9", function_name="fn", memory=128, region="us-east-1"
     )
+
+
+def _run(task, tmp_path):
     return invoker.invoke(
         python=sys.executable, task_dir=task, runtime=str(invoker.runtime_dir(tmp_path / "rt")),
-        handler="fn.handler", event={}, env=env, timeout=30,
+        handler="fn.handler", event={}, env=_env(), timeout=30,
     )  # fmt: skip
 
 
@@ -54,12 +57,31 @@ def test_the_package_is_unzipped_once_and_the_handler_leaves_it_unchanged(tmp_pa
     assert not any(p.stat().st_mode & 0o222 for p in [task, *task.rglob("*")])
 
 
+def test_bytecode_is_still_written_outside_the_task_dir(tmp_path):
+    # GIVEN a handler that imports a module from a directory after the task dir, as
+    # boto3 comes from the runtime dir (compiling botocore afresh would cost seconds)
+    package = make_zip({"fn.py": "import dep\n" + HANDLER, "helper.py": "ANSWER = 42\n"})
+    task, _ = invoker.cached_unzip(package, hashlib.sha256(package).hexdigest(), tmp_path / "c")
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    (runtime / "dep.py").write_text("X = 1\n")
+    # WHEN it is invoked
+    inv = invoker.invoke(
+        python=sys.executable, task_dir=task, runtime=str(runtime), handler="fn.handler",
+        event={}, env=_env(), timeout=30,
+    )  # fmt: skip
+    assert inv.ok, inv.error
+    # THEN that module's bytecode was cached beside it, and none in the task dir
+    assert [p.name.split(".")[0] for p in (runtime / "__pycache__").iterdir()] == ["dep"]
+    assert _files(task) == ["fn.py", "helper.py"]
+
+
 def test_a_changed_entry_is_not_used(tmp_path):
     cache = tmp_path / "cache"
     task, _ = invoker.cached_unzip(PACKAGE, DIGEST, cache)
     # GIVEN a cached tree written into after it was sealed (as a handler run as root can)
-    os.chmod(task, 0o755)
-    os.chmod(task / "helper.py", 0o644)
+    os.chmod(task, stat.S_IRWXU)
+    os.chmod(task / "helper.py", stat.S_IRUSR | stat.S_IWUSR)
     (task / "helper.py").write_text("ANSWER = 7\n")
     # WHEN the package is asked for again
     again, cached = invoker.cached_unzip(PACKAGE, DIGEST, cache)
