@@ -740,6 +740,10 @@ def _run_service(
             f"revision {task_def['revision']} names it; {len(unpacked.layers)} layers "
             f"({cached} unpacked before)"
         )
+    if result.kept is not None:
+        # The replay writes the ledger: the kept task stops first (one writer at a time);
+        # in an Alpaca mode no task runs at all.
+        kept_task.stop_task(result.kept, task_def["family"])
     if trading_mode != "paper":
         # An Alpaca mode trades through Alpaca's API: the rehearsal never leaves this machine.
         result.notes.append(
@@ -747,12 +751,7 @@ def _run_service(
             "through Alpaca's API, and the rehearsal reaches nothing outside this machine); "
             "--config tradingMode=paper rehearses its trading"
         )
-        if result.kept is not None:
-            kept_task.stop_task(result.kept, task_def["family"])
         return
-    if result.kept is not None:
-        # The replay writes the ledger: the kept task stops first (one writer at a time).
-        kept_task.stop_task(result.kept, task_def["family"])
     task = taskrun.Task(
         unpacked,
         python=python,
