@@ -42,25 +42,34 @@ def cached_tree(cache: Path, key: str, fill: Callable[[Path], object]) -> tuple[
         os.utime(entry)  # recently used: pruned last
         return entry / TREE, True
     cache.mkdir(parents=True, exist_ok=True)
-    if entry.exists():
-        _discard(cache, entry)
     staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache))
     try:
         fill(staging / TREE)
         seal = {"format": _FORMAT, "fingerprint": _fingerprint(staging / TREE, read_only=True)}
         (staging / SEAL).write_text(json.dumps(seal), encoding="utf-8")
-        try:
-            os.replace(staging, entry)
-        except OSError as err:
-            # Another run placed the same digest first: same bytes, same tree.
-            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not _intact(entry):
-                raise
-            _remove(staging)
-            return entry / TREE, True
+        if _placed(staging, entry):
+            return entry / TREE, False
+        # Looked at again, not discarded on the first look: another run may have placed
+        # the same digest meanwhile (same bytes, same tree), and then it is used.
+        if not _intact(entry):
+            _discard(cache, entry)  # partial or changed: never used
+            if _placed(staging, entry):
+                return entry / TREE, False
     except BaseException:
         _remove(staging)
         raise
-    return entry / TREE, False
+    _remove(staging)
+    return entry / TREE, True
+
+
+def _placed(staging: Path, entry: Path) -> bool:
+    try:
+        os.replace(staging, entry)
+    except OSError as err:
+        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        return False  # an entry is there
+    return True
 
 
 def prune(cache: Path, keep: set[str], extra: int) -> None:
