@@ -10,6 +10,7 @@ sys.path, like Lambda's /var/runtime, because the package leaves boto3 out.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.rehearsal import treecache
 from lambda_pkg.interpreters import find_interpreter as find_for_version
 from lambda_pkg.verify import RUNTIME_MODULES  # what the Lambda runtime has beside the package
 from localcloud.emulator import EMULATOR_ENV
@@ -29,7 +31,25 @@ from localcloud.emulator import EMULATOR_ENV
 # standard library only (-I -S): what the package forgot to bundle fails here as on AWS.
 _RUNNER = r"""
 import importlib, json, os, sys, time, traceback, uuid
+from importlib import machinery as m
 task, runtime, handler, event, out, name, memory, timeout = sys.argv[1:9]
+
+# /var/task is read-only on Lambda, and here it is a cached tree the next run must find
+# unchanged (treecache.py): its modules load as usual but no .pyc is written there.
+# Elsewhere (the runtime dir's boto3) bytecode is written as usual: compiling botocore
+# afresh would cost seconds an invocation.
+class TaskSourceLoader(m.SourceFileLoader):
+    def set_data(self, path, data, *, _mode=0o666):
+        pass
+
+def task_finder(path):
+    if path != task and not path.startswith(task + os.sep):
+        raise ImportError(path)  # not ours: the next hook's
+    return m.FileFinder(path, (m.ExtensionFileLoader, m.EXTENSION_SUFFIXES),
+                        (TaskSourceLoader, m.SOURCE_SUFFIXES),
+                        (m.SourcelessFileLoader, m.BYTECODE_SUFFIXES))
+
+sys.path_hooks.insert(0, task_finder)
 # The task dir first, then the layers and the runtime dir (os.pathsep-separated).
 sys.path[:0] = [task, *runtime.split(os.pathsep)]
 
@@ -99,9 +119,15 @@ def runtime_dir(dest: Path) -> Path:
     return dest
 
 
-def unzip(package: Path | bytes, dest: Path) -> Path:
-    import io
+def cached_unzip(package: bytes, sha256: str, cache: Path) -> tuple[Path, bool]:
+    """(the package unzipped, whether it was before): kept in `cache` by `sha256`, the
+    digest the caller verified the bytes against (the deployed CodeSha256), since a
+    warm rehearsal would otherwise unzip the same 160 MB every run. The tree is
+    read-only and the handler writes no bytecode into it (_RUNNER), as on Lambda."""
+    return treecache.cached_tree(cache, sha256, lambda tree: unzip(package, tree))
 
+
+def unzip(package: Path | bytes, dest: Path) -> Path:
     source = io.BytesIO(package) if isinstance(package, bytes) else package
     with zipfile.ZipFile(source) as zf:
         for info in zf.infolist():

@@ -109,13 +109,13 @@ def record_path(state_dir: Path, stack: str) -> Path:
     return state_dir / f"deployed-{stack}.json"
 
 
+@dataclass
 class Record:
     """What this stack deployed into one running cloud (see the module docstring)."""
 
-    def __init__(self, path: Path, cloud_token: str, entries: dict[str, Entry]) -> None:
-        self.path = path
-        self.cloud_token = cloud_token
-        self.entries = entries
+    path: Path
+    cloud_token: str
+    entries: dict[str, Entry]
 
     @classmethod
     def load(cls, path: Path, cloud_token: str) -> Record:
@@ -332,15 +332,9 @@ class KeptMocks(EmulatorMocks):
                 return prev.physical_id, prev.outputs
 
             return reuse
+        made = Entry(token, name, digest)
         if prev is None or not prev.physical_id:
-            return self._recorded(
-                key,
-                token=token,
-                name=name,
-                digest=digest,
-                handler=create,
-                tally=self.changes.created,
-            )
+            return self._recorded(key, made, create, self.changes.created)
         update = UPDATE.get(token) or (_put_again(create) if token in PUT_AGAIN else None)
         if update is None:
             return _refuse(
@@ -352,50 +346,23 @@ class KeptMocks(EmulatorMocks):
         def update_it(aws: EmulatorClients, n: str, i: Inputs) -> IdAndOutputs:
             return chosen(aws, n, i, prev)
 
-        return self._recorded(
-            key,
-            token=token,
-            name=name,
-            digest=digest,
-            handler=update_it,
-            tally=self.changes.updated,
-        )
+        return self._recorded(key, made, update_it, self.changes.updated)
 
-    def _recorded(
-        self,
-        key: str,
-        *,
-        token: str,
-        name: str,
-        digest: str,
-        handler: Handler,
-        tally: list[str],
-    ) -> Handler:
+    def _recorded(self, key: str, made: Entry, handler: Handler, tally: list[str]) -> Handler:
+        """`handler`, recording `made` (filled in) around its call."""
         record = self.record
 
         def run(aws: EmulatorClients, n: str, inputs: Inputs) -> IdAndOutputs:
-            before = record.entries.get(key)
-            record.entries[key] = Entry(
-                token,
-                name,
-                digest,
-                before.physical_id if before else "",
-                before.outputs if before else {},
-                pending=True,
-            )
+            before = record.entries.get(key) or made
+            record.entries[key] = replace(before, digest=made.digest, pending=True)
             record.save()
             physical_id, outputs = handler(aws, n, inputs)
-            if (
-                before is not None
-                and before.physical_id
-                and physical_id != before.physical_id
-                and token not in NEW_ID_ON_UPDATE
-            ):
+            if before.physical_id not in ("", physical_id) and made.token not in NEW_ID_ON_UPDATE:
                 raise KeepError(
-                    f"{token} {name!r} would be replaced ({before.physical_id} -> "
+                    f"{made.token} {made.name!r} would be replaced ({before.physical_id} -> "
                     f"{physical_id}); start afresh: scripts/deploy.sh --local --down"
                 )
-            record.entries[key] = Entry(token, name, digest, physical_id, redact(outputs))
+            record.entries[key] = replace(made, physical_id=physical_id, outputs=redact(outputs))
             record.save()
             tally.append(key)
             return physical_id, outputs
@@ -416,7 +383,6 @@ class Kept:
     started: bool
     record: Record
     changes: Changes = field(default_factory=Changes)
-    _mocks: KeptMocks | None = None
 
     @property
     def url(self) -> str:
@@ -427,9 +393,9 @@ class Kept:
         return f"{how} at {self.url} (pid {self.cloud.pid})"
 
     def mocks(self, aws: EmulatorClients) -> KeptMocks:
-        self._mocks = KeptMocks(aws, self.record)
-        self.changes = self._mocks.changes
-        return self._mocks
+        mocks = KeptMocks(aws, self.record)
+        self.changes = mocks.changes
+        return mocks
 
     def runs_a_task(self) -> bool:
         """Does the cloud run a long-running task (the strategy service's)?"""

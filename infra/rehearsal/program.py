@@ -23,6 +23,7 @@ import pulumi
 
 from infra.config import ConfigError, StackValues, read_stack_file
 from infra.rehearsal.errors import RehearsalError
+from infra.rehearsal.taskrun import environment
 
 
 def load_stack_config(project_dir: Path, stack: str) -> StackValues:
@@ -44,21 +45,15 @@ class ProgramResult:
 def _program_environment(project_dir: Path, env: dict[str, str]) -> Iterator[None]:
     # The CLI runs a program from its project directory with the project on sys.path.
     old_cwd = Path.cwd()
-    old_env = {k: os.environ.get(k) for k in env}
     added = str(project_dir) not in sys.path
     if added:
         sys.path.insert(0, str(project_dir))
-    os.environ.update(env)
     os.chdir(project_dir)
     try:
-        yield
+        with environment(env):
+            yield
     finally:
         os.chdir(old_cwd)
-        for key, value in old_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         if added:
             sys.path.remove(str(project_dir))
 

@@ -15,16 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, Invoke
-from infra.rehearsal.shapes import number, require
+from infra.rehearsal.shapes import number, require, tag_list
 
 
 def _tags(inputs: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
-    tags = inputs.get("tags") or {}
-    if not tags:
-        return []
-    return [
-        {"ResourceType": resource_type, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-    ]
+    # Empty without tags: EC2 takes an empty TagSpecifications list as no tags.
+    tags = inputs.get("tags")
+    return [{"ResourceType": resource_type, "Tags": tag_list(tags)}] if tags else []
 
 
 def _ec2_arn(aws: EmulatorClients, kind: str, ident: str) -> str:
@@ -127,7 +124,7 @@ def default_security_group(
     if inputs.get("tags"):
         ec2.create_tags(
             Resources=[group["GroupId"]],
-            Tags=[{"Key": k, "Value": v} for k, v in inputs["tags"].items()],
+            Tags=tag_list(inputs["tags"]),
         )
     return group["GroupId"], {
         "id": group["GroupId"],
@@ -146,9 +143,8 @@ def security_group(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutp
         # The provider's default description.
         "Description": inputs.get("description") or "Managed by Pulumi",
         "VpcId": inputs["vpcId"],
+        "TagSpecifications": _tags(inputs, "security-group"),
     }
-    if inputs.get("tags"):
-        kwargs["TagSpecifications"] = _tags(inputs, "security-group")
     group_id = ec2.create_security_group(**kwargs)["GroupId"]
     group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
     _set_rules(ec2, group, inputs)
@@ -166,8 +162,7 @@ def subnet(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     kwargs: dict[str, Any] = {"VpcId": inputs["vpcId"], "CidrBlock": inputs["cidrBlock"]}
     if inputs.get("availabilityZone"):
         kwargs["AvailabilityZone"] = inputs["availabilityZone"]
-    if inputs.get("tags"):
-        kwargs["TagSpecifications"] = _tags(inputs, "subnet")
+    kwargs["TagSpecifications"] = _tags(inputs, "subnet")
     created = ec2.create_subnet(**kwargs)["Subnet"]
     subnet_id = created["SubnetId"]
     if inputs.get("mapPublicIpOnLaunch"):
@@ -194,10 +189,9 @@ def internet_gateway(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOu
 def eip(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     if (inputs.get("domain") or "vpc") != "vpc":
         raise ValueError(f"domain {inputs.get('domain')!r}: only vpc addresses are rehearsed")
-    kwargs: dict[str, Any] = {"Domain": "vpc"}
-    if inputs.get("tags"):
-        kwargs["TagSpecifications"] = _tags(inputs, "elastic-ip")
-    allocated = aws.client("ec2").allocate_address(**kwargs)
+    allocated = aws.client("ec2").allocate_address(
+        Domain="vpc", TagSpecifications=_tags(inputs, "elastic-ip")
+    )
     allocation = allocated["AllocationId"]
     return allocation, {
         "id": allocation,
@@ -213,9 +207,8 @@ def nat_gateway(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs
     kwargs: dict[str, Any] = {
         "SubnetId": inputs["subnetId"],
         "AllocationId": inputs["allocationId"],
+        "TagSpecifications": _tags(inputs, "natgateway"),
     }
-    if inputs.get("tags"):
-        kwargs["TagSpecifications"] = _tags(inputs, "natgateway")
     created = aws.client("ec2").create_nat_gateway(**kwargs)["NatGateway"]
     addresses = created.get("NatGatewayAddresses") or [{}]
     return created["NatGatewayId"], {
@@ -263,6 +256,7 @@ def vpc_endpoint(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutput
         "VpcId": inputs["vpcId"],
         "ServiceName": inputs["serviceName"],
         "VpcEndpointType": kind,
+        "TagSpecifications": _tags(inputs, "vpc-endpoint"),
     }
     for field, param in (
         ("routeTableIds", "RouteTableIds"),
@@ -273,8 +267,6 @@ def vpc_endpoint(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutput
             kwargs[param] = list(inputs[field])
     if inputs.get("privateDnsEnabled") is not None:
         kwargs["PrivateDnsEnabled"] = bool(inputs["privateDnsEnabled"])
-    if inputs.get("tags"):
-        kwargs["TagSpecifications"] = _tags(inputs, "vpc-endpoint")
     created = aws.client("ec2").create_vpc_endpoint(**kwargs)["VpcEndpoint"]
     endpoint_id = created["VpcEndpointId"]
     return endpoint_id, {

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, Invoke
-from infra.rehearsal.shapes import number, require
+from infra.rehearsal.shapes import given, number, require, tag_list
 
 IMAGE_RELEASE = "pulumi-python:dynamic/ecr:ImageRelease"
 PUSH_SKIPPED = (
@@ -31,15 +31,9 @@ PUSH_SKIPPED = (
 )
 
 
-def _ecs_tags(tags: dict[str, str] | None) -> list[dict[str, str]]:
-    return [{"key": k, "value": v} for k, v in (tags or {}).items()]
-
-
 def repository(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     repo_name = inputs.get("name") or name
-    kwargs: dict[str, Any] = {"repositoryName": repo_name}
-    if inputs.get("imageTagMutability"):
-        kwargs["imageTagMutability"] = inputs["imageTagMutability"]
+    kwargs = {"repositoryName": repo_name, **given(inputs, imageTagMutability="imageTagMutability")}
     scanning = inputs.get("imageScanningConfiguration") or {}
     if scanning:
         kwargs["imageScanningConfiguration"] = {"scanOnPush": bool(scanning.get("scanOnPush"))}
@@ -49,7 +43,7 @@ def repository(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         if encryption.get("kmsKey"):
             kwargs["encryptionConfiguration"]["kmsKey"] = encryption["kmsKey"]
     if inputs.get("tags"):
-        kwargs["tags"] = [{"Key": k, "Value": v} for k, v in inputs["tags"].items()]
+        kwargs["tags"] = tag_list(inputs["tags"])
     created = aws.client("ecr").create_repository(**kwargs)["repository"]
     return repo_name, {
         "name": repo_name,
@@ -109,7 +103,7 @@ def cluster(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     if inputs.get("settings"):
         kwargs["settings"] = [{"name": s["name"], "value": s["value"]} for s in inputs["settings"]]
     if inputs.get("tags"):
-        kwargs["tags"] = _ecs_tags(inputs["tags"])
+        kwargs["tags"] = tag_list(inputs["tags"], key="key", value="value")
     arn = aws.client("ecs").create_cluster(**kwargs)["cluster"]["clusterArn"]
     return arn, {"id": arn, "arn": arn, "name": cluster_name}
 
@@ -145,7 +139,7 @@ def task_definition(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOut
         if inputs.get(field) not in (None, "", []):
             kwargs[field] = _numbers(inputs[field])
     if inputs.get("tags"):
-        kwargs["tags"] = _ecs_tags(inputs["tags"])
+        kwargs["tags"] = tag_list(inputs["tags"], key="key", value="value")
     created = aws.client("ecs").register_task_definition(**kwargs)["taskDefinition"]
     arn = created["taskDefinitionArn"]
     return arn, {
@@ -194,7 +188,7 @@ def service(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     if inputs.get("enableEcsManagedTags") is not None:
         kwargs["enableECSManagedTags"] = bool(inputs["enableEcsManagedTags"])
     if inputs.get("tags"):
-        kwargs["tags"] = _ecs_tags(inputs["tags"])
+        kwargs["tags"] = tag_list(inputs["tags"], key="key", value="value")
     # waitForSteadyState is not waited for: no task ever runs in the emulator. The
     # rehearsal runs the service itself, from the image's layers (run.py, `service`).
     created = aws.client("ecs").create_service(**kwargs)["service"]

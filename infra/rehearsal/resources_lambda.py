@@ -8,7 +8,7 @@ import hashlib
 from typing import Any
 
 from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, autoname
-from infra.rehearsal.shapes import number, require, to_aws
+from infra.rehearsal.shapes import given, number, require, to_aws
 
 
 def pinned_object(aws: EmulatorClients, bucket: str, key: str, version: str | None) -> bytes:
@@ -139,9 +139,8 @@ def alias(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         "FunctionName": inputs["functionName"],
         "Name": alias_name,
         "FunctionVersion": str(inputs["functionVersion"]),
+        **given(inputs, Description="description"),
     }
-    if inputs.get("description"):
-        kwargs["Description"] = inputs["description"]
     if inputs.get("routingConfig"):
         kwargs["RoutingConfig"] = to_aws(inputs["routingConfig"])
     arn = aws.client("lambda").create_alias(**kwargs)["AliasArn"]
@@ -173,9 +172,7 @@ def permission(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
 
 def event_invoke_config(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "functionName")
-    kwargs: dict[str, Any] = {"FunctionName": inputs["functionName"]}
-    if inputs.get("qualifier"):
-        kwargs["Qualifier"] = inputs["qualifier"]
+    kwargs = {"FunctionName": inputs["functionName"], **given(inputs, Qualifier="qualifier")}
     for field, param in (
         ("maximumRetryAttempts", "MaximumRetryAttempts"),
         ("maximumEventAgeInSeconds", "MaximumEventAgeInSeconds"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, autoname
-from infra.rehearsal.shapes import json_document, number, require, tag_list, to_aws
+from infra.rehearsal.shapes import given, json_document, number, require, tag_list, to_aws
 
 
 def role(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
@@ -57,11 +57,10 @@ def role_policy(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs
 
 def log_group(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     group = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
-    kwargs: dict[str, Any] = {"logGroupName": group}
-    if inputs.get("kmsKeyId"):
-        kwargs["kmsKeyId"] = inputs["kmsKeyId"]
-    if inputs.get("logGroupClass"):
-        kwargs["logGroupClass"] = inputs["logGroupClass"]
+    kwargs = {
+        "logGroupName": group,
+        **given(inputs, kmsKeyId="kmsKeyId", logGroupClass="logGroupClass"),
+    }
     if inputs.get("tags"):
         kwargs["tags"] = dict(inputs["tags"])
     logs = aws.client("logs")
@@ -130,11 +129,7 @@ def table(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
 
 def secret(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     secret_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
-    kwargs: dict[str, Any] = {"Name": secret_name}
-    if inputs.get("description"):
-        kwargs["Description"] = inputs["description"]
-    if inputs.get("kmsKeyId"):
-        kwargs["KmsKeyId"] = inputs["kmsKeyId"]
+    kwargs = {"Name": secret_name, **given(inputs, Description="description", KmsKeyId="kmsKeyId")}
     if inputs.get("tags"):
         kwargs["Tags"] = tag_list(inputs["tags"])
     arn = aws.client("secretsmanager").create_secret(**kwargs)["ARN"]
@@ -150,8 +145,7 @@ def secret_version(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutp
         kwargs["SecretBinary"] = inputs["secretBinary"]
     else:
         raise ValueError("neither secretString nor secretBinary is set")
-    if inputs.get("versionStages"):
-        kwargs["VersionStages"] = inputs["versionStages"]
+    kwargs.update(given(inputs, VersionStages="versionStages"))
     put = aws.client("secretsmanager").put_secret_value(**kwargs)
     # The value itself never goes into the outputs: Pulumi keeps it in the
     # (encrypted) inputs, and the summary must not print it.
@@ -163,16 +157,10 @@ def event_rule(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         raise ValueError("an EventRule needs scheduleExpression or eventPattern")
     rule_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
     state = inputs.get("state") or ("DISABLED" if inputs.get("isEnabled") is False else "ENABLED")
-    kwargs: dict[str, Any] = {"Name": rule_name, "State": state}
-    for field, param in (
-        ("scheduleExpression", "ScheduleExpression"),
-        ("eventPattern", "EventPattern"),
-        ("description", "Description"),
-        ("roleArn", "RoleArn"),
-        ("eventBusName", "EventBusName"),
-    ):
-        if inputs.get(field):
-            kwargs[param] = inputs[field]
+    kwargs = {"Name": rule_name, "State": state, **given(
+        inputs, ScheduleExpression="scheduleExpression", EventPattern="eventPattern",
+        Description="description", RoleArn="roleArn", EventBusName="eventBusName",
+    )}  # fmt: skip
     if inputs.get("tags"):
         kwargs["Tags"] = tag_list(inputs["tags"])
     arn = aws.client("events").put_rule(**kwargs)["RuleArn"]
@@ -182,16 +170,17 @@ def event_rule(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
 def event_target(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "rule", "arn")
     target_id = inputs.get("targetId") or autoname(name)
-    target: dict[str, Any] = {"Id": target_id, "Arn": inputs["arn"]}
-    for field in ("input", "inputPath", "roleArn"):
-        if inputs.get(field):
-            target[field[:1].upper() + field[1:]] = inputs[field]
-    for field in ("retryPolicy", "deadLetterConfig"):
-        if inputs.get(field):
-            target[field[:1].upper() + field[1:]] = to_aws(inputs[field])
-    kwargs: dict[str, Any] = {"Rule": inputs["rule"], "Targets": [target]}
-    if inputs.get("eventBusName"):
-        kwargs["EventBusName"] = inputs["eventBusName"]
+    target = {
+        "Id": target_id,
+        "Arn": inputs["arn"],
+        **given(inputs, Input="input", InputPath="inputPath", RoleArn="roleArn"),
+        **to_aws(given(inputs, RetryPolicy="retryPolicy", DeadLetterConfig="deadLetterConfig")),
+    }
+    kwargs = {
+        "Rule": inputs["rule"],
+        "Targets": [target],
+        **given(inputs, EventBusName="eventBusName"),
+    }
     result = aws.client("events").put_targets(**kwargs)
     if result.get("FailedEntryCount"):
         raise ValueError(f"put_targets failed: {result.get('FailedEntries')}")

@@ -41,7 +41,7 @@ from typing import Any
 from infra.artifact import ServiceImage, get_artifact, get_image
 from infra.config import NAMESPACE, StackValues, parse_values
 from infra.config import StackConfig as ProgramConfig
-from infra.rehearsal import invoker, taskrun
+from infra.rehearsal import invoker, taskrun, treecache
 from infra.rehearsal.clients import EmulatorClients
 from infra.rehearsal.engine import Created, EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
@@ -67,6 +67,10 @@ REPLAY_BARS = 30
 PLACEHOLDER_API_KEY = "rehearsal-placeholder-not-a-key"
 REAL_RUN_EVENT: dict[str, Any] = {}
 TEST_EVENT = {"test": True}
+# Unpacked trees kept between runs (treecache.py), under the project like .build/.
+CACHE = Path(".cache") / "rehearsal"
+# Unpacked packages kept beyond the ones this run uses: a code change or two.
+KEEP_PACKAGES = 2
 
 
 @dataclass
@@ -115,6 +119,7 @@ class Verified:
     created: Created
     config: dict[str, Any]
     code: bytes
+    sha256: str  # the code's, checked against the manifest and CodeSha256
 
 
 @dataclass
@@ -309,7 +314,8 @@ def _rehearse(
             # ...unless the service's task is missing (an earlier run failed after
             # stopping it): its steps run again, and start it.
             result.notes.append("nothing changed, but no service task ran: its steps run again")
-        _invoke_all(aws, mocks, fn, work=work, runtime=artifact.runtime, runner=runner)
+        _invoke_all(aws, mocks, fn, cache=project_dir / CACHE / "packages",
+                    work=work, runtime=artifact.runtime, runner=runner)  # fmt: skip
         if image is not None:
             _run_service(aws, mocks, image, project_dir, work=work, runtime=cfg.runtime,
                          trading_mode=cfg.trading_mode, runner=runner)  # fmt: skip
@@ -555,20 +561,22 @@ def _verify(
                     f"stack output {name} is {outputs[name]!r}, but {want!r} was deployed"
                 )
         step.detail = f"CodeSha256 {conf['CodeSha256']} = manifest"
-    return Verified(fn, conf, code)
+    return Verified(fn, conf, code, digest)
 
 
-def _layer_dirs(aws: EmulatorClients, mocks: EmulatorMocks, work: Path) -> list[Path]:
-    layers = [r.inputs for r in mocks.created if r.token == LAYER]
-    # Lambda extracts layers to /opt; Python finds them under /opt/python.
-    return [
-        invoker.unzip(
-            pinned_object(aws, i["s3Bucket"], i["s3Key"], i.get("s3ObjectVersion")),
-            work / f"opt{n}",
-        )
-        / "python"
-        for n, i in enumerate(layers)
-    ]
+def _unpack(
+    aws: EmulatorClients, mocks: EmulatorMocks, fn: Verified, cache: Path
+) -> tuple[Path, list[Path], bool]:
+    """(task dir, layer dirs, whether the package was unpacked before), from the cache."""
+    task, cached = invoker.cached_unzip(fn.code, fn.sha256, cache)
+    layers, keep = [], {fn.sha256}
+    for i in (r.inputs for r in mocks.created if r.token == LAYER):
+        code = pinned_object(aws, i["s3Bucket"], i["s3Key"], i.get("s3ObjectVersion"))
+        keep.add(digest := hashlib.sha256(code).hexdigest())
+        # Lambda extracts layers to /opt; Python finds them under /opt/python.
+        layers.append(invoker.cached_unzip(code, digest, cache)[0] / "python")
+    treecache.prune(cache, keep, extra=KEEP_PACKAGES)
+    return task, layers, cached
 
 
 def _invoke_all(
@@ -576,6 +584,7 @@ def _invoke_all(
     mocks: EmulatorMocks,
     fn: Verified,
     *,
+    cache: Path,
     work: Path,
     runtime: str,
     runner: _Runner,
@@ -584,15 +593,14 @@ def _invoke_all(
     conf = fn.config
     variables = dict((conf.get("Environment") or {}).get("Variables") or {})
     with runner.step("unpack") as step:
-        task = invoker.unzip(fn.code, work / "task")
-        layers = _layer_dirs(aws, mocks, work)
+        task, layers, cached = _unpack(aws, mocks, fn, cache)
         runtime_dir = invoker.runtime_dir(work / "runtime")
         python, exact = invoker.runtime_python(runtime)
         if not exact:
             result.notes.append(
                 f"no {runtime} interpreter found; the handler ran on {sys.version.split()[0]}"
             )
-        step.detail = f"{python}"
+        step.detail = f"{'cached' if cached else 'unzipped'}; {python}"
     search_path = [*layers, runtime_dir]
     env = invoker.function_env(
         variables,
@@ -712,7 +720,7 @@ def _run_service(
     result.image = described
     with runner.step("task") as step:
         task_def, release, listed = _deployed_service(aws, mocks, image)
-        unpacked = taskrun.unpack(image, project_dir / ".cache" / "rehearsal" / "layers")
+        unpacked = taskrun.unpack(image, project_dir / CACHE / "layers")
         # The image step checked the runtime's Python is here (taskrun.check_target_python).
         python, _ = invoker.runtime_python(runtime)
         described.update(
@@ -732,6 +740,10 @@ def _run_service(
             f"revision {task_def['revision']} names it; {len(unpacked.layers)} layers "
             f"({cached} unpacked before)"
         )
+    if result.kept is not None:
+        # The replay writes the ledger: the kept task stops first (one writer at a time);
+        # in an Alpaca mode no task runs at all.
+        kept_task.stop_task(result.kept, task_def["family"])
     if trading_mode != "paper":
         # An Alpaca mode trades through Alpaca's API: the rehearsal never leaves this machine.
         result.notes.append(
@@ -739,12 +751,7 @@ def _run_service(
             "through Alpaca's API, and the rehearsal reaches nothing outside this machine); "
             "--config tradingMode=paper rehearses its trading"
         )
-        if result.kept is not None:
-            kept_task.stop_task(result.kept, task_def["family"])
         return
-    if result.kept is not None:
-        # The replay writes the ledger: the kept task stops first (one writer at a time).
-        kept_task.stop_task(result.kept, task_def["family"])
     task = taskrun.Task(
         unpacked,
         python=python,

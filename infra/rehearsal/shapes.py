@@ -96,6 +96,11 @@ def json_document(field: str, value: Any) -> str:
     return value
 
 
+def given(inputs: dict[str, Any], **params: str) -> dict[str, Any]:
+    """{param: inputs[key]} for each `param=key` whose input is set (not None, "", [], {})."""
+    return {param: inputs[key] for param, key in params.items() if inputs.get(key)}
+
+
 def require(inputs: dict[str, Any], *keys: str) -> None:
     missing = [k for k in keys if inputs.get(k) in (None, "")]
     if missing:

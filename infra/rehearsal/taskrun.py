@@ -6,7 +6,8 @@ does what Fargate would, as it runs the Lambda from its zip (invoker.py):
 - the image's own layers, the ones the builder added on the base (dependencies, code),
   are unpacked from the blobs the program deployed, each into a directory of its own
   under `.cache/rehearsal/layers/<layer digest>/` (unpacking the 200 MB dependency
-  layer takes seconds; content-addressed, it is done once per dependency set);
+  layer takes seconds; content-addressed, it is done once per dependency set; see
+  treecache.py);
 - the image's config gives the entry point, the working directory and the environment
   (`PYTHONPATH=/opt/ctb/app:/opt/ctb/deps`); each image path is mapped to the layer
   directory that holds it, and `/tmp` (the task's writable volume) to a temp directory;
@@ -23,13 +24,10 @@ of this machine stands in for it, exactly as the local base was built from it.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
-import shutil
 import subprocess
 import tarfile
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.artifact import IMAGE_BASE_ENV, IMAGE_LAYOUT_ENV, TMP_VOLUME, ServiceImage
+from infra.rehearsal import treecache
 from infra.rehearsal.errors import RehearsalError
 from localcloud.emulator import EMULATOR_ENV
 from localcloud.tasks import TaskSpec, tasks_dir
@@ -124,13 +123,12 @@ def unpack(image: ServiceImage, cache: Path) -> Unpacked:
             "code from its base"
         )
     descriptors = manifest.layers[-len(ours) :]
-    cache.mkdir(parents=True, exist_ok=True)
     roots, layers = [], []
     for role, desc in zip(ours, descriptors, strict=True):
         root, cached = _unpack_layer(image.blob(desc.digest), desc.digest, cache)
         roots.append(root)
         layers.append({"role": role, "digest": desc.digest, "size": desc.size, "cached": cached})
-    _prune(cache, keep={r.name for r in roots})
+    treecache.prune(cache, {d.digest.partition(":")[2] for d in descriptors}, extra=KEEP_LAYERS)
     settings = config.get("config") or {}
     env = dict(item.split("=", 1) for item in settings.get("Env") or [] if "=" in item)
     return Unpacked(
@@ -143,40 +141,12 @@ def unpack(image: ServiceImage, cache: Path) -> Unpacked:
 
 
 def _unpack_layer(blob: Path, digest: str, cache: Path) -> tuple[Path, bool]:
-    root = cache / digest.partition(":")[2]
-    if root.is_dir():
-        os.utime(root)  # recently used: pruned last
-        return root, True
-    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache))
-    try:
+    def fill(tree: Path) -> None:
         with tarfile.open(blob, "r:*") as tar:
             # The data filter refuses absolute paths, links out of the tree, devices.
-            tar.extractall(staging, filter="data")
-        try:
-            os.replace(staging, root)
-        except OSError as err:
-            # Another run unpacked the same layer first (the cache is shared by every
-            # process on the machine): same digest, same files, so use theirs.
-            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not root.is_dir():
-                raise
-            shutil.rmtree(staging, ignore_errors=True)
-            return root, True
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return root, False
+            tar.extractall(tree, filter="data")
 
-
-def _prune(cache: Path, keep: set[str]) -> None:
-    aged = []
-    for p in cache.iterdir():
-        # ".unpack-*" is another run's layer being unpacked: never ours to remove
-        if p.name in keep or p.name[0] == ".":
-            continue
-        with contextlib.suppress(FileNotFoundError):  # another run pruned it first
-            aged.append((p.stat().st_mtime, p))
-    for _, old in sorted(aged, reverse=True)[KEEP_LAYERS:]:
-        shutil.rmtree(old, ignore_errors=True)
+    return treecache.cached_tree(cache, digest.partition(":")[2], fill)
 
 
 @dataclass
@@ -231,9 +201,15 @@ class Task:
             return str(self.tmp) + value[len(TMP_VOLUME) :]
         return value
 
-    def run(self, *args: str, timeout: float) -> TaskRun:
+    def argv(self, *args: str) -> list[str]:
         # -S: no site-packages of this machine; the layers are the only library path.
-        command = [self.python, "-S", *self.unpacked.entrypoint[1:], *args]
+        # -B: no bytecode written into the layers, cached trees the next run must find
+        # unchanged (treecache.py); a container's writes die with it, and the image
+        # holds every module's .pyc already.
+        return [self.python, "-S", "-B", *self.unpacked.entrypoint[1:], *args]
+
+    def run(self, *args: str, timeout: float) -> TaskRun:
+        command = self.argv(*args)
         start = time.perf_counter()
         try:
             done = subprocess.run(
@@ -245,7 +221,7 @@ class Task:
                 f"`{' '.join(args)}` did not finish within {timeout:.0f} s"
             ) from exc
         return TaskRun(
-            ["python", "-S", *self.unpacked.entrypoint[1:], *args],
+            ["python", *command[1:]],
             done.returncode,
             time.perf_counter() - start,
             done.stdout,
@@ -288,7 +264,7 @@ def long_running(
     return TaskSpec(
         name=family,
         task_definition=str(task_definition["taskDefinitionArn"]),
-        argv=[python, "-S", *unpacked.entrypoint[1:]],
+        argv=task.argv(),
         env=task.env,
         cwd=str(task.cwd),
         log_group=options.get("awslogs-group") or f"/ecs/{family}",
