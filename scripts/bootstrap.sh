@@ -13,6 +13,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 BOOTSTRAP_SET="${BOOTSTRAP_SET:-dev}"
+# The venv is installed without bytecode (--no-compile, below) because Python caches what
+# a run imports on first use. Some machines export PYTHONDONTWRITEBYTECODE=1, and then
+# nothing is ever cached: every process (the program, moto_server, each test's
+# subprocesses) compiles pulumi-aws, moto and botocore from source again, about 4 s of
+# CPU each. The venv and the checkout's __pycache__ (gitignored, never packaged: see
+# lambda_pkg/sources.py) are this project's own, so its scripts let Python write there.
+unset PYTHONDONTWRITEBYTECODE
 
 # The files of each set, in the order they are hashed; each set's last file -r's the others.
 case "$BOOTSTRAP_SET" in
