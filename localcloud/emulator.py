@@ -38,6 +38,12 @@ EMULATOR_ENV = {
 }
 
 
+# moto's own settings, unless the caller set them. moto fills each new EC2 region with
+# the public AMIs of its data files (0.6 s of JSON on the first EC2 call, every server);
+# nothing deployed here launches an instance, so the emulated account starts without.
+MOTO_SETTINGS = {"MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
+
+
 class EmulatorError(RuntimeError):
     """moto_server could not be started."""
 
@@ -128,7 +134,7 @@ def _log_tail(log_path: Path | None, lines: int = 10) -> str:
 @contextlib.contextmanager
 def moto_server(*, startup_timeout: float = 20.0, log_path: Path | None = None) -> Iterator[str]:
     """Start moto_server on 127.0.0.1:<free port>; yield its endpoint URL; always stop it."""
-    env = {**os.environ, **EMULATOR_ENV}
+    env = {**MOTO_SETTINGS, **os.environ, **EMULATOR_ENV}
     command = _moto_server_command()
     # The free port can be taken by someone else before moto_server binds it: then
     # it exits at once, and another port is tried.

@@ -1,13 +1,15 @@
 """Shared test settings. Each suite (unit/, infra/, e2e/) keeps its own fixtures
 in its own conftest.py; only what every suite needs lives here."""
 
+import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from localcloud.emulator import EMULATOR_ENV
+from localcloud.emulator import EMULATOR_ENV, MOTO_SETTINGS
 
 
 def pytest_configure(config):
@@ -18,6 +20,10 @@ def pytest_configure(config):
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     _parse_botocore_data_once()
+    # moto in process (mock_aws) as moto_server runs for the rehearsal: without the
+    # public AMIs, which each test's fresh EC2 backend loaded again (0.6 s a test).
+    for key, value in MOTO_SETTINGS.items():
+        os.environ.setdefault(key, value)
 
 
 def _parse_botocore_data_once() -> None:
@@ -72,13 +78,32 @@ def _no_real_aws(monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
 
 
-@pytest.fixture(scope="session")
-def locked_wheels(tmp_path_factory) -> Path:
-    """The wheels of the project's committed locks (locks/*.txt), downloaded from PyPI
-    once per session and shared by the xdist workers: pass them to a build as
-    tests.wheelhouse.offline_args(locked_wheels)."""
-    from tests.wheelhouse import ROOT, lock_wheels, shared_dir  # only for the tests using it
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # A fresh clone has no locked wheels yet: when a selected test needs them, start
+    # their download now, so it overlaps the tests before that one (tests/wheelhouse.py).
+    # Under xdist each worker collects every test; the second waits on the first's lock.
+    if any("locked_wheels" in getattr(item, "fixturenames", ()) for item in session.items):
+        from tests.wheelhouse import prefetch
 
-    return lock_wheels(
-        shared_dir(tmp_path_factory.getbasetemp()), sorted((ROOT / "locks").glob("*.txt"))
-    )
+        session.config.stash[_PREFETCH] = prefetch()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # Not cut off half-way by the interpreter's exit (a half-written download would
+    # only be redone, but its pip processes would run on unowned).
+    thread = config.stash.get(_PREFETCH, None)
+    if thread is not None:
+        thread.join()
+
+
+_PREFETCH = pytest.StashKey[threading.Thread]()
+
+
+@pytest.fixture(scope="session")
+def locked_wheels() -> Path:
+    """The wheels of the project's committed locks (locks/*.txt), downloaded from PyPI
+    once per checkout into .build/test-wheels and shared by every process: pass them
+    to a build as tests.wheelhouse.offline_args(locked_wheels)."""
+    from tests.wheelhouse import CACHE, LOCKS, lock_wheels  # only for the tests using it
+
+    return lock_wheels(CACHE, list(LOCKS))

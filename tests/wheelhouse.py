@@ -1,4 +1,4 @@
-"""The wheels of the project's committed locks, downloaded once per test session.
+"""The wheels of the project's committed locks, downloaded once per checkout.
 
 pip's HTTP cache stays empty on the machines the suite runs on, so every test that
 built from the real locks downloaded the same wheels again (about 400 MB of traffic and
@@ -6,27 +6,31 @@ minutes of wall time each). The tests that build from the locks now download the
 once, here, and hand the directory to their builds as `--no-index --find-links DIR`:
 each build still does everything else itself (its own caches, pip's own hash checks
 against the lock) but fetch.
+
+The directory is kept in .build/test-wheels (as the local cloud's test tools are in
+.build/localcloud), named by the locks' digests: a warm checkout downloads nothing, a
+lock change downloads into a new directory and removes the old one. A fresh clone
+downloads in the background from the start of the session (`prefetch`), so the
+download overlaps the tests that run before the first one needing it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from lambda_pkg.deps import DepsSpec, pip_command, pip_env
 from lambda_pkg.lock import read_lock
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_dir(basetemp: Path) -> Path:
-    """A directory every process of this test session sees: under xdist each worker has
-    its own basetemp (…/pytest-N/popen-gwK), and their parent is the session's."""
-    return basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
+CACHE = ROOT / ".build" / "test-wheels"
+LOCKS = tuple(sorted((ROOT / "locks").glob("*.txt")))
 
 
 def lock_wheels(into: Path, locks: list[Path]) -> Path:
@@ -35,6 +39,7 @@ def lock_wheels(into: Path, locks: list[Path]) -> Path:
     process downloads; the others wait on the lock file and reuse its directory."""
     key = hashlib.sha256(b"".join(read_lock(p).digest.encode() for p in locks)).hexdigest()
     wheels = into / f"lock-wheels-{key[:16]}"
+    into.mkdir(parents=True, exist_ok=True)
     with open(into / f"{wheels.name}.lock", "w") as guard:
         fcntl.flock(guard, fcntl.LOCK_EX)
         if (wheels / ".complete").exists():
@@ -73,7 +78,38 @@ def lock_wheels(into: Path, locks: list[Path]) -> Path:
         (partial / "dl").rename(wheels)
         (wheels / ".complete").write_text("\n".join(p.name for p in locks) + "\n")
         shutil.rmtree(partial)  # what is left: pip's requirement lists
-        return wheels
+    _remove_others(into, keep=wheels.name)
+    return wheels
+
+
+def _remove_others(into: Path, keep: str) -> None:
+    """The directories of older locks; one another process holds is left alone."""
+    for old in into.glob("lock-wheels-*.lock"):
+        name = old.name.removesuffix(".lock")
+        if name == keep:
+            continue
+        with open(old, "a") as guard:
+            try:
+                fcntl.flock(guard, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            shutil.rmtree(into / name, ignore_errors=True)
+            shutil.rmtree(into / f"{name}.partial", ignore_errors=True)
+            old.unlink()
+
+
+def prefetch() -> threading.Thread:
+    """lock_wheels(CACHE, LOCKS) on a thread, started now; join it before the process
+    exits. A failure is left to the fixture, which downloads again and raises it in the
+    test that needs the wheels."""
+
+    def download() -> None:
+        with contextlib.suppress(Exception):
+            lock_wheels(CACHE, list(LOCKS))
+
+    thread = threading.Thread(target=download, name="lock-wheels-prefetch", daemon=True)
+    thread.start()
+    return thread
 
 
 def offline_args(wheels: Path) -> list[str]:

@@ -111,10 +111,18 @@ def _files(root: Path) -> dict[str, tuple[int, int, int]]:
     }
 
 
-def test_no_change_rebuild_returns_the_artifact_without_building(project, build):
-    first = build(project)
+def test_no_change_rebuild_returns_the_artifact_without_building(project, build, wheelhouse):
+    # GIVEN a locked project whose files are older than the stat cache's racy window
+    # (lambda_pkg/statcache.py remembers no file modified in the last 2 s: with files
+    # written just now, a second build more than 2 s later, as on a loaded machine,
+    # remembered them then and rewrote hashes.json)
+    lock(project, wheelhouse)
+    hour_ago = os.stat(project).st_mtime - 3600
+    for path in project.rglob("*"):
+        os.utime(path, (hour_ago, hour_ago))
+    first = build(project, lock_first=False)
     before = _files(project / ".build")
-    again = build(project)
+    again = build(project, lock_first=False)
     assert again == first
     # nothing was built: not one file of the cache was written, replaced or added
     assert _files(project / ".build") == before
