@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import zlib
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +35,13 @@ from lambda_pkg.budget import Distribution
 from lambda_pkg.bytecode import compile_sources, pyc_name
 from lambda_pkg.errors import InternalError, UserError, one_line
 from lambda_pkg.interpreters import Interpreter
-from lambda_pkg.lock import REFRESH, Lock
+from lambda_pkg.lock import REFRESH, Lock, Pin
 from lambda_pkg.platforms import glibc_ceiling, manylinux_platforms, python_version
 from lambda_pkg.progress import Progress
 from lambda_pkg.strip import doc_dirs, imported_test_dirs, simple_reason, test_dirs
-from lambda_pkg.tmpdirs import work_dir
+from lambda_pkg.tmpdirs import file_lock, work_dir
 from lambda_pkg.wheels import Member, read_wheel
+from lambda_pkg.wheelstore import WheelStore, store_root
 from lambda_pkg.zipper import Entry, make_entry, read_segment, write_segment
 
 # Provided by every Python Lambda runtime; bundled only with --bundle-boto3.
@@ -113,7 +115,7 @@ class Segment:
         return {e.name.split("/", 1)[0] for e in self.entries}
 
 
-def pip_command(spec: DepsSpec, dest: Path) -> list[str]:
+def pip_command(spec: DepsSpec, dest: Path, pins: Sequence[Pin] | None = None) -> list[str]:
     cmd = [
         sys.executable, "-I", "-m", "pip", "download", "--isolated",
         "--dest", str(dest),
@@ -127,18 +129,20 @@ def pip_command(spec: DepsSpec, dest: Path) -> list[str]:
     ]  # fmt: skip
     for tag in spec.platforms:
         cmd += ["--platform", tag]
-    return [*cmd, *spec.pip_args, "-r", str(download_list(spec, dest))]
+    return [*cmd, *spec.pip_args, "-r", str(download_list(spec, dest, pins))]
 
 
-def download_list(spec: DepsSpec, dest: Path) -> Path:
-    """The lock's pins that ship, as a requirements file beside the downloads. The lock
-    also pins the runtime's SDK (boto3 & co., resolved with the rest so every version is
-    one the runtime's botocore accepts); without --bundle-boto3 those are never
-    downloaded, since they would only be dropped again."""
+def shipped_pins(spec: DepsSpec) -> list[Pin]:
+    """The lock's pins that ship. The lock also pins the runtime's SDK (boto3 & co.,
+    resolved with the rest so every version is one the runtime's botocore accepts);
+    without --bundle-boto3 those are never downloaded, since they would only be dropped."""
+    return [pin for pin in spec.lock.pins if pin.name not in spec.excluded]
+
+
+def download_list(spec: DepsSpec, dest: Path, pins: Sequence[Pin] | None = None) -> Path:
+    """`pins` (default: every pin that ships) as a requirements file beside the downloads."""
     lines = []
-    for pin in spec.lock.pins:
-        if pin.name in spec.excluded:
-            continue
+    for pin in shipped_pins(spec) if pins is None else pins:
         hashes = "".join(f" --hash=sha256:{h}" for h in pin.hashes)
         lines.append(f"{pin.name}=={pin.version}{hashes}\n")
     path = dest.parent / f"{dest.name}.requirements.txt"
@@ -178,7 +182,9 @@ def classify_pip_failure(output: str, spec: DepsSpec, log: Path) -> Exception:
     return InternalError(f"pip failed: {one_line(last, 300)} (pip log: {log})")
 
 
-def run_pip(spec: DepsSpec, dest: Path, log: Path, progress: Progress) -> None:
+def run_pip(
+    spec: DepsSpec, dest: Path, log: Path, progress: Progress, pins: Sequence[Pin] | None = None
+) -> None:
     import importlib.util
 
     if importlib.util.find_spec("pip") is None:
@@ -187,7 +193,7 @@ def run_pip(spec: DepsSpec, dest: Path, log: Path, progress: Progress) -> None:
             "or run the packager from the project's .venv"
         )
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = pip_command(spec, dest)
+    cmd = pip_command(spec, dest, pins)
     lines: list[str] = []
     with subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
@@ -225,6 +231,7 @@ class _Unpacked:
 
     def read(self, wheels: list[Path]) -> None:
         pinned = {p.name: p.version for p in self.spec.lock.pins}
+        hashes = {p.name: p.hashes for p in self.spec.lock.pins}
         # The runtime's SDK is pinned by the lock but never downloaded (download_list).
         skipped = sorted(set(pinned) & self.spec.excluded)
         for path in sorted(wheels, key=lambda p: p.name.lower()):
@@ -233,6 +240,12 @@ class _Unpacked:
                 raise UserError(
                     f"{wheel.filename} is not what {self.spec.lock.path.name} pins; "
                     f"refresh the lock with {REFRESH}"
+                )
+            if wheel.sha256 not in hashes[wheel.dist]:
+                # pip checks what it downloads; this also covers what the wheel store gave.
+                raise UserError(
+                    f"{wheel.filename}: sha256 {wheel.sha256} is none of the hashes "
+                    f"{self.spec.lock.path.name} pins; the file is corrupt or tampered with"
                 )
             if wheel.dist in self.spec.excluded:
                 continue
@@ -367,6 +380,31 @@ def _load(final: Path, key: str) -> Segment:
     return Segment(entries=entries, dists=dists, notes=meta["notes"], key=key)
 
 
+def fetch_wheels(spec: DepsSpec, dest: Path, store: Path, log: Path, progress: Progress) -> None:
+    """The shipped pins' wheels into `dest`: from the wheel store when it holds them
+    (hash-checked), the rest downloaded by pip, then kept in the store."""
+    wheels = WheelStore(store, (python_version(spec.runtime), "cp", spec.platforms,
+                                list(spec.pip_args)))  # fmt: skip
+    pins = shipped_pins(spec)
+    # One build of a target at a time takes and downloads: a concurrent one (the image's,
+    # beside the package's) then finds these wheels instead of downloading them again.
+    with file_lock(wheels.lock_path):
+        missing = [pin for pin in pins if wheels.take(pin, dest) is None]
+        target = f"{spec.runtime} {spec.architecture}"
+        if not missing:
+            progress.step(f"the locked wheels for {target}: all {len(pins)} in the wheel store")
+            return
+        progress.step(
+            f"downloading the locked wheels for {target}: {len(missing)} of {len(pins)} "
+            f"({len(pins) - len(missing)} in the wheel store)"
+        )
+        before = set(dest.iterdir()) if dest.is_dir() else set()
+        run_pip(spec, dest, log, progress, missing)
+        by_name = {pin.name: pin for pin in missing}
+        for wheel in sorted(set(dest.iterdir()) - before):
+            wheels.keep(by_name, wheel)
+
+
 def ensure_segment(spec: DepsSpec, cache_dir: Path, progress: Progress) -> Segment:
     """The dependency segment for spec, from the cache or built now (then cached)."""
     key = spec.key()
@@ -374,9 +412,9 @@ def ensure_segment(spec: DepsSpec, cache_dir: Path, progress: Progress) -> Segme
     if (final / "segment.json").is_file():
         return _load(final, key)
     with work_dir(cache_dir, f"deps-{key[:12]}") as work:
-        progress.step(f"downloading the locked wheels for {spec.runtime} {spec.architecture}")
         wheels_dir = work / "wheels"
-        run_pip(spec, wheels_dir, cache_dir / "logs" / f"pip-{key[:12]}.log", progress)
+        log = cache_dir / "logs" / f"pip-{key[:12]}.log"
+        fetch_wheels(spec, wheels_dir, store_root(cache_dir), log, progress)
         found = sorted(wheels_dir.iterdir()) if wheels_dir.is_dir() else []
         others = [p.name for p in found if p.suffix != ".whl"]
         if others:
