@@ -32,7 +32,7 @@ from pathlib import Path
 from lambda_pkg import BUILDER_VERSION
 from lambda_pkg.audit import audit_elf, is_shared_object
 from lambda_pkg.budget import Distribution
-from lambda_pkg.bytecode import compile_sources, pyc_name
+from lambda_pkg.bytecode import compile_cached, compile_sources, pyc_name
 from lambda_pkg.errors import InternalError, UserError, one_line
 from lambda_pkg.interpreters import Interpreter
 from lambda_pkg.lock import REFRESH, Lock, Pin
@@ -46,6 +46,9 @@ from lambda_pkg.zipper import Entry, make_entry, read_segment, write_segment
 
 # Provided by every Python Lambda runtime; bundled only with --bundle-boto3.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
+# Compiled dependency modules kept (`<cache>/pyc-deps`): the package's and the image's
+# (numpy, pandas, botocore: about 5,000 modules) with room for an upgrade or two.
+PYC_CACHE_KEEP = 20_000
 # --pip-arg options: where wheels come from, and how to reach it. Anything else could
 # change what pip does with them, and the lock already says what to install.
 PIP_ARGS = frozenset({
@@ -324,8 +327,11 @@ class _Unpacked:
         return [d for _, d in sorted(self.dists.items())]
 
 
-def build_segment(spec: DepsSpec, wheels: list[Path], progress: Progress) -> Segment:
-    """Turn downloaded wheels into the package's dependency entries."""
+def build_segment(
+    spec: DepsSpec, wheels: list[Path], progress: Progress, pyc_cache: Path | None = None
+) -> Segment:
+    """Turn downloaded wheels into the package's dependency entries (`pyc_cache`: where
+    compiled modules are kept for the next build of the same Python, if anywhere)."""
     unpacked = _Unpacked(spec)
     progress.step("checking wheels")
     unpacked.read(wheels)
@@ -338,7 +344,10 @@ def build_segment(spec: DepsSpec, wheels: list[Path], progress: Progress) -> Seg
     members = unpacked.members
     entries = [Entry(m.name, m.mode, m.method, m.crc, m.size, m.raw) for m in members.values()]
     if spec.interpreter:
-        entries += _bytecode(spec.interpreter, members, unpacked.contents, unpacked.notes, progress)
+        contents, notes = unpacked.contents, unpacked.notes
+        entries += _bytecode(
+            spec.interpreter, members, contents, notes, progress, pyc_cache=pyc_cache
+        )
     entries.sort(key=lambda e: e.name)
     dists = unpacked.tally(entries)
     return Segment(entries=entries, dists=dists, notes=unpacked.notes)
@@ -357,10 +366,17 @@ def _bytecode(
     contents: dict[str, bytes],
     notes: list[str],
     progress: Progress,
+    *,
+    pyc_cache: Path | None,
 ) -> list[Entry]:
     names = sorted(n for n in contents if n.endswith(".py") and n in members)
     progress.step(f"compiling {len(names):,} modules for Python {interp.version}")
-    pycs = compile_sources(interp, [(n, contents[n]) for n in names])
+    items = [(n, contents[n]) for n in names]
+    pycs = (
+        compile_cached(interp, items, pyc_cache, keep=PYC_CACHE_KEEP)
+        if pyc_cache
+        else compile_sources(interp, items)
+    )
     todo = [(pyc_name(n, interp.cache_tag), p) for n, p in zip(names, pycs, strict=True) if p]
     failed = len(names) - len(todo)
     if failed:
@@ -421,7 +437,7 @@ def ensure_segment(spec: DepsSpec, cache_dir: Path, progress: Progress) -> Segme
             raise UserError(
                 f"pip returned non-wheel files ({', '.join(others)}); only wheels can be packaged"
             )
-        segment = build_segment(spec, found, progress)
+        segment = build_segment(spec, found, progress, cache_dir / "pyc-deps")
         out = work / "segment"
         out.mkdir()
         meta = {"dists": [d.to_json() for d in segment.dists], "notes": segment.notes}
