@@ -3,7 +3,8 @@
     .venv/bin/python bench/first_run.py [--sets run dev main] [--runs 1]
 
 For each dependency set (`run`: the main job's requirements-local.txt; `dev`: plus the
-test and lint tools), clone this repository's HEAD into a temp directory and time
+test and lint tools; `main`: the README's main job, `scripts/deploy.sh --local`, whose
+step lines are printed too), clone this repository's HEAD into a temp directory and time
 `BOOTSTRAP_SET=<set> PIP_NO_CACHE_DIR=1 bash scripts/bootstrap.sh` there (which creates
 the venv and installs the set), then report the wall time, what pip downloaded (the
 sum of its "Downloading ... (N MB)" lines) and the venv's size on disk. Several runs
@@ -34,6 +35,8 @@ from bench.conditions import load_average  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 _DOWNLOAD = re.compile(r"Downloading \S+ \(([\d.]+) (kB|MB|GB)\)")
 _UNIT = {"kB": 1e-3, "MB": 1.0, "GB": 1e3}
+# What says where a main run's time went: each step as it starts, and how long it took.
+_STEP = re.compile(r"^(==> |\s+(ok|FAILED) \()")
 
 
 def _du_mb(path: Path) -> float:
@@ -47,7 +50,8 @@ def _du_mb(path: Path) -> float:
 
 
 def one_run(dependency_set: str, work: Path) -> tuple[float, float, float, str]:
-    """(seconds, MB downloaded, MB installed, pip version) for one first run of a set."""
+    """(seconds, MB downloaded, MB installed, pip version) for one first run of a set.
+    For `main`, the run's step lines (bootstrap's and the rehearsal's) are printed."""
     clone = work / f"clone-{dependency_set}"
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -62,6 +66,7 @@ def one_run(dependency_set: str, work: Path) -> tuple[float, float, float, str]:
         env["BOOTSTRAP_SET"] = dependency_set
         env["DEBUG"] = "true"  # pip's full output, to add up its downloads
     env.pop("VENV", None)
+    env.pop("LAMBDA_PKG_WHEEL_STORE", None)  # the clone's own, empty store
     started = time.monotonic()
     done = subprocess.run(
         command,
@@ -74,6 +79,8 @@ def one_run(dependency_set: str, work: Path) -> tuple[float, float, float, str]:
     seconds = time.monotonic() - started
     if done.returncode != 0:
         sys.exit(f"{shlex.join(command)} failed for {dependency_set}:\n{done.stderr[-2000:]}")
+    if dependency_set == "main":
+        print("".join(f"    {line}\n" for line in done.stderr.splitlines() if _STEP.match(line)))
     downloaded = sum(float(n) * _UNIT[u] for n, u in _DOWNLOAD.findall(done.stderr + done.stdout))
     installed = _du_mb(clone / ".venv")
     pip = subprocess.run(

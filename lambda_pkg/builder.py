@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +35,7 @@ from lambda_pkg.progress import Progress
 from lambda_pkg.reqfile import find_requirements
 from lambda_pkg.sources import SourceFile, collect_sources
 from lambda_pkg.statcache import HashCache, fingerprint
+from lambda_pkg.tmpdirs import file_lock
 from lambda_pkg.zipper import COMPRESS_LEVEL
 
 # Only a build needs these; a no-change rebuild never imports them (start-up time).
@@ -203,23 +204,6 @@ def _stat(art: Artifact) -> list[list[int]]:
     return [[(st := p.stat()).st_size, st.st_mtime_ns, st.st_ino] for p in paths]
 
 
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """Serialise builds of the same inputs (two stacks previewed at once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, os.replace still keeps artifacts whole
-        yield
-        return
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def ensure(plan: Plan, progress: Progress | None = None) -> tuple[Artifact, bool]:
     """(artifact, built): the artifact for plan, building it only if needed."""
     progress = progress or Progress(False)
@@ -227,7 +211,7 @@ def ensure(plan: Plan, progress: Progress | None = None) -> tuple[Artifact, bool
         _touch(plan.artifact_dir)
         return art, False
     try:
-        with _lock(plan.cache_dir / "locks" / f"{plan.input_hash[:32]}.lock"):
+        with file_lock(plan.cache_dir / "locks" / f"{plan.input_hash[:32]}.lock"):
             if art := existing(plan):
                 return art, False
             art = _build(plan, progress)

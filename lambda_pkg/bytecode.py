@@ -103,11 +103,15 @@ _KEEP_CACHED = 4096
 
 
 def compile_cached(
-    interp: Interpreter, items: Sequence[tuple[str, bytes]], cache_dir: Path
+    interp: Interpreter,
+    items: Sequence[tuple[str, bytes]],
+    cache_dir: Path,
+    keep: int = _KEEP_CACHED,
 ) -> list[bytes | None]:
-    """compile_sources for the project's own modules, with each .pyc kept under
-    cache_dir by (bytecode format, name, source hash): a code-only change compiles only
-    the files that changed, in one small worker instead of one per core."""
+    """compile_sources, with each .pyc kept under cache_dir by (bytecode format, name,
+    source hash), the newest `keep` of them: a code-only change compiles only the files
+    that changed, and a dependency module that another build already compiled for this
+    Python (the image's numpy, after the package's) is not compiled again."""
     keys = [
         hashlib.sha256(f"{interp.bytecode_id}\0{name}\0".encode() + src).hexdigest()
         for name, src in items
@@ -130,6 +134,6 @@ def compile_cached(
                 tmp.write_bytes(pyc)
                 os.replace(tmp, cache_dir / f"{keys[i]}.pyc")
         cached = sorted(cache_dir.glob("*.pyc"), key=lambda p: p.stat().st_mtime)
-        for old in cached[: max(0, len(cached) - _KEEP_CACHED)]:
+        for old in cached[: max(0, len(cached) - keep)]:
             old.unlink(missing_ok=True)
     return results

@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import zlib
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,19 +32,23 @@ from pathlib import Path
 from lambda_pkg import BUILDER_VERSION
 from lambda_pkg.audit import audit_elf, is_shared_object
 from lambda_pkg.budget import Distribution
-from lambda_pkg.bytecode import compile_sources, pyc_name
+from lambda_pkg.bytecode import compile_cached, compile_sources, pyc_name
 from lambda_pkg.errors import InternalError, UserError, one_line
 from lambda_pkg.interpreters import Interpreter
-from lambda_pkg.lock import REFRESH, Lock
+from lambda_pkg.lock import REFRESH, Lock, Pin
 from lambda_pkg.platforms import glibc_ceiling, manylinux_platforms, python_version
 from lambda_pkg.progress import Progress
 from lambda_pkg.strip import doc_dirs, imported_test_dirs, simple_reason, test_dirs
-from lambda_pkg.tmpdirs import work_dir
+from lambda_pkg.tmpdirs import file_lock, work_dir
 from lambda_pkg.wheels import Member, read_wheel
+from lambda_pkg.wheelstore import WheelStore, store_root
 from lambda_pkg.zipper import Entry, make_entry, read_segment, write_segment
 
 # Provided by every Python Lambda runtime; bundled only with --bundle-boto3.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
+# Compiled dependency modules kept (`<cache>/pyc-deps`): the package's and the image's
+# (numpy, pandas, botocore: about 5,000 modules) with room for an upgrade or two.
+PYC_CACHE_KEEP = 20_000
 # --pip-arg options: where wheels come from, and how to reach it. Anything else could
 # change what pip does with them, and the lock already says what to install.
 PIP_ARGS = frozenset({
@@ -113,7 +118,7 @@ class Segment:
         return {e.name.split("/", 1)[0] for e in self.entries}
 
 
-def pip_command(spec: DepsSpec, dest: Path) -> list[str]:
+def pip_command(spec: DepsSpec, dest: Path, pins: Sequence[Pin] | None = None) -> list[str]:
     cmd = [
         sys.executable, "-I", "-m", "pip", "download", "--isolated",
         "--dest", str(dest),
@@ -127,18 +132,20 @@ def pip_command(spec: DepsSpec, dest: Path) -> list[str]:
     ]  # fmt: skip
     for tag in spec.platforms:
         cmd += ["--platform", tag]
-    return [*cmd, *spec.pip_args, "-r", str(download_list(spec, dest))]
+    return [*cmd, *spec.pip_args, "-r", str(download_list(spec, dest, pins))]
 
 
-def download_list(spec: DepsSpec, dest: Path) -> Path:
-    """The lock's pins that ship, as a requirements file beside the downloads. The lock
-    also pins the runtime's SDK (boto3 & co., resolved with the rest so every version is
-    one the runtime's botocore accepts); without --bundle-boto3 those are never
-    downloaded, since they would only be dropped again."""
+def shipped_pins(spec: DepsSpec) -> list[Pin]:
+    """The lock's pins that ship. The lock also pins the runtime's SDK (boto3 & co.,
+    resolved with the rest so every version is one the runtime's botocore accepts);
+    without --bundle-boto3 those are never downloaded, since they would only be dropped."""
+    return [pin for pin in spec.lock.pins if pin.name not in spec.excluded]
+
+
+def download_list(spec: DepsSpec, dest: Path, pins: Sequence[Pin] | None = None) -> Path:
+    """`pins` (default: every pin that ships) as a requirements file beside the downloads."""
     lines = []
-    for pin in spec.lock.pins:
-        if pin.name in spec.excluded:
-            continue
+    for pin in shipped_pins(spec) if pins is None else pins:
         hashes = "".join(f" --hash=sha256:{h}" for h in pin.hashes)
         lines.append(f"{pin.name}=={pin.version}{hashes}\n")
     path = dest.parent / f"{dest.name}.requirements.txt"
@@ -178,7 +185,9 @@ def classify_pip_failure(output: str, spec: DepsSpec, log: Path) -> Exception:
     return InternalError(f"pip failed: {one_line(last, 300)} (pip log: {log})")
 
 
-def run_pip(spec: DepsSpec, dest: Path, log: Path, progress: Progress) -> None:
+def run_pip(
+    spec: DepsSpec, dest: Path, log: Path, progress: Progress, pins: Sequence[Pin] | None = None
+) -> None:
     import importlib.util
 
     if importlib.util.find_spec("pip") is None:
@@ -187,7 +196,7 @@ def run_pip(spec: DepsSpec, dest: Path, log: Path, progress: Progress) -> None:
             "or run the packager from the project's .venv"
         )
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = pip_command(spec, dest)
+    cmd = pip_command(spec, dest, pins)
     lines: list[str] = []
     with subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
@@ -225,6 +234,7 @@ class _Unpacked:
 
     def read(self, wheels: list[Path]) -> None:
         pinned = {p.name: p.version for p in self.spec.lock.pins}
+        hashes = {p.name: p.hashes for p in self.spec.lock.pins}
         # The runtime's SDK is pinned by the lock but never downloaded (download_list).
         skipped = sorted(set(pinned) & self.spec.excluded)
         for path in sorted(wheels, key=lambda p: p.name.lower()):
@@ -233,6 +243,12 @@ class _Unpacked:
                 raise UserError(
                     f"{wheel.filename} is not what {self.spec.lock.path.name} pins; "
                     f"refresh the lock with {REFRESH}"
+                )
+            if wheel.sha256 not in hashes[wheel.dist]:
+                # pip checks what it downloads; this also covers what the wheel store gave.
+                raise UserError(
+                    f"{wheel.filename}: sha256 {wheel.sha256} is none of the hashes "
+                    f"{self.spec.lock.path.name} pins; the file is corrupt or tampered with"
                 )
             if wheel.dist in self.spec.excluded:
                 continue
@@ -311,8 +327,11 @@ class _Unpacked:
         return [d for _, d in sorted(self.dists.items())]
 
 
-def build_segment(spec: DepsSpec, wheels: list[Path], progress: Progress) -> Segment:
-    """Turn downloaded wheels into the package's dependency entries."""
+def build_segment(
+    spec: DepsSpec, wheels: list[Path], progress: Progress, pyc_cache: Path | None = None
+) -> Segment:
+    """Turn downloaded wheels into the package's dependency entries (`pyc_cache`: where
+    compiled modules are kept for the next build of the same Python, if anywhere)."""
     unpacked = _Unpacked(spec)
     progress.step("checking wheels")
     unpacked.read(wheels)
@@ -325,7 +344,10 @@ def build_segment(spec: DepsSpec, wheels: list[Path], progress: Progress) -> Seg
     members = unpacked.members
     entries = [Entry(m.name, m.mode, m.method, m.crc, m.size, m.raw) for m in members.values()]
     if spec.interpreter:
-        entries += _bytecode(spec.interpreter, members, unpacked.contents, unpacked.notes, progress)
+        contents, notes = unpacked.contents, unpacked.notes
+        entries += _bytecode(
+            spec.interpreter, members, contents, notes, progress, pyc_cache=pyc_cache
+        )
     entries.sort(key=lambda e: e.name)
     dists = unpacked.tally(entries)
     return Segment(entries=entries, dists=dists, notes=unpacked.notes)
@@ -344,10 +366,17 @@ def _bytecode(
     contents: dict[str, bytes],
     notes: list[str],
     progress: Progress,
+    *,
+    pyc_cache: Path | None,
 ) -> list[Entry]:
     names = sorted(n for n in contents if n.endswith(".py") and n in members)
     progress.step(f"compiling {len(names):,} modules for Python {interp.version}")
-    pycs = compile_sources(interp, [(n, contents[n]) for n in names])
+    items = [(n, contents[n]) for n in names]
+    pycs = (
+        compile_cached(interp, items, pyc_cache, keep=PYC_CACHE_KEEP)
+        if pyc_cache
+        else compile_sources(interp, items)
+    )
     todo = [(pyc_name(n, interp.cache_tag), p) for n, p in zip(names, pycs, strict=True) if p]
     failed = len(names) - len(todo)
     if failed:
@@ -367,6 +396,31 @@ def _load(final: Path, key: str) -> Segment:
     return Segment(entries=entries, dists=dists, notes=meta["notes"], key=key)
 
 
+def fetch_wheels(spec: DepsSpec, dest: Path, store: Path, log: Path, progress: Progress) -> None:
+    """The shipped pins' wheels into `dest`: from the wheel store when it holds them
+    (hash-checked), the rest downloaded by pip, then kept in the store."""
+    wheels = WheelStore(store, (python_version(spec.runtime), "cp", spec.platforms,
+                                list(spec.pip_args)))  # fmt: skip
+    pins = shipped_pins(spec)
+    # One build of a target at a time takes and downloads: a concurrent one (the image's,
+    # beside the package's) then finds these wheels instead of downloading them again.
+    with file_lock(wheels.lock_path):
+        missing = [pin for pin in pins if wheels.take(pin, dest) is None]
+        target = f"{spec.runtime} {spec.architecture}"
+        if not missing:
+            progress.step(f"the locked wheels for {target}: all {len(pins)} in the wheel store")
+            return
+        progress.step(
+            f"downloading the locked wheels for {target}: {len(missing)} of {len(pins)} "
+            f"({len(pins) - len(missing)} in the wheel store)"
+        )
+        before = set(dest.iterdir()) if dest.is_dir() else set()
+        run_pip(spec, dest, log, progress, missing)
+        by_name = {pin.name: pin for pin in missing}
+        for wheel in sorted(set(dest.iterdir()) - before):
+            wheels.keep(by_name, wheel)
+
+
 def ensure_segment(spec: DepsSpec, cache_dir: Path, progress: Progress) -> Segment:
     """The dependency segment for spec, from the cache or built now (then cached)."""
     key = spec.key()
@@ -374,16 +428,16 @@ def ensure_segment(spec: DepsSpec, cache_dir: Path, progress: Progress) -> Segme
     if (final / "segment.json").is_file():
         return _load(final, key)
     with work_dir(cache_dir, f"deps-{key[:12]}") as work:
-        progress.step(f"downloading the locked wheels for {spec.runtime} {spec.architecture}")
         wheels_dir = work / "wheels"
-        run_pip(spec, wheels_dir, cache_dir / "logs" / f"pip-{key[:12]}.log", progress)
+        log = cache_dir / "logs" / f"pip-{key[:12]}.log"
+        fetch_wheels(spec, wheels_dir, store_root(cache_dir), log, progress)
         found = sorted(wheels_dir.iterdir()) if wheels_dir.is_dir() else []
         others = [p.name for p in found if p.suffix != ".whl"]
         if others:
             raise UserError(
                 f"pip returned non-wheel files ({', '.join(others)}); only wheels can be packaged"
             )
-        segment = build_segment(spec, found, progress)
+        segment = build_segment(spec, found, progress, cache_dir / "pyc-deps")
         out = work / "segment"
         out.mkdir()
         meta = {"dists": [d.to_json() for d in segment.dists], "notes": segment.notes}

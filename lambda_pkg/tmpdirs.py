@@ -85,3 +85,21 @@ def work_dir(cache_dir: Path, prefix: str) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             os.unlink(owner)
         os.close(fd)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `path` while the block runs (builds of the same inputs,
+    or downloads into the same wheel store, one at a time)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, os.replace still keeps every file whole
+        yield
+        return
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -135,6 +135,11 @@ FUNCTION="$(get function)"
 if [ -n "${CTB_ARTIFACT_MANIFEST:-}" ]; then
   [ -f "$CTB_ARTIFACT_MANIFEST" ] || die "CTB_ARTIFACT_MANIFEST=$CTB_ARTIFACT_MANIFEST does not exist"
   say "using the prebuilt package $CTB_ARTIFACT_MANIFEST"
+elif [ "$LOCAL" = true ]; then
+  # The rehearsal's package step builds it (the program's getter, the same cached build,
+  # with the --config values), while the service's image builds beside it: on a first
+  # run the two cold builds overlap (docs/rehearsal.md, the image step).
+  :
 else
   say "building the Lambda package for stack $STACK ($(get runtime), $(get architecture))"
   out="$ROOT/.build/deploy/$STACK/lambda_deployment.zip"

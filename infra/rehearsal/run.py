@@ -5,9 +5,10 @@ Steps, each timed and reported; the first failure stops the run and names itself
   config     read Pulumi.yaml + Pulumi.<stack>.yaml, validated as the program does
   package    the build (cached) or the prebuilt CTB_ARTIFACT_MANIFEST (infra.artifact,
              as the program gets it); size budget
-  image      the strategy service's image as the program gets it: CTB_IMAGE_LAYOUT, or
-             the cached build on CTB_IMAGE_BASE (default `local`, the project's own base)
   emulator   moto_server on a free 127.0.0.1 port (always stopped afterwards)
+  image      the strategy service's image as the program gets it: CTB_IMAGE_LAYOUT, or
+             the cached build on CTB_IMAGE_BASE (default `local`, the project's own base),
+             which started beside the package step (prebuild.py) and is awaited here
   deploy     the real __main__.py under the engine: every resource created via boto3
   verify     download the function's code by S3 key + pinned version; sha256 and
              CodeSha256 against the manifest; the alias points at a published version
@@ -41,7 +42,7 @@ from typing import Any
 from infra.artifact import ServiceImage, get_artifact, get_image
 from infra.config import NAMESPACE, StackValues, parse_values
 from infra.config import StackConfig as ProgramConfig
-from infra.rehearsal import invoker, taskrun, treecache
+from infra.rehearsal import invoker, prebuild, taskrun, treecache
 from infra.rehearsal.clients import EmulatorClients
 from infra.rehearsal.engine import Created, EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
@@ -282,10 +283,13 @@ def _rehearse(
     keep: Path | None = None,
 ) -> None:
     result = runner.result
-    config, adopt, cfg, artifact, image = _build(project_dir, stack, runner, overrides)
-    region = config.get("aws:region") or "us-east-1"
     with tempfile.TemporaryDirectory(prefix="ctb-rehearsal-") as tmp, contextlib.ExitStack() as es:
         work = Path(tmp)
+        config, adopt, cfg, artifact, image_build = _build(
+            project_dir, stack, runner, overrides, es=es, work=work
+        )
+        region = config.get("aws:region") or "us-east-1"
+        # The emulator starts while the image may still be building (prebuild.py).
         if keep is not None:
             from infra.rehearsal import keep as kept
 
@@ -296,6 +300,7 @@ def _rehearse(
             with runner.step("emulator") as step:
                 url = _start_emulator(es, runner, work)
                 step.detail = url
+        image = _image(project_dir, cfg, image_build, runner) if cfg.strategy_enabled else None
         aws = EmulatorClients(endpoint_url=url, region=region)
         mocks = EmulatorMocks(aws) if result.kept is None else result.kept.mocks(aws)
         mocks.on_created = lambda r: runner.detail(f"+ {r.token} {r.name!r} -> {r.physical_id}")
@@ -339,9 +344,16 @@ def _rehearse(
 
 
 def _build(
-    project_dir: Path, stack: str, runner: _Runner, overrides: dict[str, Any]
-) -> tuple[StackValues, str | None, ProgramConfig, Artifact, ServiceImage | None]:
-    """The config, validated; the package; the service's image when the stack runs it."""
+    project_dir: Path,
+    stack: str,
+    runner: _Runner,
+    overrides: dict[str, Any],
+    *,
+    es: contextlib.ExitStack,
+    work: Path,
+) -> tuple[StackValues, str | None, ProgramConfig, Artifact, prebuild.Prebuild | None]:
+    """The config, validated; the package; the service's image building beside it when
+    the stack runs the service (stopped when `es` closes, if still running)."""
     result = runner.result
     with runner.step("config") as step:
         config = load_stack_config(project_dir, stack).with_values(overrides)
@@ -352,26 +364,39 @@ def _build(
         result.owner_stacks = _owner_stacks(project_dir)
         step.detail = f"{len(config.values)} keys"
 
+    image_build = prebuild.start(cfg, project_dir, work)
+    if image_build is not None:
+        es.callback(image_build.stop)
     with runner.step("package") as step:
         # The program's own getter: CTB_ARTIFACT_MANIFEST, else the cached build, and
         # either must fit the stack's runtime, architecture and layer setting.
         artifact = get_artifact(cfg, project_dir=project_dir)
         result.package = _package_summary(artifact)
         step.detail = f"{artifact.sha256[:12]}… {artifact.size:,} bytes"
+    return config, adopt, cfg, artifact, image_build
 
-    image: ServiceImage | None = None
-    if cfg.strategy_enabled:
-        with runner.step("image") as step, taskrun.environment(taskrun.image_env()):
-            taskrun.check_target_python(cfg.runtime)
-            # The program's own getter, under the environment the program will run with:
-            # the build is cached, so the program's call only hashes the inputs.
-            image = get_image(cfg, project_dir=project_dir)
-            if image is None:  # get_image gives one whenever strategyEnabled is true
-                raise RehearsalError("strategyEnabled is true but the program got no image")
-            result.image = {"digest": image.digest, "source": image.source}
-            step.detail = f"{image.digest[:19]}… {image.source}"
 
-    return config, adopt, cfg, artifact, image
+def _image(
+    project_dir: Path, cfg: ProgramConfig, image_build: prebuild.Prebuild | None, runner: _Runner
+) -> ServiceImage:
+    result = runner.result
+    with runner.step("image") as step, taskrun.environment(taskrun.image_env()):
+        taskrun.check_target_python(cfg.runtime)
+        built, seconds, failure = image_build.wait() if image_build else (False, 0.0, "")
+        # The program's own getter, under the environment the program will run with:
+        # the build is cached, so this call (and the program's) only hashes the inputs.
+        image = get_image(cfg, project_dir=project_dir)
+        if image is None:  # get_image gives one whenever strategyEnabled is true
+            raise RehearsalError("strategyEnabled is true but the program got no image")
+        if built is None:
+            result.notes.append(
+                f"the image's build beside the package failed ({failure}); the image step "
+                "built it again"
+            )
+        result.image = {"digest": image.digest, "source": image.source}
+        beside = f"; built beside the package in {seconds:.1f} s" if built else ""
+        step.detail = f"{image.digest[:19]}… {image.source}{beside}"
+    return image
 
 
 def _start_emulator(es: contextlib.ExitStack, runner: _Runner, work: Path) -> str:

@@ -36,7 +36,7 @@ FUNCTION = "market_data_fetcher-dev"
 KEY = "lambda/dev/lambda_deployment.zip"
 TABLE = "cloud-trading-bot-dev-market-data"
 STEPS = [
-    "config", "package", "image", "emulator", "deploy", "verify", "unpack",
+    "config", "package", "emulator", "image", "deploy", "verify", "unpack",
     "invoke test", "invoke run", "inspect", "task", "replay", "trades", "policy",
 ]  # fmt: skip
 

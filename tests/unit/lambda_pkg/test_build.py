@@ -186,6 +186,24 @@ def test_boto3_is_left_out_unless_bundled(tmp_path, build):
     assert any("leave boto3 out" in r for r in bundled.details.report["recommendations"])
 
 
+def test_dependency_bytecode_compiled_once_serves_another_build_of_that_python(tmp_path, build):
+    # GIVEN a package built (usesboto's modules compiled and kept in .build/pyc-deps)
+    project = make_project(tmp_path / "p", requirements="usesboto\n")
+    first = build(project)
+    kept = _files(project / ".build" / "pyc-deps")
+    assert kept
+    # WHEN another build of the same Python needs the same modules and more (the image's)
+    bundled = build(project, bundle_boto3=True)
+    # THEN the modules compiled before were taken as they were (not one rewritten), only
+    # boto3's and botocore's were compiled, and both packages hold the same usesboto .pyc
+    again = _files(project / ".build" / "pyc-deps")
+    assert {k: again[k] for k in kept} == kept
+    assert len(again) == len(kept) + 2  # boto3/__init__.py, botocore/__init__.py
+    pyc = next(n for n in names(first.path) if n.startswith("usesboto/__pycache__/"))
+    with zipfile.ZipFile(first.path) as a, zipfile.ZipFile(bundled.path) as b:
+        assert a.read(pyc) == b.read(pyc)
+
+
 def test_native_wheel_for_the_target_passes_the_audit(tmp_path, build):
     project = make_project(tmp_path / "p", requirements="fastext\n")
     art = build(project, runtime="python3.12", bytecode=False)

@@ -116,13 +116,19 @@ def test_help_is_the_usage_text_only(tmp_path):
 
 def _recording_builds(tmp_path, env: dict) -> Path:
     """Make the venv's python record a `-m lambda_pkg build` call (and fail it) instead
-    of building; every other call runs as before."""
+    of building, and a rehearsal's arguments (and pass it) instead of rehearsing; every
+    other call runs as before."""
     log = tmp_path / "build.log"
     python = Path(env["VENV"]) / "bin" / "python"
     python.write_text(
         "#!/bin/sh\n"
         'if [ "$1 $2 $3" = "-m lambda_pkg build" ]; then\n'
         f'  printf "%s\\n" "$*" > "{log}"; exit 1\n'
+        "fi\n"
+        'if [ "$1 $2" = "-m infra.rehearsal" ]; then\n'
+        '  printf "%s\\nmanifest=%s\\n" "$*" "$CTB_ARTIFACT_MANIFEST"'
+        f' > "{log.parent}/rehearsal.log"\n'
+        "  exit 0\n"
         "fi\n"
         f'exec "{sys.executable}" "$@"\n'
     )
@@ -136,18 +142,21 @@ def _recording_builds(tmp_path, env: dict) -> Path:
         ["--config=runtime=python3.11", "--", "--config", "dependencyLayer=True"],
     ],
 )
-def test_local_builds_the_package_with_the_config_overrides(tmp_path, args):
+def test_local_leaves_the_package_to_the_rehearsal_with_the_config_overrides(tmp_path, args):
     # GIVEN no prebuilt package, and overrides of what the package is built for
     env = script_env(tmp_path, pulumi=False, credentials=False)
     log = _recording_builds(tmp_path, env)
     # WHEN the local deploy runs
     proc = run_deploy("--local", *args, env=env)
-    # THEN the package is built for the overridden runtime, with the layer
-    assert proc.returncode == 1, proc.stderr  # the recorded build "failed"
-    built = log.read_text().split()
-    assert built[built.index("--runtime") + 1] == "python3.11"
-    assert "--layer" in built
-    assert "building the Lambda package for stack dev (python3.11, x86_64)" in proc.stderr
+    # THEN the script builds nothing itself: the rehearsal gets every override (its
+    # package step builds for them, beside the image), and no prebuilt manifest
+    assert proc.returncode == 0, proc.stderr
+    assert not log.exists()
+    rehearsal = (tmp_path / "rehearsal.log").read_text().splitlines()
+    assert rehearsal == [
+        "-m infra.rehearsal --stack dev --config runtime=python3.11 --config dependencyLayer=True",
+        "manifest=",
+    ]
 
 
 def test_local_bad_config_value_fails_before_the_build_naming_the_key(tmp_path):
