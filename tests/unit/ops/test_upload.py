@@ -172,21 +172,38 @@ def test_the_layout_is_s3transfers_own():
     assert sum(n for _, n in layout.ranges()) == size
 
 
-def _interrupt_after_part(client, number: int) -> None:
+@pytest.fixture
+def interrupt_after_part():
     """Ctrl-C as a person would press it: SIGINT, to the main thread (where the
-    terminal's signal lands and Python raises KeyboardInterrupt) while the parts
-    are on their way in s3transfer's worker threads."""
+    terminal's signal lands and Python raises KeyboardInterrupt) while the parts are on
+    their way in s3transfer's worker threads. The worker that sent it waits until the
+    main thread has raised: on a loaded machine it could otherwise send the next part,
+    and complete the upload, before the main thread ran at all."""
+    raised = threading.Event()
 
-    def send_sigint(context, **_):
-        if context.get("ops_part_number") == number:
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+    def on_sigint(signum, frame):
+        raised.set()
+        raise KeyboardInterrupt
 
-    client.meta.events.register("after-call.s3.UploadPart", send_sigint)
+    previous = signal.signal(signal.SIGINT, on_sigint)
+
+    def arm(client, number: int) -> None:
+        def send_sigint(context, **_):
+            if context.get("ops_part_number") == number:
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                assert raised.wait(30), "the main thread never handled the SIGINT"
+
+        client.meta.events.register("after-call.s3.UploadPart", send_sigint)
+
+    yield arm
+    signal.signal(signal.SIGINT, previous)
 
 
-def test_interrupted_multipart_upload_leaves_nothing_visible(bucket, tmp_path, s3):
+def test_interrupted_multipart_upload_leaves_nothing_visible(
+    bucket, tmp_path, s3, interrupt_after_part
+):
     pkg = _multipart(tmp_path / "big.zip")
-    _interrupt_after_part(s3, 2)
+    interrupt_after_part(s3, 2)
     # WHEN the user presses Ctrl-C during the second part
     with pytest.raises(KeyboardInterrupt) as raised:
         upload(s3, pkg, bucket, KEY, transfer=TransferSettings(PART, PART, max_concurrency=1))
@@ -198,10 +215,10 @@ def test_interrupted_multipart_upload_leaves_nothing_visible(bucket, tmp_path, s
     assert note == f"upload interrupted: multipart upload aborted; s3://{bucket}/{KEY} is unchanged"
 
 
-def test_interrupt_keeps_the_previous_version_current(bucket, tmp_path, s3):
+def test_interrupt_keeps_the_previous_version_current(bucket, tmp_path, s3, interrupt_after_part):
     old = upload(s3, inspect_package(make_zip(tmp_path / "old.zip")), bucket, KEY)
     new = _multipart(tmp_path / "new.zip", parts=2)
-    _interrupt_after_part(s3, 1)
+    interrupt_after_part(s3, 1)
     with pytest.raises(KeyboardInterrupt):
         upload(s3, new, bucket, KEY, transfer=TransferSettings(PART, PART, max_concurrency=1))
     assert s3.head_object(Bucket=bucket, Key=KEY)["VersionId"] == old.version_id
