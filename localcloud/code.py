@@ -83,7 +83,7 @@ def unpacked(data: bytes, sha_b64: str, cache: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".{hex_digest[:12]}-"))
     try:
-        _extract(data, tmp)
+        extract(data, tmp)
         try:
             os.replace(tmp, target)
         except OSError:
@@ -95,9 +95,11 @@ def unpacked(data: bytes, sha_b64: str, cache: Path) -> Path:
     return target
 
 
-def _extract(data: bytes, dest: Path) -> None:
+def extract(data: bytes | Path, dest: Path) -> Path:
+    """`data` (a zip's bytes or path) unzipped into `dest`, as Lambda unpacks code: no
+    entry may land outside it, and each file keeps its mode bits."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
     except zipfile.BadZipFile as exc:
         raise CodeError(f"the code is not a zip file ({exc})") from None
     root = dest.resolve()
@@ -112,3 +114,4 @@ def _extract(data: bytes, dest: Path) -> None:
             mode = (info.external_attr >> 16) & 0o777
             if mode and not info.is_dir():
                 (dest / info.filename).chmod(mode | stat.S_IRUSR)
+    return dest

@@ -10,14 +10,12 @@ sys.path, like Lambda's /var/runtime, because the package leaves boto3 out.
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 from infra.rehearsal import treecache
 from lambda_pkg.interpreters import find_interpreter as find_for_version
 from lambda_pkg.verify import RUNTIME_MODULES  # what the Lambda runtime has beside the package
+from localcloud.code import extract
 from localcloud.emulator import EMULATOR_ENV
 
 # Runs inside the subprocess. sys.path is the package, then the runtime dir, then the
@@ -124,19 +123,7 @@ def cached_unzip(package: bytes, sha256: str, cache: Path) -> tuple[Path, bool]:
     digest the caller verified the bytes against (the deployed CodeSha256), since a
     warm rehearsal would otherwise unzip the same 160 MB every run. The tree is
     read-only and the handler writes no bytecode into it (_RUNNER), as on Lambda."""
-    return treecache.cached_tree(cache, sha256, lambda tree: unzip(package, tree))
-
-
-def unzip(package: Path | bytes, dest: Path) -> Path:
-    source = io.BytesIO(package) if isinstance(package, bytes) else package
-    with zipfile.ZipFile(source) as zf:
-        for info in zf.infolist():
-            # Refuse entries that would land outside the task directory.
-            target = (dest / info.filename).resolve()
-            if not target.is_relative_to(dest.resolve()):
-                raise ValueError(f"package entry {info.filename!r} escapes the task directory")
-        zf.extractall(dest)
-    return dest
+    return treecache.cached_tree(cache, sha256, lambda tree: extract(package, tree))
 
 
 def function_env(

@@ -13,6 +13,7 @@ import pytest
 
 from infra.rehearsal import invoker
 from infra.rehearsal.run import judge
+from localcloud.code import CodeError, extract
 from tests.unit.rehearsal.helpers import make_zip, python_version_of
 
 HANDLER = """\
@@ -35,7 +36,7 @@ def handler(event, context):
 
 @pytest.fixture
 def task(tmp_path):
-    return invoker.unzip(make_zip({"aws/__init__.py": "", "aws/fn.py": HANDLER}), tmp_path / "t")
+    return extract(make_zip({"aws/__init__.py": "", "aws/fn.py": HANDLER}), tmp_path / "t")
 
 
 def _env(**variables):
@@ -104,8 +105,8 @@ def test_package_entries_may_not_escape_the_task_dir(tmp_path):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("../evil.py", "x = 1")
-    with pytest.raises(ValueError, match="escapes the task directory"):
-        invoker.unzip(buf.getvalue(), tmp_path / "t")
+    with pytest.raises(CodeError, match="escapes the code directory"):
+        extract(buf.getvalue(), tmp_path / "t")
     assert not (tmp_path / "evil.py").exists()
 
 
@@ -135,11 +136,11 @@ def test_judge_reads_failure_in_a_returned_result(result, failed):
 
 def test_layers_come_after_the_package_and_before_the_runtime(tmp_path):
     # GIVEN a handler that imports a module shipped only in a layer (under python/)
-    task = invoker.unzip(
+    task = extract(
         make_zip({"fn.py": "import dep\ndef handler(e, c):\n    return {'dep': dep.WHERE}\n"}),
         tmp_path / "task",
     )
-    layer = invoker.unzip(make_zip({"python/dep.py": "WHERE = 'layer'\n"}), tmp_path / "opt0")
+    layer = extract(make_zip({"python/dep.py": "WHERE = 'layer'\n"}), tmp_path / "opt0")
     runtime = invoker.runtime_dir(tmp_path / "runtime")
     # WHEN it is invoked with the layer on the search path, as the rehearsal passes it
     inv = invoker.invoke(
@@ -167,7 +168,7 @@ def handler(event, context):
 
 def test_the_handler_sees_only_its_package_and_the_runtime_dir(tmp_path):
     # GIVEN a handler that looks around: this venv has pytest, yaml, moto and pulumi
-    task = invoker.unzip(make_zip({"probe.py": PROBE}), tmp_path / "task")
+    task = extract(make_zip({"probe.py": PROBE}), tmp_path / "task")
     runtime = invoker.runtime_dir(tmp_path / "runtime")
     # WHEN it is invoked as the rehearsal invokes the deployed function
     inv = invoker.invoke(

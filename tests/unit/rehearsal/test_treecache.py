@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from infra.rehearsal import invoker, treecache
+from localcloud.code import CodeError
 from tests.unit.rehearsal.helpers import make_zip
 
 HANDLER = """\
@@ -106,7 +107,7 @@ def test_a_partial_entry_is_not_used(tmp_path):
 def test_a_failed_unzip_leaves_no_entry(tmp_path):
     cache = tmp_path / "cache"
     bad = make_zip({"../evil.py": "x = 1"})
-    with pytest.raises(ValueError, match="escapes the task directory"):
+    with pytest.raises(CodeError, match="escapes the code directory"):
         invoker.cached_unzip(bad, hashlib.sha256(bad).hexdigest(), cache)
     assert list(cache.iterdir()) == []
 
