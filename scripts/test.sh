@@ -34,6 +34,8 @@ fi
 # test file on one worker, so a module fixture is built once, and --no-loadscope-reorder
 # hands the files out in tests/conftest.py's order, long ones first, instead of xdist's
 # most-tests-first (which left the few-but-slow network files for last)
-# (docs/testing.md, "Parallelism").
+# (docs/testing.md, "Parallelism"). --durations: CI's log then says where the time went
+# on a fresh clone, which a warm checkout cannot show.
 echo "==> pytest" >&2
-exec "$VENV_PY" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
+exec "$VENV_PY" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder \
+  --durations=20 "$@"
