@@ -33,7 +33,9 @@ from bench.conditions import conditions as shared_conditions  # noqa: E402
 from bench.conditions import load_average  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-_DOWNLOAD = re.compile(r"Downloading \S+ \(([\d.]+) (kB|MB|GB)\)")
+# pip's "Downloading x.whl (7.2 MB)", or scripts/bootstrap.sh's "[  6] downloading x.whl
+# (7.2 MB)" (it lists only the downloads of 1 MB or more: the sum is then a floor).
+_DOWNLOAD = re.compile(r"[Dd]ownloading \S+ \(([\d.]+) (kB|MB|GB)\)")
 _UNIT = {"kB": 1e-3, "MB": 1.0, "GB": 1e3}
 # What says where a main run's time went: each step as it starts, and how long it took.
 _STEP = re.compile(r"^(==> |\s+(ok|FAILED) \()")
@@ -108,10 +110,16 @@ def main() -> None:
         for dependency_set in args.sets:
             results = [one_run(dependency_set, Path(tmp)) for _ in range(args.runs)]
             seconds = statistics.median(r[0] for r in results)
+            # main's figure is bootstrap's list (>= 1 MB each), not the builds' wheels
+            floor = (
+                " at least (the venv's; the builds' wheels not counted)"
+                if dependency_set == "main"
+                else ""
+            )
             print(
                 f"{dependency_set:>4}: median {seconds:.0f} s over {len(results)} run(s) "
                 f"(each: {', '.join(f'{r[0]:.0f}' for r in results)} s); "
-                f"downloaded {results[-1][1]:.0f} MB, venv {results[-1][2]:.0f} MB on disk, "
+                f"downloaded {results[-1][1]:.0f} MB{floor}, venv {results[-1][2]:.0f} MB on disk, "
                 f"{results[-1][3]}, load average now {load_average()}",
                 flush=True,
             )
