@@ -300,8 +300,10 @@ def _rehearse(
             with runner.step("emulator") as step:
                 url = _start_emulator(es, runner, work)
                 step.detail = url
-        image = _image(project_dir, cfg, image_build, runner) if cfg.strategy_enabled else None
         aws = EmulatorClients(endpoint_url=url, region=region)
+        if keep is None and image_build is not None and image_build.running():
+            _warm_up(project_dir, aws)
+        image = _image(project_dir, cfg, image_build, runner) if cfg.strategy_enabled else None
         mocks = EmulatorMocks(aws) if result.kept is None else result.kept.mocks(aws)
         mocks.on_created = lambda r: runner.detail(f"+ {r.token} {r.name!r} -> {r.physical_id}")
         if adopt and (result.kept is None or not result.kept.has_bucket(aws, adopt)):
@@ -374,6 +376,35 @@ def _build(
         result.package = _package_summary(artifact)
         step.detail = f"{artifact.sha256[:12]}… {artifact.size:,} bytes"
     return config, adopt, cfg, artifact, image_build
+
+
+# A cheap read of each service the program deploys to: moto_server imports a service's
+# code on its first request to it.
+_WAKE = (
+    ("s3", "list_buckets"), ("lambda", "list_functions"), ("iam", "list_roles"),
+    ("dynamodb", "list_tables"), ("logs", "describe_log_groups"), ("events", "list_rules"),
+    ("ec2", "describe_vpcs"), ("ecs", "list_clusters"), ("ecr", "describe_repositories"),
+    ("cloudwatch", "describe_alarms"), ("sns", "list_topics"),
+    ("secretsmanager", "list_secrets"),
+)  # fmt: skip
+
+
+def _warm_up(project_dir: Path, aws: EmulatorClients) -> None:
+    """While the image's child builds on one core, use the other for what the deploy
+    step would do first: import the program's modules (pulumi_aws's are big, and on a
+    fresh clone not yet compiled), create its clients and wake moto_server's services.
+    Best effort: a failure here is the deploy step's to report."""
+    import ast
+    import importlib
+
+    tree = ast.parse((project_dir / "__main__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            with contextlib.suppress(Exception):
+                importlib.import_module(node.module)
+    for service, operation in _WAKE:
+        with contextlib.suppress(Exception):
+            getattr(aws.client(service), operation)()
 
 
 def _image(
