@@ -233,18 +233,18 @@ class _Unpacked:
         self.contents: dict[str, bytes] = {}
 
     def read(self, wheels: list[Path]) -> None:
-        pinned = {p.name: p.version for p in self.spec.lock.pins}
-        hashes = {p.name: p.hashes for p in self.spec.lock.pins}
+        pins = {p.name: p for p in self.spec.lock.pins}
         # The runtime's SDK is pinned by the lock but never downloaded (download_list).
-        skipped = sorted(set(pinned) & self.spec.excluded)
+        skipped = sorted(set(pins) & self.spec.excluded)
         for path in sorted(wheels, key=lambda p: p.name.lower()):
             wheel = read_wheel(path, excluded=self.spec.excluded)
-            if pinned.get(wheel.dist) != wheel.version:
+            pin = pins.get(wheel.dist)
+            if pin is None or pin.version != wheel.version:
                 raise UserError(
                     f"{wheel.filename} is not what {self.spec.lock.path.name} pins; "
                     f"refresh the lock with {REFRESH}"
                 )
-            if wheel.sha256 not in hashes[wheel.dist]:
+            if wheel.sha256 not in pin.hashes:
                 # pip checks what it downloads; this also covers what the wheel store gave.
                 raise UserError(
                     f"{wheel.filename}: sha256 {wheel.sha256} is none of the hashes "
@@ -344,9 +344,13 @@ def build_segment(
     members = unpacked.members
     entries = [Entry(m.name, m.mode, m.method, m.crc, m.size, m.raw) for m in members.values()]
     if spec.interpreter:
-        contents, notes = unpacked.contents, unpacked.notes
         entries += _bytecode(
-            spec.interpreter, members, contents, notes, progress, pyc_cache=pyc_cache
+            spec.interpreter,
+            members,
+            unpacked.contents,
+            unpacked.notes,
+            progress,
+            pyc_cache=pyc_cache,
         )
     entries.sort(key=lambda e: e.name)
     dists = unpacked.tally(entries)
