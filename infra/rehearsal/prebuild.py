@@ -58,9 +58,6 @@ class Prebuild:
         lines = self.stderr.read_text(encoding="utf-8", errors="replace").strip().splitlines()
         return None, seconds, lines[-1] if lines else f"exit {returncode}"
 
-    def running(self) -> bool:
-        return self.proc.poll() is None
-
     def stop(self) -> None:
         if self.proc.poll() is not None:
             return

@@ -42,7 +42,7 @@ from typing import Any
 from infra.artifact import ServiceImage, get_artifact, get_image
 from infra.config import NAMESPACE, StackValues, parse_values
 from infra.config import StackConfig as ProgramConfig
-from infra.rehearsal import invoker, prebuild, taskrun, treecache
+from infra.rehearsal import invoker, prebuild, taskrun, treecache, warmup
 from infra.rehearsal.clients import EmulatorClients
 from infra.rehearsal.engine import Created, EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
@@ -283,6 +283,7 @@ def _rehearse(
     keep: Path | None = None,
 ) -> None:
     result = runner.result
+    importing = warmup.Background(warmup.imports, project_dir)
     with tempfile.TemporaryDirectory(prefix="ctb-rehearsal-") as tmp, contextlib.ExitStack() as es:
         work = Path(tmp)
         config, adopt, cfg, artifact, image_build = _build(
@@ -301,14 +302,15 @@ def _rehearse(
                 url = _start_emulator(es, runner, work)
                 step.detail = url
         aws = EmulatorClients(endpoint_url=url, region=region)
-        if keep is None and image_build is not None and image_build.running():
-            _warm_up(project_dir, aws)
+        if keep is None:  # a kept cloud's services are awake already
+            warmup.Background(warmup.wake, aws)
         image = _image(project_dir, cfg, image_build, runner) if cfg.strategy_enabled else None
         mocks = EmulatorMocks(aws) if result.kept is None else result.kept.mocks(aws)
         mocks.on_created = lambda r: runner.detail(f"+ {r.token} {r.name!r} -> {r.physical_id}")
         if adopt and (result.kept is None or not result.kept.has_bucket(aws, adopt)):
             # Play the owner stack's part, so this one can adopt the bucket by name.
             create_bucket(aws, adopt)
+        importing.join()  # before the program touches pulumi_aws (see warmup.py)
         program = _deploy(project_dir, config, artifact, mocks, runner)
         fn = _verify(aws, mocks, artifact, program, runner)
         if result.kept is not None and not result.kept.changes.writes:
@@ -376,35 +378,6 @@ def _build(
         result.package = _package_summary(artifact)
         step.detail = f"{artifact.sha256[:12]}… {artifact.size:,} bytes"
     return config, adopt, cfg, artifact, image_build
-
-
-# A cheap read of each service the program deploys to: moto_server imports a service's
-# code on its first request to it.
-_WAKE = (
-    ("s3", "list_buckets"), ("lambda", "list_functions"), ("iam", "list_roles"),
-    ("dynamodb", "list_tables"), ("logs", "describe_log_groups"), ("events", "list_rules"),
-    ("ec2", "describe_vpcs"), ("ecs", "list_clusters"), ("ecr", "describe_repositories"),
-    ("cloudwatch", "describe_alarms"), ("sns", "list_topics"),
-    ("secretsmanager", "list_secrets"),
-)  # fmt: skip
-
-
-def _warm_up(project_dir: Path, aws: EmulatorClients) -> None:
-    """While the image's child builds on one core, use the other for what the deploy
-    step would do first: import the program's modules (pulumi_aws's are big, and on a
-    fresh clone not yet compiled), create its clients and wake moto_server's services.
-    Best effort: a failure here is the deploy step's to report."""
-    import ast
-    import importlib
-
-    tree = ast.parse((project_dir / "__main__.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            with contextlib.suppress(Exception):
-                importlib.import_module(node.module)
-    for service, operation in _WAKE:
-        with contextlib.suppress(Exception):
-            getattr(aws.client(service), operation)()
 
 
 def _image(

@@ -220,6 +220,20 @@ def test_the_data_logs_and_items_landed(rehearsal):
     assert len(result.items) == len(landed["items"])
 
 
+def test_the_warm_up_names_every_service_the_program_deployed_to(rehearsal):
+    from infra.rehearsal.warmup import SERVICES
+
+    # GIVEN what the program deployed
+    result, _ = rehearsal
+    aws_modules = {
+        r.token.split(":")[1].split("/")[0] for r in result.resources if r.token.startswith("aws:")
+    }
+    # THEN the warm-up paid each one's fixed costs before the deploy step (a service it
+    # misses would cost the deploy step its imports and moto's backend load again)
+    assert aws_modules <= {module.rstrip("_") for _, _, module in SERVICES}
+    assert {"s3", "lambda", "ec2", "ecs"} <= aws_modules
+
+
 def test_the_emulator_is_stopped_afterwards(rehearsal):
     _, landed = rehearsal
     with pytest.raises((urllib.error.URLError, ConnectionError)):
