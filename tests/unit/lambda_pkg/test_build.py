@@ -303,6 +303,7 @@ def test_unsupported_runtime_is_a_user_error(project, build):
         build(project, runtime="python2.7")
 
 
+@pytest.mark.usefixtures("own_wheel_store")  # so its build downloads, and says so
 def test_progress_goes_to_stderr_only_when_asked(project, build, capsys):
     build(project, progress=True)
     out, err = capsys.readouterr()

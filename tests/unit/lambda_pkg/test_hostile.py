@@ -223,6 +223,7 @@ def test_a_wrong_hash_in_the_lock_is_its_own_one_line_error(project, wheelhouse,
     assert "tinydep" in err and "matches no hash in requirements_Version9" in err
 
 
+@pytest.mark.usefixtures("own_wheel_store")  # pip must run again, under that configuration
 def test_ambient_pip_and_uv_configuration_changes_nothing(project, wheelhouse, build, monkeypatch):
     # GIVEN a host whose pip and uv configuration would pin an older leafdep and look
     # at an index that does not exist

@@ -142,7 +142,8 @@ def test_two_clones_with_two_caches_build_the_same_bytes_from_the_lock(tmp_path,
     a, b = clone(tmp_path / "one"), clone(tmp_path / "elsewhere" / "two")
     os.utime(b / "backend", (1_000_000_000, 1_000_000_000))
     # WHEN each builds with its own empty cache, installing the locked wheels (fetched
-    # once per session from PyPI; pip checks each against the lock's hashes here)
+    # once per session from PyPI, then kept in the session's wheel store; each is checked
+    # against the lock's hashes, by pip when it downloads, by the store when it gives)
     pip_args = offline_args(locked_wheels)
     art_a = ensure_artifact(project_dir=a, cache_dir=tmp_path / "cache-a", pip_args=pip_args)
     art_b = ensure_artifact(project_dir=b, cache_dir=tmp_path / "cache-b", pip_args=pip_args)

@@ -11,12 +11,19 @@ from pathlib import Path
 import pytest
 
 from lambda_pkg.errors import UserError
+from lambda_pkg.wheelstore import STORE_ENV
 from tests.unit.lambda_pkg.conftest import HOST_RUNTIME, lock, make_project, offline
 
 
 def names(path: Path) -> set[str]:
     with zipfile.ZipFile(path) as zf:
         return set(zf.namelist())
+
+
+@pytest.fixture(autouse=True)
+def _store_in_the_build_cache(monkeypatch):
+    # The store's default place, <cache>/wheels, not the session's shared one.
+    monkeypatch.delenv(STORE_ENV, raising=False)
 
 
 @pytest.fixture
