@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, Invoke
-from infra.rehearsal.shapes import number, require, tag_list
+from infra.rehearsal.shapes import given, number, require, tag_list
 
 
 def _tags(inputs: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
@@ -159,11 +159,12 @@ def security_group(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutp
 def subnet(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "vpcId", "cidrBlock")
     ec2 = aws.client("ec2")
-    kwargs: dict[str, Any] = {"VpcId": inputs["vpcId"], "CidrBlock": inputs["cidrBlock"]}
-    if inputs.get("availabilityZone"):
-        kwargs["AvailabilityZone"] = inputs["availabilityZone"]
-    kwargs["TagSpecifications"] = _tags(inputs, "subnet")
-    created = ec2.create_subnet(**kwargs)["Subnet"]
+    created = ec2.create_subnet(
+        VpcId=inputs["vpcId"],
+        CidrBlock=inputs["cidrBlock"],
+        TagSpecifications=_tags(inputs, "subnet"),
+        **given(inputs, AvailabilityZone="availabilityZone"),
+    )["Subnet"]
     subnet_id = created["SubnetId"]
     if inputs.get("mapPublicIpOnLaunch"):
         ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
@@ -257,16 +258,14 @@ def vpc_endpoint(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutput
         "ServiceName": inputs["serviceName"],
         "VpcEndpointType": kind,
         "TagSpecifications": _tags(inputs, "vpc-endpoint"),
+        **given(
+            inputs,
+            RouteTableIds="routeTableIds",
+            SubnetIds="subnetIds",
+            SecurityGroupIds="securityGroupIds",
+            PrivateDnsEnabled="privateDnsEnabled",
+        ),
     }
-    for field, param in (
-        ("routeTableIds", "RouteTableIds"),
-        ("subnetIds", "SubnetIds"),
-        ("securityGroupIds", "SecurityGroupIds"),
-    ):
-        if inputs.get(field):
-            kwargs[param] = list(inputs[field])
-    if inputs.get("privateDnsEnabled") is not None:
-        kwargs["PrivateDnsEnabled"] = bool(inputs["privateDnsEnabled"])
     created = aws.client("ec2").create_vpc_endpoint(**kwargs)["VpcEndpoint"]
     endpoint_id = created["VpcEndpointId"]
     return endpoint_id, {

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, Invoke
-from infra.rehearsal.shapes import given, number, require, tag_list
+from infra.rehearsal.shapes import given, json_document, number, require, tag_list
 
 IMAGE_RELEASE = "pulumi-python:dynamic/ecr:ImageRelease"
 PUSH_SKIPPED = (
@@ -123,8 +123,7 @@ def task_definition(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOut
     containers = inputs["containerDefinitions"]
     if isinstance(containers, str):
         containers = json.loads(containers)
-    kwargs: dict[str, Any] = {"family": inputs["family"], "containerDefinitions": containers}
-    for field in (
+    fields = (
         "requiresCompatibilities",
         "networkMode",
         "cpu",
@@ -135,9 +134,12 @@ def task_definition(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOut
         "volumes",
         "pidMode",
         "ipcMode",
-    ):
-        if inputs.get(field) not in (None, "", []):
-            kwargs[field] = _numbers(inputs[field])
+    )
+    kwargs: dict[str, Any] = {
+        "family": inputs["family"],
+        "containerDefinitions": containers,
+        **_numbers(given(inputs, **{f: f for f in fields})),
+    }
     if inputs.get("tags"):
         kwargs["tags"] = tag_list(inputs["tags"], key="key", value="value")
     created = aws.client("ecs").register_task_definition(**kwargs)["taskDefinition"]
@@ -157,10 +159,14 @@ def service(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         "serviceName": service_name,
         "taskDefinition": inputs["taskDefinition"],
         "desiredCount": number(inputs.get("desiredCount", 1)),
+        **given(
+            inputs,
+            **{
+                f: f
+                for f in ("launchType", "platformVersion", "propagateTags", "schedulingStrategy")
+            },
+        ),
     }
-    for field in ("launchType", "platformVersion", "propagateTags", "schedulingStrategy"):
-        if inputs.get(field):
-            kwargs[field] = inputs[field]
     deployment: dict[str, Any] = {}
     if inputs.get("deploymentMinimumHealthyPercent") is not None:
         deployment["minimumHealthyPercent"] = number(inputs["deploymentMinimumHealthyPercent"])
@@ -198,10 +204,7 @@ def service(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
 
 def log_resource_policy(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "policyName", "policyDocument")
-    document = inputs["policyDocument"]
-    text = document if isinstance(document, str) else json.dumps(document)
-    if "Statement" not in json.loads(text):
-        raise ValueError("policyDocument is not a policy document (no Statement)")
+    text = json_document("policyDocument", inputs["policyDocument"])
     aws.client("logs").put_resource_policy(policyName=inputs["policyName"], policyDocument=text)
     return inputs["policyName"], {"policyName": inputs["policyName"]}
 

@@ -81,29 +81,26 @@ def function_request(
         "Code": _code_location(aws, bucket, key, version, code),
         "Publish": bool(inputs.get("publish")),
         "PackageType": "Zip",
+        **to_aws(
+            given(
+                inputs,
+                Description="description",
+                Timeout="timeout",
+                MemorySize="memorySize",
+                Architectures="architectures",
+                Layers="layers",
+                KMSKeyArn="kmsKeyArn",
+                TracingConfig="tracingConfig",
+                LoggingConfig="loggingConfig",
+                DeadLetterConfig="deadLetterConfig",
+                EphemeralStorage="ephemeralStorage",
+            )
+        ),
     }
-    for field, param in (
-        ("description", "Description"),
-        ("timeout", "Timeout"),
-        ("memorySize", "MemorySize"),
-        ("architectures", "Architectures"),
-        ("layers", "Layers"),
-        ("kmsKeyArn", "KMSKeyArn"),
-    ):
-        if inputs.get(field) not in (None, "", []):
-            kwargs[param] = number(inputs[field])
     variables = (inputs.get("environment") or {}).get("variables")
     if variables:
         # Verbatim: variable names are data, not API fields to re-case.
         kwargs["Environment"] = {"Variables": {k: str(v) for k, v in variables.items()}}
-    for field, param in (
-        ("tracingConfig", "TracingConfig"),
-        ("loggingConfig", "LoggingConfig"),
-        ("deadLetterConfig", "DeadLetterConfig"),
-        ("ephemeralStorage", "EphemeralStorage"),
-    ):
-        if inputs.get(field):
-            kwargs[param] = to_aws(inputs[field])
     if inputs.get("tags"):
         kwargs["Tags"] = dict(inputs["tags"])
     return fn_name, code, sha, kwargs
@@ -155,32 +152,34 @@ def permission(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         "StatementId": statement_id,
         "Action": inputs["action"],
         "Principal": inputs["principal"],
+        **given(
+            inputs,
+            SourceArn="sourceArn",
+            SourceAccount="sourceAccount",
+            Qualifier="qualifier",
+            EventSourceToken="eventSourceToken",
+            PrincipalOrgID="principalOrgId",
+            FunctionUrlAuthType="functionUrlAuthType",
+        ),
     }
-    for field, param in (
-        ("sourceArn", "SourceArn"),
-        ("sourceAccount", "SourceAccount"),
-        ("qualifier", "Qualifier"),
-        ("eventSourceToken", "EventSourceToken"),
-        ("principalOrgId", "PrincipalOrgID"),
-        ("functionUrlAuthType", "FunctionUrlAuthType"),
-    ):
-        if inputs.get(field):
-            kwargs[param] = inputs[field]
     aws.client("lambda").add_permission(**kwargs)
     return statement_id, {"statementId": statement_id}
 
 
 def event_invoke_config(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "functionName")
-    kwargs = {"FunctionName": inputs["functionName"], **given(inputs, Qualifier="qualifier")}
-    for field, param in (
-        ("maximumRetryAttempts", "MaximumRetryAttempts"),
-        ("maximumEventAgeInSeconds", "MaximumEventAgeInSeconds"),
-    ):
-        if inputs.get(field) is not None:
-            kwargs[param] = number(inputs[field])
-    if inputs.get("destinationConfig"):
-        kwargs["DestinationConfig"] = to_aws(inputs["destinationConfig"])
+    kwargs = {
+        "FunctionName": inputs["functionName"],
+        **to_aws(
+            given(
+                inputs,
+                Qualifier="qualifier",
+                MaximumRetryAttempts="maximumRetryAttempts",
+                MaximumEventAgeInSeconds="maximumEventAgeInSeconds",
+                DestinationConfig="destinationConfig",
+            )
+        ),
+    }
     aws.client("lambda").put_function_event_invoke_config(**kwargs)
     qualifier = f":{inputs['qualifier']}" if inputs.get("qualifier") else ""
     return inputs["functionName"] + qualifier, {}
@@ -195,15 +194,14 @@ def layer_version(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutpu
         "LayerName": inputs["layerName"],
         # The pinned bytes, for the same reason as the function (moto ignores the version).
         "Content": {"ZipFile": code},
+        **given(
+            inputs,
+            Description="description",
+            CompatibleRuntimes="compatibleRuntimes",
+            CompatibleArchitectures="compatibleArchitectures",
+            LicenseInfo="licenseInfo",
+        ),
     }
-    for field, param in (
-        ("description", "Description"),
-        ("compatibleRuntimes", "CompatibleRuntimes"),
-        ("compatibleArchitectures", "CompatibleArchitectures"),
-        ("licenseInfo", "LicenseInfo"),
-    ):
-        if inputs.get(field):
-            kwargs[param] = inputs[field]
     published = aws.client("lambda").publish_layer_version(**kwargs)
     arn = published["LayerVersionArn"]
     return arn, {

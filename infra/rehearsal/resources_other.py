@@ -14,15 +14,16 @@ def role(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     kwargs: dict[str, Any] = {
         "RoleName": role_name,
         "AssumeRolePolicyDocument": json_document("assumeRolePolicy", inputs["assumeRolePolicy"]),
+        **to_aws(
+            given(
+                inputs,
+                Path="path",
+                Description="description",
+                MaxSessionDuration="maxSessionDuration",
+                PermissionsBoundary="permissionsBoundary",
+            )
+        ),
     }
-    for field, param in (
-        ("path", "Path"),
-        ("description", "Description"),
-        ("maxSessionDuration", "MaxSessionDuration"),
-        ("permissionsBoundary", "PermissionsBoundary"),
-    ):
-        if inputs.get(field):
-            kwargs[param] = number(inputs[field])
     if inputs.get("tags"):
         kwargs["Tags"] = tag_list(inputs["tags"])
     iam = aws.client("iam")
@@ -194,24 +195,25 @@ def metric_alarm(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutput
         "AlarmName": alarm_name,
         "ComparisonOperator": inputs["comparisonOperator"],
         "EvaluationPeriods": number(inputs["evaluationPeriods"]),
+        **to_aws(
+            given(
+                inputs,
+                MetricName="metricName",
+                Namespace="namespace",
+                Period="period",
+                Statistic="statistic",
+                ExtendedStatistic="extendedStatistic",
+                Threshold="threshold",
+                AlarmDescription="alarmDescription",
+                DatapointsToAlarm="datapointsToAlarm",
+                TreatMissingData="treatMissingData",
+                Unit="unit",
+                AlarmActions="alarmActions",
+                OKActions="okActions",
+                InsufficientDataActions="insufficientDataActions",
+            )
+        ),
     }
-    for field, param in (
-        ("metricName", "MetricName"),
-        ("namespace", "Namespace"),
-        ("period", "Period"),
-        ("statistic", "Statistic"),
-        ("extendedStatistic", "ExtendedStatistic"),
-        ("threshold", "Threshold"),
-        ("alarmDescription", "AlarmDescription"),
-        ("datapointsToAlarm", "DatapointsToAlarm"),
-        ("treatMissingData", "TreatMissingData"),
-        ("unit", "Unit"),
-        ("alarmActions", "AlarmActions"),
-        ("okActions", "OKActions"),
-        ("insufficientDataActions", "InsufficientDataActions"),
-    ):
-        if inputs.get(field) not in (None, "", []):
-            kwargs[param] = number(inputs[field])
     if "Threshold" in kwargs:
         kwargs["Threshold"] = float(kwargs["Threshold"])
     if inputs.get("actionsEnabled") is not None:

@@ -97,8 +97,9 @@ def json_document(field: str, value: Any) -> str:
 
 
 def given(inputs: dict[str, Any], **params: str) -> dict[str, Any]:
-    """{param: inputs[key]} for each `param=key` whose input is set (not None, "", [], {})."""
-    return {param: inputs[key] for param, key in params.items() if inputs.get(key)}
+    """{param: inputs[key]} for each `param=key` whose input is set (not None, "", [], {}):
+    0 and False are values (a retry count of 0 is one)."""
+    return {p: inputs[k] for p, k in params.items() if inputs.get(k) not in (None, "", [], {})}
 
 
 def require(inputs: dict[str, Any], *keys: str) -> None:
