@@ -43,8 +43,8 @@ from infra.rehearsal.engine import EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
 from infra.rehearsal.handlers import RESOURCES
 from infra.rehearsal.resources_ecs import IMAGE_RELEASE
-from infra.rehearsal.resources_lambda import function_outputs, function_request
-from infra.rehearsal.shapes import redact, to_aws, unwrap
+from infra.rehearsal.resources_lambda import function_deployed, function_request, put_alias
+from infra.rehearsal.shapes import redact, unwrap
 from localcloud import tasks
 from localcloud.control import CloudSettings, ensure_running, export_lines, probe, stop
 from localcloud.state import CloudState
@@ -192,40 +192,21 @@ def update_function(
     """New configuration, new code (by its pinned S3 version), then a new version: what
     `pulumi up` does for a changed function. The front learns the new version's code
     location from these requests as they pass."""
-    fn_name, code, sha, kwargs = function_request(aws, name, {**inputs, "name": prev.physical_id})
+    request = function_request(aws, name, {**inputs, "name": prev.physical_id})
+    fn_name, _, _, kwargs = request
     lam = aws.client("lambda")
     lam.update_function_configuration(
         FunctionName=fn_name, **{k: kwargs[k] for k in _CONFIG_FIELDS if k in kwargs}
     )
     updated = lam.update_function_code(FunctionName=fn_name, **kwargs["Code"])
-    if updated["CodeSha256"] != sha:
-        raise ValueError(f"CodeSha256 {updated['CodeSha256']} != pinned object's {sha}")
-    if kwargs["Publish"]:
-        lam.publish_version(FunctionName=fn_name)
-    reserved = inputs.get("reservedConcurrentExecutions")
-    if reserved is not None and reserved >= 0:
-        lam.put_function_concurrency(
-            FunctionName=fn_name, ReservedConcurrentExecutions=int(reserved)
-        )
-    elif "ReservedConcurrentExecutions" in lam.get_function_concurrency(FunctionName=fn_name):
-        lam.delete_function_concurrency(FunctionName=fn_name)
-    outputs = function_outputs(aws, fn_name, inputs, code, updated.get("LastModified", ""))
-    return fn_name, outputs
+    return function_deployed(aws, inputs, request, updated, publish=kwargs["Publish"])
 
 
 def update_alias(
     aws: EmulatorClients, name: str, inputs: dict[str, Any], prev: Entry
 ) -> tuple[str, dict[str, Any]]:
-    kwargs: dict[str, Any] = {
-        "FunctionName": inputs["functionName"],
-        "Name": prev.outputs.get("name") or inputs.get("name") or name,
-        "FunctionVersion": str(inputs["functionVersion"]),
-        "Description": inputs.get("description") or "",
-    }
-    if inputs.get("routingConfig"):
-        kwargs["RoutingConfig"] = to_aws(inputs["routingConfig"])
-    arn = aws.client("lambda").update_alias(**kwargs)["AliasArn"]
-    return arn, {"name": kwargs["Name"], "arn": arn, "invokeArn": arn}
+    alias_name = prev.outputs.get("name") or inputs.get("name") or name
+    return put_alias(aws.client("lambda").update_alias, alias_name, inputs)
 
 
 def update_permission(
@@ -267,15 +248,6 @@ UPDATE: dict[str, Update] = {
     "aws:lambda/alias:Alias": update_alias,
     "aws:lambda/permission:Permission": update_permission,
 }
-
-
-def _put_again(create: Handler) -> Update:
-    def put(
-        aws: EmulatorClients, name: str, inputs: dict[str, Any], _prev: Entry
-    ) -> tuple[str, dict[str, Any]]:
-        return create(aws, name, inputs)
-
-    return put
 
 
 def _refuse(message: str) -> Handler:
@@ -335,16 +307,15 @@ class KeptMocks(EmulatorMocks):
         made = Entry(token, name, digest)
         if prev is None or not prev.physical_id:
             return self._recorded(key, made, create, self.changes.created)
-        update = UPDATE.get(token) or (_put_again(create) if token in PUT_AGAIN else None)
-        if update is None:
+        update = UPDATE.get(token)
+        if update is None and token not in PUT_AGAIN:
             return _refuse(
                 f"{token} {name!r} changed, and --keep cannot update it in place; start "
                 "afresh: scripts/deploy.sh --local --down, then --local --keep again"
             )
-        chosen = update
 
         def update_it(aws: EmulatorClients, n: str, i: Inputs) -> IdAndOutputs:
-            return chosen(aws, n, i, prev)
+            return update(aws, n, i, prev) if update else create(aws, n, i)
 
         return self._recorded(key, made, update_it, self.changes.updated)
 
