@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pulumi
 
@@ -464,51 +464,3 @@ def down(state_dir: Path) -> str:
         return f"stopped the local cloud (pid {stopped.state.pid}); nothing is left running"
     stale = " (removed a stale state file)" if stopped.stale else ""
     return f"no local cloud is running in {state_dir}{stale}; nothing to stop"
-
-
-class FunctionLocation(Protocol):
-    """What handoff needs of the rehearsal's record of the function (run.Deployed; not
-    imported: run.py imports this module)."""
-
-    @property
-    def function(self) -> str: ...
-    @property
-    def bucket(self) -> str: ...
-    @property
-    def key(self) -> str: ...
-
-
-def handoff(
-    kept: Kept,
-    deployed: FunctionLocation,
-    rule: str | None,
-    python: str,
-    service_logs: str | None = None,
-) -> list[str]:
-    """What to paste next: the export lines, then the seed guide's commands."""
-    fn, bucket, key = deployed.function, deployed.bucket, deployed.key
-    lines = [
-        f"The local cloud keeps running at {kept.url} ({kept.changes.summary()}).",
-        "Point a shell at it (paste these lines):",
-        *(f"  {line}" for line in kept.export_lines()),
-        "Then the seed guide's commands work as written:",
-        f"  aws s3 ls s3://{bucket}/{key.rsplit('/', 1)[0]}/",
-        f"  aws lambda invoke --function-name {fn} --payload '{{\"test\": true}}' "
-        "--cli-binary-format raw-in-base64-out out.json && cat out.json",
-        "    (AWS CLI v1: leave out --cli-binary-format raw-in-base64-out)",
-        f"  aws logs filter-log-events --log-group-name /aws/lambda/{fn} --filter-pattern REPORT",
-        f"  aws lambda get-function --function-name {fn} --qualifier live",
-    ]
-    if rule:
-        lines.append(f"  {python} -m localcloud fire {rule}    # the schedule, now")
-    if service_logs:
-        lines += [
-            f"  {python} -m localcloud status    # the strategy service's task runs here",
-            f"  aws logs filter-log-events --log-group-name {service_logs}",
-        ]
-    lines += [
-        f"  {python} -m ops coldstarts --function {fn}",
-        "Redeploy after a change (only what changed is deployed): scripts/deploy.sh --local --keep",
-        "Stop it (nothing is left running): scripts/deploy.sh --local --down",
-    ]
-    return lines
