@@ -24,10 +24,6 @@ def _tags(inputs: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
     return [{"ResourceType": resource_type, "Tags": tag_list(tags)}] if tags else []
 
 
-def _ec2_arn(aws: EmulatorClients, kind: str, ident: str) -> str:
-    return aws.arn("ec2", f"{kind}/{ident}")
-
-
 def vpc(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "cidrBlock")
     ec2 = aws.client("ec2")
@@ -47,7 +43,7 @@ def vpc(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     )["RouteTables"]  # fmt: skip
     return vpc_id, {
         "id": vpc_id,
-        "arn": _ec2_arn(aws, "vpc", vpc_id),
+        "arn": aws.arn("ec2", f"vpc/{vpc_id}"),
         "cidrBlock": created["CidrBlock"],
         "defaultSecurityGroupId": default_group["GroupId"],
         "mainRouteTableId": tables[0]["RouteTableId"] if tables else "",
@@ -128,7 +124,7 @@ def default_security_group(
         )
     return group["GroupId"], {
         "id": group["GroupId"],
-        "arn": _ec2_arn(aws, "security-group", group["GroupId"]),
+        "arn": aws.arn("ec2", f"security-group/{group['GroupId']}"),
         "name": "default",
         "ownerId": group.get("OwnerId", aws.account_id),
     }
@@ -150,7 +146,7 @@ def security_group(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutp
     _set_rules(ec2, group, inputs)
     return group_id, {
         "id": group_id,
-        "arn": _ec2_arn(aws, "security-group", group_id),
+        "arn": aws.arn("ec2", f"security-group/{group_id}"),
         "name": group_name,
         "ownerId": group.get("OwnerId", aws.account_id),
     }
@@ -170,7 +166,7 @@ def subnet(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
     return subnet_id, {
         "id": subnet_id,
-        "arn": created.get("SubnetArn") or _ec2_arn(aws, "subnet", subnet_id),
+        "arn": created.get("SubnetArn") or aws.arn("ec2", f"subnet/{subnet_id}"),
         "availabilityZone": created["AvailabilityZone"],
         "availabilityZoneId": created.get("AvailabilityZoneId", ""),
         "mapPublicIpOnLaunch": bool(inputs.get("mapPublicIpOnLaunch")),
@@ -184,7 +180,7 @@ def internet_gateway(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOu
     ]["InternetGatewayId"]
     if inputs.get("vpcId"):
         ec2.attach_internet_gateway(InternetGatewayId=gateway_id, VpcId=inputs["vpcId"])
-    return gateway_id, {"id": gateway_id, "arn": _ec2_arn(aws, "internet-gateway", gateway_id)}
+    return gateway_id, {"id": gateway_id, "arn": aws.arn("ec2", f"internet-gateway/{gateway_id}")}
 
 
 def eip(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
@@ -199,7 +195,7 @@ def eip(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         "allocationId": allocation,
         "publicIp": allocated["PublicIp"],
         "domain": "vpc",
-        "arn": _ec2_arn(aws, "elastic-ip", allocation),
+        "arn": aws.arn("ec2", f"elastic-ip/{allocation}"),
     }
 
 
@@ -237,7 +233,7 @@ def route_table(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs
         (field, target), = targets.items()  # fmt: skip
         kwargs[field[:1].upper() + field[1:]] = target
         ec2.create_route(**kwargs)
-    return table_id, {"id": table_id, "arn": _ec2_arn(aws, "route-table", table_id)}
+    return table_id, {"id": table_id, "arn": aws.arn("ec2", f"route-table/{table_id}")}
 
 
 def route_table_association(
@@ -270,7 +266,7 @@ def vpc_endpoint(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutput
     endpoint_id = created["VpcEndpointId"]
     return endpoint_id, {
         "id": endpoint_id,
-        "arn": _ec2_arn(aws, "vpc-endpoint", endpoint_id),
+        "arn": aws.arn("ec2", f"vpc-endpoint/{endpoint_id}"),
         "state": created.get("State", ""),
         "vpcEndpointType": kind,
     }
@@ -302,7 +298,7 @@ def get_subnet(aws: EmulatorClients, args: dict[str, Any]) -> dict[str, Any]:
     sub = found[0]
     return {
         "id": sub["SubnetId"],
-        "arn": sub.get("SubnetArn") or _ec2_arn(aws, "subnet", sub["SubnetId"]),
+        "arn": sub.get("SubnetArn") or aws.arn("ec2", f"subnet/{sub['SubnetId']}"),
         "vpcId": sub["VpcId"],
         "cidrBlock": sub["CidrBlock"],
         "availabilityZone": sub["AvailabilityZone"],

@@ -127,7 +127,7 @@ def function_deployed(
         lam.delete_function_concurrency(FunctionName=fn_name)
     arn = lam.get_function(FunctionName=fn_name)["Configuration"]["FunctionArn"]
     version_out = lam.list_versions_by_function(FunctionName=fn_name)["Versions"][-1]["Version"]
-    invoke_prefix = f"arn:{aws.partition}:apigateway:{aws.region}:lambda:path/2015-03-31/functions"
+    invoke_prefix = f"arn:aws:apigateway:{aws.region}:lambda:path/2015-03-31/functions"
     return fn_name, {
         "name": fn_name,
         "arn": arn,

@@ -19,7 +19,7 @@ _HOSTED_ZONE_US_EAST_1 = "Z3AQBSTGFYJSTF"
 def bucket_outputs(aws: EmulatorClients, bucket: str) -> dict[str, Any]:
     return {
         "bucket": bucket,
-        "arn": f"arn:{aws.partition}:s3:::{bucket}",
+        "arn": f"arn:aws:s3:::{bucket}",
         "bucketDomainName": f"{bucket}.s3.amazonaws.com",
         "bucketRegionalDomainName": f"{bucket}.s3.{aws.region}.amazonaws.com",
         "hostedZoneId": _HOSTED_ZONE_US_EAST_1,
@@ -260,7 +260,7 @@ def bucket_object(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutpu
         "versionId": version_id,
         "etag": put.get("ETag", "").strip('"'),
         "checksumSha256": kwargs.get("ChecksumSHA256", ""),
-        "arn": f"arn:{aws.partition}:s3:::{inputs['bucket']}/{inputs['key']}",
+        "arn": f"arn:aws:s3:::{inputs['bucket']}/{inputs['key']}",
     }
 
 
