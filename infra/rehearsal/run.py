@@ -34,7 +34,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,10 +195,12 @@ class _Runner:
         self.progress = progress
         self.verbose = verbose
 
-    def detail(self, line: str) -> None:
-        """A line shown only with --verbose (DEBUG=true scripts/deploy.sh --local)."""
+    def detail(self, line: str, output: Iterable[str] = ()) -> None:
+        """A line, then a process's `output` lines, shown only with --verbose
+        (DEBUG=true scripts/deploy.sh --local)."""
         if self.verbose:
-            self.progress(f"      {line}")
+            for shown in (line, *(f"  | {o}" for o in output)):
+                self.progress(f"      {shown}")
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[Step]:
@@ -651,9 +653,7 @@ def _invoke_all(
             timeout=timeout,
         )
         result.invocations.append(inv)
-        runner.detail(f"{inv.interpreter} {conf['Handler']} {json.dumps(event)}:")
-        for line in inv.log_tail:
-            runner.detail(f"  | {line}")
+        runner.detail(f"{inv.interpreter} {conf['Handler']} {json.dumps(event)}:", inv.log_tail)
         if not inv.ok:
             raise RehearsalError(
                 f"the handler failed on {json.dumps(event)}: {inv.error}\n      "
@@ -792,9 +792,7 @@ def _run_service(
 
     def run(*args: str, timeout: float) -> taskrun.TaskRun:
         done = task.run(*args, timeout=timeout)
-        runner.detail(f"{' '.join(done.command)} -> exit {done.returncode}")
-        for line in done.tail():
-            runner.detail(f"  | {line}")
+        runner.detail(f"{' '.join(done.command)} -> exit {done.returncode}", done.tail())
         if done.returncode != 0:
             raise RehearsalError(
                 f"`{' '.join(done.command)}` exited {done.returncode}:\n      "
