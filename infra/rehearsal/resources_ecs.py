@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, Invoke
-from infra.rehearsal.shapes import given, json_document, number, require, tag_list
+from infra.rehearsal.shapes import given, json_document, number, require, tags
 
 IMAGE_RELEASE = "pulumi-python:dynamic/ecr:ImageRelease"
 PUSH_SKIPPED = (
@@ -42,8 +42,7 @@ def repository(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         kwargs["encryptionConfiguration"] = {"encryptionType": encryption["encryptionType"]}
         if encryption.get("kmsKey"):
             kwargs["encryptionConfiguration"]["kmsKey"] = encryption["kmsKey"]
-    if inputs.get("tags"):
-        kwargs["tags"] = tag_list(inputs["tags"])
+    kwargs.update(tags(inputs, "tags"))
     created = aws.client("ecr").create_repository(**kwargs)["repository"]
     return repo_name, {
         "name": repo_name,
@@ -102,8 +101,7 @@ def cluster(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     kwargs: dict[str, Any] = {"clusterName": cluster_name}
     if inputs.get("settings"):
         kwargs["settings"] = [{"name": s["name"], "value": s["value"]} for s in inputs["settings"]]
-    if inputs.get("tags"):
-        kwargs["tags"] = tag_list(inputs["tags"], key="key", value="value")
+    kwargs.update(tags(inputs, "tags", key="key", value="value"))
     arn = aws.client("ecs").create_cluster(**kwargs)["cluster"]["clusterArn"]
     return arn, {"id": arn, "arn": arn, "name": cluster_name}
 
@@ -140,8 +138,7 @@ def task_definition(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOut
         "containerDefinitions": containers,
         **_numbers(given(inputs, **{f: f for f in fields})),
     }
-    if inputs.get("tags"):
-        kwargs["tags"] = tag_list(inputs["tags"], key="key", value="value")
+    kwargs.update(tags(inputs, "tags", key="key", value="value"))
     created = aws.client("ecs").register_task_definition(**kwargs)["taskDefinition"]
     arn = created["taskDefinitionArn"]
     return arn, {
@@ -193,8 +190,7 @@ def service(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         kwargs["enableExecuteCommand"] = bool(inputs["enableExecuteCommand"])
     if inputs.get("enableEcsManagedTags") is not None:
         kwargs["enableECSManagedTags"] = bool(inputs["enableEcsManagedTags"])
-    if inputs.get("tags"):
-        kwargs["tags"] = tag_list(inputs["tags"], key="key", value="value")
+    kwargs.update(tags(inputs, "tags", key="key", value="value"))
     # waitForSteadyState is not waited for: no task ever runs in the emulator. The
     # rehearsal runs the service itself, from the image's layers (run.py, `service`).
     created = aws.client("ecs").create_service(**kwargs)["service"]

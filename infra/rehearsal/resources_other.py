@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, autoname
-from infra.rehearsal.shapes import given, json_document, number, require, tag_list, to_aws
+from infra.rehearsal.shapes import given, json_document, number, require, tags, to_aws
 
 
 def role(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
@@ -24,8 +24,7 @@ def role(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
             )
         ),
     }
-    if inputs.get("tags"):
-        kwargs["Tags"] = tag_list(inputs["tags"])
+    kwargs.update(tags(inputs))
     iam = aws.client("iam")
     created = iam.create_role(**kwargs)["Role"]
     for attached in inputs.get("managedPolicyArns") or []:
@@ -106,8 +105,7 @@ def table(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         }
     if inputs.get("globalSecondaryIndexes"):
         raise ValueError("globalSecondaryIndexes are not rehearsed yet; add them to the engine")
-    if inputs.get("tags"):
-        kwargs["Tags"] = tag_list(inputs["tags"])
+    kwargs.update(tags(inputs))
     ddb = aws.client("dynamodb")
     created = ddb.create_table(**kwargs)["TableDescription"]
     ttl = inputs.get("ttl") or {}
@@ -131,8 +129,7 @@ def table(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
 def secret(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     secret_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
     kwargs = {"Name": secret_name, **given(inputs, Description="description", KmsKeyId="kmsKeyId")}
-    if inputs.get("tags"):
-        kwargs["Tags"] = tag_list(inputs["tags"])
+    kwargs.update(tags(inputs))
     arn = aws.client("secretsmanager").create_secret(**kwargs)["ARN"]
     return arn, {"name": secret_name, "arn": arn}
 
@@ -162,8 +159,7 @@ def event_rule(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         inputs, ScheduleExpression="scheduleExpression", EventPattern="eventPattern",
         Description="description", RoleArn="roleArn", EventBusName="eventBusName",
     )}  # fmt: skip
-    if inputs.get("tags"):
-        kwargs["Tags"] = tag_list(inputs["tags"])
+    kwargs.update(tags(inputs))
     arn = aws.client("events").put_rule(**kwargs)["RuleArn"]
     return rule_name, {"name": rule_name, "arn": arn}
 
@@ -222,8 +218,7 @@ def metric_alarm(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutput
         kwargs["Dimensions"] = [{"Name": k, "Value": v} for k, v in inputs["dimensions"].items()]
     if inputs.get("metricQueries"):
         raise ValueError("metricQueries alarms are not rehearsed yet; add them to the engine")
-    if inputs.get("tags"):
-        kwargs["Tags"] = tag_list(inputs["tags"])
+    kwargs.update(tags(inputs))
     aws.client("cloudwatch").put_metric_alarm(**kwargs)
     return alarm_name, {"name": alarm_name, "arn": aws.arn("cloudwatch", f"alarm:{alarm_name}")}
 

@@ -81,6 +81,11 @@ def tag_list(
     return [{key: k, value: v} for k, v in (tags or {}).items()]
 
 
+def tags(inputs: dict[str, Any], param: str = "Tags", **shape: str) -> dict[str, Any]:
+    """{param: the `tags` input as tag_list(**shape) makes it}, or {} without tags."""
+    return {param: tag_list(inputs["tags"], **shape)} if inputs.get("tags") else {}
+
+
 def json_document(field: str, value: Any) -> str:
     """A policy input must be a JSON object (string or dict); return it as a string."""
     if isinstance(value, dict):
