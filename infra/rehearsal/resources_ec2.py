@@ -116,18 +116,9 @@ def default_security_group(
     require(inputs, "vpcId")
     ec2 = aws.client("ec2")
     group = _default_group(ec2, inputs["vpcId"])
-    _set_rules(ec2, group, {"ingress": inputs.get("ingress"), "egress": inputs.get("egress")})
     if inputs.get("tags"):
-        ec2.create_tags(
-            Resources=[group["GroupId"]],
-            Tags=tag_list(inputs["tags"]),
-        )
-    return group["GroupId"], {
-        "id": group["GroupId"],
-        "arn": aws.arn("ec2", f"security-group/{group['GroupId']}"),
-        "name": "default",
-        "ownerId": group.get("OwnerId", aws.account_id),
-    }
+        ec2.create_tags(Resources=[group["GroupId"]], Tags=tag_list(inputs["tags"]))
+    return _with_rules(aws, group, "default", inputs)
 
 
 def security_group(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
@@ -143,7 +134,15 @@ def security_group(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutp
     }
     group_id = ec2.create_security_group(**kwargs)["GroupId"]
     group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
-    _set_rules(ec2, group, inputs)
+    return _with_rules(aws, group, group_name, inputs)
+
+
+def _with_rules(
+    aws: EmulatorClients, group: dict[str, Any], group_name: str, inputs: Inputs
+) -> IdAndOutputs:
+    """The group holding the declared rules, and the provider's outputs for it."""
+    _set_rules(aws.client("ec2"), group, inputs)
+    group_id = group["GroupId"]
     return group_id, {
         "id": group_id,
         "arn": aws.arn("ec2", f"security-group/{group_id}"),
