@@ -530,17 +530,6 @@ def _one(mocks: EmulatorMocks, token: str) -> Created:
     return found[0]
 
 
-# Stack outputs (docs/infra.md "Exports") that must agree with what was deployed.
-def _expected_outputs(deployed: Deployed, artifact: Artifact) -> dict[str, Any]:
-    return {
-        "bucket_name": deployed.bucket,
-        "lambda_s3_key": deployed.key,
-        "package_version": deployed.version_id,
-        "package_sha256": artifact.sha256,
-        "function_name": deployed.function,
-    }
-
-
 def _verify(
     aws: EmulatorClients,
     mocks: EmulatorMocks,
@@ -585,8 +574,16 @@ def _verify(
             runtime=conf["Runtime"],
             handler=conf["Handler"],
         )
-        # The path contract, as the stack reports it: the exports name what was deployed.
-        for name, want in _expected_outputs(result.deployed, artifact).items():
+        # The path contract, as the stack reports it: the exports (docs/infra.md "Exports")
+        # name what was deployed.
+        expected = {
+            "bucket_name": bucket,
+            "lambda_s3_key": key,
+            "package_version": version,
+            "package_sha256": artifact.sha256,
+            "function_name": fn.physical_id,
+        }
+        for name, want in expected.items():
             if name in outputs and outputs[name] != want:
                 raise RehearsalError(
                     f"stack output {name} is {outputs[name]!r}, but {want!r} was deployed"
@@ -673,7 +670,8 @@ def _invoke_all(
         # Counted before and after: a kept cloud holds earlier runs' data.
         before = _landed(aws, bucket, data_prefix, logs_prefix, table)
         inv = call(TEST_EVENT, {})
-        if written := _grown(before, _landed(aws, bucket, data_prefix, logs_prefix, table)):
+        after = _landed(aws, bucket, data_prefix, logs_prefix, table)
+        if written := {k: n - before[k] for k, n in after.items() if n != before[k]}:
             raise RehearsalError(f"the test event wrote something: {written}")
         step.detail = f"{inv.duration_ms:.0f} ms, wrote nothing"
 
@@ -885,10 +883,6 @@ def _landed(aws: EmulatorClients, bucket: str, data: str, logs: str, table: str)
         logs: s3.list_objects_v2(Bucket=bucket, Prefix=logs).get("KeyCount", 0),
         table: aws.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"],
     }
-
-
-def _grown(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {k: n - before[k] for k, n in after.items() if n != before[k]}
 
 
 def _plain_item(item: dict[str, Any]) -> dict[str, Any]:
