@@ -349,7 +349,6 @@ class Kept:
     """The local cloud a `--keep` run deployed into, and what it changed there."""
 
     cloud: CloudState
-    stack: str
     region: str
     started: bool
     record: Record
@@ -451,7 +450,7 @@ def start(state_dir: Path, stack: str, region: str) -> Kept:
     """The local cloud in `state_dir` (started if none answers there) and this stack's record."""
     cloud, started = ensure_running(CloudSettings(state_dir=state_dir.resolve(), region=region))
     record = Record.load(record_path(Path(cloud.state_dir), stack), cloud.token)
-    return Kept(cloud, stack, region, started, record)
+    return Kept(cloud, region, started, record)
 
 
 def down(state_dir: Path) -> str:
