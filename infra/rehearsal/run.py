@@ -42,6 +42,7 @@ from typing import Any
 from infra.artifact import ServiceImage, get_artifact, get_image
 from infra.config import NAMESPACE, StackValues, parse_values
 from infra.config import StackConfig as ProgramConfig
+from infra.config.stackfile import known_stacks
 from infra.rehearsal import invoker, prebuild, taskrun, treecache, warmup
 from infra.rehearsal.clients import EmulatorClients
 from infra.rehearsal.engine import Created, EmulatorMocks
@@ -455,8 +456,7 @@ def _rehearsal_config(
 
 def _owner_stacks(project_dir: Path) -> list[str]:
     owners = []
-    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
-        name = path.name.split(".")[1]
+    for name in known_stacks(project_dir):
         # A stack file that does not validate is no candidate (its own run says why).
         with contextlib.suppress(Exception):
             if parse_values(load_stack_config(project_dir, name)).bucket_owner:
