@@ -108,15 +108,11 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             self._fail(exc)
             raise
         except Exception as exc:
-            err = ResourceFailed(token, name or "invoke", _reason(exc))
+            # botocore's ClientError message already names the operation and the error code.
+            err = ResourceFailed(token, name or "invoke", str(exc) or type(exc).__name__)
             self._fail(err)
             raise err from exc
 
     def _fail(self, err: RehearsalError) -> None:
         if self.failure is None:
             self.failure = err
-
-
-def _reason(exc: Exception) -> str:
-    # botocore's ClientError message already names the operation and the error code.
-    return str(exc) or type(exc).__name__
