@@ -28,8 +28,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -47,7 +45,7 @@ from infra.rehearsal.resources_lambda import function_deployed, function_request
 from infra.rehearsal.shapes import redact, unwrap
 from localcloud import tasks
 from localcloud.control import CloudSettings, ensure_running, export_lines, probe, stop
-from localcloud.state import CloudState
+from localcloud.state import CloudState, write_json
 
 RECORD_VERSION = 1
 
@@ -140,15 +138,7 @@ class Record:
             "cloud_token": self.cloud_token,
             "resources": {key: asdict(e) for key, e in sorted(self.entries.items())},
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".deployed-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, indent=1, sort_keys=True, default=str)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json(self.path, doc, indent=1)
 
 
 def _canonical(value: Any) -> Any:
