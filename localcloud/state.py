@@ -12,6 +12,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 STATE_FILE = "state.json"
 # The project's build cache: beside lambda_pkg's artifacts, ignored by git.
@@ -55,18 +56,23 @@ def state_path(state_dir: Path) -> Path:
     return state_dir / STATE_FILE
 
 
-def write_state(state: CloudState) -> None:
-    path = state_path(Path(state.state_dir))
+def write_json(path: Path, doc: Any, *, indent: int = 2) -> None:
+    """`doc` as JSON at `path`, whole or not at all: written to a temp file beside it,
+    then os.replace'd over it, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".state-", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(asdict(state), fh, indent=2, sort_keys=True)
+            json.dump(doc, fh, indent=indent, sort_keys=True, default=str)
             fh.write("\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_state(state: CloudState) -> None:
+    write_json(state_path(Path(state.state_dir)), asdict(state))
 
 
 def read_state(state_dir: Path) -> CloudState | None:

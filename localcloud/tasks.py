@@ -27,7 +27,6 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from localcloud.emulator import dies_with_us
+from localcloud.state import write_json
 
 TASKS_DIR = "tasks"
 POLL_SECONDS = 0.5
@@ -68,16 +68,7 @@ def tasks_dir(state_dir: Path) -> Path:
 def submit(state_dir: Path, spec: TaskSpec) -> str:
     """Ask the daemon in `state_dir` to run `spec` (replacing the task of that name if it
     differs); returns the spec's digest, which the status reports once it runs."""
-    directory = tasks_dir(state_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".spec-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(asdict(spec), fh, indent=1, sort_keys=True)
-        os.replace(tmp, directory / f"{spec.name}.json")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json(tasks_dir(state_dir) / f"{spec.name}.json", asdict(spec), indent=1)
     return spec.digest
 
 

@@ -18,7 +18,10 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported when needed: a bare interpreter must reach the missing-packages line
+    from infra.rehearsal.run import Result
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
@@ -213,7 +216,7 @@ def _interrupted(signum: int, *, keep: bool) -> int:
     return 128 + signum
 
 
-def _report(result: Any, *, as_json: bool) -> int:
+def _report(result: Result, *, as_json: bool) -> int:
     from infra.rehearsal.summary import render
 
     if as_json:
@@ -262,21 +265,44 @@ def _default_state_dir() -> Path:
     return default_state_dir()
 
 
-def _print_handoff(result: object) -> None:
-    from infra.rehearsal.keep import handoff
-    from infra.rehearsal.run import Result
+def _print_handoff(result: Result) -> None:
+    """What to paste next: the export lines, then the seed guide's commands."""
     from localcloud.control import probe
 
-    if not isinstance(result, Result) or result.kept is None or result.deployed is None:
+    kept, deployed, python = result.kept, result.deployed, python_command()
+    if kept is None or deployed is None:
         return
+    fn, bucket, key = deployed.function, deployed.bucket, deployed.key
     rules = [r.physical_id for r in result.resources if r.token == EVENT_RULE]
-    print()
-    rule = rules[0] if rules else None
     # The strategy service's task, if the cloud runs one (paper mode): where it logs.
-    status = probe(result.kept.cloud) or {}
+    status = probe(kept.cloud) or {}
     service_logs = next((t["log_group"] for t in status.get("tasks") or []), None)
-    for line in handoff(result.kept, result.deployed, rule, python_command(), service_logs):
-        print(line)
+    lines = [
+        "",
+        f"The local cloud keeps running at {kept.url} ({kept.changes.summary()}).",
+        "Point a shell at it (paste these lines):",
+        *(f"  {line}" for line in kept.export_lines()),
+        "Then the seed guide's commands work as written:",
+        f"  aws s3 ls s3://{bucket}/{key.rsplit('/', 1)[0]}/",
+        f"  aws lambda invoke --function-name {fn} --payload '{{\"test\": true}}' "
+        "--cli-binary-format raw-in-base64-out out.json && cat out.json",
+        "    (AWS CLI v1: leave out --cli-binary-format raw-in-base64-out)",
+        f"  aws logs filter-log-events --log-group-name /aws/lambda/{fn} --filter-pattern REPORT",
+        f"  aws lambda get-function --function-name {fn} --qualifier live",
+    ]
+    if rules:
+        lines.append(f"  {python} -m localcloud fire {rules[0]}    # the schedule, now")
+    if service_logs:
+        lines += [
+            f"  {python} -m localcloud status    # the strategy service's task runs here",
+            f"  aws logs filter-log-events --log-group-name {service_logs}",
+        ]
+    lines += [
+        f"  {python} -m ops coldstarts --function {fn}",
+        "Redeploy after a change (only what changed is deployed): scripts/deploy.sh --local --keep",
+        "Stop it (nothing is left running): scripts/deploy.sh --local --down",
+    ]
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ class EmulatorClients:
 
     endpoint_url: str | None
     region: str = "us-east-1"
-    partition: str = "aws"
     # Bucket policies validated but not yet applied (see resources_s3.bucket_policy).
     deferred_policies: dict[str, str] = field(default_factory=dict)
     # boto3 clients are untyped (no stubs installed): Any is botocore's, not ours.
@@ -76,6 +75,5 @@ class EmulatorClients:
             self._account_id = str(self.client("sts").get_caller_identity()["Account"])
         return self._account_id
 
-    def arn(self, service: str, resource: str, *, region: bool = True) -> str:
-        where = self.region if region else ""
-        return f"arn:{self.partition}:{service}:{where}:{self.account_id}:{resource}"
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 
@@ -26,6 +26,8 @@ from infra.rehearsal.clients import EmulatorClients, Handler
 from infra.rehearsal.errors import RehearsalError, ResourceFailed, UnsupportedTypeError
 from infra.rehearsal.handlers import INVOKES, RESOURCES
 from infra.rehearsal.shapes import redact, unwrap
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,22 +69,11 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         # shared bucket through the getBucket invoke), so the engine has no readers.
         reading = args.custom is None and bool(args.resource_id)
         handler = None if reading else self.handler_for(args.typ, args.name, inputs)
+        kind = "read of resource" if reading else "resource"
         with self._lock:
-            if handler is None:
-                err: RehearsalError = UnsupportedTypeError(
-                    "read of resource" if reading else "resource", args.typ, args.name
-                )
-                self._fail(err)
-                raise err
-            try:
-                physical_id, outputs = handler(self.aws, args.name, unwrap(inputs))
-            except RehearsalError as exc:
-                self._fail(exc)
-                raise
-            except Exception as exc:
-                err = ResourceFailed(args.typ, args.name, _reason(exc))
-                self._fail(err)
-                raise err from exc
+            physical_id, outputs = self._guarded(
+                (kind, args.typ, args.name), handler, args.name, unwrap(inputs)
+            )
             record = Created(args.typ, args.name, physical_id, redact(inputs), outputs)
             self.created.append(record)
             if self.on_created is not None:
@@ -99,27 +90,29 @@ class EmulatorMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any] | None]:
         fn = INVOKES.get(args.token)
         with self._lock:
-            if fn is None:
-                err: RehearsalError = UnsupportedTypeError("invoke", args.token)
-                self._fail(err)
-                raise err
-            try:
-                result = fn(self.aws, unwrap(dict(args.args)))
-            except RehearsalError as exc:
-                self._fail(exc)
-                raise
-            except Exception as exc:
-                err = ResourceFailed(args.token, "invoke", _reason(exc))
-                self._fail(err)
-                raise err from exc
+            result = self._guarded(("invoke", args.token, None), fn, unwrap(dict(args.args)))
             self.calls.append(args.token)
         return result, []
+
+    def _guarded(
+        self, what: tuple[str, str, str | None], fn: Callable[..., T] | None, *args: Any
+    ) -> T:
+        """`fn(self.aws, *args)` for `what` (kind, type token, name), its failure kept
+        whole as the first one; no `fn` is an unsupported type."""
+        kind, token, name = what
+        try:
+            if fn is None:
+                raise UnsupportedTypeError(kind, token, name)
+            return fn(self.aws, *args)
+        except RehearsalError as exc:
+            self._fail(exc)
+            raise
+        except Exception as exc:
+            # botocore's ClientError message already names the operation and the error code.
+            err = ResourceFailed(token, name or "invoke", str(exc) or type(exc).__name__)
+            self._fail(err)
+            raise err from exc
 
     def _fail(self, err: RehearsalError) -> None:
         if self.failure is None:
             self.failure = err
-
-
-def _reason(exc: Exception) -> str:
-    # botocore's ClientError message already names the operation and the error code.
-    return str(exc) or type(exc).__name__

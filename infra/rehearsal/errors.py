@@ -14,7 +14,6 @@ class UnsupportedTypeError(RehearsalError):
     can never silently go unrehearsed."""
 
     def __init__(self, kind: str, token: str, name: str | None = None) -> None:
-        self.token = token
         where = f" ({name!r})" if name else ""
         super().__init__(
             f"unsupported {kind} type {token}{where}: the rehearsal engine has no handler "
@@ -26,7 +25,4 @@ class ResourceFailed(RehearsalError):
     """Creating one resource in the emulator failed."""
 
     def __init__(self, token: str, name: str, reason: str) -> None:
-        self.token = token
-        self.name = name
-        self.reason = reason
         super().__init__(f"{token} {name!r}: {reason}")

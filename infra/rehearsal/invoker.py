@@ -192,7 +192,7 @@ def invoke(
             return HandlerRun(
                 event, False, error=f"timed out after {timeout} s", interpreter=python
             )
-        logs = (proc.stdout + proc.stderr).splitlines()
+        logs = (proc.stdout + proc.stderr).splitlines()[-20:]
         if not out.is_file():
             return HandlerRun(
                 event,
@@ -200,24 +200,17 @@ def invoke(
                 error=f"the interpreter exited with code {proc.returncode} "
                 "before the handler returned",
                 interpreter=python,
-                log_tail=logs[-20:],
+                log_tail=logs,
             )
         report = json.loads(out.read_text(encoding="utf-8"))
-    if report["ok"]:
-        return HandlerRun(
-            event,
-            True,
-            result=report["result"],
-            duration_ms=report["duration_ms"],
-            interpreter=python,
-            log_tail=logs[-20:],
-        )
-    trace = "\n".join(report.get("stackTrace", []))
+    ok = report["ok"]
     return HandlerRun(
         event,
-        False,
-        error=f"{report['errorType']}: {report['errorMessage']}",
+        ok,
+        result=report.get("result"),
+        error=None if ok else f"{report['errorType']}: {report['errorMessage']}",
         duration_ms=report["duration_ms"],
         interpreter=python,
-        log_tail=[*logs[-20:], *trace.splitlines()],
+        # A failure's traceback follows its log lines (one line each, from the runner).
+        log_tail=logs if ok else [*logs, *report["stackTrace"]],
     )

@@ -28,13 +28,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pulumi
 
@@ -43,11 +41,11 @@ from infra.rehearsal.engine import EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
 from infra.rehearsal.handlers import RESOURCES
 from infra.rehearsal.resources_ecs import IMAGE_RELEASE
-from infra.rehearsal.resources_lambda import function_outputs, function_request
-from infra.rehearsal.shapes import redact, to_aws, unwrap
+from infra.rehearsal.resources_lambda import function_deployed, function_request, put_alias
+from infra.rehearsal.shapes import redact, unwrap
 from localcloud import tasks
 from localcloud.control import CloudSettings, ensure_running, export_lines, probe, stop
-from localcloud.state import CloudState
+from localcloud.state import CloudState, write_json
 
 RECORD_VERSION = 1
 
@@ -140,15 +138,7 @@ class Record:
             "cloud_token": self.cloud_token,
             "resources": {key: asdict(e) for key, e in sorted(self.entries.items())},
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".deployed-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, indent=1, sort_keys=True, default=str)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json(self.path, doc, indent=1)
 
 
 def _canonical(value: Any) -> Any:
@@ -192,40 +182,21 @@ def update_function(
     """New configuration, new code (by its pinned S3 version), then a new version: what
     `pulumi up` does for a changed function. The front learns the new version's code
     location from these requests as they pass."""
-    fn_name, code, sha, kwargs = function_request(aws, name, {**inputs, "name": prev.physical_id})
+    request = function_request(aws, name, {**inputs, "name": prev.physical_id})
+    fn_name, _, _, kwargs = request
     lam = aws.client("lambda")
     lam.update_function_configuration(
         FunctionName=fn_name, **{k: kwargs[k] for k in _CONFIG_FIELDS if k in kwargs}
     )
     updated = lam.update_function_code(FunctionName=fn_name, **kwargs["Code"])
-    if updated["CodeSha256"] != sha:
-        raise ValueError(f"CodeSha256 {updated['CodeSha256']} != pinned object's {sha}")
-    if kwargs["Publish"]:
-        lam.publish_version(FunctionName=fn_name)
-    reserved = inputs.get("reservedConcurrentExecutions")
-    if reserved is not None and reserved >= 0:
-        lam.put_function_concurrency(
-            FunctionName=fn_name, ReservedConcurrentExecutions=int(reserved)
-        )
-    elif "ReservedConcurrentExecutions" in lam.get_function_concurrency(FunctionName=fn_name):
-        lam.delete_function_concurrency(FunctionName=fn_name)
-    outputs = function_outputs(aws, fn_name, inputs, code, updated.get("LastModified", ""))
-    return fn_name, outputs
+    return function_deployed(aws, inputs, request, updated, publish=kwargs["Publish"])
 
 
 def update_alias(
     aws: EmulatorClients, name: str, inputs: dict[str, Any], prev: Entry
 ) -> tuple[str, dict[str, Any]]:
-    kwargs: dict[str, Any] = {
-        "FunctionName": inputs["functionName"],
-        "Name": prev.outputs.get("name") or inputs.get("name") or name,
-        "FunctionVersion": str(inputs["functionVersion"]),
-        "Description": inputs.get("description") or "",
-    }
-    if inputs.get("routingConfig"):
-        kwargs["RoutingConfig"] = to_aws(inputs["routingConfig"])
-    arn = aws.client("lambda").update_alias(**kwargs)["AliasArn"]
-    return arn, {"name": kwargs["Name"], "arn": arn, "invokeArn": arn}
+    alias_name = prev.outputs.get("name") or inputs.get("name") or name
+    return put_alias(aws.client("lambda").update_alias, alias_name, inputs)
 
 
 def update_permission(
@@ -267,15 +238,6 @@ UPDATE: dict[str, Update] = {
     "aws:lambda/alias:Alias": update_alias,
     "aws:lambda/permission:Permission": update_permission,
 }
-
-
-def _put_again(create: Handler) -> Update:
-    def put(
-        aws: EmulatorClients, name: str, inputs: dict[str, Any], _prev: Entry
-    ) -> tuple[str, dict[str, Any]]:
-        return create(aws, name, inputs)
-
-    return put
 
 
 def _refuse(message: str) -> Handler:
@@ -335,16 +297,15 @@ class KeptMocks(EmulatorMocks):
         made = Entry(token, name, digest)
         if prev is None or not prev.physical_id:
             return self._recorded(key, made, create, self.changes.created)
-        update = UPDATE.get(token) or (_put_again(create) if token in PUT_AGAIN else None)
-        if update is None:
+        update = UPDATE.get(token)
+        if update is None and token not in PUT_AGAIN:
             return _refuse(
                 f"{token} {name!r} changed, and --keep cannot update it in place; start "
                 "afresh: scripts/deploy.sh --local --down, then --local --keep again"
             )
-        chosen = update
 
         def update_it(aws: EmulatorClients, n: str, i: Inputs) -> IdAndOutputs:
-            return chosen(aws, n, i, prev)
+            return update(aws, n, i, prev) if update else create(aws, n, i)
 
         return self._recorded(key, made, update_it, self.changes.updated)
 
@@ -378,7 +339,6 @@ class Kept:
     """The local cloud a `--keep` run deployed into, and what it changed there."""
 
     cloud: CloudState
-    stack: str
     region: str
     started: bool
     record: Record
@@ -480,7 +440,7 @@ def start(state_dir: Path, stack: str, region: str) -> Kept:
     """The local cloud in `state_dir` (started if none answers there) and this stack's record."""
     cloud, started = ensure_running(CloudSettings(state_dir=state_dir.resolve(), region=region))
     record = Record.load(record_path(Path(cloud.state_dir), stack), cloud.token)
-    return Kept(cloud, stack, region, started, record)
+    return Kept(cloud, region, started, record)
 
 
 def down(state_dir: Path) -> str:
@@ -493,51 +453,3 @@ def down(state_dir: Path) -> str:
         return f"stopped the local cloud (pid {stopped.state.pid}); nothing is left running"
     stale = " (removed a stale state file)" if stopped.stale else ""
     return f"no local cloud is running in {state_dir}{stale}; nothing to stop"
-
-
-class FunctionLocation(Protocol):
-    """What handoff needs of the rehearsal's record of the function (run.Deployed; not
-    imported: run.py imports this module)."""
-
-    @property
-    def function(self) -> str: ...
-    @property
-    def bucket(self) -> str: ...
-    @property
-    def key(self) -> str: ...
-
-
-def handoff(
-    kept: Kept,
-    deployed: FunctionLocation,
-    rule: str | None,
-    python: str,
-    service_logs: str | None = None,
-) -> list[str]:
-    """What to paste next: the export lines, then the seed guide's commands."""
-    fn, bucket, key = deployed.function, deployed.bucket, deployed.key
-    lines = [
-        f"The local cloud keeps running at {kept.url} ({kept.changes.summary()}).",
-        "Point a shell at it (paste these lines):",
-        *(f"  {line}" for line in kept.export_lines()),
-        "Then the seed guide's commands work as written:",
-        f"  aws s3 ls s3://{bucket}/{key.rsplit('/', 1)[0]}/",
-        f"  aws lambda invoke --function-name {fn} --payload '{{\"test\": true}}' "
-        "--cli-binary-format raw-in-base64-out out.json && cat out.json",
-        "    (AWS CLI v1: leave out --cli-binary-format raw-in-base64-out)",
-        f"  aws logs filter-log-events --log-group-name /aws/lambda/{fn} --filter-pattern REPORT",
-        f"  aws lambda get-function --function-name {fn} --qualifier live",
-    ]
-    if rule:
-        lines.append(f"  {python} -m localcloud fire {rule}    # the schedule, now")
-    if service_logs:
-        lines += [
-            f"  {python} -m localcloud status    # the strategy service's task runs here",
-            f"  aws logs filter-log-events --log-group-name {service_logs}",
-        ]
-    lines += [
-        f"  {python} -m ops coldstarts --function {fn}",
-        "Redeploy after a change (only what changed is deployed): scripts/deploy.sh --local --keep",
-        "Stop it (nothing is left running): scripts/deploy.sh --local --down",
-    ]
-    return lines

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import runpy
 import sys
 from collections.abc import Callable, Iterator
@@ -44,16 +43,13 @@ class ProgramResult:
 @contextlib.contextmanager
 def _program_environment(project_dir: Path, env: dict[str, str]) -> Iterator[None]:
     # The CLI runs a program from its project directory with the project on sys.path.
-    old_cwd = Path.cwd()
     added = str(project_dir) not in sys.path
     if added:
         sys.path.insert(0, str(project_dir))
-    os.chdir(project_dir)
     try:
-        with environment(env):
+        with contextlib.chdir(project_dir), environment(env):
             yield
     finally:
-        os.chdir(old_cwd)
         if added:
             sys.path.remove(str(project_dir))
 

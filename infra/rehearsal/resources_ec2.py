@@ -15,17 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, Invoke
-from infra.rehearsal.shapes import number, require, tag_list
+from infra.rehearsal.shapes import given, number, require, tag_list
 
 
 def _tags(inputs: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
     # Empty without tags: EC2 takes an empty TagSpecifications list as no tags.
     tags = inputs.get("tags")
     return [{"ResourceType": resource_type, "Tags": tag_list(tags)}] if tags else []
-
-
-def _ec2_arn(aws: EmulatorClients, kind: str, ident: str) -> str:
-    return aws.arn("ec2", f"{kind}/{ident}")
 
 
 def vpc(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
@@ -47,7 +43,7 @@ def vpc(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     )["RouteTables"]  # fmt: skip
     return vpc_id, {
         "id": vpc_id,
-        "arn": _ec2_arn(aws, "vpc", vpc_id),
+        "arn": aws.arn("ec2", f"vpc/{vpc_id}"),
         "cidrBlock": created["CidrBlock"],
         "defaultSecurityGroupId": default_group["GroupId"],
         "mainRouteTableId": tables[0]["RouteTableId"] if tables else "",
@@ -120,18 +116,9 @@ def default_security_group(
     require(inputs, "vpcId")
     ec2 = aws.client("ec2")
     group = _default_group(ec2, inputs["vpcId"])
-    _set_rules(ec2, group, {"ingress": inputs.get("ingress"), "egress": inputs.get("egress")})
     if inputs.get("tags"):
-        ec2.create_tags(
-            Resources=[group["GroupId"]],
-            Tags=tag_list(inputs["tags"]),
-        )
-    return group["GroupId"], {
-        "id": group["GroupId"],
-        "arn": _ec2_arn(aws, "security-group", group["GroupId"]),
-        "name": "default",
-        "ownerId": group.get("OwnerId", aws.account_id),
-    }
+        ec2.create_tags(Resources=[group["GroupId"]], Tags=tag_list(inputs["tags"]))
+    return _with_rules(aws, group, "default", inputs)
 
 
 def security_group(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
@@ -147,10 +134,18 @@ def security_group(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutp
     }
     group_id = ec2.create_security_group(**kwargs)["GroupId"]
     group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
-    _set_rules(ec2, group, inputs)
+    return _with_rules(aws, group, group_name, inputs)
+
+
+def _with_rules(
+    aws: EmulatorClients, group: dict[str, Any], group_name: str, inputs: Inputs
+) -> IdAndOutputs:
+    """The group holding the declared rules, and the provider's outputs for it."""
+    _set_rules(aws.client("ec2"), group, inputs)
+    group_id = group["GroupId"]
     return group_id, {
         "id": group_id,
-        "arn": _ec2_arn(aws, "security-group", group_id),
+        "arn": aws.arn("ec2", f"security-group/{group_id}"),
         "name": group_name,
         "ownerId": group.get("OwnerId", aws.account_id),
     }
@@ -159,17 +154,18 @@ def security_group(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutp
 def subnet(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "vpcId", "cidrBlock")
     ec2 = aws.client("ec2")
-    kwargs: dict[str, Any] = {"VpcId": inputs["vpcId"], "CidrBlock": inputs["cidrBlock"]}
-    if inputs.get("availabilityZone"):
-        kwargs["AvailabilityZone"] = inputs["availabilityZone"]
-    kwargs["TagSpecifications"] = _tags(inputs, "subnet")
-    created = ec2.create_subnet(**kwargs)["Subnet"]
+    created = ec2.create_subnet(
+        VpcId=inputs["vpcId"],
+        CidrBlock=inputs["cidrBlock"],
+        TagSpecifications=_tags(inputs, "subnet"),
+        **given(inputs, AvailabilityZone="availabilityZone"),
+    )["Subnet"]
     subnet_id = created["SubnetId"]
     if inputs.get("mapPublicIpOnLaunch"):
         ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
     return subnet_id, {
         "id": subnet_id,
-        "arn": created.get("SubnetArn") or _ec2_arn(aws, "subnet", subnet_id),
+        "arn": created.get("SubnetArn") or aws.arn("ec2", f"subnet/{subnet_id}"),
         "availabilityZone": created["AvailabilityZone"],
         "availabilityZoneId": created.get("AvailabilityZoneId", ""),
         "mapPublicIpOnLaunch": bool(inputs.get("mapPublicIpOnLaunch")),
@@ -183,7 +179,7 @@ def internet_gateway(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOu
     ]["InternetGatewayId"]
     if inputs.get("vpcId"):
         ec2.attach_internet_gateway(InternetGatewayId=gateway_id, VpcId=inputs["vpcId"])
-    return gateway_id, {"id": gateway_id, "arn": _ec2_arn(aws, "internet-gateway", gateway_id)}
+    return gateway_id, {"id": gateway_id, "arn": aws.arn("ec2", f"internet-gateway/{gateway_id}")}
 
 
 def eip(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
@@ -198,7 +194,7 @@ def eip(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         "allocationId": allocation,
         "publicIp": allocated["PublicIp"],
         "domain": "vpc",
-        "arn": _ec2_arn(aws, "elastic-ip", allocation),
+        "arn": aws.arn("ec2", f"elastic-ip/{allocation}"),
     }
 
 
@@ -236,7 +232,7 @@ def route_table(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs
         (field, target), = targets.items()  # fmt: skip
         kwargs[field[:1].upper() + field[1:]] = target
         ec2.create_route(**kwargs)
-    return table_id, {"id": table_id, "arn": _ec2_arn(aws, "route-table", table_id)}
+    return table_id, {"id": table_id, "arn": aws.arn("ec2", f"route-table/{table_id}")}
 
 
 def route_table_association(
@@ -257,21 +253,19 @@ def vpc_endpoint(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutput
         "ServiceName": inputs["serviceName"],
         "VpcEndpointType": kind,
         "TagSpecifications": _tags(inputs, "vpc-endpoint"),
+        **given(
+            inputs,
+            RouteTableIds="routeTableIds",
+            SubnetIds="subnetIds",
+            SecurityGroupIds="securityGroupIds",
+            PrivateDnsEnabled="privateDnsEnabled",
+        ),
     }
-    for field, param in (
-        ("routeTableIds", "RouteTableIds"),
-        ("subnetIds", "SubnetIds"),
-        ("securityGroupIds", "SecurityGroupIds"),
-    ):
-        if inputs.get(field):
-            kwargs[param] = list(inputs[field])
-    if inputs.get("privateDnsEnabled") is not None:
-        kwargs["PrivateDnsEnabled"] = bool(inputs["privateDnsEnabled"])
     created = aws.client("ec2").create_vpc_endpoint(**kwargs)["VpcEndpoint"]
     endpoint_id = created["VpcEndpointId"]
     return endpoint_id, {
         "id": endpoint_id,
-        "arn": _ec2_arn(aws, "vpc-endpoint", endpoint_id),
+        "arn": aws.arn("ec2", f"vpc-endpoint/{endpoint_id}"),
         "state": created.get("State", ""),
         "vpcEndpointType": kind,
     }
@@ -303,7 +297,7 @@ def get_subnet(aws: EmulatorClients, args: dict[str, Any]) -> dict[str, Any]:
     sub = found[0]
     return {
         "id": sub["SubnetId"],
-        "arn": sub.get("SubnetArn") or _ec2_arn(aws, "subnet", sub["SubnetId"]),
+        "arn": sub.get("SubnetArn") or aws.arn("ec2", f"subnet/{sub['SubnetId']}"),
         "vpcId": sub["VpcId"],
         "cidrBlock": sub["CidrBlock"],
         "availabilityZone": sub["AvailabilityZone"],

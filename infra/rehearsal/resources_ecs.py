@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, Invoke
-from infra.rehearsal.shapes import given, number, require, tag_list
+from infra.rehearsal.shapes import given, json_document, number, require, tags
 
 IMAGE_RELEASE = "pulumi-python:dynamic/ecr:ImageRelease"
 PUSH_SKIPPED = (
@@ -42,8 +42,7 @@ def repository(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         kwargs["encryptionConfiguration"] = {"encryptionType": encryption["encryptionType"]}
         if encryption.get("kmsKey"):
             kwargs["encryptionConfiguration"]["kmsKey"] = encryption["kmsKey"]
-    if inputs.get("tags"):
-        kwargs["tags"] = tag_list(inputs["tags"])
+    kwargs.update(tags(inputs, "tags"))
     created = aws.client("ecr").create_repository(**kwargs)["repository"]
     return repo_name, {
         "name": repo_name,
@@ -102,8 +101,7 @@ def cluster(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     kwargs: dict[str, Any] = {"clusterName": cluster_name}
     if inputs.get("settings"):
         kwargs["settings"] = [{"name": s["name"], "value": s["value"]} for s in inputs["settings"]]
-    if inputs.get("tags"):
-        kwargs["tags"] = tag_list(inputs["tags"], key="key", value="value")
+    kwargs.update(tags(inputs, "tags", key="key", value="value"))
     arn = aws.client("ecs").create_cluster(**kwargs)["cluster"]["clusterArn"]
     return arn, {"id": arn, "arn": arn, "name": cluster_name}
 
@@ -123,8 +121,7 @@ def task_definition(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOut
     containers = inputs["containerDefinitions"]
     if isinstance(containers, str):
         containers = json.loads(containers)
-    kwargs: dict[str, Any] = {"family": inputs["family"], "containerDefinitions": containers}
-    for field in (
+    fields = (
         "requiresCompatibilities",
         "networkMode",
         "cpu",
@@ -135,11 +132,13 @@ def task_definition(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOut
         "volumes",
         "pidMode",
         "ipcMode",
-    ):
-        if inputs.get(field) not in (None, "", []):
-            kwargs[field] = _numbers(inputs[field])
-    if inputs.get("tags"):
-        kwargs["tags"] = tag_list(inputs["tags"], key="key", value="value")
+    )
+    kwargs: dict[str, Any] = {
+        "family": inputs["family"],
+        "containerDefinitions": containers,
+        **_numbers(given(inputs, **{f: f for f in fields})),
+    }
+    kwargs.update(tags(inputs, "tags", key="key", value="value"))
     created = aws.client("ecs").register_task_definition(**kwargs)["taskDefinition"]
     arn = created["taskDefinitionArn"]
     return arn, {
@@ -157,10 +156,14 @@ def service(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         "serviceName": service_name,
         "taskDefinition": inputs["taskDefinition"],
         "desiredCount": number(inputs.get("desiredCount", 1)),
+        **given(
+            inputs,
+            **{
+                f: f
+                for f in ("launchType", "platformVersion", "propagateTags", "schedulingStrategy")
+            },
+        ),
     }
-    for field in ("launchType", "platformVersion", "propagateTags", "schedulingStrategy"):
-        if inputs.get(field):
-            kwargs[field] = inputs[field]
     deployment: dict[str, Any] = {}
     if inputs.get("deploymentMinimumHealthyPercent") is not None:
         deployment["minimumHealthyPercent"] = number(inputs["deploymentMinimumHealthyPercent"])
@@ -187,8 +190,7 @@ def service(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         kwargs["enableExecuteCommand"] = bool(inputs["enableExecuteCommand"])
     if inputs.get("enableEcsManagedTags") is not None:
         kwargs["enableECSManagedTags"] = bool(inputs["enableEcsManagedTags"])
-    if inputs.get("tags"):
-        kwargs["tags"] = tag_list(inputs["tags"], key="key", value="value")
+    kwargs.update(tags(inputs, "tags", key="key", value="value"))
     # waitForSteadyState is not waited for: no task ever runs in the emulator. The
     # rehearsal runs the service itself, from the image's layers (run.py, `service`).
     created = aws.client("ecs").create_service(**kwargs)["service"]
@@ -198,10 +200,7 @@ def service(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
 
 def log_resource_policy(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "policyName", "policyDocument")
-    document = inputs["policyDocument"]
-    text = document if isinstance(document, str) else json.dumps(document)
-    if "Statement" not in json.loads(text):
-        raise ValueError("policyDocument is not a policy document (no Statement)")
+    text = json_document("policyDocument", inputs["policyDocument"])
     aws.client("logs").put_resource_policy(policyName=inputs["policyName"], policyDocument=text)
     return inputs["policyName"], {"policyName": inputs["policyName"]}
 

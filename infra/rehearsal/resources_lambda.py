@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, autoname
@@ -46,23 +47,16 @@ def _code_location(
     return {"ZipFile": code}
 
 
+FunctionRequest = tuple[str, bytes, str, dict[str, Any]]
+
+
 def function(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
-    fn_name, code, sha, kwargs = function_request(aws, name, inputs)
-    lam = aws.client("lambda")
-    created = lam.create_function(**kwargs)
-    if created["CodeSha256"] != sha:
-        raise ValueError(f"CodeSha256 {created['CodeSha256']} != pinned object's {sha}")
-    reserved = inputs.get("reservedConcurrentExecutions")
-    if reserved is not None and number(reserved) >= 0:
-        lam.put_function_concurrency(
-            FunctionName=fn_name, ReservedConcurrentExecutions=number(reserved)
-        )
-    return fn_name, function_outputs(aws, fn_name, inputs, code, created.get("LastModified", ""))
+    request = function_request(aws, name, inputs)
+    created = aws.client("lambda").create_function(**request[3])
+    return function_deployed(aws, inputs, request, created)
 
 
-def function_request(
-    aws: EmulatorClients, name: str, inputs: Inputs
-) -> tuple[str, bytes, str, dict[str, Any]]:
+def function_request(aws: EmulatorClients, name: str, inputs: Inputs) -> FunctionRequest:
     """(function name, pinned code, its base64 sha256, the CreateFunction arguments)."""
     require(inputs, "role", "runtime", "handler")
     if inputs.get("imageUri") or inputs.get("code"):
@@ -81,44 +75,60 @@ def function_request(
         "Code": _code_location(aws, bucket, key, version, code),
         "Publish": bool(inputs.get("publish")),
         "PackageType": "Zip",
+        **to_aws(
+            given(
+                inputs,
+                Description="description",
+                Timeout="timeout",
+                MemorySize="memorySize",
+                Architectures="architectures",
+                Layers="layers",
+                KMSKeyArn="kmsKeyArn",
+                TracingConfig="tracingConfig",
+                LoggingConfig="loggingConfig",
+                DeadLetterConfig="deadLetterConfig",
+                EphemeralStorage="ephemeralStorage",
+            )
+        ),
     }
-    for field, param in (
-        ("description", "Description"),
-        ("timeout", "Timeout"),
-        ("memorySize", "MemorySize"),
-        ("architectures", "Architectures"),
-        ("layers", "Layers"),
-        ("kmsKeyArn", "KMSKeyArn"),
-    ):
-        if inputs.get(field) not in (None, "", []):
-            kwargs[param] = number(inputs[field])
     variables = (inputs.get("environment") or {}).get("variables")
     if variables:
         # Verbatim: variable names are data, not API fields to re-case.
         kwargs["Environment"] = {"Variables": {k: str(v) for k, v in variables.items()}}
-    for field, param in (
-        ("tracingConfig", "TracingConfig"),
-        ("loggingConfig", "LoggingConfig"),
-        ("deadLetterConfig", "DeadLetterConfig"),
-        ("ephemeralStorage", "EphemeralStorage"),
-    ):
-        if inputs.get(field):
-            kwargs[param] = to_aws(inputs[field])
     if inputs.get("tags"):
         kwargs["Tags"] = dict(inputs["tags"])
     return fn_name, code, sha, kwargs
 
 
-def function_outputs(
-    aws: EmulatorClients, fn_name: str, inputs: Inputs, code: bytes, last_modified: str
-) -> dict[str, Any]:
-    """What the provider reports for the function: its latest published version among them."""
+def function_deployed(
+    aws: EmulatorClients,
+    inputs: Inputs,
+    request: FunctionRequest,
+    answer: dict[str, Any],
+    *,
+    publish: bool = False,
+) -> IdAndOutputs:
+    """After CreateFunction or UpdateFunctionCode (`answer`): the code taken must be the
+    pinned object; then the new version (`publish`: an update's), the reserved concurrency
+    (none or a negative value: unreserved), and what the provider reports for the
+    function, its latest published version among it."""
+    fn_name, code, sha, _ = request
+    if answer["CodeSha256"] != sha:
+        raise ValueError(f"CodeSha256 {answer['CodeSha256']} != pinned object's {sha}")
     lam = aws.client("lambda")
-    sha = _b64sha(code)
+    if publish:
+        lam.publish_version(FunctionName=fn_name)
+    reserved = inputs.get("reservedConcurrentExecutions")
+    if reserved is not None and number(reserved) >= 0:
+        lam.put_function_concurrency(
+            FunctionName=fn_name, ReservedConcurrentExecutions=number(reserved)
+        )
+    elif "ReservedConcurrentExecutions" in lam.get_function_concurrency(FunctionName=fn_name):
+        lam.delete_function_concurrency(FunctionName=fn_name)
     arn = lam.get_function(FunctionName=fn_name)["Configuration"]["FunctionArn"]
     version_out = lam.list_versions_by_function(FunctionName=fn_name)["Versions"][-1]["Version"]
-    invoke_prefix = f"arn:{aws.partition}:apigateway:{aws.region}:lambda:path/2015-03-31/functions"
-    return {
+    invoke_prefix = f"arn:aws:apigateway:{aws.region}:lambda:path/2015-03-31/functions"
+    return fn_name, {
         "name": fn_name,
         "arn": arn,
         "version": version_out,
@@ -128,22 +138,27 @@ def function_outputs(
         "codeSha256": sha,
         "sourceCodeHash": inputs.get("sourceCodeHash") or sha,
         "sourceCodeSize": float(len(code)),
-        "lastModified": last_modified,
+        "lastModified": answer.get("LastModified", ""),
     }
 
 
 def alias(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
+    return put_alias(aws.client("lambda").create_alias, inputs.get("name") or name, inputs)
+
+
+def put_alias(put: Callable[..., Any], alias_name: str, inputs: Inputs) -> IdAndOutputs:
+    """CreateAlias or UpdateAlias (`put`) with the alias's inputs."""
     require(inputs, "functionName", "functionVersion")
-    alias_name = inputs.get("name") or name
     kwargs: dict[str, Any] = {
         "FunctionName": inputs["functionName"],
         "Name": alias_name,
         "FunctionVersion": str(inputs["functionVersion"]),
-        **given(inputs, Description="description"),
+        # Always sent: an update that drops the description clears it.
+        "Description": inputs.get("description") or "",
     }
     if inputs.get("routingConfig"):
         kwargs["RoutingConfig"] = to_aws(inputs["routingConfig"])
-    arn = aws.client("lambda").create_alias(**kwargs)["AliasArn"]
+    arn = put(**kwargs)["AliasArn"]
     return arn, {"name": alias_name, "arn": arn, "invokeArn": arn}
 
 
@@ -155,32 +170,34 @@ def permission(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         "StatementId": statement_id,
         "Action": inputs["action"],
         "Principal": inputs["principal"],
+        **given(
+            inputs,
+            SourceArn="sourceArn",
+            SourceAccount="sourceAccount",
+            Qualifier="qualifier",
+            EventSourceToken="eventSourceToken",
+            PrincipalOrgID="principalOrgId",
+            FunctionUrlAuthType="functionUrlAuthType",
+        ),
     }
-    for field, param in (
-        ("sourceArn", "SourceArn"),
-        ("sourceAccount", "SourceAccount"),
-        ("qualifier", "Qualifier"),
-        ("eventSourceToken", "EventSourceToken"),
-        ("principalOrgId", "PrincipalOrgID"),
-        ("functionUrlAuthType", "FunctionUrlAuthType"),
-    ):
-        if inputs.get(field):
-            kwargs[param] = inputs[field]
     aws.client("lambda").add_permission(**kwargs)
     return statement_id, {"statementId": statement_id}
 
 
 def event_invoke_config(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     require(inputs, "functionName")
-    kwargs = {"FunctionName": inputs["functionName"], **given(inputs, Qualifier="qualifier")}
-    for field, param in (
-        ("maximumRetryAttempts", "MaximumRetryAttempts"),
-        ("maximumEventAgeInSeconds", "MaximumEventAgeInSeconds"),
-    ):
-        if inputs.get(field) is not None:
-            kwargs[param] = number(inputs[field])
-    if inputs.get("destinationConfig"):
-        kwargs["DestinationConfig"] = to_aws(inputs["destinationConfig"])
+    kwargs = {
+        "FunctionName": inputs["functionName"],
+        **to_aws(
+            given(
+                inputs,
+                Qualifier="qualifier",
+                MaximumRetryAttempts="maximumRetryAttempts",
+                MaximumEventAgeInSeconds="maximumEventAgeInSeconds",
+                DestinationConfig="destinationConfig",
+            )
+        ),
+    }
     aws.client("lambda").put_function_event_invoke_config(**kwargs)
     qualifier = f":{inputs['qualifier']}" if inputs.get("qualifier") else ""
     return inputs["functionName"] + qualifier, {}
@@ -195,15 +212,14 @@ def layer_version(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutpu
         "LayerName": inputs["layerName"],
         # The pinned bytes, for the same reason as the function (moto ignores the version).
         "Content": {"ZipFile": code},
+        **given(
+            inputs,
+            Description="description",
+            CompatibleRuntimes="compatibleRuntimes",
+            CompatibleArchitectures="compatibleArchitectures",
+            LicenseInfo="licenseInfo",
+        ),
     }
-    for field, param in (
-        ("description", "Description"),
-        ("compatibleRuntimes", "CompatibleRuntimes"),
-        ("compatibleArchitectures", "CompatibleArchitectures"),
-        ("licenseInfo", "LicenseInfo"),
-    ):
-        if inputs.get(field):
-            kwargs[param] = inputs[field]
     published = aws.client("lambda").publish_layer_version(**kwargs)
     arn = published["LayerVersionArn"]
     return arn, {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, autoname
-from infra.rehearsal.shapes import given, json_document, number, require, tag_list, to_aws
+from infra.rehearsal.shapes import given, json_document, number, require, tags, to_aws
 
 
 def role(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
@@ -14,17 +14,17 @@ def role(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     kwargs: dict[str, Any] = {
         "RoleName": role_name,
         "AssumeRolePolicyDocument": json_document("assumeRolePolicy", inputs["assumeRolePolicy"]),
+        **to_aws(
+            given(
+                inputs,
+                Path="path",
+                Description="description",
+                MaxSessionDuration="maxSessionDuration",
+                PermissionsBoundary="permissionsBoundary",
+            )
+        ),
     }
-    for field, param in (
-        ("path", "Path"),
-        ("description", "Description"),
-        ("maxSessionDuration", "MaxSessionDuration"),
-        ("permissionsBoundary", "PermissionsBoundary"),
-    ):
-        if inputs.get(field):
-            kwargs[param] = number(inputs[field])
-    if inputs.get("tags"):
-        kwargs["Tags"] = tag_list(inputs["tags"])
+    kwargs.update(tags(inputs))
     iam = aws.client("iam")
     created = iam.create_role(**kwargs)["Role"]
     for attached in inputs.get("managedPolicyArns") or []:
@@ -105,8 +105,7 @@ def table(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         }
     if inputs.get("globalSecondaryIndexes"):
         raise ValueError("globalSecondaryIndexes are not rehearsed yet; add them to the engine")
-    if inputs.get("tags"):
-        kwargs["Tags"] = tag_list(inputs["tags"])
+    kwargs.update(tags(inputs))
     ddb = aws.client("dynamodb")
     created = ddb.create_table(**kwargs)["TableDescription"]
     ttl = inputs.get("ttl") or {}
@@ -130,8 +129,7 @@ def table(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
 def secret(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
     secret_name = inputs.get("name") or autoname(inputs.get("namePrefix") or name)
     kwargs = {"Name": secret_name, **given(inputs, Description="description", KmsKeyId="kmsKeyId")}
-    if inputs.get("tags"):
-        kwargs["Tags"] = tag_list(inputs["tags"])
+    kwargs.update(tags(inputs))
     arn = aws.client("secretsmanager").create_secret(**kwargs)["ARN"]
     return arn, {"name": secret_name, "arn": arn}
 
@@ -161,8 +159,7 @@ def event_rule(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutputs:
         inputs, ScheduleExpression="scheduleExpression", EventPattern="eventPattern",
         Description="description", RoleArn="roleArn", EventBusName="eventBusName",
     )}  # fmt: skip
-    if inputs.get("tags"):
-        kwargs["Tags"] = tag_list(inputs["tags"])
+    kwargs.update(tags(inputs))
     arn = aws.client("events").put_rule(**kwargs)["RuleArn"]
     return rule_name, {"name": rule_name, "arn": arn}
 
@@ -194,24 +191,25 @@ def metric_alarm(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutput
         "AlarmName": alarm_name,
         "ComparisonOperator": inputs["comparisonOperator"],
         "EvaluationPeriods": number(inputs["evaluationPeriods"]),
+        **to_aws(
+            given(
+                inputs,
+                MetricName="metricName",
+                Namespace="namespace",
+                Period="period",
+                Statistic="statistic",
+                ExtendedStatistic="extendedStatistic",
+                Threshold="threshold",
+                AlarmDescription="alarmDescription",
+                DatapointsToAlarm="datapointsToAlarm",
+                TreatMissingData="treatMissingData",
+                Unit="unit",
+                AlarmActions="alarmActions",
+                OKActions="okActions",
+                InsufficientDataActions="insufficientDataActions",
+            )
+        ),
     }
-    for field, param in (
-        ("metricName", "MetricName"),
-        ("namespace", "Namespace"),
-        ("period", "Period"),
-        ("statistic", "Statistic"),
-        ("extendedStatistic", "ExtendedStatistic"),
-        ("threshold", "Threshold"),
-        ("alarmDescription", "AlarmDescription"),
-        ("datapointsToAlarm", "DatapointsToAlarm"),
-        ("treatMissingData", "TreatMissingData"),
-        ("unit", "Unit"),
-        ("alarmActions", "AlarmActions"),
-        ("okActions", "OKActions"),
-        ("insufficientDataActions", "InsufficientDataActions"),
-    ):
-        if inputs.get(field) not in (None, "", []):
-            kwargs[param] = number(inputs[field])
     if "Threshold" in kwargs:
         kwargs["Threshold"] = float(kwargs["Threshold"])
     if inputs.get("actionsEnabled") is not None:
@@ -220,8 +218,7 @@ def metric_alarm(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutput
         kwargs["Dimensions"] = [{"Name": k, "Value": v} for k, v in inputs["dimensions"].items()]
     if inputs.get("metricQueries"):
         raise ValueError("metricQueries alarms are not rehearsed yet; add them to the engine")
-    if inputs.get("tags"):
-        kwargs["Tags"] = tag_list(inputs["tags"])
+    kwargs.update(tags(inputs))
     aws.client("cloudwatch").put_metric_alarm(**kwargs)
     return alarm_name, {"name": alarm_name, "arn": aws.arn("cloudwatch", f"alarm:{alarm_name}")}
 

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 
 from infra.rehearsal.clients import EmulatorClients, Handler, IdAndOutputs, Inputs, Invoke, autoname
-from infra.rehearsal.shapes import json_document, require, tag_list, to_aws
+from infra.rehearsal.shapes import given, json_document, require, tag_list, to_aws
 
 _HOSTED_ZONE_US_EAST_1 = "Z3AQBSTGFYJSTF"
 
@@ -19,7 +19,7 @@ _HOSTED_ZONE_US_EAST_1 = "Z3AQBSTGFYJSTF"
 def bucket_outputs(aws: EmulatorClients, bucket: str) -> dict[str, Any]:
     return {
         "bucket": bucket,
-        "arn": f"arn:{aws.partition}:s3:::{bucket}",
+        "arn": f"arn:aws:s3:::{bucket}",
         "bucketDomainName": f"{bucket}.s3.amazonaws.com",
         "bucketRegionalDomainName": f"{bucket}.s3.{aws.region}.amazonaws.com",
         "hostedZoneId": _HOSTED_ZONE_US_EAST_1,
@@ -225,15 +225,16 @@ def bucket_object(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutpu
         # checks the value but stores no checksum to read back.
         kwargs["ChecksumAlgorithm"] = "SHA256"
         kwargs["ChecksumSHA256"] = base64.b64encode(digest.digest()).decode()
-    for field, param in (
-        ("contentType", "ContentType"),
-        ("cacheControl", "CacheControl"),
-        ("serverSideEncryption", "ServerSideEncryption"),
-        ("kmsKeyId", "SSEKMSKeyId"),
-        ("storageClass", "StorageClass"),
-    ):
-        if inputs.get(field):
-            kwargs[param] = inputs[field]
+    kwargs.update(
+        given(
+            inputs,
+            ContentType="contentType",
+            CacheControl="cacheControl",
+            ServerSideEncryption="serverSideEncryption",
+            SSEKMSKeyId="kmsKeyId",
+            StorageClass="storageClass",
+        )
+    )
     if inputs.get("tags"):
         kwargs["Tagging"] = "&".join(f"{k}={v}" for k, v in inputs["tags"].items())
     s3 = aws.client("s3")
@@ -259,7 +260,7 @@ def bucket_object(aws: EmulatorClients, name: str, inputs: Inputs) -> IdAndOutpu
         "versionId": version_id,
         "etag": put.get("ETag", "").strip('"'),
         "checksumSha256": kwargs.get("ChecksumSHA256", ""),
-        "arn": f"arn:{aws.partition}:s3:::{inputs['bucket']}/{inputs['key']}",
+        "arn": f"arn:aws:s3:::{inputs['bucket']}/{inputs['key']}",
     }
 
 

@@ -34,7 +34,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from typing import Any
 from infra.artifact import ServiceImage, get_artifact, get_image
 from infra.config import NAMESPACE, StackValues, parse_values
 from infra.config import StackConfig as ProgramConfig
+from infra.config.stackfile import known_stacks
 from infra.rehearsal import invoker, prebuild, taskrun, treecache, warmup
 from infra.rehearsal.clients import EmulatorClients
 from infra.rehearsal.engine import Created, EmulatorMocks
@@ -195,10 +196,12 @@ class _Runner:
         self.progress = progress
         self.verbose = verbose
 
-    def detail(self, line: str) -> None:
-        """A line shown only with --verbose (DEBUG=true scripts/deploy.sh --local)."""
+    def detail(self, line: str, output: Iterable[str] = ()) -> None:
+        """A line, then a process's `output` lines, shown only with --verbose
+        (DEBUG=true scripts/deploy.sh --local)."""
         if self.verbose:
-            self.progress(f"      {line}")
+            for shown in (line, *(f"  | {o}" for o in output)):
+                self.progress(f"      {shown}")
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[Step]:
@@ -453,8 +456,7 @@ def _rehearsal_config(
 
 def _owner_stacks(project_dir: Path) -> list[str]:
     owners = []
-    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
-        name = path.name.split(".")[1]
+    for name in known_stacks(project_dir):
         # A stack file that does not validate is no candidate (its own run says why).
         with contextlib.suppress(Exception):
             if parse_values(load_stack_config(project_dir, name)).bucket_owner:
@@ -528,17 +530,6 @@ def _one(mocks: EmulatorMocks, token: str) -> Created:
     return found[0]
 
 
-# Stack outputs (docs/infra.md "Exports") that must agree with what was deployed.
-def _expected_outputs(deployed: Deployed, artifact: Artifact) -> dict[str, Any]:
-    return {
-        "bucket_name": deployed.bucket,
-        "lambda_s3_key": deployed.key,
-        "package_version": deployed.version_id,
-        "package_sha256": artifact.sha256,
-        "function_name": deployed.function,
-    }
-
-
 def _verify(
     aws: EmulatorClients,
     mocks: EmulatorMocks,
@@ -583,8 +574,16 @@ def _verify(
             runtime=conf["Runtime"],
             handler=conf["Handler"],
         )
-        # The path contract, as the stack reports it: the exports name what was deployed.
-        for name, want in _expected_outputs(result.deployed, artifact).items():
+        # The path contract, as the stack reports it: the exports (docs/infra.md "Exports")
+        # name what was deployed.
+        expected = {
+            "bucket_name": bucket,
+            "lambda_s3_key": key,
+            "package_version": version,
+            "package_sha256": artifact.sha256,
+            "function_name": fn.physical_id,
+        }
+        for name, want in expected.items():
             if name in outputs and outputs[name] != want:
                 raise RehearsalError(
                     f"stack output {name} is {outputs[name]!r}, but {want!r} was deployed"
@@ -651,9 +650,7 @@ def _invoke_all(
             timeout=timeout,
         )
         result.invocations.append(inv)
-        runner.detail(f"{inv.interpreter} {conf['Handler']} {json.dumps(event)}:")
-        for line in inv.log_tail:
-            runner.detail(f"  | {line}")
+        runner.detail(f"{inv.interpreter} {conf['Handler']} {json.dumps(event)}:", inv.log_tail)
         if not inv.ok:
             raise RehearsalError(
                 f"the handler failed on {json.dumps(event)}: {inv.error}\n      "
@@ -673,7 +670,8 @@ def _invoke_all(
         # Counted before and after: a kept cloud holds earlier runs' data.
         before = _landed(aws, bucket, data_prefix, logs_prefix, table)
         inv = call(TEST_EVENT, {})
-        if written := _grown(before, _landed(aws, bucket, data_prefix, logs_prefix, table)):
+        after = _landed(aws, bucket, data_prefix, logs_prefix, table)
+        if written := {k: n - before[k] for k, n in after.items() if n != before[k]}:
             raise RehearsalError(f"the test event wrote something: {written}")
         step.detail = f"{inv.duration_ms:.0f} ms, wrote nothing"
 
@@ -792,9 +790,7 @@ def _run_service(
 
     def run(*args: str, timeout: float) -> taskrun.TaskRun:
         done = task.run(*args, timeout=timeout)
-        runner.detail(f"{' '.join(done.command)} -> exit {done.returncode}")
-        for line in done.tail():
-            runner.detail(f"  | {line}")
+        runner.detail(f"{' '.join(done.command)} -> exit {done.returncode}", done.tail())
         if done.returncode != 0:
             raise RehearsalError(
                 f"`{' '.join(done.command)}` exited {done.returncode}:\n      "
@@ -887,10 +883,6 @@ def _landed(aws: EmulatorClients, bucket: str, data: str, logs: str, table: str)
         logs: s3.list_objects_v2(Bucket=bucket, Prefix=logs).get("KeyCount", 0),
         table: aws.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"],
     }
-
-
-def _grown(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {k: n - before[k] for k, n in after.items() if n != before[k]}
 
 
 def _plain_item(item: dict[str, Any]) -> dict[str, Any]:

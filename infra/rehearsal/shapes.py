@@ -81,6 +81,11 @@ def tag_list(
     return [{key: k, value: v} for k, v in (tags or {}).items()]
 
 
+def tags(inputs: dict[str, Any], param: str = "Tags", **shape: str) -> dict[str, Any]:
+    """{param: the `tags` input as tag_list(**shape) makes it}, or {} without tags."""
+    return {param: tag_list(inputs["tags"], **shape)} if inputs.get("tags") else {}
+
+
 def json_document(field: str, value: Any) -> str:
     """A policy input must be a JSON object (string or dict); return it as a string."""
     if isinstance(value, dict):
@@ -97,8 +102,9 @@ def json_document(field: str, value: Any) -> str:
 
 
 def given(inputs: dict[str, Any], **params: str) -> dict[str, Any]:
-    """{param: inputs[key]} for each `param=key` whose input is set (not None, "", [], {})."""
-    return {param: inputs[key] for param, key in params.items() if inputs.get(key)}
+    """{param: inputs[key]} for each `param=key` whose input is set (not None, "", [], {}):
+    0 and False are values (a retry count of 0 is one)."""
+    return {p: inputs[k] for p, k in params.items() if inputs.get(k) not in (None, "", [], {})}
 
 
 def require(inputs: dict[str, Any], *keys: str) -> None:
