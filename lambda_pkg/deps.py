@@ -114,9 +114,6 @@ class Segment:
     notes: list[str] = field(default_factory=list)
     key: str = ""
 
-    def top_levels(self) -> set[str]:
-        return {e.name.split("/", 1)[0] for e in self.entries}
-
 
 def pip_command(spec: DepsSpec, dest: Path, pins: Sequence[Pin] | None = None) -> list[str]:
     cmd = [
