@@ -242,33 +242,24 @@ def _touch(path: Path) -> None:
 
 def _code_entries(plan: Plan, progress: Progress) -> list[Entry]:
     """The project's own files and their bytecode, compressed, after the secret scan."""
-    from lambda_pkg.audit import scan_secrets
-    from lambda_pkg.bytecode import compile_cached, pyc_name
+    from lambda_pkg.audit import refuse_secrets
+    from lambda_pkg.bytecode import compile_code, pyc_name
     from lambda_pkg.zipper import make_entry
 
     contents = {s.arcname: s.read() for s in plan.sources}
     for name, content in contents.items():
         if hashlib.sha256(content).hexdigest() != plan.digests.get(name):
             raise UserError(f"{name} changed while it was being packaged; build again")
-    hits = [h for s in plan.sources for h in scan_secrets(s.arcname, contents[s.arcname])]
-    if hits:
-        more = f" (and {len(hits) - 1} more)" if len(hits) > 1 else ""
-        raise UserError(
-            f"secret scan: {hits[0]}{more}; remove it from the package "
-            "(the API key belongs in Secrets Manager)"
-        )
+    refuse_secrets(
+        contents.items(), "remove it from the package (the API key belongs in Secrets Manager)"
+    )
     entries = [make_entry(s.arcname, contents[s.arcname], s.mode) for s in plan.sources]
-    if plan.interpreter:
-        py = [s.arcname for s in plan.sources if s.arcname.endswith(".py")]
+    if interp := plan.interpreter:
+        py = [(name, src) for name, src in contents.items() if name.endswith(".py")]
         progress.step(f"compiling {len(py)} source modules")
-        items = [(n, contents[n]) for n in py]
-        pycs = compile_cached(plan.interpreter, items, plan.cache_dir / "pyc")
-        for name, pyc in zip(py, pycs, strict=True):
-            if pyc is None:
-                raise UserError(
-                    f"{name} does not compile for Python {plan.interpreter.version}; fix the syntax"
-                )
-            entries.append(make_entry(pyc_name(name, plan.interpreter.cache_tag), pyc))
+        pycs = compile_code(interp, py, plan.cache_dir / "pyc")
+        for (name, _), pyc in zip(py, pycs, strict=True):
+            entries.append(make_entry(pyc_name(name, interp.cache_tag), pyc))
     entries.sort(key=lambda e: e.name)
     return entries
 

@@ -33,7 +33,7 @@ from lambda_pkg import BUILDER_VERSION
 from lambda_pkg.audit import audit_elf, is_shared_object
 from lambda_pkg.budget import Distribution
 from lambda_pkg.bytecode import compile_cached, compile_sources, pyc_name
-from lambda_pkg.errors import InternalError, UserError, one_line
+from lambda_pkg.errors import InternalError, UserError, and_more, one_line
 from lambda_pkg.interpreters import Interpreter
 from lambda_pkg.lock import REFRESH, Lock, Pin
 from lambda_pkg.platforms import glibc_ceiling, manylinux_platforms, python_version
@@ -304,8 +304,7 @@ class _Unpacked:
                 ):
                     problems.append(f"{self.members[name].dist}: {problem}")
         if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise UserError(f"audit failed: {problems[0]}{more}")
+            raise UserError(f"audit failed: {problems[0]}{and_more(problems)}")
 
     def tally(self, entries: list[Entry]) -> list[Distribution]:
         """Per distribution: files, unzipped and zipped bytes (bytecode included)."""

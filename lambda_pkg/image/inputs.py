@@ -32,11 +32,9 @@ __all__ = [
     "Source",
     "check_target",
     "collect_sources",
-    "compile_sources",
     "dependency_key",
     "find_requirements",
     "fingerprint",
-    "pyc_name",
     "python_version",
     "resolve_dependencies",
 ]
@@ -53,19 +51,6 @@ def fingerprint(sources: Sequence[Source]) -> list[list[object]]:
     """Path, mode and content hash of each source: what the code layer's key sees
     (never mtimes or the checkout path)."""
     return [[s.arcname, s.mode, hashlib.sha256(s.read()).hexdigest()] for s in sources]
-
-
-def compile_sources(interp: Interpreter, items: Sequence[tuple[str, bytes]]) -> list[bytes | None]:
-    """.pyc bytes (unchecked-hash) for each (name, source), by the target interpreter."""
-    from lambda_pkg.bytecode import compile_sources as compile_all
-
-    return compile_all(interp, items)
-
-
-def pyc_name(py_name: str, cache_tag: str) -> str:
-    from lambda_pkg.bytecode import pyc_name as name
-
-    return name(py_name, cache_tag)
 
 
 def find_requirements(
@@ -100,7 +85,6 @@ def dependency_key(
 class Dependencies:
     files: list[tuple[str, int, bytes]]  # (path in site-packages, mode, content)
     distributions: list[dict[str, Any]]  # name, version, files, unzipped... per wheel
-    notes: list[str]
 
 
 def resolve_dependencies(
@@ -125,5 +109,4 @@ def resolve_dependencies(
     return Dependencies(
         files=[(f.name, f.mode, f.read()) for f in deps.files],
         distributions=[d.to_json() for d in deps.distributions],
-        notes=[],
     )

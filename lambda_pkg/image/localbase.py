@@ -189,11 +189,13 @@ def build_local_base(runtime: str, architecture: str, store: BlobStore, progress
     progress.step(f"building the local base from Python {py.version} ({py.executable})")
     files: dict[str, LayerFile] = {}
     sources = _stdlib(py, inputs.python_version(runtime), files)
+    from lambda_pkg.bytecode import compile_sources, pyc_name
+
     progress.step(f"compiling {len(sources):,} standard library modules")
-    pycs = inputs.compile_sources(interp, [("/" + rel, data) for rel, data in sources])
+    pycs = compile_sources(interp, [("/" + rel, data) for rel, data in sources])
     for (rel, _), pyc in zip(sources, pycs, strict=True):
         if pyc is not None:  # a few test-data modules do not compile; CPython skips them too
-            name = inputs.pyc_name(rel, interp.cache_tag)
+            name = pyc_name(rel, interp.cache_tag)
             files[name] = LayerFile(name, pyc)
     _libraries(py, files)
     _system_files(files)
