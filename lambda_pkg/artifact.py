@@ -32,6 +32,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_json(data: Any) -> str:
+    """The hex sha256 of data as JSON, keys sorted: a cache key no dict order changes."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
 def hex_to_b64(hex_digest: str) -> str:
     """Lambda's CodeSha256 and Pulumi's source_code_hash: base64 of the raw digest."""
     return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")

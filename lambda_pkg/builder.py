@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lambda_pkg import BUILDER_VERSION, limits
-from lambda_pkg.artifact import Artifact, load_manifest
+from lambda_pkg.artifact import Artifact, load_manifest, sha256_json
 from lambda_pkg.errors import UserError
 from lambda_pkg.interpreters import Interpreter, find_interpreter_memo
 from lambda_pkg.lock import Lock, check_lock_file, is_lock, lock_for
@@ -137,7 +137,7 @@ def prepare(
         "pip_args": list(pip_args),
         "sources": files,
     }
-    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    digest = sha256_json(inputs)
     return Plan(
         project_dir=project,
         cache_dir=cache,

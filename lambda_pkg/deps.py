@@ -17,8 +17,6 @@ pip options, bytecode format, builder version).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import subprocess
@@ -30,13 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambda_pkg import BUILDER_VERSION
+from lambda_pkg.artifact import sha256_json
 from lambda_pkg.audit import audit_elf, is_shared_object
 from lambda_pkg.budget import Distribution
 from lambda_pkg.bytecode import compile_cached, compile_sources, pyc_name
 from lambda_pkg.errors import InternalError, UserError, and_more, one_line
 from lambda_pkg.interpreters import Interpreter
 from lambda_pkg.lock import REFRESH, Lock, Pin
-from lambda_pkg.platforms import glibc_ceiling, manylinux_platforms, python_version
+from lambda_pkg.platforms import describe, manylinux_platforms, python_version
 from lambda_pkg.progress import Progress
 from lambda_pkg.strip import doc_dirs, imported_test_dirs, simple_reason, test_dirs
 from lambda_pkg.tmpdirs import file_lock, work_dir
@@ -102,7 +101,7 @@ class DepsSpec:
             "bytecode": self.interpreter.bytecode_id if self.interpreter else None,
             "zlib": zlib.ZLIB_RUNTIME_VERSION,
         }
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        return sha256_json(data)
 
 
 @dataclass
@@ -160,9 +159,7 @@ def pip_env() -> dict[str, str]:
 def classify_pip_failure(output: str, spec: DepsSpec, log: Path) -> Exception:
     """One clear error from pip's output: the user's to fix (exit 2) when a wheel is
     missing or a hash does not match; anything else is pip failing (exit 1)."""
-    ceiling = ".".join(map(str, glibc_ceiling(spec.runtime)))
-    cp = "cp" + python_version(spec.runtime).replace(".", "")
-    target = f"{spec.runtime} on {spec.architecture} ({cp}, manylinux glibc <= {ceiling})"
+    target = describe(spec.runtime, spec.architecture)
     lock = spec.lock.path.name
     if m := re.search(r"No matching distribution found for (\S+)", output):
         return UserError(

@@ -24,15 +24,13 @@ Files are written to a temporary name and renamed, so a reader never sees half a
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambda_pkg.artifact import sha256_file
+from lambda_pkg.artifact import sha256_file, sha256_json
 from lambda_pkg.errors import UserError
 from lambda_pkg.lock import Pin
 from lambda_pkg.wheels import canonical, parse_name
@@ -54,12 +52,11 @@ class WheelStore:
     def lock_path(self) -> Path:
         """Held while a build takes wheels and downloads the rest: a concurrent build of
         the same target then finds what this one downloaded instead of fetching it too."""
-        digest = hashlib.sha256(json.dumps(self.target).encode()).hexdigest()
-        return self.root / "locks" / f"{digest[:32]}.lock"
+        return self.root / "locks" / f"{sha256_json(self.target)[:32]}.lock"
 
     def _chosen(self, pin: Pin) -> Path:
         data = [self.target, pin.name, pin.version, sorted(pin.hashes)]
-        return self.root / "chosen" / hashlib.sha256(json.dumps(data).encode()).hexdigest()
+        return self.root / "chosen" / sha256_json(data)
 
     def _blob(self, sha256: str, filename: str) -> Path:
         return self.root / "sha256" / sha256 / filename

@@ -17,14 +17,13 @@ A code-only change therefore writes one small layer, a config and a manifest.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lambda_pkg import interpreters, limits
+from lambda_pkg.artifact import sha256_json
 from lambda_pkg.errors import UserError
 from lambda_pkg.image import checks, inputs, oci
 from lambda_pkg.image.base import Base, resolve_base
@@ -162,10 +161,6 @@ def _target(text: str) -> Reference:
     return ref
 
 
-def _hash(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
 def ensure_image(
     *,
     project_dir: Path | str = ".",
@@ -225,12 +220,14 @@ def build_image(
     )  # fmt: skip
     bytecode_id = interp.bytecode_id if interp else None
     deps_key = (
-        _hash([IMAGE_BUILDER_VERSION, ZLIB_ID,
-               inputs.dependency_key(reqs, runtime, architecture, interp, pip_args)])
+        sha256_json([IMAGE_BUILDER_VERSION, ZLIB_ID,
+                     inputs.dependency_key(reqs, runtime, architecture, interp, pip_args)])
         if reqs is not None and not reqs.empty else None
     )  # fmt: skip
-    code_key = _hash([IMAGE_BUILDER_VERSION, ZLIB_ID, bytecode_id, inputs.fingerprint(sources)])
-    input_hash = _hash(
+    code_key = sha256_json(
+        [IMAGE_BUILDER_VERSION, ZLIB_ID, bytecode_id, inputs.fingerprint(sources)]
+    )
+    input_hash = sha256_json(
         {"builder": IMAGE_BUILDER_VERSION, "runtime": runtime, "architecture": architecture,
          "base": resolved.digest, "deps": deps_key, "code": code_key,
          "entrypoint": ENTRYPOINT, "user": USER, "env": ENV, "volumes": VOLUMES}
@@ -370,12 +367,9 @@ def _assemble(
     architecture: str,
     notes: list[str],
 ) -> Image:
-    arch, variant = oci.PLATFORM[architecture]
     history = [dict(h) for h in base.config.history]
     history += [{"created_by": f"lambda_pkg image: {layer.role} layer"} for layer in layers]
     config: dict[str, Any] = {
-        "architecture": arch,
-        "os": "linux",
         "config": {
             "User": USER,
             "Env": oci.merge_env(base.config.env, ENV),
@@ -389,18 +383,11 @@ def _assemble(
         },
         "history": history,
     }
-    if variant:
-        config["variant"] = variant
-    raw_config = oci.canonical_json(config)
-    config_digest = store.put_bytes(raw_config)
     # The base's layers as they are (Docker media types were read as their OCI names).
-    base_layers = base.manifest.layers
-    manifest = oci.Manifest(
-        config=oci.Descriptor(oci.CONFIG, config_digest, len(raw_config)),
-        layers=(*base_layers, *(oci.Descriptor(oci.LAYER_GZIP, x.digest, x.size) for x in layers)),
-        annotations={oci.BASE_DIGEST: base.digest},
+    built = [oci.Descriptor(oci.LAYER_GZIP, x.digest, x.size) for x in layers]
+    config_digest, digest = store.put_image(
+        architecture, config, [*base.manifest.layers, *built], {oci.BASE_DIGEST: base.digest}
     )
-    digest = store.put_bytes(manifest.to_bytes())
     all_layers = tuple(LayerInfo("base", d.digest, d.size) for d in base.manifest.layers)
     return Image(
         digest=digest, config_digest=config_digest, layers=all_layers + tuple(layers),

@@ -19,13 +19,14 @@ from lambda_pkg import interpreters as _interpreters
 from lambda_pkg import platforms as _platforms
 from lambda_pkg import reqfile as _reqfile
 from lambda_pkg import sources as _sources
-from lambda_pkg.progress import Progress
 
 # The service's own requirements (the Lambda's plus the broker SDK and boto3); the
 # Lambda's file is the fallback while a checkout has no service file yet.
-SERVICE_REQUIREMENTS = "requirements-service.txt"
+from lambda_pkg.lock import SERVICE_REQUIREMENTS
+from lambda_pkg.progress import Progress
 
 __all__ = [
+    "SERVICE_REQUIREMENTS",
     "Dependencies",
     "Interpreter",
     "Requirements",
