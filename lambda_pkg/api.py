@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambda_pkg import limits
@@ -169,12 +169,7 @@ def place_artifact(art: Artifact, output: Path | str) -> Artifact:
     is not there yet.
     """
     zip_path, manifest_path, layer_path = output_paths(output)
-    placed = replace(
-        art,
-        path=zip_path,
-        manifest_path=manifest_path,
-        layer=art.layer and replace(art.layer, path=layer_path, manifest_path=manifest_path),
-    )
+    placed = art.moved(zip_path, manifest_path, layer_path)
     if _already_placed(placed):
         return placed
     staged: list[tuple[Path, Path]] = []

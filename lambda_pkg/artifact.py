@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,11 @@ class Artifact:
     @property
     def sha256_b64(self) -> str:
         return hex_to_b64(self.sha256)
+
+    def moved(self, path: Path, manifest_path: Path, layer_path: Path) -> Artifact:
+        """The same artifact with its zip, its layer's zip and its manifest elsewhere."""
+        layer = self.layer and replace(self.layer, path=layer_path, manifest_path=manifest_path)
+        return replace(self, path=path, manifest_path=manifest_path, layer=layer)
 
     def metadata(self) -> dict[str, str]:
         """S3 object metadata: content-derived only, so an unchanged build never

@@ -21,7 +21,7 @@ import os
 import shutil
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -383,7 +383,7 @@ def _build(plan: Plan, progress: Progress) -> Artifact:
         )
         # The manifest goes in the work directory first; the whole directory then
         # replaces nothing (its name is new) in one rename.
-        write_manifest(_moved(art, work))
+        write_manifest(art.moved(work / ZIP_NAME, work / MANIFEST_NAME, work / LAYER_NAME))
         (work / ".stat.json").write_text("[]")
         final = plan.artifact_dir
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -394,21 +394,6 @@ def _build(plan: Plan, progress: Progress) -> Artifact:
         (final / ".stat.json").write_text(json.dumps(_stat(art)))
     progress.done()
     return art
-
-
-def _moved(art: Artifact, directory: Path) -> Artifact:
-    """The same artifact with its files (and manifest) in another directory."""
-    layer = art.layer and replace(
-        art.layer,
-        path=directory / art.layer.path.name,
-        manifest_path=directory / art.manifest_path.name,
-    )
-    return replace(
-        art,
-        path=directory / art.path.name,
-        manifest_path=directory / art.manifest_path.name,
-        layer=layer,
-    )
 
 
 def _prune(parent: Path, keep_count: int, *, keep: Path) -> None:

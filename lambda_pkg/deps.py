@@ -31,7 +31,7 @@ from lambda_pkg import BUILDER_VERSION
 from lambda_pkg.artifact import sha256_json
 from lambda_pkg.audit import audit_elf, is_shared_object
 from lambda_pkg.budget import Distribution
-from lambda_pkg.bytecode import compile_cached, compile_sources, pyc_name
+from lambda_pkg.bytecode import compile_cached, pyc_name
 from lambda_pkg.errors import InternalError, UserError, and_more, one_line
 from lambda_pkg.interpreters import Interpreter
 from lambda_pkg.lock import REFRESH, Lock, Pin
@@ -321,10 +321,10 @@ class _Unpacked:
 
 
 def build_segment(
-    spec: DepsSpec, wheels: list[Path], progress: Progress, pyc_cache: Path | None = None
+    spec: DepsSpec, wheels: list[Path], progress: Progress, pyc_cache: Path
 ) -> Segment:
     """Turn downloaded wheels into the package's dependency entries (`pyc_cache`: where
-    compiled modules are kept for the next build of the same Python, if anywhere)."""
+    compiled modules are kept for the next build of the same Python)."""
     unpacked = _Unpacked(spec)
     progress.step("checking wheels")
     unpacked.read(wheels)
@@ -334,17 +334,10 @@ def build_segment(
     progress.step("stripping and auditing")
     unpacked.strip()
     unpacked.audit()
-    members = unpacked.members
-    entries = [Entry(m.name, m.mode, m.method, m.crc, m.size, m.raw) for m in members.values()]
+    members = unpacked.members.values()
+    entries = [Entry(m.name, m.mode, m.method, m.crc, m.size, m.raw) for m in members]
     if spec.interpreter:
-        entries += _bytecode(
-            spec.interpreter,
-            members,
-            unpacked.contents,
-            unpacked.notes,
-            progress,
-            pyc_cache=pyc_cache,
-        )
+        entries += _bytecode(spec.interpreter, unpacked, progress, pyc_cache)
     entries.sort(key=lambda e: e.name)
     dists = unpacked.tally(entries)
     return Segment(entries=entries, dists=dists, notes=unpacked.notes)
@@ -358,27 +351,18 @@ def _pyc_owner(pyc: str, owner: dict[str, str]) -> str | None:
 
 
 def _bytecode(
-    interp: Interpreter,
-    members: dict[str, Member],
-    contents: dict[str, bytes],
-    notes: list[str],
-    progress: Progress,
-    *,
-    pyc_cache: Path | None,
+    interp: Interpreter, unpacked: _Unpacked, progress: Progress, pyc_cache: Path
 ) -> list[Entry]:
-    names = sorted(n for n in contents if n.endswith(".py") and n in members)
+    contents = unpacked.contents
+    names = sorted(n for n in contents if n.endswith(".py") and n in unpacked.members)
     progress.step(f"compiling {len(names):,} modules for Python {interp.version}")
     items = [(n, contents[n]) for n in names]
-    pycs = (
-        compile_cached(interp, items, pyc_cache, keep=PYC_CACHE_KEEP)
-        if pyc_cache
-        else compile_sources(interp, items)
-    )
+    pycs = compile_cached(interp, items, pyc_cache, keep=PYC_CACHE_KEEP)
     todo = [(pyc_name(n, interp.cache_tag), p) for n, p in zip(names, pycs, strict=True) if p]
     failed = len(names) - len(todo)
     if failed:
-        notes.append(f"{failed} dependency modules do not compile for Python {interp.version}; "
-                     "they ship as source only")  # fmt: skip
+        unpacked.notes.append(f"{failed} dependency modules do not compile for Python "
+                              f"{interp.version}; they ship as source only")  # fmt: skip
     progress.step(f"compressing {len(todo):,} bytecode files")
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         return list(pool.map(lambda item: make_entry(item[0], item[1]), todo))
