@@ -129,13 +129,12 @@ class Image:
         mount_from: str | None = None,
     ) -> PushResult:
         """Push to registry/repository[:tag]: blobs it lacks, then the manifest."""
+        from lambda_pkg.image.ecr import ecr_credentials, is_ecr
         from lambda_pkg.image.registry import RegistryError
         from lambda_pkg.image.transfer import push
 
         ref = target if isinstance(target, Reference) else _target(target)
-        if credentials is None and _is_ecr(ref.registry):
-            from lambda_pkg.image.ecr import ecr_credentials
-
+        if credentials is None and is_ecr(ref.registry):
             credentials = ecr_credentials(ref.registry)
         try:
             return push(
@@ -143,12 +142,6 @@ class Image:
             )
         except RegistryError as exc:
             raise UserError(f"push to {ref}: {exc}") from None
-
-
-def _is_ecr(registry: str) -> bool:
-    from lambda_pkg.image.ecr import is_ecr
-
-    return is_ecr(registry)
 
 
 def _target(text: str) -> Reference:
