@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambda_pkg import limits
-from lambda_pkg.artifact import Artifact, load_manifest, stage_json
+from lambda_pkg.artifact import Artifact, load_manifest, stage, stage_json
 from lambda_pkg.budget import Distribution
 from lambda_pkg.builder import ZIP_NAME, Plan, ensure, prepare
 from lambda_pkg.errors import InternalError, UserError
@@ -205,12 +204,4 @@ def _already_placed(placed: Artifact) -> bool:
 
 
 def _stage_copy(src: Path, dst: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o644)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
+    return stage(dst, lambda tmp: shutil.copyfile(src, tmp))

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -152,21 +153,27 @@ class Artifact:
         return data
 
 
-def stage_json(path: Path, data: Any) -> Path:
-    """Write JSON to a temp file beside path (0644) and return it; the caller
-    os.replace()s it into place, or unlinks it."""
+def stage(path: Path, write: Callable[[Path], object]) -> Path:
+    """A temp file beside path that write(temp) fills, made 0644, and returned; the
+    caller os.replace()s it into place, or unlinks it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
+        write(tmp)
         # mkstemp makes the file 0600; the manifest is as readable as the zip beside it.
         os.chmod(tmp, 0o644)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return Path(tmp)
+    return tmp
+
+
+def stage_json(path: Path, data: Any) -> Path:
+    """stage() with data as indented JSON."""
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    return stage(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
