@@ -53,7 +53,6 @@ KEEP_SEGMENTS = 3
 
 @dataclass(frozen=True)
 class Plan:
-    project_dir: Path
     cache_dir: Path
     runtime: str
     architecture: str
@@ -139,7 +138,6 @@ def prepare(
     }
     digest = sha256_json(inputs)
     return Plan(
-        project_dir=project,
         cache_dir=cache,
         runtime=runtime,
         architecture=architecture,
