@@ -179,7 +179,15 @@ def stage_json(path: Path, data: Any) -> Path:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON through a temp file in the same directory, then os.replace,
     so a reader never sees a half-written file."""
-    tmp = stage_json(path, data)
+    _put(stage_json(path, data), path)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """write_json_atomic for bytes."""
+    _put(stage(path, lambda tmp: tmp.write_bytes(data)), path)
+
+
+def _put(tmp: Path, path: Path) -> None:
     try:
         os.replace(tmp, path)
     except BaseException:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambda_pkg import BUILDER_VERSION
-from lambda_pkg.artifact import sha256_json
+from lambda_pkg.artifact import sha256_json, write_bytes_atomic
 from lambda_pkg.audit import audit_elf, is_shared_object
 from lambda_pkg.budget import Distribution
 from lambda_pkg.bytecode import compile_cached, pyc_name
@@ -205,9 +205,7 @@ def run_pip(
         # A failed run's log has a name of its own: another build of the same inputs
         # (two stacks previewed at once) would otherwise overwrite the one the error names.
         log = log.with_name(f"{log.stem}-failed-{os.getpid()}{log.suffix}")
-    tmp = log.with_name(f".{log.name}.{os.getpid()}.tmp")
-    tmp.write_text(redact(" ".join(cmd)) + "\n\n" + output, encoding="utf-8")
-    os.replace(tmp, log)
+    write_bytes_atomic(log, (redact(" ".join(cmd)) + "\n\n" + output).encode())
     if proc.returncode != 0:
         raise classify_pip_failure(output, spec, log)
 
