@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambda_pkg import limits
-from lambda_pkg.artifact import Artifact, load_manifest, stage_json
+from lambda_pkg.artifact import Artifact, load_manifest, stage, stage_json
 from lambda_pkg.budget import Distribution
 from lambda_pkg.builder import ZIP_NAME, Plan, ensure, prepare
 from lambda_pkg.errors import InternalError, UserError
@@ -169,12 +168,7 @@ def place_artifact(art: Artifact, output: Path | str) -> Artifact:
     is not there yet.
     """
     zip_path, manifest_path, layer_path = output_paths(output)
-    placed = replace(
-        art,
-        path=zip_path,
-        manifest_path=manifest_path,
-        layer=art.layer and replace(art.layer, path=layer_path, manifest_path=manifest_path),
-    )
+    placed = art.moved(zip_path, manifest_path, layer_path)
     if _already_placed(placed):
         return placed
     staged: list[tuple[Path, Path]] = []
@@ -210,12 +204,4 @@ def _already_placed(placed: Artifact) -> bool:
 
 
 def _stage_copy(src: Path, dst: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o644)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
+    return stage(dst, lambda tmp: shutil.copyfile(src, tmp))

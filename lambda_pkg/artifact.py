@@ -13,7 +13,8 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,11 @@ def sha256_file(path: Path) -> str:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_json(data: Any) -> str:
+    """The hex sha256 of data as JSON, keys sorted: a cache key no dict order changes."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def hex_to_b64(hex_digest: str) -> str:
@@ -113,6 +119,11 @@ class Artifact:
     def sha256_b64(self) -> str:
         return hex_to_b64(self.sha256)
 
+    def moved(self, path: Path, manifest_path: Path, layer_path: Path) -> Artifact:
+        """The same artifact with its zip, its layer's zip and its manifest elsewhere."""
+        layer = self.layer and replace(self.layer, path=layer_path, manifest_path=manifest_path)
+        return replace(self, path=path, manifest_path=manifest_path, layer=layer)
+
     def metadata(self) -> dict[str, str]:
         """S3 object metadata: content-derived only, so an unchanged build never
         looks changed to `pulumi up` (no timestamps, no git sha)."""
@@ -142,27 +153,41 @@ class Artifact:
         return data
 
 
-def stage_json(path: Path, data: Any) -> Path:
-    """Write JSON to a temp file beside path (0644) and return it; the caller
-    os.replace()s it into place, or unlinks it."""
+def stage(path: Path, write: Callable[[Path], object]) -> Path:
+    """A temp file beside path that write(temp) fills, made 0644, and returned; the
+    caller os.replace()s it into place, or unlinks it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
+        write(tmp)
         # mkstemp makes the file 0600; the manifest is as readable as the zip beside it.
         os.chmod(tmp, 0o644)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return Path(tmp)
+    return tmp
+
+
+def stage_json(path: Path, data: Any) -> Path:
+    """stage() with data as indented JSON."""
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    return stage(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON through a temp file in the same directory, then os.replace,
     so a reader never sees a half-written file."""
-    tmp = stage_json(path, data)
+    _put(stage_json(path, data), path)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """write_json_atomic for bytes."""
+    _put(stage(path, lambda tmp: tmp.write_bytes(data)), path)
+
+
+def _put(tmp: Path, path: Path) -> None:
     try:
         os.replace(tmp, path)
     except BaseException:

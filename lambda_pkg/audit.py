@@ -24,6 +24,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lambda_pkg.errors import UserError, and_more
 from lambda_pkg.platforms import ELF_MACHINE, glibc_ceiling
 
 SHT_GNU_VERNEED = 0x6FFFFFFE
@@ -234,6 +235,14 @@ def scan_secrets(name: str, content: bytes) -> list[SecretHit]:
             if (h.line, h.kind) not in seen
         ]
     return sorted(hits, key=lambda h: (h.name, h.line))
+
+
+def refuse_secrets(files: Iterable[tuple[str, bytes]], advice: str) -> None:
+    """The project's own files (name, content) must hold no key: the first hit, how
+    many more, and `advice` on where the key belongs."""
+    hits = [h for name, data in files for h in scan_secrets(name, data)]
+    if hits:
+        raise UserError(f"secret scan: {hits[0]}{and_more(hits)}; {advice}")
 
 
 _OVERLAP = 4096

@@ -21,12 +21,12 @@ import os
 import shutil
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lambda_pkg import BUILDER_VERSION, limits
-from lambda_pkg.artifact import Artifact, load_manifest
+from lambda_pkg.artifact import Artifact, load_manifest, sha256_json
 from lambda_pkg.errors import UserError
 from lambda_pkg.interpreters import Interpreter, find_interpreter_memo
 from lambda_pkg.lock import Lock, check_lock_file, is_lock, lock_for
@@ -53,7 +53,6 @@ KEEP_SEGMENTS = 3
 
 @dataclass(frozen=True)
 class Plan:
-    project_dir: Path
     cache_dir: Path
     runtime: str
     architecture: str
@@ -137,9 +136,8 @@ def prepare(
         "pip_args": list(pip_args),
         "sources": files,
     }
-    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    digest = sha256_json(inputs)
     return Plan(
-        project_dir=project,
         cache_dir=cache,
         runtime=runtime,
         architecture=architecture,
@@ -242,33 +240,24 @@ def _touch(path: Path) -> None:
 
 def _code_entries(plan: Plan, progress: Progress) -> list[Entry]:
     """The project's own files and their bytecode, compressed, after the secret scan."""
-    from lambda_pkg.audit import scan_secrets
-    from lambda_pkg.bytecode import compile_cached, pyc_name
+    from lambda_pkg.audit import refuse_secrets
+    from lambda_pkg.bytecode import compile_code, pyc_name
     from lambda_pkg.zipper import make_entry
 
     contents = {s.arcname: s.read() for s in plan.sources}
     for name, content in contents.items():
         if hashlib.sha256(content).hexdigest() != plan.digests.get(name):
             raise UserError(f"{name} changed while it was being packaged; build again")
-    hits = [h for s in plan.sources for h in scan_secrets(s.arcname, contents[s.arcname])]
-    if hits:
-        more = f" (and {len(hits) - 1} more)" if len(hits) > 1 else ""
-        raise UserError(
-            f"secret scan: {hits[0]}{more}; remove it from the package "
-            "(the API key belongs in Secrets Manager)"
-        )
+    refuse_secrets(
+        contents.items(), "remove it from the package (the API key belongs in Secrets Manager)"
+    )
     entries = [make_entry(s.arcname, contents[s.arcname], s.mode) for s in plan.sources]
-    if plan.interpreter:
-        py = [s.arcname for s in plan.sources if s.arcname.endswith(".py")]
+    if interp := plan.interpreter:
+        py = [(name, src) for name, src in contents.items() if name.endswith(".py")]
         progress.step(f"compiling {len(py)} source modules")
-        items = [(n, contents[n]) for n in py]
-        pycs = compile_cached(plan.interpreter, items, plan.cache_dir / "pyc")
-        for name, pyc in zip(py, pycs, strict=True):
-            if pyc is None:
-                raise UserError(
-                    f"{name} does not compile for Python {plan.interpreter.version}; fix the syntax"
-                )
-            entries.append(make_entry(pyc_name(name, plan.interpreter.cache_tag), pyc))
+        pycs = compile_code(interp, py, plan.cache_dir / "pyc")
+        for (name, _), pyc in zip(py, pycs, strict=True):
+            entries.append(make_entry(pyc_name(name, interp.cache_tag), pyc))
     entries.sort(key=lambda e: e.name)
     return entries
 
@@ -392,7 +381,7 @@ def _build(plan: Plan, progress: Progress) -> Artifact:
         )
         # The manifest goes in the work directory first; the whole directory then
         # replaces nothing (its name is new) in one rename.
-        write_manifest(_moved(art, work))
+        write_manifest(art.moved(work / ZIP_NAME, work / MANIFEST_NAME, work / LAYER_NAME))
         (work / ".stat.json").write_text("[]")
         final = plan.artifact_dir
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -403,21 +392,6 @@ def _build(plan: Plan, progress: Progress) -> Artifact:
         (final / ".stat.json").write_text(json.dumps(_stat(art)))
     progress.done()
     return art
-
-
-def _moved(art: Artifact, directory: Path) -> Artifact:
-    """The same artifact with its files (and manifest) in another directory."""
-    layer = art.layer and replace(
-        art.layer,
-        path=directory / art.layer.path.name,
-        manifest_path=directory / art.manifest_path.name,
-    )
-    return replace(
-        art,
-        path=directory / art.path.name,
-        manifest_path=directory / art.manifest_path.name,
-        layer=layer,
-    )
 
 
 def _prune(parent: Path, keep_count: int, *, keep: Path) -> None:

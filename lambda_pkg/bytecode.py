@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lambda_pkg.errors import InternalError
+from lambda_pkg.errors import InternalError, UserError
 from lambda_pkg.interpreters import Interpreter
 
 _WORKER = r"""
@@ -137,3 +137,16 @@ def compile_cached(
         for old in cached[: max(0, len(cached) - keep)]:
             old.unlink(missing_ok=True)
     return results
+
+
+def compile_code(
+    interp: Interpreter, items: Sequence[tuple[str, bytes]], cache_dir: Path, prefix: str = ""
+) -> list[bytes]:
+    """The .pyc of each of the project's own modules (name, source), compiled as
+    prefix + name (the path the runtime imports it from; the image's /opt/ctb/app/).
+    Unlike a dependency's, a module of the project that does not compile is an error."""
+    pycs = compile_cached(interp, [(prefix + name, src) for name, src in items], cache_dir)
+    for (name, _), pyc in zip(items, pycs, strict=True):
+        if pyc is None:
+            raise UserError(f"{name} does not compile for Python {interp.version}; fix the syntax")
+    return [pyc for pyc in pycs if pyc is not None]

@@ -16,7 +16,7 @@ from typing import Any
 
 from lambda_pkg import limits
 from lambda_pkg.budget import mb, mib
-from lambda_pkg.errors import OneLineParser, UserError, run_reporting
+from lambda_pkg.errors import OneLineParser, UserError, and_more, run_reporting
 
 
 def add_build_options(parser: argparse.ArgumentParser) -> None:
@@ -296,6 +296,5 @@ def _verify(args: argparse.Namespace) -> int:
             print(f"  PROBLEM: {problem}")
         print("OK" if result.ok else "FAILED")
     if not result.ok:
-        more = f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
-        raise UserError(f"verify {args.zip}: {result.problems[0]}{more}")
+        raise UserError(f"verify {args.zip}: {result.problems[0]}{and_more(result.problems)}")
     return 0

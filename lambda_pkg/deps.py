@@ -17,8 +17,6 @@ pip options, bytecode format, builder version).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import subprocess
@@ -30,13 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambda_pkg import BUILDER_VERSION
+from lambda_pkg.artifact import sha256_json, write_bytes_atomic
 from lambda_pkg.audit import audit_elf, is_shared_object
 from lambda_pkg.budget import Distribution
-from lambda_pkg.bytecode import compile_cached, compile_sources, pyc_name
-from lambda_pkg.errors import InternalError, UserError, one_line
+from lambda_pkg.bytecode import compile_cached, pyc_name
+from lambda_pkg.errors import InternalError, UserError, and_more, one_line
 from lambda_pkg.interpreters import Interpreter
 from lambda_pkg.lock import REFRESH, Lock, Pin
-from lambda_pkg.platforms import glibc_ceiling, manylinux_platforms, python_version
+from lambda_pkg.platforms import describe, manylinux_platforms, python_version
 from lambda_pkg.progress import Progress
 from lambda_pkg.strip import doc_dirs, imported_test_dirs, simple_reason, test_dirs
 from lambda_pkg.tmpdirs import file_lock, work_dir
@@ -102,7 +101,7 @@ class DepsSpec:
             "bytecode": self.interpreter.bytecode_id if self.interpreter else None,
             "zlib": zlib.ZLIB_RUNTIME_VERSION,
         }
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        return sha256_json(data)
 
 
 @dataclass
@@ -113,9 +112,6 @@ class Segment:
     dists: list[Distribution]
     notes: list[str] = field(default_factory=list)
     key: str = ""
-
-    def top_levels(self) -> set[str]:
-        return {e.name.split("/", 1)[0] for e in self.entries}
 
 
 def pip_command(spec: DepsSpec, dest: Path, pins: Sequence[Pin] | None = None) -> list[str]:
@@ -163,9 +159,7 @@ def pip_env() -> dict[str, str]:
 def classify_pip_failure(output: str, spec: DepsSpec, log: Path) -> Exception:
     """One clear error from pip's output: the user's to fix (exit 2) when a wheel is
     missing or a hash does not match; anything else is pip failing (exit 1)."""
-    ceiling = ".".join(map(str, glibc_ceiling(spec.runtime)))
-    cp = "cp" + python_version(spec.runtime).replace(".", "")
-    target = f"{spec.runtime} on {spec.architecture} ({cp}, manylinux glibc <= {ceiling})"
+    target = describe(spec.runtime, spec.architecture)
     lock = spec.lock.path.name
     if m := re.search(r"No matching distribution found for (\S+)", output):
         return UserError(
@@ -211,9 +205,7 @@ def run_pip(
         # A failed run's log has a name of its own: another build of the same inputs
         # (two stacks previewed at once) would otherwise overwrite the one the error names.
         log = log.with_name(f"{log.stem}-failed-{os.getpid()}{log.suffix}")
-    tmp = log.with_name(f".{log.name}.{os.getpid()}.tmp")
-    tmp.write_text(redact(" ".join(cmd)) + "\n\n" + output, encoding="utf-8")
-    os.replace(tmp, log)
+    write_bytes_atomic(log, (redact(" ".join(cmd)) + "\n\n" + output).encode())
     if proc.returncode != 0:
         raise classify_pip_failure(output, spec, log)
 
@@ -307,8 +299,7 @@ class _Unpacked:
                 ):
                     problems.append(f"{self.members[name].dist}: {problem}")
         if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise UserError(f"audit failed: {problems[0]}{more}")
+            raise UserError(f"audit failed: {problems[0]}{and_more(problems)}")
 
     def tally(self, entries: list[Entry]) -> list[Distribution]:
         """Per distribution: files, unzipped and zipped bytes (bytecode included)."""
@@ -328,10 +319,10 @@ class _Unpacked:
 
 
 def build_segment(
-    spec: DepsSpec, wheels: list[Path], progress: Progress, pyc_cache: Path | None = None
+    spec: DepsSpec, wheels: list[Path], progress: Progress, pyc_cache: Path
 ) -> Segment:
     """Turn downloaded wheels into the package's dependency entries (`pyc_cache`: where
-    compiled modules are kept for the next build of the same Python, if anywhere)."""
+    compiled modules are kept for the next build of the same Python)."""
     unpacked = _Unpacked(spec)
     progress.step("checking wheels")
     unpacked.read(wheels)
@@ -341,17 +332,10 @@ def build_segment(
     progress.step("stripping and auditing")
     unpacked.strip()
     unpacked.audit()
-    members = unpacked.members
-    entries = [Entry(m.name, m.mode, m.method, m.crc, m.size, m.raw) for m in members.values()]
+    members = unpacked.members.values()
+    entries = [Entry(m.name, m.mode, m.method, m.crc, m.size, m.raw) for m in members]
     if spec.interpreter:
-        entries += _bytecode(
-            spec.interpreter,
-            members,
-            unpacked.contents,
-            unpacked.notes,
-            progress,
-            pyc_cache=pyc_cache,
-        )
+        entries += _bytecode(spec.interpreter, unpacked, progress, pyc_cache)
     entries.sort(key=lambda e: e.name)
     dists = unpacked.tally(entries)
     return Segment(entries=entries, dists=dists, notes=unpacked.notes)
@@ -365,27 +349,18 @@ def _pyc_owner(pyc: str, owner: dict[str, str]) -> str | None:
 
 
 def _bytecode(
-    interp: Interpreter,
-    members: dict[str, Member],
-    contents: dict[str, bytes],
-    notes: list[str],
-    progress: Progress,
-    *,
-    pyc_cache: Path | None,
+    interp: Interpreter, unpacked: _Unpacked, progress: Progress, pyc_cache: Path
 ) -> list[Entry]:
-    names = sorted(n for n in contents if n.endswith(".py") and n in members)
+    contents = unpacked.contents
+    names = sorted(n for n in contents if n.endswith(".py") and n in unpacked.members)
     progress.step(f"compiling {len(names):,} modules for Python {interp.version}")
     items = [(n, contents[n]) for n in names]
-    pycs = (
-        compile_cached(interp, items, pyc_cache, keep=PYC_CACHE_KEEP)
-        if pyc_cache
-        else compile_sources(interp, items)
-    )
+    pycs = compile_cached(interp, items, pyc_cache, keep=PYC_CACHE_KEEP)
     todo = [(pyc_name(n, interp.cache_tag), p) for n, p in zip(names, pycs, strict=True) if p]
     failed = len(names) - len(todo)
     if failed:
-        notes.append(f"{failed} dependency modules do not compile for Python {interp.version}; "
-                     "they ship as source only")  # fmt: skip
+        unpacked.notes.append(f"{failed} dependency modules do not compile for Python "
+                              f"{interp.version}; they ship as source only")  # fmt: skip
     progress.step(f"compressing {len(todo):,} bytecode files")
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         return list(pool.map(lambda item: make_entry(item[0], item[1]), todo))

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from typing import NoReturn
 
 DEBUG_HINT = "(run with DEBUG=true for details)"
@@ -47,6 +47,11 @@ class OneLineParser(argparse.ArgumentParser):
 def one_line(text: object, limit: int = 500) -> str:
     """The text with its whitespace (newlines too) collapsed, cut at `limit` characters."""
     return " ".join(str(text).split())[:limit]
+
+
+def and_more(items: Sized) -> str:
+    """The suffix of a message that names the first of several problems."""
+    return f" (and {len(items) - 1} more)" if len(items) > 1 else ""
 
 
 def describe(exc: BaseException) -> str:

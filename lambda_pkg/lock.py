@@ -26,7 +26,7 @@ from pathlib import Path
 
 from lambda_pkg import limits
 from lambda_pkg.errors import InternalError, UserError, one_line
-from lambda_pkg.platforms import check_target, python_version, uv_platform
+from lambda_pkg.platforms import check_target, describe, python_version, uv_platform
 from lambda_pkg.reqfile import DEFAULT_NAMES, Requirements, parse
 
 REFRESH = "python -m lambda_pkg.lock"
@@ -203,9 +203,7 @@ def _clean_env() -> dict[str, str]:
 
 
 def _classify(output: str, name: str, runtime: str, architecture: str) -> Exception:
-    glibc = ".".join(map(str, limits.RUNTIME_GLIBC[runtime]))
-    target = f"{runtime} on {architecture} (cp{python_version(runtime).replace('.', '')}, " \
-             f"manylinux glibc <= {glibc})"  # fmt: skip
+    target = describe(runtime, architecture)
     text = " ".join(output.split())
     m = re.search(r"Because (?:only )?(?:all versions of )?([A-Za-z0-9._-]+)[^,]*? "
                   r"(?:was not found|has no wheels|have no wheels|has no usable wheels|"

@@ -37,6 +37,13 @@ def glibc_ceiling(runtime: str) -> tuple[int, int]:
     return limits.RUNTIME_GLIBC[runtime]
 
 
+def describe(runtime: str, architecture: str) -> str:
+    """The target as an error names it: what a wheel must be built for."""
+    ceiling = ".".join(map(str, glibc_ceiling(runtime)))
+    cp = "cp" + python_version(runtime).replace(".", "")
+    return f"{runtime} on {architecture} ({cp}, manylinux glibc <= {ceiling})"
+
+
 def manylinux_platforms(runtime: str, architecture: str) -> list[str]:
     """Every manylinux tag the runtime can load, newest glibc first (pip's preference
     order), up to the runtime's glibc: 2.26 on Amazon Linux 2, 2.34 on AL2023.

@@ -13,13 +13,12 @@ dependency's code (an sdist's setup.py) or changes where packages come from.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lambda_pkg.artifact import sha256_json
 from lambda_pkg.errors import UserError
 
 if TYPE_CHECKING:
@@ -126,7 +125,7 @@ def parse(path: Path) -> Requirements:
     files: list[tuple[str, list[str]]] = []
     done: set[Path] = set()
     _parse_into(path, path.resolve().parent, names, files, chain=[], done=done)
-    digest = hashlib.sha256(json.dumps(files).encode()).hexdigest()
+    digest = sha256_json(files)  # lists only: the locks' fingerprints stay as they were
     return Requirements(
         path=path, names=tuple(names), fingerprint=digest, files=tuple(sorted(done))
     )

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lambda_pkg.artifact import write_bytes_atomic
 from lambda_pkg.sources import SourceFile
 
 _RACY_NS = 2_000_000_000
@@ -81,10 +82,7 @@ class HashCache:
             return
         data = {"files": self.seen, "memos": self.memos}
         with contextlib.suppress(OSError):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_bytes_atomic(self.path, json.dumps(data, separators=(",", ":")).encode())
 
 
 def fingerprint(sources: list[SourceFile], cache: HashCache) -> list[list[object]]:

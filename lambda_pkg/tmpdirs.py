@@ -21,7 +21,8 @@ OWNER = ".owner"
 _ORPHAN_AGE = 3600
 
 
-def _try_lock(fd: int) -> bool:
+def try_lock(fd: int) -> bool:
+    """Take an exclusive flock on fd if no other process holds one; False if one does."""
     try:
         import fcntl
     except ImportError:  # not POSIX: never sweep
@@ -57,7 +58,7 @@ def sweep(tmp_root: Path) -> list[Path]:
                     removed.append(entry)
             continue
         try:
-            if _try_lock(fd):
+            if try_lock(fd):
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry)
         finally:
@@ -75,7 +76,7 @@ def work_dir(cache_dir: Path, prefix: str) -> Iterator[Path]:
     # The owner file is locked before it is moved into the directory, so a sweep never
     # sees a directory with an unlocked owner file while its build is alive.
     fd, owner = tempfile.mkstemp(prefix=OWNER, dir=tmp_root)
-    _try_lock(fd)
+    try_lock(fd)
     work = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=tmp_root))
     try:
         os.replace(owner, work / OWNER)

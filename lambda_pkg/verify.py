@@ -175,11 +175,6 @@ class Package:
             "rebuild the package"
         )
 
-    def read_small(self, info: zipfile.ZipInfo, cap: int = _CHUNK) -> bytes:
-        if info.file_size > cap:
-            return b""
-        return b"".join(self.chunks(info))
-
     @contextlib.contextmanager
     def mapped(self, info: zipfile.ZipInfo) -> Iterator[mmap.mmap | bytes]:
         """The member in a temp file, mapped: random access without holding it in memory."""

@@ -23,16 +23,12 @@ Files are written to a temporary name and renamed, so a reader never sees half a
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambda_pkg.artifact import sha256_file
+from lambda_pkg.artifact import sha256_file, sha256_json, write_bytes_atomic
 from lambda_pkg.errors import UserError
 from lambda_pkg.lock import Pin
 from lambda_pkg.wheels import canonical, parse_name
@@ -54,12 +50,11 @@ class WheelStore:
     def lock_path(self) -> Path:
         """Held while a build takes wheels and downloads the rest: a concurrent build of
         the same target then finds what this one downloaded instead of fetching it too."""
-        digest = hashlib.sha256(json.dumps(self.target).encode()).hexdigest()
-        return self.root / "locks" / f"{digest[:32]}.lock"
+        return self.root / "locks" / f"{sha256_json(self.target)[:32]}.lock"
 
     def _chosen(self, pin: Pin) -> Path:
         data = [self.target, pin.name, pin.version, sorted(pin.hashes)]
-        return self.root / "chosen" / hashlib.sha256(json.dumps(data).encode()).hexdigest()
+        return self.root / "chosen" / sha256_json(data)
 
     def _blob(self, sha256: str, filename: str) -> Path:
         return self.root / "sha256" / sha256 / filename
@@ -96,18 +91,5 @@ class WheelStore:
             return  # not a locked file: the build refuses it, the store never holds it
         blob = self._blob(sha256, wheel.name)
         if not blob.is_file():
-            _write(blob, wheel.read_bytes())
-        _write(self._chosen(pin), f"{sha256} {wheel.name}".encode())
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+            write_bytes_atomic(blob, wheel.read_bytes())
+        write_bytes_atomic(self._chosen(pin), f"{sha256} {wheel.name}".encode())

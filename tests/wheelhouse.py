@@ -17,7 +17,6 @@ download overlaps the tests that run before the first one needing it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from lambda_pkg.deps import DepsSpec, pip_command, pip_env
 from lambda_pkg.lock import read_lock
+from lambda_pkg.tmpdirs import file_lock, try_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".build" / "test-wheels"
@@ -39,9 +39,7 @@ def lock_wheels(into: Path, locks: list[Path]) -> Path:
     process downloads; the others wait on the lock file and reuse its directory."""
     key = hashlib.sha256(b"".join(read_lock(p).digest.encode() for p in locks)).hexdigest()
     wheels = into / f"lock-wheels-{key[:16]}"
-    into.mkdir(parents=True, exist_ok=True)
-    with open(into / f"{wheels.name}.lock", "w") as guard:
-        fcntl.flock(guard, fcntl.LOCK_EX)
+    with file_lock(into / f"{wheels.name}.lock"):
         if (wheels / ".complete").exists():
             return wheels
         partial = into / f"{wheels.name}.partial"
@@ -89,9 +87,7 @@ def _remove_others(into: Path, keep: str) -> None:
         if name == keep:
             continue
         with open(old, "a") as guard:
-            try:
-                fcntl.flock(guard, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not try_lock(guard.fileno()):
                 continue
             shutil.rmtree(into / name, ignore_errors=True)
             shutil.rmtree(into / f"{name}.partial", ignore_errors=True)

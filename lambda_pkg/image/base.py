@@ -42,7 +42,6 @@ class Base:
     manifest: oci.Manifest
     config: oci.ImageConfig
     source: str  # what --base said (or the default it took)
-    reference: Reference | None  # where it was pulled from, if it was
 
 
 def default_base(runtime: str) -> str:
@@ -64,15 +63,13 @@ def resolve_base(
     credentials: Credentials | None = None,
 ) -> Base:
     source = spec or default_base(runtime)
-    reference = None
     if source == LOCAL:
         digest = build_local_base(runtime, architecture, store, progress)
     elif "@" not in source and Path(source).is_dir():
         digest = _import_layout(Path(source), architecture, store)
     else:
-        reference = _pinned(source)
-        digest = _pulled(reference, architecture, store, progress, credentials)
-    return _load(digest, source, reference, architecture, store)
+        digest = _pulled(_pinned(source), architecture, store, progress, credentials)
+    return _load(digest, source, architecture, store)
 
 
 def _pinned(source: str) -> Reference:
@@ -132,9 +129,7 @@ def _import_layout(directory: Path, architecture: str, store: BlobStore) -> str:
     return store.put_bytes(image.manifest_raw)
 
 
-def _load(
-    digest: str, source: str, reference: Reference | None, architecture: str, store: BlobStore
-) -> Base:
+def _load(digest: str, source: str, architecture: str, store: BlobStore) -> Base:
     try:
         manifest = oci.parse_manifest(store.read(digest), digest)
         config = oci.ImageConfig.from_bytes(store.read(manifest.config.digest), source)
@@ -149,4 +144,4 @@ def _load(
     if len(config.diff_ids) != len(manifest.layers):
         raise UserError(f"--base {source}: its config lists {len(config.diff_ids)} layers, "
                         f"its manifest {len(manifest.layers)}")  # fmt: skip
-    return Base(digest, manifest, config, source, reference)
+    return Base(digest, manifest, config, source)

@@ -17,16 +17,13 @@ A code-only change therefore writes one small layer, a config and a manifest.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lambda_pkg import interpreters, limits
+from lambda_pkg.artifact import sha256_json
 from lambda_pkg.errors import UserError
 from lambda_pkg.image import checks, inputs, oci
 from lambda_pkg.image.base import Base, resolve_base
@@ -132,13 +129,12 @@ class Image:
         mount_from: str | None = None,
     ) -> PushResult:
         """Push to registry/repository[:tag]: blobs it lacks, then the manifest."""
+        from lambda_pkg.image.ecr import ecr_credentials, is_ecr
         from lambda_pkg.image.registry import RegistryError
         from lambda_pkg.image.transfer import push
 
         ref = target if isinstance(target, Reference) else _target(target)
-        if credentials is None and _is_ecr(ref.registry):
-            from lambda_pkg.image.ecr import ecr_credentials
-
+        if credentials is None and is_ecr(ref.registry):
             credentials = ecr_credentials(ref.registry)
         try:
             return push(
@@ -146,12 +142,6 @@ class Image:
             )
         except RegistryError as exc:
             raise UserError(f"push to {ref}: {exc}") from None
-
-
-def _is_ecr(registry: str) -> bool:
-    from lambda_pkg.image.ecr import is_ecr
-
-    return is_ecr(registry)
 
 
 def _target(text: str) -> Reference:
@@ -162,10 +152,6 @@ def _target(text: str) -> Reference:
     if ref.digest:
         raise UserError(f"--push {text}: name a repository and optionally a tag, not a digest")
     return ref
-
-
-def _hash(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def ensure_image(
@@ -227,12 +213,14 @@ def build_image(
     )  # fmt: skip
     bytecode_id = interp.bytecode_id if interp else None
     deps_key = (
-        _hash([IMAGE_BUILDER_VERSION, ZLIB_ID,
-               inputs.dependency_key(reqs, runtime, architecture, interp, pip_args)])
+        sha256_json([IMAGE_BUILDER_VERSION, ZLIB_ID,
+                     inputs.dependency_key(reqs, runtime, architecture, interp, pip_args)])
         if reqs is not None and not reqs.empty else None
     )  # fmt: skip
-    code_key = _hash([IMAGE_BUILDER_VERSION, ZLIB_ID, bytecode_id, inputs.fingerprint(sources)])
-    input_hash = _hash(
+    code_key = sha256_json(
+        [IMAGE_BUILDER_VERSION, ZLIB_ID, bytecode_id, inputs.fingerprint(sources)]
+    )
+    input_hash = sha256_json(
         {"builder": IMAGE_BUILDER_VERSION, "runtime": runtime, "architecture": architecture,
          "base": resolved.digest, "deps": deps_key, "code": code_key,
          "entrypoint": ENTRYPOINT, "user": USER, "env": ENV, "volumes": VOLUMES}
@@ -242,12 +230,11 @@ def build_image(
     layers: list[LayerInfo] = []
     distributions: list[dict[str, Any]] = []
     if deps_key and reqs is not None:
-        deps_layer, distributions, deps_notes = _deps_layer(
+        deps_layer, distributions = _deps_layer(
             store=store, key=deps_key, reqs=reqs, runtime=runtime, architecture=architecture,
             interp=interp, pip_args=pip_args, cache=cache, progress=progress,
         )  # fmt: skip
         layers.append(deps_layer)
-        notes += deps_notes
         if not any(d.get("name") == "boto3" for d in distributions):
             notes.append(
                 "boto3 is not among the image's dependencies, and unlike Lambda a container "
@@ -313,23 +300,23 @@ def _deps_layer(
     pip_args: Sequence[str],
     cache: Path,
     progress: Progress,
-) -> tuple[LayerInfo, list[dict[str, Any]], list[str]]:
+) -> tuple[LayerInfo, list[dict[str, Any]]]:
     record = store.load_record("layer-deps", key)
     if record and (info := _cached_layer(store, "layer-deps", key)):
-        return info, list(record["distributions"]), list(record["notes"])
+        return info, list(record["distributions"])
     deps = inputs.resolve_dependencies(
         reqs=reqs, runtime=runtime, architecture=architecture, interpreter=interp,
         pip_args=pip_args, cache_dir=cache, progress=progress,
     )  # fmt: skip
-    checks.audit_libraries([(n, d) for n, _, d in deps.files], runtime, architecture)
+    # No ELF audit here: resolve_dependencies audited every library for this target.
     progress.step(f"writing the dependency layer ({len(deps.files):,} files)")
     files = [LayerFile(f"{DEPS_DIR}/{name}", data, mode) for name, mode, data in deps.files]
     info = _layer_info("dependencies", write_layer(files, store))
     store.save_record(
         "layer-deps", key,
-        {"layer": asdict(info), "distributions": deps.distributions, "notes": deps.notes},
+        {"layer": asdict(info), "distributions": deps.distributions},
     )  # fmt: skip
-    return info, deps.distributions, deps.notes
+    return info, deps.distributions
 
 
 def _code_layer(
@@ -339,59 +326,28 @@ def _code_layer(
     interp: inputs.Interpreter | None,
     progress: Progress,
 ) -> LayerInfo:
+    from lambda_pkg.audit import refuse_secrets
+    from lambda_pkg.bytecode import compile_code, pyc_name
+
     if info := _cached_layer(store, "layer-code", key):
         return info
     contents = [(s.arcname, s.read()) for s in sources]
-    checks.audit_code(contents)
+    refuse_secrets(contents, "remove it from the image (the broker keys belong in Secrets Manager)")
     files = [
         LayerFile(f"{APP_DIR}/{s.arcname}", data, s.mode)
         for s, (_, data) in zip(sources, contents, strict=True)
     ]
     if interp:
-        py = [(f"/{APP_DIR}/{name}", data) for name, data in contents if name.endswith(".py")]
-        for (name, _), pyc in zip(py, _bytecode(store, interp, py, progress), strict=True):
-            files.append(LayerFile(inputs.pyc_name(name.lstrip("/"), interp.cache_tag), pyc))
+        py = [(name, data) for name, data in contents if name.endswith(".py")]
+        progress.step(f"compiling {len(py)} source modules")
+        # Compiled as the path the service imports them from; a .pyc depends on that
+        # path, the source and the bytecode format alone, so it is cached by them.
+        pycs = compile_code(interp, py, store.root / "pyc", prefix=f"/{APP_DIR}/")
+        for (name, _), pyc in zip(py, pycs, strict=True):
+            files.append(LayerFile(pyc_name(f"{APP_DIR}/{name}", interp.cache_tag), pyc))
     info = _layer_info("code", write_layer(files, store))
     store.save_record("layer-code", key, {"layer": asdict(info)})
     return info
-
-
-def _bytecode(
-    store: BlobStore,
-    interp: inputs.Interpreter,
-    sources: list[tuple[str, bytes]],
-    progress: Progress,
-) -> list[bytes]:
-    """The .pyc of each (path in the image, source), compiling only what no earlier build
-    compiled: a .pyc depends on the source, its path and the bytecode format alone, so
-    a code-only change compiles the files that changed."""
-    cache = store.root / "pyc"
-    keys = [
-        hashlib.sha256(f"{interp.bytecode_id}\0{name}\0".encode() + data).hexdigest()
-        for name, data in sources
-    ]
-    found: dict[int, bytes] = {}
-    for i, key in enumerate(keys):
-        with contextlib.suppress(OSError):
-            found[i] = (cache / key).read_bytes()
-            touch(cache / key)
-    todo = [i for i in range(len(sources)) if i not in found]
-    if todo:
-        progress.step(f"compiling {len(todo)} source modules")
-        compiled = inputs.compile_sources(interp, [sources[i] for i in todo])
-        cache.mkdir(parents=True, exist_ok=True)
-        for i, pyc in zip(todo, compiled, strict=True):
-            if pyc is None:
-                raise UserError(
-                    f"{sources[i][0].removeprefix(f'/{APP_DIR}/')} does not compile for Python "
-                    f"{interp.version}; fix the syntax"
-                )
-            with store.staging() as (fh, tmp):
-                fh.write(pyc)
-                fh.flush()
-                os.replace(tmp, cache / keys[i])
-            found[i] = pyc
-    return [found[i] for i in range(len(sources))]
 
 
 def _assemble(
@@ -404,12 +360,9 @@ def _assemble(
     architecture: str,
     notes: list[str],
 ) -> Image:
-    arch, variant = oci.PLATFORM[architecture]
     history = [dict(h) for h in base.config.history]
     history += [{"created_by": f"lambda_pkg image: {layer.role} layer"} for layer in layers]
     config: dict[str, Any] = {
-        "architecture": arch,
-        "os": "linux",
         "config": {
             "User": USER,
             "Env": oci.merge_env(base.config.env, ENV),
@@ -423,18 +376,11 @@ def _assemble(
         },
         "history": history,
     }
-    if variant:
-        config["variant"] = variant
-    raw_config = oci.canonical_json(config)
-    config_digest = store.put_bytes(raw_config)
     # The base's layers as they are (Docker media types were read as their OCI names).
-    base_layers = base.manifest.layers
-    manifest = oci.Manifest(
-        config=oci.Descriptor(oci.CONFIG, config_digest, len(raw_config)),
-        layers=(*base_layers, *(oci.Descriptor(oci.LAYER_GZIP, x.digest, x.size) for x in layers)),
-        annotations={oci.BASE_DIGEST: base.digest},
+    built = [oci.Descriptor(oci.LAYER_GZIP, x.digest, x.size) for x in layers]
+    config_digest, digest = store.put_image(
+        architecture, config, [*base.manifest.layers, *built], {oci.BASE_DIGEST: base.digest}
     )
-    digest = store.put_bytes(manifest.to_bytes())
     all_layers = tuple(LayerInfo("base", d.digest, d.size) for d in base.manifest.layers)
     return Image(
         digest=digest, config_digest=config_digest, layers=all_layers + tuple(layers),

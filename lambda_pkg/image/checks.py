@@ -1,9 +1,9 @@
-"""The Lambda package's checks, run on the image's layers (lambda_pkg.audit, reused).
+"""The image's budget. Its other checks are the Lambda package's own, run where the
+zip's run: the code layer's files go through the same secret scan as the zip's
+sources (audit.refuse_secrets; a `.env` file is refused when the sources are
+collected), and every shared object of the dependency layer was ELF-audited for the
+target machine and glibc when resolve_dependencies built its segment.
 
-- Secrets: the code layer's files go through the same scan as the zip's sources.
-  (A `.env` file is refused earlier, when the sources are collected.)
-- ELF: every shared object in the dependency layer is checked for the target
-  machine and a glibc no newer than the runtime's (the wheels are the Lambda's).
 - Budget: the image must fit the task's ephemeral storage (Fargate's default, 20
   GiB, shared with anything the task writes); the report lists the largest
   distributions, as the Lambda build's does.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambda_pkg.audit import audit_elf, is_shared_object, scan_secrets
 from lambda_pkg.budget import Distribution, mb, top_distributions
 from lambda_pkg.errors import UserError
 
@@ -21,30 +20,6 @@ from lambda_pkg.errors import UserError
 # about 1): image layers unpacked plus whatever the task writes.
 IMAGE_MAX = 20 * 1024**3
 WARN_FRACTION = 0.5
-
-
-def _more(problems: list[str]) -> str:
-    return f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-
-
-def audit_code(files: list[tuple[str, bytes]]) -> None:
-    hits = [h for name, data in files for h in scan_secrets(name, data)]
-    if hits:
-        raise UserError(
-            f"secret scan: {hits[0]}{_more([str(h) for h in hits])}; remove it from the image "
-            "(the broker keys belong in Secrets Manager)"
-        )
-
-
-def audit_libraries(files: list[tuple[str, bytes]], runtime: str, architecture: str) -> None:
-    problems = [
-        p
-        for name, data in files
-        if is_shared_object(name)
-        and (p := audit_elf(name, data, runtime=runtime, architecture=architecture))
-    ]
-    if problems:
-        raise UserError(f"audit failed: {problems[0]}{_more(problems)}")
 
 
 def check_size(total: int, distributions: list[dict[str, Any]]) -> list[str]:

@@ -19,24 +19,23 @@ from lambda_pkg import interpreters as _interpreters
 from lambda_pkg import platforms as _platforms
 from lambda_pkg import reqfile as _reqfile
 from lambda_pkg import sources as _sources
-from lambda_pkg.progress import Progress
 
 # The service's own requirements (the Lambda's plus the broker SDK and boto3); the
 # Lambda's file is the fallback while a checkout has no service file yet.
-SERVICE_REQUIREMENTS = "requirements-service.txt"
+from lambda_pkg.lock import SERVICE_REQUIREMENTS
+from lambda_pkg.progress import Progress
 
 __all__ = [
+    "SERVICE_REQUIREMENTS",
     "Dependencies",
     "Interpreter",
     "Requirements",
     "Source",
     "check_target",
     "collect_sources",
-    "compile_sources",
     "dependency_key",
     "find_requirements",
     "fingerprint",
-    "pyc_name",
     "python_version",
     "resolve_dependencies",
 ]
@@ -53,19 +52,6 @@ def fingerprint(sources: Sequence[Source]) -> list[list[object]]:
     """Path, mode and content hash of each source: what the code layer's key sees
     (never mtimes or the checkout path)."""
     return [[s.arcname, s.mode, hashlib.sha256(s.read()).hexdigest()] for s in sources]
-
-
-def compile_sources(interp: Interpreter, items: Sequence[tuple[str, bytes]]) -> list[bytes | None]:
-    """.pyc bytes (unchecked-hash) for each (name, source), by the target interpreter."""
-    from lambda_pkg.bytecode import compile_sources as compile_all
-
-    return compile_all(interp, items)
-
-
-def pyc_name(py_name: str, cache_tag: str) -> str:
-    from lambda_pkg.bytecode import pyc_name as name
-
-    return name(py_name, cache_tag)
 
 
 def find_requirements(
@@ -100,7 +86,6 @@ def dependency_key(
 class Dependencies:
     files: list[tuple[str, int, bytes]]  # (path in site-packages, mode, content)
     distributions: list[dict[str, Any]]  # name, version, files, unzipped... per wheel
-    notes: list[str]
 
 
 def resolve_dependencies(
@@ -125,5 +110,4 @@ def resolve_dependencies(
     return Dependencies(
         files=[(f.name, f.mode, f.read()) for f in deps.files],
         distributions=[d.to_json() for d in deps.distributions],
-        notes=[],
     )

@@ -12,7 +12,6 @@ in DIR readable.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,19 +63,6 @@ def write_layout(
         directory / "index.json",
         {"schemaVersion": 2, "mediaType": oci.INDEX, "manifests": [entry]},
     )
-
-
-def layout_digest(directory: Path) -> str | None:
-    """The manifest digest index.json names, if DIR holds exactly one image (no blob read)."""
-    try:
-        data = json.loads((directory / "index.json").read_text(encoding="utf-8"))
-        manifests = data["manifests"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not isinstance(manifests, list) or len(manifests) != 1:
-        return None
-    digest = manifests[0].get("digest") if isinstance(manifests[0], dict) else None
-    return str(digest) if digest else None
 
 
 def read_layout(directory: Path, architecture: str) -> LayoutImage:

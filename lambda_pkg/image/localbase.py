@@ -29,7 +29,6 @@ standard library.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -39,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambda_pkg import interpreters
+from lambda_pkg.artifact import sha256_json
 from lambda_pkg.errors import UserError
 from lambda_pkg.image import inputs, oci
 from lambda_pkg.image.store import BlobStore
@@ -128,7 +128,7 @@ def cache_key(runtime: str, architecture: str) -> str:
         except OSError:
             continue
     data = [LOCAL_BASE_VERSION, runtime, architecture, interp.version, ZLIB_ID, sorted(stats)]
-    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+    return sha256_json(data)
 
 
 def _libc() -> Path:
@@ -189,11 +189,13 @@ def build_local_base(runtime: str, architecture: str, store: BlobStore, progress
     progress.step(f"building the local base from Python {py.version} ({py.executable})")
     files: dict[str, LayerFile] = {}
     sources = _stdlib(py, inputs.python_version(runtime), files)
+    from lambda_pkg.bytecode import compile_sources, pyc_name
+
     progress.step(f"compiling {len(sources):,} standard library modules")
-    pycs = inputs.compile_sources(interp, [("/" + rel, data) for rel, data in sources])
+    pycs = compile_sources(interp, [("/" + rel, data) for rel, data in sources])
     for (rel, _), pyc in zip(sources, pycs, strict=True):
         if pyc is not None:  # a few test-data modules do not compile; CPython skips them too
-            name = inputs.pyc_name(rel, interp.cache_tag)
+            name = pyc_name(rel, interp.cache_tag)
             files[name] = LayerFile(name, pyc)
     _libraries(py, files)
     _system_files(files)
@@ -281,10 +283,7 @@ def _add_tree(root: Path, dest: str, files: dict[str, LayerFile]) -> None:
 
 
 def _write_image(layer: Layer, version: str, architecture: str, store: BlobStore) -> str:
-    arch, variant = oci.PLATFORM[architecture]
     config: dict[str, object] = {
-        "architecture": arch,
-        "os": "linux",
         "config": {
             "Env": [
                 "PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -298,12 +297,5 @@ def _write_image(layer: Layer, version: str, architecture: str, store: BlobStore
             {"created_by": f"lambda_pkg local base: CPython {version} and the libraries it links"}
         ],
     }
-    if variant:
-        config["variant"] = variant
-    raw_config = oci.canonical_json(config)
-    config_digest = store.put_bytes(raw_config)
-    manifest = oci.Manifest(
-        config=oci.Descriptor(oci.CONFIG, config_digest, len(raw_config)),
-        layers=(oci.Descriptor(oci.LAYER_GZIP, layer.digest, layer.size),),
-    )
-    return store.put_bytes(manifest.to_bytes())
+    layers = [oci.Descriptor(oci.LAYER_GZIP, layer.digest, layer.size)]
+    return store.put_image(architecture, config, layers)[1]

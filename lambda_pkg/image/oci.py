@@ -174,8 +174,6 @@ class ImageConfig:
     env: tuple[str, ...]
     diff_ids: tuple[str, ...]
     history: tuple[Mapping[str, Any], ...]
-    cmd: tuple[str, ...] | None = None
-    variant: str | None = None
 
     @staticmethod
     def from_bytes(raw: bytes, where: str) -> ImageConfig:
@@ -190,8 +188,6 @@ class ImageConfig:
             env=tuple(config.get("Env") or ()),
             diff_ids=tuple(rootfs["diff_ids"]),
             history=tuple(data.get("history") or ()),
-            cmd=tuple(config["Cmd"]) if config.get("Cmd") else None,
-            variant=data.get("variant"),
         )
 
 

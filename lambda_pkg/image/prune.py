@@ -1,12 +1,13 @@
 """Keep the image cache bounded: the newest images, and only the blobs they need.
 
 After every build the image records beyond the KEEP_IMAGES most recently used are
-dropped (a no-change build touches its record, so "used" means built or asked for),
-as are compiled sources unused for a week; then every blob no kept image reaches
-is deleted, with the layer and base records that named them. A blob younger than
-MIN_AGE is never deleted: another build may have just written it and not yet
-recorded it. Output layouts written with
-`--output` hold hard links, so pruning the cache never empties them.
+dropped (a no-change build touches its record, so "used" means built or asked for);
+then every blob no kept image reaches is deleted, with the layer and base records
+that named them. A blob younger than MIN_AGE is never deleted: another build may
+have just written it and not yet recorded it. Output layouts written with
+`--output` hold hard links, so pruning the cache never empties them. The compiled
+sources (pyc/) are bounded where they are written, as the package's are
+(bytecode.compile_cached).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from lambda_pkg.image.store import BlobStore
 
 KEEP_IMAGES = 5
 MIN_AGE = 600.0  # seconds
-PYC_MAX_AGE = 7 * 86400.0  # compiled sources unused for a week
 
 
 def _records(store: BlobStore, kind: str) -> list[Path]:
@@ -69,10 +69,6 @@ def prune(store: BlobStore, keep: int = KEEP_IMAGES, now: float | None = None) -
         if f"sha256:{blob.name}" not in reached and blob.stat().st_mtime < cutoff:
             blob.unlink(missing_ok=True)
             deleted += 1
-    pyc = store.root / "pyc"
-    for path in list(pyc.iterdir()) if pyc.is_dir() else []:
-        if path.stat().st_mtime < cutoff + MIN_AGE - PYC_MAX_AGE:
-            path.unlink(missing_ok=True)
     if deleted:
         for kind in ("layer-deps", "layer-code", "base-local", "base-pulled"):
             for path in _records(store, kind):

@@ -49,9 +49,6 @@ class Reference:
         """registry/repository, no tag or digest."""
         return f"{self.registry}/{self.repository}"
 
-    def with_digest(self, digest: str) -> Reference:
-        return Reference(self.registry, self.repository, self.tag, digest)
-
     def __str__(self) -> str:
         text = self.name
         if self.tag:
@@ -86,7 +83,3 @@ def parse_reference(text: str) -> Reference:
             f"{text!r}: {path!r} is not a repository name (lowercase letters, digits, . _ - /)"
         )
     return Reference(registry, path, tag, digest or None)
-
-
-def is_digest(text: str) -> bool:
-    return bool(_DIGEST.match(text))

@@ -218,11 +218,6 @@ class Registry:
                                   resp.headers.get("Content-Type"))  # fmt: skip
         return resp.body, media
 
-    def has_manifest(self, reference: str) -> bool:
-        resp = self.request("HEAD", self._url(f"manifests/{reference}"),
-                            {"Accept": oci.ACCEPT}, ok=(200, 404))  # fmt: skip
-        return resp.status == 200
-
     def put_manifest(self, reference: str, raw: bytes, media_type: str) -> None:
         self.request(
             "PUT", self._url(f"manifests/{reference}"), {"Content-Type": media_type},

@@ -17,12 +17,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from lambda_pkg.artifact import write_json_atomic
-from lambda_pkg.image.oci import sha256_digest
+from lambda_pkg.image import oci
 
 
 class BlobStore:
@@ -42,13 +42,33 @@ class BlobStore:
         return size is None or st.st_size == size
 
     def put_bytes(self, data: bytes) -> str:
-        digest = sha256_digest(data)
+        digest = oci.sha256_digest(data)
         if not self.has(digest, len(data)):
             with self.staging() as (fh, tmp):
                 fh.write(data)
                 fh.flush()
                 self.commit(tmp, digest)
         return digest
+
+    def put_image(
+        self,
+        architecture: str,
+        config: Mapping[str, Any],
+        layers: Sequence[oci.Descriptor],
+        annotations: Mapping[str, str] | None = None,
+    ) -> tuple[str, str]:
+        """Store a linux image's config (`config` plus the platform fields for
+        `architecture`) and the manifest naming it and `layers`: (config, manifest) digest."""
+        arch, variant = oci.PLATFORM[architecture]
+        platform = {"architecture": arch, "os": "linux"} | ({"variant": variant} if variant else {})
+        raw_config = oci.canonical_json({**config, **platform})
+        config_digest = self.put_bytes(raw_config)
+        manifest = oci.Manifest(
+            config=oci.Descriptor(oci.CONFIG, config_digest, len(raw_config)),
+            layers=tuple(layers),
+            annotations=annotations or {},
+        )
+        return config_digest, self.put_bytes(manifest.to_bytes())
 
     def read(self, digest: str) -> bytes:
         return self.path(digest).read_bytes()

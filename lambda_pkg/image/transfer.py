@@ -14,7 +14,7 @@ blob.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from lambda_pkg.image import oci
@@ -31,8 +31,6 @@ class PushResult:
     mounted: tuple[str, ...]
     existing: tuple[str, ...]
     uploaded_bytes: int
-    manifest_existed: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 def push(
@@ -63,7 +61,6 @@ def push(
             uploaded.append(desc.digest)
             sent += desc.size
     tag = target.tag or digest
-    existed = bool(existing) and not uploaded and not mounted and registry.has_manifest(digest)
     registry.put_manifest(tag, manifest_raw, oci.MANIFEST)
     return PushResult(
         reference=f"{target.name}:{tag}@{digest}" if target.tag else f"{target.name}@{digest}",
@@ -72,7 +69,6 @@ def push(
         mounted=tuple(mounted),
         existing=tuple(existing),
         uploaded_bytes=sent,
-        manifest_existed=existed,
     )
 
 

@@ -176,6 +176,15 @@ def test_a_secret_in_the_code_is_refused(build, service_project):
         build(service_project)
 
 
+def test_code_that_does_not_compile_is_refused_by_its_path_in_the_project(build, service_project):
+    # GIVEN a module of the service that is not Python
+    write(service_project / "backend" / "broken.py", "def (:\n")
+    # WHEN the image is built THEN the error names the file as the project has it
+    # (not as /opt/ctb/app/..., the path it is compiled under)
+    with pytest.raises(UserError, match=r"^backend/broken.py does not compile for Python 3\.12"):
+        build(service_project)
+
+
 def test_a_dependency_for_another_machine_is_refused(build, service_project):
     write(service_project / "requirements_Version9.txt", "armext\n")
     with pytest.raises(UserError, match=r"armext/_speed.so: built for aarch64"):

@@ -290,6 +290,17 @@ def test_a_secret_in_the_sources_stops_the_build(project, build):
     assert not (project / ".build" / "artifacts").exists()
 
 
+def test_secrets_in_two_sources_are_counted_and_code_that_does_not_compile_is_named(project, build):
+    write(project / "backend" / "a.py", "KEY = 'AKIAABCDEFGHIJKLMNOP'\n")
+    write(project / "backend" / "b.py", "KEY = 'AKIAABCDEFGHIJKLMNOQ'\n")
+    with pytest.raises(UserError, match=r"backend/a\.py:1: .*\(and 1 more\); remove it from"):
+        build(project)
+    (project / "backend" / "a.py").unlink()
+    write(project / "backend" / "b.py", "def (:\n")
+    with pytest.raises(UserError, match=r"^backend/b\.py does not compile for Python 3\.\d+"):
+        build(project)
+
+
 def test_a_project_module_shadowing_a_dependency_is_refused(project, build):
     write(project / "tinydep_extra.py", "X = 1\n")
     with pytest.raises(
