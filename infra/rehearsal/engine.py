@@ -28,6 +28,9 @@ from infra.rehearsal.handlers import INVOKES, RESOURCES
 from infra.rehearsal.shapes import redact, unwrap
 
 T = TypeVar("T")
+# How long the deploy step, leaving, waits for a handler in flight (EmulatorMocks.settle):
+# well inside the 20 s the interrupted CLI allows its unwinding (__main__.UNWIND_S).
+SETTLE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         # One resource at a time: handlers share clients and read each other's
         # results, and the emulator is fast enough that parallelism buys little.
         self._lock = threading.Lock()
+        # Set by settle(): the deploy step has left, and no handler starts any more.
+        self._settled = False
         # Called with each resource once it exists (the rehearsal's --verbose).
         self.on_created: Callable[[Created], None] | None = None
 
@@ -94,12 +99,26 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             self.calls.append(args.token)
         return result, []
 
+    def settle(self, timeout: float = SETTLE_S) -> None:
+        """Wait for the handler in flight, if any, then start no other.
+
+        The deploy step calls this as it leaves. An interrupt (Ctrl-C) stops the program's
+        event loop in the main thread, but a resource that Pulumi's thread pool is creating
+        goes on; leaving under it would leave it half made, and a --keep record's entry
+        pending. Bounded: a handler stuck past `timeout` is the unwind watchdog's."""
+        if self._lock.acquire(timeout=timeout):
+            self._settled = True
+            self._lock.release()
+
     def _guarded(
         self, what: tuple[str, str, str | None], fn: Callable[..., T] | None, *args: Any
     ) -> T:
         """`fn(self.aws, *args)` for `what` (kind, type token, name), its failure kept
         whole as the first one; no `fn` is an unsupported type."""
         kind, token, name = what
+        if self._settled:
+            # Queued in Pulumi's pool before the deploy step left: never started.
+            raise RehearsalError(f"{kind} {token} {name or ''}: the deploy step has stopped")
         try:
             if fn is None:
                 raise UnsupportedTypeError(kind, token, name)

@@ -511,6 +511,7 @@ def _deploy(
                 raise mocks.failure from exc
             raise
         finally:
+            mocks.settle()  # an interrupt leaves no resource half made (engine.py)
             result.resources = list(mocks.created)
             result.invokes = sorted(set(mocks.calls))
         result.outputs = {

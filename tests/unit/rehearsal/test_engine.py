@@ -3,10 +3,14 @@ pass through, failures are kept whole, secrets never kept."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from pulumi.runtime import MockCallArgs, MockResourceArgs
 
-from infra.rehearsal.errors import ResourceFailed, UnsupportedTypeError
+from infra.rehearsal.engine import EmulatorMocks
+from infra.rehearsal.errors import RehearsalError, ResourceFailed, UnsupportedTypeError
 from infra.rehearsal.handlers import INVOKES, RESOURCES
 
 # Rehearsable variants of the program: the shipped stacks, and the keys that add or
@@ -160,3 +164,35 @@ def test_secret_inputs_are_redacted_in_the_record(deploy, engine, aws):
     record = engine.created[-1]
     assert record.inputs["secretString"] == "[secret]"
     assert "hunter2" not in repr(record.inputs) + repr(out.get("versionId"))
+
+
+def test_settle_waits_for_the_resource_in_flight_and_starts_no_other(aws):
+    # GIVEN an engine creating a slow resource on Pulumi's thread pool (a thread here)
+    started, finished = threading.Event(), threading.Event()
+
+    def slow(_aws, name, _inputs):
+        started.set()
+        time.sleep(0.3)
+        finished.set()
+        return f"{name}-id", {}
+
+    class Slow(EmulatorMocks):
+        def handler_for(self, token, name, inputs):
+            return slow
+
+    engine = Slow(aws)
+    args = MockResourceArgs(typ="aws:s3/bucket:Bucket", name="b", inputs={}, custom=True)
+    worker = threading.Thread(target=engine.new_resource, args=(args,))
+    worker.start()
+    assert started.wait(5)
+    # WHEN the deploy step leaves (an interrupt) while it is in flight
+    engine.settle()
+    # THEN the resource was finished first, and whole
+    assert finished.is_set()
+    worker.join(5)
+    assert [r.name for r in engine.created] == ["b"]
+    # AND a registration queued behind it never starts
+    with pytest.raises(RehearsalError, match="the deploy step has stopped"):
+        engine.new_resource(MockResourceArgs(typ="aws:s3/bucket:Bucket", name="c", inputs={},
+                                             custom=True))  # fmt: skip
+    assert [r.name for r in engine.created] == ["b"]
