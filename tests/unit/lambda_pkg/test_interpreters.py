@@ -21,7 +21,10 @@ def _fake_home(tmp_path, monkeypatch, *, shim: bool, real_version: str | None):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shim_path = bin_dir / "python3.99"
-    shim_path.write_text('#!/usr/bin/env bash\nexec "/root/.pyenv/libexec/pyenv" exec "$0"\n')
+    # It fails at once on every machine: pointed at a real pyenv (as it once was), it
+    # ran itself in a loop, and uv, which runs what PATH holds, waited out its 20 s bound.
+    libexec = tmp_path / "missing-pyenv" / "libexec" / "pyenv"
+    shim_path.write_text(f'#!/usr/bin/env bash\nexec "{libexec}" exec "$0"\n')
     shim_path.chmod(0o755)
     broken = bin_dir / f"python{HOST}"
     broken.write_text("#!/bin/sh\nexit 127\n")  # on PATH, but does not run
