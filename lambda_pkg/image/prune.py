@@ -7,7 +7,8 @@ that named them. A blob younger than MIN_AGE is never deleted: another build may
 have just written it and not yet recorded it. Output layouts written with
 `--output` hold hard links, so pruning the cache never empties them. The compiled
 sources (pyc/) are bounded where they are written, as the package's are
-(bytecode.compile_cached).
+(bytecode.compile_cached); files there named by the bare key, as builders before that
+named them (only an age limit here removed them), are deleted.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def prune(store: BlobStore, keep: int = KEEP_IMAGES, now: float | None = None) -
     for path in images[:keep]:
         reached |= _reached(store, _load(path))
     cutoff = (now if now is not None else time.time()) - MIN_AGE
+    pyc = store.root / "pyc"
+    for stale in list(pyc.iterdir()) if pyc.is_dir() else []:
+        # The old names were the bare key; a dotted name is a .pyc or another build's
+        # temp file (.<key>.<pid>.tmp), never touched here.
+        if "." not in stale.name:
+            stale.unlink(missing_ok=True)
     deleted = 0
     blobs = store.root / "blobs" / "sha256"
     for blob in list(blobs.iterdir()) if blobs.is_dir() else []:

@@ -46,3 +46,18 @@ def test_young_blobs_are_never_deleted(build, service_project):
     store.record_path("image", image.input_hash).unlink()
     assert prune(store, keep=5) == 0
     assert all(store.has(d) for d in [image.digest, *image.blobs()])
+
+
+def test_bytecode_files_of_the_old_naming_go_the_current_ones_stay(tmp_path):
+    # GIVEN an image cache whose pyc/ holds a file named by the bare key (how builders
+    # before bytecode.compile_cached named them), a current .pyc and a build's temp file
+    store = BlobStore(tmp_path / "image")
+    pyc = store.root / "pyc"
+    old = write(pyc / ("a" * 64), b"old")
+    current = write(pyc / f"{'b' * 64}.pyc", b"new")
+    in_flight = write(pyc / f".{'c' * 64}.123.tmp", b"tmp")
+    # WHEN the cache is pruned
+    prune(store)
+    # THEN only the old-named file is gone
+    assert not old.exists()
+    assert current.exists() and in_flight.exists()
