@@ -118,8 +118,8 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         kind, token, name = what
         if self._settled:
             # Queued in Pulumi's pool before the deploy step left: never started.
-            what = " ".join(part for part in (kind, token, name) if part)
-            raise RehearsalError(f"{what}: the deploy step has stopped")
+            label = " ".join(part for part in (kind, token, name) if part)
+            raise RehearsalError(f"{label}: the deploy step has stopped")
         try:
             if fn is None:
                 raise UnsupportedTypeError(kind, token, name)
