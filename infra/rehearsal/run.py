@@ -305,7 +305,7 @@ def _rehearse(
                 url = _start_emulator(es, runner, work)
                 step.detail = url
         aws = EmulatorClients(endpoint_url=url, region=region)
-        if keep is None:  # a kept cloud's services are awake already
+        if result.kept is None or result.kept.started:  # a running cloud's are awake
             warmup.Background(warmup.wake, aws)
         image = _image(project_dir, cfg, image_build, runner) if cfg.strategy_enabled else None
         mocks = EmulatorMocks(aws) if result.kept is None else result.kept.mocks(aws)
