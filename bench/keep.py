@@ -71,7 +71,8 @@ def main() -> int:
     print(
         f"conditions: {os.cpu_count()} CPUs, load average (1/5/15 min) before "
         f"{'/'.join(f'{x:.1f}' for x in load_before)}, after "
-        f"{'/'.join(f'{x:.1f}' for x in load_after)}; package {manifest}"
+        f"{'/'.join(f'{x:.1f}' for x in load_after)}; Python {sys.version.split()[0]}; "
+        f"package {manifest}; caches: the rehearsal's and the image's, as this checkout has them"
     )
     return 0
 
