@@ -1,6 +1,8 @@
+import random
+
 import pytest
 
-from lambda_pkg.audit import audit_elf, is_shared_object, parse_elf, scan_secrets
+from lambda_pkg.audit import SECRET_PATTERNS, audit_elf, is_shared_object, parse_elf, scan_secrets
 
 from .conftest import make_elf
 
@@ -145,3 +147,29 @@ def test_keys_in_utf16_and_utf32_text_are_found(encoding):
         (2, "an aws_secret_access_key value"),
         (3, "an AWS access key id"),
     ]
+
+
+def test_the_anchored_scan_finds_every_match_a_scan_from_every_offset_finds():
+    # The scan tries each pattern only where an anchor says a match can start; the same
+    # patterns tried at every offset (finditer) must find nothing more, in text made of
+    # keys, their near-misses and their pieces.
+    pieces = [
+        b"AKIA", b"ASIA", b"Asia/Tokyo", b"aws_", b"AWS", b"aws", b"secret", b"Secret",
+        b"_access", b"Access", b"_key", b"Key", b" = ", b": ", b":str=", b"'", b'"', b"\n",
+        b"-----BEGIN ", b"RSA ", b"ENCRYPTED ", b"PRIVATE KEY", b"-----", b"\\n", b"Proc-Type:",
+        b"ABCDEFGHIJKLMNOP", b"wJalrXUtnFEMIK7MDENGbPxRfiCYzzzzzzzzzzzz", b"0123456789",
+        b"aws_secret_access_key=", b"AKIAABCDEFGHIJKLMNOP", b"x", b"+/",
+        b"-----BEGIN PRIVATE KEY-----", b"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+    ]  # fmt: skip
+    rnd = random.Random(7)  # noqa: S311 (the same texts every run, not a secret)
+    found: set[str] = set()
+    for _ in range(4000):
+        text = b"".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 30)))
+        anywhere = sorted(
+            (text.count(b"\n", 0, m.start()) + 1, kind)
+            for kind, pattern, *_ in SECRET_PATTERNS
+            for m in pattern.finditer(text)
+        )
+        assert sorted((h.line, h.kind) for h in scan_secrets("f", text)) == anywhere, text
+        found.update(kind for _, kind in anywhere)
+    assert found == {kind for kind, *_ in SECRET_PATTERNS}  # not only near-misses
