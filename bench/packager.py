@@ -40,9 +40,12 @@ from bench.conditions import dir_size, pip_http_cache  # noqa: E402
 from lambda_pkg.interpreters import find_interpreter  # noqa: E402
 from lambda_pkg.platforms import manylinux_platforms, python_version  # noqa: E402
 from lambda_pkg.sources import collect_sources  # noqa: E402
+from lambda_pkg.wheelstore import STORE_ENV  # noqa: E402
 
 PY = sys.executable
+# Without a shared wheel store of the caller's: "cold" downloads every wheel.
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+ENV.pop(STORE_ENV, None)
 SAM_VENV = ROOT / ".cache" / "bench-sam"
 
 
@@ -114,9 +117,11 @@ def warm_pip_cache(requirements: Path, runtime: str, work: Path) -> None:
 # --- the three tools ----------------------------------------------------------------------
 
 
-def ours(project: Path, cache: Path, *extra: str) -> dict[str, Any]:
+def ours(project: Path, cache: Path, *extra: str, store: Path | None = None) -> dict[str, Any]:
+    """`lambda_pkg build`; with `store`, wheels come from that shared wheel store."""
+    env = {**ENV, STORE_ENV: str(store)} if store else None
     out = sh([PY, "-m", "lambda_pkg", "build", "--source", str(project),
-              "--cache-dir", str(cache), "--json", *extra])  # fmt: skip
+              "--cache-dir", str(cache), "--json", *extra], env=env)  # fmt: skip
     result: dict[str, Any] = json.loads(out)
     return result
 
@@ -247,6 +252,13 @@ def main() -> int:  # noqa: PLR0915  (one scenario, read top to bottom)
         t_code, _, r_code = median_of(args.runs, lambda i: (touch_code(a, i), ours(a, cache))[1])
         assert r_code["built"] is True and r_code["sha256"] != r_cold["sha256"]
         r_nopyc = ours(b, tmp / "cache-c", "--no-bytecode")
+        # A cold build cache whose wheels are on this machine already (another checkout's
+        # or the image's build filled the shared store): the build without the download.
+        store = tmp / "wheel-store"
+        ours(a, tmp / "cache-fill", store=store)
+        t_stored, stored_samples, _ = median_of(
+            args.cold_runs, lambda i: ours(a, tmp / f"cache-stored-{i}", store=store)
+        )
 
         n_cold = n_code = None
         naive_zip = naive_zip_b = None
@@ -305,6 +317,8 @@ def main() -> int:  # noqa: PLR0915  (one scenario, read top to bottom)
     rows += [
         (f"cold build ({cold}; empty build cache, warm pip HTTP cache)", sec(t_cold),
          sec(n_cold), sec(s_cold), ratio(t_cold, n_cold), ratio(t_cold, s_cold)),
+        (f"cold build, wheels in the shared wheel store ({cold}; no download)",
+         sec(t_stored), "", "", "", ""),
         (f"no-change rebuild ({runs})", sec(t_same), "", f"{sec(s_cached)} (--cached)",
          "", ratio(t_same, s_cached)),
         (f"code-only change ({runs})", sec(t_code), sec(n_code), f"{sec(s_code)} (--cached)",
@@ -325,6 +339,7 @@ def main() -> int:  # noqa: PLR0915  (one scenario, read top to bottom)
     ]  # fmt: skip
     print("\n".join(lines))
     print(f"# cold samples (lambda_pkg): {', '.join(f'{s:.2f}' for s in cold_samples)} s")
+    print(f"# cold samples, wheels stored: {', '.join(f'{s:.2f}' for s in stored_samples)} s")
     print("| measure | lambda_pkg | naive pip -t + zip -r | sam build | ours/naive | ours/sam |")
     print("|---|---|---|---|---|---|")
     for row in rows:
