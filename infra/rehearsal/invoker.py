@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.rehearsal import treecache
 from lambda_pkg.interpreters import find_interpreter as find_for_version
 from lambda_pkg.verify import RUNTIME_MODULES  # what the Lambda runtime has beside the package
+from localcloud import treecache
 from localcloud.code import extract
 from localcloud.emulator import EMULATOR_ENV
 
@@ -34,7 +34,7 @@ from importlib import machinery as m
 task, runtime, handler, event, out, name, memory, timeout = sys.argv[1:9]
 
 # /var/task is read-only on Lambda, and here it is a cached tree the next run must find
-# unchanged (treecache.py): its modules load as usual but no .pyc is written there.
+# unchanged (localcloud/treecache.py): its modules load as usual but no .pyc is written there.
 # Elsewhere (the runtime dir's boto3) bytecode is written as usual: compiling botocore
 # afresh would cost seconds an invocation.
 class TaskSourceLoader(m.SourceFileLoader):

@@ -43,7 +43,7 @@ from infra.artifact import ServiceImage, get_artifact, get_image
 from infra.config import NAMESPACE, StackValues, parse_values
 from infra.config import StackConfig as ProgramConfig
 from infra.config.stackfile import known_stacks
-from infra.rehearsal import invoker, prebuild, taskrun, treecache, warmup
+from infra.rehearsal import invoker, prebuild, taskrun, warmup
 from infra.rehearsal.clients import EmulatorClients
 from infra.rehearsal.engine import Created, EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
@@ -52,6 +52,7 @@ from infra.rehearsal.program import load_stack_config, run_program
 from infra.rehearsal.resources_lambda import pinned_object
 from infra.rehearsal.resources_s3 import apply_deferred_policies
 from lambda_pkg.artifact import Artifact
+from localcloud import treecache
 from localcloud.emulator import moto_server
 
 FUNCTION = "aws:lambda/function:Function"
@@ -69,7 +70,7 @@ REPLAY_BARS = 30
 PLACEHOLDER_API_KEY = "rehearsal-placeholder-not-a-key"
 REAL_RUN_EVENT: dict[str, Any] = {}
 TEST_EVENT = {"test": True}
-# Unpacked trees kept between runs (treecache.py), under the project like .build/.
+# Unpacked trees kept between runs (localcloud/treecache.py), under the project like .build/.
 CACHE = Path(".cache") / "rehearsal"
 # Unpacked packages kept beyond the ones this run uses: a code change or two.
 KEEP_PACKAGES = 2

@@ -1,4 +1,4 @@
-"""The unpacked-package cache (infra/rehearsal/treecache.py, invoker.cached_unzip): a
+"""The unpacked-package cache (localcloud/treecache.py, invoker.cached_unzip): a
 package is unzipped once per sha256, reused while intact, and never used half-made or
 changed; the handler run from it leaves it as it was."""
 
@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from infra.rehearsal import invoker, treecache
+from infra.rehearsal import invoker
+from localcloud import treecache
 from localcloud.code import CodeError
 from tests.unit.rehearsal.helpers import make_zip
 
