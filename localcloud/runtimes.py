@@ -82,11 +82,11 @@ def ensure_runtime(runtime: str, cache: Path) -> LambdaRuntime:
         with open(cache / f".runtime-py{version}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be installing it right now
             if not (target / ".complete").is_file():
-                _install(version, target)
+                _install(found.path, version, target)
     return LambdaRuntime(runtime, found.path, found.version, target)
 
 
-def _install(version: str, target: Path) -> None:
+def _install(python: str, version: str, target: Path) -> None:
     reqs = requirements()
     print(
         f"localcloud: installing the Lambda runtime for Python {version} "
@@ -110,8 +110,7 @@ def _install(version: str, target: Path) -> None:
         "--implementation",
         "cp",
         "--only-binary=:all:",
-        # .pyc files would be this interpreter's, not the runtime's; the runtime writes
-        # its own on first import.
+        # .pyc files would be this interpreter's, not the runtime's: _compile's instead.
         "--no-compile",
         *reqs,
     ]
@@ -131,6 +130,7 @@ def _install(version: str, target: Path) -> None:
                 f"could not install {', '.join(reqs)} for Python {version} (pip exited "
                 f"{done.returncode}: {tail}); the first run needs PyPI, later runs use {target}"
             )
+        _compile(python, tmp)
         (tmp / ".complete").write_text("\n".join(reqs) + "\n", encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)  # an incomplete one from a killed run
@@ -138,3 +138,17 @@ def _install(version: str, target: Path) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _compile(python: str, directory: Path) -> None:
+    """Bytecode for every module, by the runtime's own interpreter. Environments run
+    with -B (the code trees beside must stay as unpacked), so they write none: without
+    it each cold start would compile boto3 and awslambdaric afresh (seconds)."""
+    # Not checked: bytecode only saves time, and a module that does not compile fails
+    # its import with the SyntaxError anyway.
+    subprocess.run(
+        [python, "-m", "compileall", "-q", "-j", "0", str(directory)],
+        capture_output=True,
+        timeout=PIP_TIMEOUT_S,
+        check=False,
+    )
