@@ -19,6 +19,7 @@ are retired after `idle_seconds`.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import random
 import shutil
@@ -283,7 +284,8 @@ class FunctionRunner:
             data = code_mod.fetch_checked(
                 self._registry.code_sources(fn.code_sha256), fn.code_sha256, self._s3, what
             )
-            code_dir = code_mod.unpacked(data, fn.code_sha256, cache / "code")
+            sha256 = base64.b64decode(fn.code_sha256).hex()
+            code_dir, _ = code_mod.unpacked(data, sha256, cache / "code")
             layer_dirs = [self._layer(arn, cache) for arn in fn.layer_arns]
         except (code_mod.CodeError, RuntimeSetupError) as exc:
             raise service_error(str(exc)) from None
@@ -306,7 +308,7 @@ class FunctionRunner:
         data = code_mod.fetch_checked(
             sources, found.sha256_b64 if found else None, self._s3, f"layer {arn}"
         )
-        return code_mod.unpacked(data, code_mod.sha256_b64(data), cache / "code")
+        return code_mod.unpacked(data, hashlib.sha256(data).hexdigest(), cache / "code")[0]
 
     def _release_env(self, fn: FunctionVersion, slot: _Slot) -> None:
         with self._lock:

@@ -53,6 +53,7 @@ from infra.rehearsal.resources_lambda import pinned_object
 from infra.rehearsal.resources_s3 import apply_deferred_policies
 from lambda_pkg.artifact import Artifact
 from localcloud import treecache
+from localcloud.code import unpacked
 from localcloud.emulator import moto_server
 
 FUNCTION = "aws:lambda/function:Function"
@@ -597,14 +598,16 @@ def _verify(
 def _unpack(
     aws: EmulatorClients, mocks: EmulatorMocks, fn: Verified, cache: Path
 ) -> tuple[Path, list[Path], bool]:
-    """(task dir, layer dirs, whether the package was unpacked before), from the cache."""
-    task, cached = invoker.cached_unzip(fn.code, fn.sha256, cache)
+    """(task dir, layer dirs, whether the package was unpacked before), from the cache:
+    a warm rehearsal would otherwise unzip the same 160 MB every run. Keyed by the digest
+    the bytes were verified against (the deployed CodeSha256)."""
+    task, cached = unpacked(fn.code, fn.sha256, cache)
     layers, keep = [], {fn.sha256}
     for i in (r.inputs for r in mocks.created if r.token == LAYER):
         code = pinned_object(aws, i["s3Bucket"], i["s3Key"], i.get("s3ObjectVersion"))
         keep.add(digest := hashlib.sha256(code).hexdigest())
         # Lambda extracts layers to /opt; Python finds them under /opt/python.
-        layers.append(invoker.cached_unzip(code, digest, cache)[0] / "python")
+        layers.append(unpacked(code, digest, cache)[0] / "python")
     treecache.prune(cache, keep, extra=KEEP_PACKAGES)
     return task, layers, cached
 
