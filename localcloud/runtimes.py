@@ -110,7 +110,7 @@ def _install(python: str, version: str, target: Path) -> None:
         "--implementation",
         "cp",
         "--only-binary=:all:",
-        # .pyc files would be this interpreter's, not the runtime's: _compile's instead.
+        # .pyc files would be this interpreter's, not the runtime's (compileall below).
         "--no-compile",
         *reqs,
     ]
@@ -130,7 +130,11 @@ def _install(python: str, version: str, target: Path) -> None:
                 f"could not install {', '.join(reqs)} for Python {version} (pip exited "
                 f"{done.returncode}: {tail}); the first run needs PyPI, later runs use {target}"
             )
-        _compile(python, tmp)
+        # Bytecode by the runtime's interpreter: environments run with -B (the code
+        # trees must stay as unpacked), and compiling boto3 each cold start costs seconds.
+        # Not checked: a module that does not compile fails its import anyway.
+        subprocess.run([python, "-m", "compileall", "-q", "-j", "0", str(tmp)],
+                       capture_output=True, check=False)  # fmt: skip
         (tmp / ".complete").write_text("\n".join(reqs) + "\n", encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)  # an incomplete one from a killed run
@@ -138,17 +142,3 @@ def _install(python: str, version: str, target: Path) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _compile(python: str, directory: Path) -> None:
-    """Bytecode for every module, by the runtime's own interpreter. Environments run
-    with -B (the code trees beside must stay as unpacked), so they write none: without
-    it each cold start would compile boto3 and awslambdaric afresh (seconds)."""
-    # Not checked: bytecode only saves time, and a module that does not compile fails
-    # its import with the SyntaxError anyway.
-    subprocess.run(
-        [python, "-m", "compileall", "-q", "-j", "0", str(directory)],
-        capture_output=True,
-        timeout=PIP_TIMEOUT_S,
-        check=False,
-    )
