@@ -3,10 +3,9 @@ interface client (`python -m awslambdaric <handler>`, as AWS's Python base image
 run it) with a local Runtime API, reused for one invocation after another until it
 fails, times out, or is retired.
 
-What it looks like from inside is Lambda's: the working directory and first
-`sys.path` entry is the code (LAMBDA_TASK_ROOT), then the layers (`/opt/python`),
-then the runtime directory (awslambdaric, boto3); no site-packages (`-S`); nothing
-written into the code or layers, not even bytecode (`-B`), as /var/task is read-only; an
+What it looks like from inside is Lambda's: the working directory and first `sys.path`
+entry is the code (LAMBDA_TASK_ROOT), then the layers (`/opt/python`), then the runtime
+directory (awslambdaric, boto3); no site-packages (`-S`); no bytecode written (`-B`); an
 environment built from scratch (the function's variables, then Lambda's reserved
 ones, then AWS_ENDPOINT_URL pointing at the local cloud) so the caller's real AWS
 credentials can never reach the handler; a private TMPDIR.
@@ -160,9 +159,8 @@ class ExecutionEnvironment:
         return env
 
     def start(self, log_stream: str) -> None:
-        # -B: the code and the layers are cached trees (treecache.py) that the next cold
-        # start must find as unpacked: read-only, as on Lambda, but this process may be
-        # root, which writes regardless. The runtime dir holds its bytecode already.
+        # -B: the code and layers are cached trees the next cold start must find as unpacked
+        # (treecache.py); read-only, but root writes regardless. The runtime dir has its .pyc.
         argv = [self._runtime.python, "-S", "-B", "-m", "awslambdaric", self.function.handler]
         self._api.start()
         telemetry_r, telemetry_w = os.pipe()

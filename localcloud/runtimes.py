@@ -130,9 +130,8 @@ def _install(python: str, version: str, target: Path) -> None:
                 f"could not install {', '.join(reqs)} for Python {version} (pip exited "
                 f"{done.returncode}: {tail}); the first run needs PyPI, later runs use {target}"
             )
-        # Bytecode by the runtime's interpreter: environments run with -B (the code
-        # trees must stay as unpacked), and compiling boto3 each cold start costs seconds.
-        # Not checked: a module that does not compile fails its import anyway.
+        # Bytecode by the target Python: environments run with -B, and compiling boto3 at
+        # each cold start costs seconds. Unchecked: a broken module fails its import anyway.
         subprocess.run([python, "-m", "compileall", "-q", "-j", "0", str(tmp)],
                        capture_output=True, check=False)  # fmt: skip
         (tmp / ".complete").write_text("\n".join(reqs) + "\n", encoding="utf-8")

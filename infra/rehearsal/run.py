@@ -599,8 +599,7 @@ def _unpack(
     aws: EmulatorClients, mocks: EmulatorMocks, fn: Verified, cache: Path
 ) -> tuple[Path, list[Path], bool]:
     """(task dir, layer dirs, whether the package was unpacked before), from the cache:
-    a warm rehearsal would otherwise unzip the same 160 MB every run. Keyed by the digest
-    the bytes were verified against (the deployed CodeSha256)."""
+    a warm rehearsal would otherwise unzip the same 160 MB every run."""
     task, cached = unpacked(fn.code, fn.sha256, cache)
     layers, keep = [], {fn.sha256}
     for i in (r.inputs for r in mocks.created if r.token == LAYER):
