@@ -25,6 +25,7 @@ import pytest
 
 from lambda_pkg.api import ensure_artifact
 from localcloud.emulator import EMULATOR_ENV
+from localcloud.runner import CODE_CACHE
 from localcloud.state import read_state
 from tests.runtime_support import deploy
 from tests.unit.localcloud.helpers import (
@@ -240,7 +241,7 @@ def test_a_code_tree_changed_after_unpacking_is_not_reused(cloud, make, probes, 
 
     # GIVEN the code run once from its tree in the cache, which it left as unpacked
     assert run("$LATEST") == (None, name)
-    tree = CACHE / "code" / base64.b64decode(created["CodeSha256"]).hex() / "tree"
+    tree = CACHE / CODE_CACHE / base64.b64decode(created["CodeSha256"]).hex() / "tree"
     assert [p.name for p in tree.iterdir()] == ["probe.py"]  # no __pycache__, even as root
     # WHEN the tree is changed behind the cache's back (as a handler run as root can)
     tree.chmod(0o755)
