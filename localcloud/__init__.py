@@ -13,6 +13,7 @@ runner     Invoke: environments, concurrency, async retries, logs
 environment, runtime_api, capture, spawner   one execution environment under awslambdaric
 runtimes   the target Python and the runtime directory (awslambdaric, boto3)
 code       a version's code by its pinned S3 version, sha256-checked and unpacked
+treecache  trees unpacked once by content digest, sealed and read-only (also the rehearsal's)
 lambda_logs Lambda's log lines and stream names; writing them to CloudWatch Logs
 schedule   firing EventBridge rules (on demand, or on a compressed clock)
 state      the state file of a running cloud

@@ -1,10 +1,6 @@
 """A function's (or layer's) code, as Lambda would run it: the pinned bytes, checked
 against the CodeSha256 the function declares, unpacked once per sha256 into the cache
-(content-addressed, so versions and restarts share it).
-
-Unpacking writes to a temp directory beside the target and renames it into place, so
-a half-unpacked directory is never used, and two runners unpacking the same code at
-once both end up with the same complete one.
+(treecache.py: never used half-unpacked or changed since).
 """
 
 from __future__ import annotations
@@ -12,14 +8,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
-import shutil
 import stat
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from localcloud import treecache
 from localcloud.registry import CodeSource, S3Code, ZipCode
 
 
@@ -74,25 +68,11 @@ def fetch_checked(sources: list[CodeSource], expected_b64: str | None, s3: Any, 
     )
 
 
-def unpacked(data: bytes, sha_b64: str, cache: Path) -> Path:
-    """The directory holding `data` unzipped: <cache>/<sha256 hex>/."""
-    hex_digest = base64.b64decode(sha_b64).hex()
-    target = cache / hex_digest
-    if target.is_dir():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".{hex_digest[:12]}-"))
-    try:
-        extract(data, tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not target.is_dir():  # someone else's rename won the race: use theirs
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+def unpacked(data: bytes, sha256: str, cache: Path) -> tuple[Path, bool]:
+    """(`data` unzipped, whether it was before): <cache>/<sha256>/tree, by the hex digest
+    the caller checked the bytes against, so versions, restarts and runs share it. Kept
+    while intact (treecache.py): sealed, read-only, unzipped afresh if changed."""
+    return treecache.cached_tree(cache, sha256, lambda tree: extract(data, tree))
 
 
 def extract(data: bytes | Path, dest: Path) -> Path:

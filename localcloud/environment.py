@@ -3,9 +3,9 @@ interface client (`python -m awslambdaric <handler>`, as AWS's Python base image
 run it) with a local Runtime API, reused for one invocation after another until it
 fails, times out, or is retired.
 
-What it looks like from inside is Lambda's: the working directory and first
-`sys.path` entry is the code (LAMBDA_TASK_ROOT), then the layers (`/opt/python`),
-then the runtime directory (awslambdaric, boto3); no site-packages (`-S`); an
+What it looks like from inside is Lambda's: the working directory and first `sys.path`
+entry is the code (LAMBDA_TASK_ROOT), then the layers (`/opt/python`), then the runtime
+directory (awslambdaric, boto3); no site-packages (`-S`); no bytecode written (`-B`); an
 environment built from scratch (the function's variables, then Lambda's reserved
 ones, then AWS_ENDPOINT_URL pointing at the local cloud) so the caller's real AWS
 credentials can never reach the handler; a private TMPDIR.
@@ -159,13 +159,16 @@ class ExecutionEnvironment:
         return env
 
     def start(self, log_stream: str) -> None:
+        # -B: the code and layers are cached trees the next cold start must find as unpacked
+        # (treecache.py); read-only, but root writes regardless. The runtime dir has its .pyc.
+        argv = [self._runtime.python, "-S", "-B", "-m", "awslambdaric", self.function.handler]
         self._api.start()
         telemetry_r, telemetry_w = os.pipe()
         try:
             self._mailbox.spawned_at = time.monotonic()
             self._proc = self._spawner.start(
                 ChildSpec(
-                    argv=[self._runtime.python, "-S", "-m", "awslambdaric", self.function.handler],
+                    argv=argv,
                     env=self.environ(telemetry_w, log_stream),
                     cwd=self._code_dir,
                     pass_fds=(telemetry_w,),

@@ -19,6 +19,7 @@ are retired after `idle_seconds`.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import random
 import shutil
@@ -52,6 +53,9 @@ from localcloud.spawner import Spawner
 
 DEFAULT_RETRIES = 2  # Lambda's default MaximumRetryAttempts for asynchronous events
 DEFAULT_MAX_AGE_S = 6 * 3600
+# Unpacked code (code.unpacked: <sha256>/tree/). Not "code": a checkout from before the
+# seal would take one of these entries for the tree itself and run no code.
+CODE_CACHE = "code-trees"
 
 
 @dataclass(frozen=True)
@@ -283,7 +287,8 @@ class FunctionRunner:
             data = code_mod.fetch_checked(
                 self._registry.code_sources(fn.code_sha256), fn.code_sha256, self._s3, what
             )
-            code_dir = code_mod.unpacked(data, fn.code_sha256, cache / "code")
+            sha256 = base64.b64decode(fn.code_sha256).hex()
+            code_dir, _ = code_mod.unpacked(data, sha256, cache / CODE_CACHE)
             layer_dirs = [self._layer(arn, cache) for arn in fn.layer_arns]
         except (code_mod.CodeError, RuntimeSetupError) as exc:
             raise service_error(str(exc)) from None
@@ -306,7 +311,7 @@ class FunctionRunner:
         data = code_mod.fetch_checked(
             sources, found.sha256_b64 if found else None, self._s3, f"layer {arn}"
         )
-        return code_mod.unpacked(data, code_mod.sha256_b64(data), cache / "code")
+        return code_mod.unpacked(data, hashlib.sha256(data).hexdigest(), cache / CODE_CACHE)[0]
 
     def _release_env(self, fn: FunctionVersion, slot: _Slot) -> None:
         with self._lock:

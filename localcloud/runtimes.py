@@ -82,11 +82,11 @@ def ensure_runtime(runtime: str, cache: Path) -> LambdaRuntime:
         with open(cache / f".runtime-py{version}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be installing it right now
             if not (target / ".complete").is_file():
-                _install(version, target)
+                _install(found.path, version, target)
     return LambdaRuntime(runtime, found.path, found.version, target)
 
 
-def _install(version: str, target: Path) -> None:
+def _install(python: str, version: str, target: Path) -> None:
     reqs = requirements()
     print(
         f"localcloud: installing the Lambda runtime for Python {version} "
@@ -110,8 +110,7 @@ def _install(version: str, target: Path) -> None:
         "--implementation",
         "cp",
         "--only-binary=:all:",
-        # .pyc files would be this interpreter's, not the runtime's; the runtime writes
-        # its own on first import.
+        # .pyc files would be this interpreter's, not the runtime's (compileall below).
         "--no-compile",
         *reqs,
     ]
@@ -131,6 +130,10 @@ def _install(version: str, target: Path) -> None:
                 f"could not install {', '.join(reqs)} for Python {version} (pip exited "
                 f"{done.returncode}: {tail}); the first run needs PyPI, later runs use {target}"
             )
+        # Bytecode by the target Python: environments run with -B, and compiling boto3 at
+        # each cold start costs seconds. Unchecked: a broken module fails its import anyway.
+        subprocess.run([python, "-m", "compileall", "-q", "-j", "0", str(tmp)],
+                       capture_output=True, check=False)  # fmt: skip
         (tmp / ".complete").write_text("\n".join(reqs) + "\n", encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)  # an incomplete one from a killed run

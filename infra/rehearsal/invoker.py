@@ -20,10 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.rehearsal import treecache
 from lambda_pkg.interpreters import find_interpreter as find_for_version
 from lambda_pkg.verify import RUNTIME_MODULES  # what the Lambda runtime has beside the package
-from localcloud.code import extract
 from localcloud.emulator import EMULATOR_ENV
 
 # Runs inside the subprocess. sys.path is the package, then the runtime dir, then the
@@ -34,7 +32,7 @@ from importlib import machinery as m
 task, runtime, handler, event, out, name, memory, timeout = sys.argv[1:9]
 
 # /var/task is read-only on Lambda, and here it is a cached tree the next run must find
-# unchanged (treecache.py): its modules load as usual but no .pyc is written there.
+# unchanged (localcloud/treecache.py): its modules load as usual but no .pyc is written there.
 # Elsewhere (the runtime dir's boto3) bytecode is written as usual: compiling botocore
 # afresh would cost seconds an invocation.
 class TaskSourceLoader(m.SourceFileLoader):
@@ -116,14 +114,6 @@ def runtime_dir(dest: Path) -> Path:
         if not link.exists():
             link.symlink_to(src, target_is_directory=src.is_dir())
     return dest
-
-
-def cached_unzip(package: bytes, sha256: str, cache: Path) -> tuple[Path, bool]:
-    """(the package unzipped, whether it was before): kept in `cache` by `sha256`, the
-    digest the caller verified the bytes against (the deployed CodeSha256), since a
-    warm rehearsal would otherwise unzip the same 160 MB every run. The tree is
-    read-only and the handler writes no bytecode into it (_RUNNER), as on Lambda."""
-    return treecache.cached_tree(cache, sha256, lambda tree: extract(package, tree))
 
 
 def function_env(

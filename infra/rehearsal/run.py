@@ -43,7 +43,7 @@ from infra.artifact import ServiceImage, get_artifact, get_image
 from infra.config import NAMESPACE, StackValues, parse_values
 from infra.config import StackConfig as ProgramConfig
 from infra.config.stackfile import known_stacks
-from infra.rehearsal import invoker, prebuild, taskrun, treecache, warmup
+from infra.rehearsal import invoker, prebuild, taskrun, warmup
 from infra.rehearsal.clients import EmulatorClients
 from infra.rehearsal.engine import Created, EmulatorMocks
 from infra.rehearsal.errors import RehearsalError
@@ -52,6 +52,8 @@ from infra.rehearsal.program import load_stack_config, run_program
 from infra.rehearsal.resources_lambda import pinned_object
 from infra.rehearsal.resources_s3 import apply_deferred_policies
 from lambda_pkg.artifact import Artifact
+from localcloud import treecache
+from localcloud.code import unpacked
 from localcloud.emulator import moto_server
 
 FUNCTION = "aws:lambda/function:Function"
@@ -69,7 +71,7 @@ REPLAY_BARS = 30
 PLACEHOLDER_API_KEY = "rehearsal-placeholder-not-a-key"
 REAL_RUN_EVENT: dict[str, Any] = {}
 TEST_EVENT = {"test": True}
-# Unpacked trees kept between runs (treecache.py), under the project like .build/.
+# Unpacked trees kept between runs (localcloud/treecache.py), under the project like .build/.
 CACHE = Path(".cache") / "rehearsal"
 # Unpacked packages kept beyond the ones this run uses: a code change or two.
 KEEP_PACKAGES = 2
@@ -596,14 +598,15 @@ def _verify(
 def _unpack(
     aws: EmulatorClients, mocks: EmulatorMocks, fn: Verified, cache: Path
 ) -> tuple[Path, list[Path], bool]:
-    """(task dir, layer dirs, whether the package was unpacked before), from the cache."""
-    task, cached = invoker.cached_unzip(fn.code, fn.sha256, cache)
+    """(task dir, layer dirs, whether the package was unpacked before), from the cache:
+    a warm rehearsal would otherwise unzip the same 160 MB every run."""
+    task, cached = unpacked(fn.code, fn.sha256, cache)
     layers, keep = [], {fn.sha256}
     for i in (r.inputs for r in mocks.created if r.token == LAYER):
         code = pinned_object(aws, i["s3Bucket"], i["s3Key"], i.get("s3ObjectVersion"))
         keep.add(digest := hashlib.sha256(code).hexdigest())
         # Lambda extracts layers to /opt; Python finds them under /opt/python.
-        layers.append(invoker.cached_unzip(code, digest, cache)[0] / "python")
+        layers.append(unpacked(code, digest, cache)[0] / "python")
     treecache.prune(cache, keep, extra=KEEP_PACKAGES)
     return task, layers, cached
 

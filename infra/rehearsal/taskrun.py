@@ -7,7 +7,7 @@ does what Fargate would, as it runs the Lambda from its zip (invoker.py):
   are unpacked from the blobs the program deployed, each into a directory of its own
   under `.cache/rehearsal/layers/<layer digest>/` (unpacking the 200 MB dependency
   layer takes seconds; content-addressed, it is done once per dependency set; see
-  treecache.py);
+  localcloud/treecache.py);
 - the image's config gives the entry point, the working directory and the environment
   (`PYTHONPATH=/opt/ctb/app:/opt/ctb/deps`); each image path is mapped to the layer
   directory that holds it, and `/tmp` (the task's writable volume) to a temp directory;
@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from infra.artifact import IMAGE_BASE_ENV, IMAGE_LAYOUT_ENV, TMP_VOLUME, ServiceImage
-from infra.rehearsal import treecache
 from infra.rehearsal.errors import RehearsalError
+from localcloud import treecache
 from localcloud.emulator import EMULATOR_ENV
 from localcloud.tasks import TaskSpec, tasks_dir
 
@@ -204,8 +204,8 @@ class Task:
     def argv(self, *args: str) -> list[str]:
         # -S: no site-packages of this machine; the layers are the only library path.
         # -B: no bytecode written into the layers, cached trees the next run must find
-        # unchanged (treecache.py); a container's writes die with it, and the image
-        # holds every module's .pyc already.
+        # unchanged (localcloud/treecache.py); a container's writes die with it, and the
+        # image holds every module's .pyc already.
         return [self.python, "-S", "-B", *self.unpacked.entrypoint[1:], *args]
 
     def run(self, *args: str, timeout: float) -> TaskRun:

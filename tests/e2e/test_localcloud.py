@@ -25,9 +25,11 @@ import pytest
 
 from lambda_pkg.api import ensure_artifact
 from localcloud.emulator import EMULATOR_ENV
+from localcloud.runner import CODE_CACHE
 from localcloud.state import read_state
 from tests.runtime_support import deploy
 from tests.unit.localcloud.helpers import (
+    PROBE_HANDLER,
     ROOT,
     aws,
     aws_cli_v1,
@@ -48,14 +50,13 @@ BUCKET = "cloud-trading-bot-lambda-deployment-m6x4p8e"
 FUNCTION = "market_data_fetcher-dev"
 KEY = "lambda/dev/lambda_deployment.zip"
 PROBES = "ctb-localcloud-probes"
+CACHE = ROOT / ".build" / "localcloud" / "cache"
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("cloud")
-    state = start_cloud(
-        state_dir, ROOT / ".build" / "localcloud" / "cache", "--idle-seconds", "600"
-    )
+    state = start_cloud(state_dir, CACHE, "--idle-seconds", "600")
     yield state
     done = localcloud("down", "--state-dir", str(state_dir))
     assert done.returncode == 0, done.stderr
@@ -226,6 +227,31 @@ def test_a_warm_environment_is_reused(cloud, make, probes):
     assert all("Init Duration" not in t and "probe init" not in t for t in tails[1:])
     streams = make("logs").describe_log_streams(logGroupName="/aws/lambda/probe-warm")["logStreams"]
     assert len(streams) == 1 and "[$LATEST]" in streams[0]["logStreamName"]
+
+
+@pytest.mark.parametrize("change", ["written", "deleted"])
+def test_a_code_tree_changed_after_unpacking_is_not_reused(cloud, make, probes, change):
+    lam = make("lambda")
+    name = f"probe-changed-{change}"
+    created = deploy_function(make, name, bucket=probes, data=probe_zip(name))
+
+    def run(qualifier):
+        answer = lam.invoke(FunctionName=name, Qualifier=qualifier, Payload=b"{}")
+        return answer.get("FunctionError"), json.loads(answer["Payload"].read()).get("tag")
+
+    # GIVEN the code run once from its tree in the cache, which it left as unpacked
+    assert run("$LATEST") == (None, name)
+    tree = CACHE / CODE_CACHE / base64.b64decode(created["CodeSha256"]).hex() / "tree"
+    assert [p.name for p in tree.iterdir()] == ["probe.py"]  # no __pycache__, even as root
+    # WHEN the tree is changed behind the cache's back (as a handler run as root can)
+    tree.chmod(0o755)
+    if change == "written":
+        (tree / "probe.py").chmod(0o644)
+        (tree / "probe.py").write_text(PROBE_HANDLER.format(tag="changed"))
+    else:
+        (tree / "probe.py").unlink()
+    # THEN the next cold start (version 1: an environment of its own) runs the package
+    assert run("1") == (None, name)
 
 
 def test_qualifiers_run_their_versions_code_and_rollback_is_observable(cloud, make, probes):

@@ -127,6 +127,8 @@ def test_cold_then_warm(tmp_path, spawner):
     assert cold.init_duration_ms is not None and warm.init_duration_ms is None
     assert [line.message for line in cold.lines] == ["init line", "event {'n': 1}"]
     assert [line.message for line in warm.lines] == ["event {'n': 2}"]
+    # No bytecode in the code dir, even as root: the cache must find it as unpacked.
+    assert [p.name for p in (tmp_path / "code").iterdir()] == ["h.py"]
 
 
 def test_a_warm_environment_idle_longer_than_init_plus_timeout_still_runs(tmp_path, spawner):

@@ -5,6 +5,7 @@ moto does not do (it ignores S3ObjectVersion and drops LoggingConfig)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import stat
 import zipfile
@@ -166,18 +167,19 @@ def test_unpacking_is_content_addressed_and_keeps_modes(tmp_path):
         zf.writestr(info, "#!/bin/sh\n")
         zf.writestr("a.py", "x = 1\n")
     data = buffer.read_bytes()
-    first = code.unpacked(data, code.sha256_b64(data), tmp_path / "cache")
-    assert first.name == code.base64.b64decode(code.sha256_b64(data)).hex()
+    sha256 = hashlib.sha256(data).hexdigest()
+    first, cached = code.unpacked(data, sha256, tmp_path / "cache")
+    assert not cached and (first.parent.name, first.name) == (sha256, "tree")
     assert (first / "a.py").read_text() == "x = 1\n"
     assert (first / "bin" / "tool").stat().st_mode & 0o111
     # AND a second unpack of the same bytes reuses it, with no temp dir left behind
-    assert code.unpacked(data, code.sha256_b64(data), tmp_path / "cache") == first
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.name]
+    assert code.unpacked(data, sha256, tmp_path / "cache") == (first, True)
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [sha256]
 
 
 def test_an_entry_escaping_the_code_directory_is_refused(tmp_path):
     data = make_zip({"../evil.py": "x = 1\n"})
-    with pytest.raises(code.CodeError, match="escapes"):
-        code.unpacked(data, code.sha256_b64(data), tmp_path / "cache")
+    with pytest.raises(code.CodeError, match="escapes the code directory"):
+        code.unpacked(data, hashlib.sha256(data).hexdigest(), tmp_path / "cache")
     assert not (tmp_path / "evil.py").exists()
     assert list((tmp_path / "cache").iterdir()) == []

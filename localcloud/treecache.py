@@ -1,10 +1,11 @@
 """Unpacked trees kept by content digest, shared by every run on the machine.
 
-The Lambda package (by its sha256) and the service image's own layers (by layer
-digest) are unpacked once into `<cache>/<digest>/tree/`, beside a seal
-(`sealed.json`): a fingerprint of every entry's path, mode, size and mtime, taken
-once the tree was complete. Unpacking goes into a `.unpack-*` staging directory that
-is os.replace'd into place whole, so another run sees no entry or a complete one.
+Lambda code (code.unpacked, by sha256: the local cloud's and the rehearsal's) and the
+service image's own layers (by layer digest) are unpacked once into
+`<cache>/<digest>/tree/`, beside a seal (`sealed.json`): a fingerprint of every entry's
+path, mode, size and mtime, taken once the tree was complete. Unpacking goes into a
+`.unpack-*` staging directory that is os.replace'd into place whole, so another run
+sees no entry or a complete one.
 
 Before an entry is used its tree is fingerprinted again (a stat per file, no reads):
 an entry without a seal (left by an older layout) or whose tree changed since (a
