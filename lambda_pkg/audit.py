@@ -21,7 +21,7 @@ from __future__ import annotations
 import mmap
 import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from lambda_pkg.errors import UserError, and_more
@@ -272,14 +272,10 @@ def _scan(name: str, content: bytes) -> list[SecretHit]:
     hits = []
     lowered = content.lower()  # ASCII only: the same length, so the same offsets
     for kind, pattern, anchors, offsets in SECRET_PATTERNS:
-        # Tried in order, never inside the last match: what finditer would find.
-        end = 0
-        for start in _starts(lowered, anchors, offsets):
-            if start < end or (match := pattern.match(content, start)) is None:
-                continue
-            end = match.end()
+        for match in _matches(pattern, content, lowered, anchors, offsets):
             if _EXAMPLE.search(match.group(0)):
                 continue
+            start = match.start()
             first = content.rfind(b"\n", 0, start) + 1
             last = content.find(b"\n", start)
             if ALLOWLIST_PRAGMA in content[first : last if last >= 0 else len(content)]:
@@ -289,11 +285,34 @@ def _scan(name: str, content: bytes) -> list[SecretHit]:
     return hits
 
 
-def _starts(lowered: bytes, anchors: tuple[bytes, ...], offsets: tuple[int, ...]) -> list[int]:
-    found: set[int] = set()
+# More tries than one per this many bytes (and than _MIN_TRIES): the anchors are dense
+# (a file made of them, as a hostile wheel may be), and one pass of the regex costs less
+# than a try at each, and holds no list of them.
+_DENSE_BYTES = 1024
+_MIN_TRIES = 64
+
+
+def _matches(
+    pattern: re.Pattern[bytes],
+    content: bytes,
+    lowered: bytes,
+    anchors: tuple[bytes, ...],
+    offsets: tuple[int, ...],
+) -> Iterator[re.Match[bytes]]:
+    """What `pattern.finditer(content)` finds, tried only where an anchor says a match
+    can start: in order, never inside the previous match."""
+    tries = sum(lowered.count(anchor) for anchor in anchors) * len(offsets)
+    if tries > max(len(content) // _DENSE_BYTES, _MIN_TRIES):
+        yield from pattern.finditer(content)
+        return
+    starts: set[int] = set()
     for anchor in anchors:
         at = lowered.find(anchor)
         while at >= 0:
-            found.update(at - back for back in offsets if at >= back)
+            starts.update(at - back for back in offsets if at >= back)
             at = lowered.find(anchor, at + 1)
-    return sorted(found)
+    end = 0
+    for start in sorted(starts):
+        if start >= end and (match := pattern.match(content, start)) is not None:
+            end = match.end()
+            yield match
