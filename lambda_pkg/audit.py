@@ -301,15 +301,15 @@ def _matches(
 ) -> Iterator[re.Match[bytes]]:
     """What `pattern.finditer(content)` finds, tried only where an anchor says a match
     can start: in order, never inside the previous match."""
-    tries = sum(lowered.count(anchor) for anchor in anchors) * len(offsets)
-    if tries > max(len(content) // _DENSE_BYTES, _MIN_TRIES):
-        yield from pattern.finditer(content)
-        return
+    budget = max(len(content) // _DENSE_BYTES, _MIN_TRIES)
     starts: set[int] = set()
     for anchor in anchors:
         at = lowered.find(anchor)
         while at >= 0:
             starts.update(at - back for back in offsets if at >= back)
+            if len(starts) > budget:
+                yield from pattern.finditer(content)
+                return
             at = lowered.find(anchor, at + 1)
     end = 0
     for start in sorted(starts):
