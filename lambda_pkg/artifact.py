@@ -162,7 +162,8 @@ def stage(path: Path, write: Callable[[Path], object]) -> Path:
     tmp = Path(name)
     try:
         write(tmp)
-        # mkstemp makes the file 0600; the manifest is as readable as the zip beside it.
+        # mkstemp makes the file 0600; a build's outputs and cache files are as readable
+        # as the zip (0644, whatever the umask): none holds a secret (the scan refuses keys).
         os.chmod(tmp, 0o644)
     except BaseException:
         tmp.unlink(missing_ok=True)
